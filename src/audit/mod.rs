@@ -1,0 +1,146 @@
+//! The append-only audit log. Every entry carries the SHA-256 of the previous
+//! one, so removing or editing any entry breaks every hash after it and
+//! `kycdesk audit verify` names the first broken entry.
+
+use crate::store::{audit as rows, Db, Tx};
+use sha2::{Digest, Sha256};
+
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What happened, by whom, from where. `detail` never holds secrets.
+#[derive(Debug, Clone)]
+pub struct Event<'a> {
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub scan_id: Option<&'a str>,
+    pub client_addr: &'a str,
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Entry {
+    pub seq: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub scan_id: Option<String>,
+    pub client_addr: String,
+    pub detail: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl Entry {
+    pub fn at_display(&self) -> String {
+        crate::domain::fmt_ms(self.at)
+    }
+    pub fn scan_id_or_empty(&self) -> &str {
+        self.scan_id.as_deref().unwrap_or("")
+    }
+}
+
+/// The hash over a canonical JSON array of every field but the hash itself.
+#[allow(clippy::too_many_arguments)]
+pub fn entry_hash(
+    seq: i64,
+    at: i64,
+    actor: &str,
+    action: &str,
+    scan_id: Option<&str>,
+    client_addr: &str,
+    detail: &str,
+    prev_hash: &str,
+) -> String {
+    let canonical =
+        serde_json::json!([seq, at, actor, action, scan_id, client_addr, detail, prev_hash]);
+    hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+}
+
+/// Appends inside the caller's transaction, so the entry lands exactly when
+/// the change it records does.
+pub async fn record(db: &Db, tx: &mut Tx, e: Event<'_>) -> Result<(), sqlx::Error> {
+    db.lock_audit(tx).await?;
+    let (prev_seq, prev_hash) = rows::last(tx)
+        .await?
+        .unwrap_or((0, GENESIS.to_string()));
+    let seq = prev_seq + 1;
+    let at = crate::domain::now_ms();
+    let detail = e.detail.to_string();
+    let hash = entry_hash(
+        seq, at, e.actor, e.action, e.scan_id, e.client_addr, &detail, &prev_hash,
+    );
+    rows::insert(
+        tx,
+        &Entry {
+            seq,
+            at,
+            actor: e.actor.into(),
+            action: e.action.into(),
+            scan_id: e.scan_id.map(str::to_string),
+            client_addr: e.client_addr.into(),
+            detail,
+            prev_hash,
+            hash,
+        },
+    )
+    .await
+}
+
+/// Records an event in a transaction of its own (logins, views, downloads).
+pub async fn record_now(db: &Db, e: Event<'_>) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    record(db, &mut tx, e).await?;
+    tx.commit().await
+}
+
+#[derive(Debug, PartialEq)]
+pub enum Verdict {
+    Intact { entries: u64 },
+    Broken { seq: i64, reason: String },
+}
+
+/// Re-computes the whole chain in batches (memory stays flat at any size).
+pub async fn verify(db: &Db) -> Result<Verdict, sqlx::Error> {
+    let mut prev_hash = GENESIS.to_string();
+    let mut expected_seq = 1i64;
+    let mut count = 0u64;
+    loop {
+        let batch = rows::batch_after(db.read(), expected_seq - 1, 5_000).await?;
+        if batch.is_empty() {
+            return Ok(Verdict::Intact { entries: count });
+        }
+        for e in batch {
+            if e.seq != expected_seq {
+                return Ok(Verdict::Broken {
+                    seq: expected_seq,
+                    reason: format!("entry {expected_seq} is missing (next is {})", e.seq),
+                });
+            }
+            if e.prev_hash != prev_hash {
+                return Ok(Verdict::Broken {
+                    seq: e.seq,
+                    reason: "its previous-hash link does not match the entry before it".into(),
+                });
+            }
+            let want = entry_hash(
+                e.seq,
+                e.at,
+                &e.actor,
+                &e.action,
+                e.scan_id.as_deref(),
+                &e.client_addr,
+                &e.detail,
+                &e.prev_hash,
+            );
+            if want != e.hash {
+                return Ok(Verdict::Broken {
+                    seq: e.seq,
+                    reason: "its content does not match its hash".into(),
+                });
+            }
+            prev_hash = e.hash;
+            expected_seq += 1;
+            count += 1;
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! Review operations on a case — claim, edit personal data, note, decide —
+//! shared by the desk and (later) the integrator API, so both go through the
+//! same validation, transactions and audit entries.
+
+use crate::audit::{self, Event};
+use crate::config::Settings;
+use crate::domain::validation::{self, failing_key};
+use crate::domain::{now_ms, Document, State};
+use crate::store::processes::{self as rows, DecisionRow, FieldEditRow, NoteRow, ProcessRow, Transition};
+use crate::store::Db;
+use std::collections::BTreeMap;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaseError {
+    #[error("no such case")]
+    NotFound,
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for CaseError {
+    fn from(e: sqlx::Error) -> Self {
+        CaseError::Internal(e.into())
+    }
+}
+
+/// Who is acting and from where, for the audit log.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub name: String,
+    pub client_addr: String,
+}
+
+/// A claim lapses after `idle_ms` without activity by its holder.
+pub fn claim_is_live(claimed_by: Option<&str>, claimed_at: Option<i64>, now: i64, idle_ms: i64) -> bool {
+    claimed_by.is_some() && claimed_at.is_some_and(|t| t > now - idle_ms)
+}
+
+async fn load(db: &Db, scan_id: &str) -> Result<ProcessRow, CaseError> {
+    rows::get(db.read(), scan_id).await?.ok_or(CaseError::NotFound)
+}
+
+fn state_of(p: &ProcessRow) -> Result<State, CaseError> {
+    p.state()
+        .map_err(|e| CaseError::Internal(anyhow::anyhow!("stored process {}: {e}", p.scan_id)))
+}
+
+/// The caller must hold a live claim before changing a case on the desk.
+fn require_claim(p: &ProcessRow, who: &str, s: &Settings) -> Result<(), CaseError> {
+    let now = now_ms();
+    match &p.claimed_by {
+        Some(holder) if claim_is_live(p.claimed_by.as_deref(), p.claimed_at, now, s.claim_idle_ms) && holder == who => Ok(()),
+        Some(holder) if claim_is_live(p.claimed_by.as_deref(), p.claimed_at, now, s.claim_idle_ms) => Err(CaseError::Conflict(format!(
+            "{holder} is working on this case; ask a supervisor to release it"
+        ))),
+        _ => Err(CaseError::Conflict(
+            "claim the case before changing it".to_string(),
+        )),
+    }
+}
+
+pub async fn claim(db: &Db, s: &Settings, scan_id: &str, who: &Actor) -> Result<(), CaseError> {
+    let p = load(db, scan_id).await?;
+    if state_of(&p)?.is_final() {
+        return Err(CaseError::Conflict("this case is final and cannot be claimed".into()));
+    }
+    let now = now_ms();
+    let mut tx = db.begin().await?;
+    if rows::claim(&mut tx, scan_id, &who.name, now, now - s.claim_idle_ms).await? == 0 {
+        let holder = p.claimed_by.unwrap_or_default();
+        return Err(CaseError::Conflict(format!("{holder} already holds this case")));
+    }
+    audit::record(db, &mut tx, event(who, "case.claim", scan_id, serde_json::json!({}))).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+pub async fn release(db: &Db, scan_id: &str, who: &Actor) -> Result<(), CaseError> {
+    let p = load(db, scan_id).await?;
+    let mut tx = db.begin().await?;
+    rows::release(&mut tx, scan_id).await?;
+    audit::record(
+        db,
+        &mut tx,
+        event(who, "case.release", scan_id, serde_json::json!({"holder": p.claimed_by})),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+fn event<'a>(who: &'a Actor, action: &'a str, scan_id: &'a str, detail: serde_json::Value) -> Event<'a> {
+    Event {
+        actor: &who.name,
+        action,
+        scan_id: Some(scan_id),
+        client_addr: &who.client_addr,
+        detail,
+    }
+}
+
+/// Recomputes validations for a document, given which images exist.
+pub async fn validations_for(db: &Db, s: &Settings, scan_id: &str, doc: &Document) -> Result<BTreeMap<String, crate::domain::Validation>, CaseError> {
+    let ev = rows::evidence_for(db.read(), scan_id).await?;
+    let has = |t: &str| ev.iter().any(|e| e.kind == "image" && e.evidence_type == t);
+    Ok(validation::validate(
+        doc,
+        has("front"),
+        has("selfie"),
+        chrono::Utc::now().date_naive(),
+        &s.thresholds,
+    ))
+}
+
+/// Applies `personalData` edits. Only fields that really change are written;
+/// each change keeps the originally extracted value, who, when and why.
+/// `expected_version` guards against overwriting an edit made meanwhile.
+pub async fn edit(
+    db: &Db,
+    s: &Settings,
+    scan_id: &str,
+    expected_version: Option<i64>,
+    changes: &BTreeMap<String, String>,
+    reason: &str,
+    who: &Actor,
+    require_desk_claim: bool,
+) -> Result<usize, CaseError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(CaseError::Invalid("give a reason for the change".into()));
+    }
+    let p = load(db, scan_id).await?;
+    let state = state_of(&p)?;
+    if state.is_final() {
+        return Err(CaseError::Conflict(format!("the case is {state}: final cases cannot be changed")));
+    }
+    if require_desk_claim {
+        require_claim(&p, &who.name, s)?;
+    }
+    let version = expected_version.unwrap_or(p.version);
+    if version != p.version {
+        return Err(CaseError::Conflict(
+            "the case changed since you opened it; reload to see the latest data".into(),
+        ));
+    }
+    let mut doc = p.document();
+    let mut applied: Vec<(String, Option<String>, Option<String>)> = Vec::new();
+    for (field, value) in changes {
+        let new = Some(value.trim().to_string()).filter(|v| !v.is_empty());
+        let slot = doc
+            .personal_field_mut(field)
+            .ok_or_else(|| CaseError::Invalid(format!("'{field}' is not a personalData field")))?;
+        if *slot != new {
+            applied.push((field.clone(), slot.clone(), new.clone()));
+            *slot = new;
+        }
+    }
+    if applied.is_empty() {
+        return Ok(0);
+    }
+    let v = validations_for(db, s, scan_id, &doc).await?;
+    let vjson = serde_json::to_string(&v).map_err(anyhow::Error::from)?;
+    let now = now_ms();
+    let mut tx = db.begin().await?;
+    if rows::update_document(&mut tx, scan_id, version, &doc, &vjson, &failing_key(&v), now).await? == 0 {
+        return Err(CaseError::Conflict(
+            "the case changed since you opened it; reload to see the latest data".into(),
+        ));
+    }
+    for (field, old, new) in &applied {
+        let original = match rows::original_value(&mut tx, scan_id, field).await? {
+            Some(first) => first,
+            None => old.clone(),
+        };
+        rows::insert_field_edit(
+            &mut tx,
+            &FieldEditRow {
+                id: uuid::Uuid::new_v4().to_string(),
+                scan_id: scan_id.into(),
+                field: field.clone(),
+                original_value: original,
+                old_value: old.clone(),
+                new_value: new.clone(),
+                actor: who.name.clone(),
+                reason: reason.into(),
+                at: now,
+            },
+        )
+        .await?;
+    }
+    if require_desk_claim {
+        rows::claim(&mut tx, scan_id, &who.name, now, now - s.claim_idle_ms).await?;
+    }
+    let fields: Vec<&str> = applied.iter().map(|(f, _, _)| f.as_str()).collect();
+    audit::record(
+        db,
+        &mut tx,
+        event(who, "case.edit", scan_id, serde_json::json!({"fields": fields, "reason": reason})),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(applied.len())
+}
+
+pub async fn add_note(db: &Db, scan_id: &str, body: &str, who: &Actor) -> Result<(), CaseError> {
+    let body = body.trim();
+    if body.is_empty() {
+        return Err(CaseError::Invalid("the note is empty".into()));
+    }
+    if body.chars().count() > 4000 {
+        return Err(CaseError::Invalid("notes are limited to 4,000 characters".into()));
+    }
+    load(db, scan_id).await?;
+    let mut tx = db.begin().await?;
+    rows::insert_note(
+        &mut tx,
+        &NoteRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            scan_id: scan_id.into(),
+            author: who.name.clone(),
+            body: body.into(),
+            at: now_ms(),
+        },
+    )
+    .await?;
+    audit::record(db, &mut tx, event(who, "case.note", scan_id, serde_json::json!({}))).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Accept,
+    Reject,
+    /// `PENDING_VALIDATION` → `PENDING_VERIFICATION` (to the review queue).
+    Pending,
+}
+
+impl Decision {
+    pub fn parse(s: &str) -> Result<Decision, CaseError> {
+        match s {
+            "accept" => Ok(Decision::Accept),
+            "reject" => Ok(Decision::Reject),
+            "pending" => Ok(Decision::Pending),
+            other => Err(CaseError::Invalid(format!("unknown decision '{other}'"))),
+        }
+    }
+    fn as_str(self) -> &'static str {
+        match self {
+            Decision::Accept => "accept",
+            Decision::Reject => "reject",
+            Decision::Pending => "pending",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct DecisionInput {
+    pub decision: Decision,
+    pub expected_version: Option<i64>,
+    pub reason: Option<String>,
+    pub comment: Option<String>,
+}
+
+/// Decides a case in one transaction: state change (guarded by version and
+/// state), decision record, state counters and audit entry. Of two racing
+/// decisions exactly one commits; the other gets a conflict and nothing of it
+/// is written.
+pub async fn decide(db: &Db, s: &Settings, scan_id: &str, input: &DecisionInput, who: &Actor, require_desk_claim: bool) -> Result<State, CaseError> {
+    let p = load(db, scan_id).await?;
+    let from = state_of(&p)?;
+    if from.is_final() {
+        return Err(CaseError::Conflict(format!(
+            "the case is already {from} (decided by {}); final cases cannot be changed",
+            p.agent.as_deref().unwrap_or("someone else")
+        )));
+    }
+    let to = match input.decision {
+        Decision::Accept | Decision::Reject if !from.is_decidable() => {
+            return Err(CaseError::Conflict(format!("a case in {from} cannot be decided yet")))
+        }
+        Decision::Pending if from != State::PendingValidation => {
+            return Err(CaseError::Conflict(format!(
+                "only a case in PENDING_VALIDATION can be sent to review (this one is {from})"
+            )))
+        }
+        Decision::Accept => State::Verified,
+        Decision::Reject => State::NotVerified,
+        Decision::Pending => State::PendingVerification,
+    };
+    let reason = input.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
+    let comment = input.comment.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    if input.decision == Decision::Reject {
+        match reason {
+            None => return Err(CaseError::Invalid("choose a rejection reason".into())),
+            Some(r) if require_desk_claim && !s.reject_reasons.iter().any(|x| x == r) => {
+                return Err(CaseError::Invalid(format!("'{r}' is not one of the configured rejection reasons")))
+            }
+            _ => {}
+        }
+    }
+    if require_desk_claim {
+        require_claim(&p, &who.name, s)?;
+    }
+    let version = input.expected_version.unwrap_or(p.version);
+    let now = now_ms();
+    let mut tx = db.begin().await?;
+    let changed = rows::transition(
+        &mut tx,
+        &Transition {
+            scan_id,
+            version,
+            from,
+            to,
+            agent: &who.name,
+            verification_result: match input.decision {
+                Decision::Accept => Some("OK"),
+                Decision::Reject => Some("KO"),
+                Decision::Pending => None,
+            },
+            rejection_reason: if input.decision == Decision::Reject { reason } else { None },
+            comment,
+            now,
+        },
+    )
+    .await?;
+    if changed == 0 {
+        tx.rollback().await?;
+        let now_p = load(db, scan_id).await?;
+        return Err(CaseError::Conflict(match now_p.state() {
+            Ok(st) if st.is_final() => format!(
+                "{} already decided this case ({st}); your decision was not applied",
+                now_p.agent.as_deref().unwrap_or("someone else")
+            ),
+            _ => "the case changed since you opened it; reload and decide again".into(),
+        }));
+    }
+    rows::insert_decision(
+        &mut tx,
+        &DecisionRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            scan_id: scan_id.into(),
+            decision: input.decision.as_str().into(),
+            from_state: from.as_str().into(),
+            to_state: to.as_str().into(),
+            actor: who.name.clone(),
+            reason: reason.map(str::to_string),
+            comment: comment.map(str::to_string),
+            at: now,
+        },
+    )
+    .await?;
+    rows::bump_count(&mut tx, from, -1).await?;
+    rows::bump_count(&mut tx, to, 1).await?;
+    audit::record(
+        db,
+        &mut tx,
+        event(
+            who,
+            "case.decide",
+            scan_id,
+            serde_json::json!({"decision": input.decision.as_str(), "from": from.as_str(), "to": to.as_str(), "reason": reason}),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(to)
+}

@@ -1,0 +1,194 @@
+//! The command line (SPEC section 1).
+
+use crate::config::{self, Settings};
+use crate::domain::Role;
+use crate::startup::Application;
+use crate::store::Db;
+use clap::{Args, Parser, Subcommand};
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "kycdesk", version, about = "Self-hosted identity onboarding (KYC) with a review desk")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run migrations, then serve the desk (and APIs).
+    Serve(ServeArgs),
+    /// Manage desk users.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// The audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Load N processes and measure desk page latency (see README).
+    Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Args, Clone)]
+pub struct DbArgs {
+    /// sqlite://PATH or postgres://USER@HOST/DB [default: sqlite://<data-dir>/kycdesk.db]
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Where the SQLite file, evidence blobs and keys live.
+    #[arg(long, env = "KYCDESK_DATA_DIR", default_value = "./kycdesk-data")]
+    pub data_dir: PathBuf,
+}
+
+impl DbArgs {
+    pub fn url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| config::default_database_url(&self.data_dir))
+    }
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    #[arg(long, env = "KYCDESK_BIND", default_value = "127.0.0.1:8080")]
+    bind: String,
+    #[command(flatten)]
+    db: DbArgs,
+    /// The URL people use to reach this server [default: http://<bind>]
+    #[arg(long, env = "KYCDESK_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Seed demo data (users, integrators, a few hundred cases) into an empty database.
+    #[arg(long)]
+    demo: bool,
+    /// Minutes without activity after which a desk session ends.
+    #[arg(long, env = "KYCDESK_SESSION_IDLE_MINUTES", default_value_t = 30)]
+    session_idle_minutes: i64,
+    /// Hours after login after which a desk session ends regardless.
+    #[arg(long, env = "KYCDESK_SESSION_ABSOLUTE_HOURS", default_value_t = 12)]
+    session_absolute_hours: i64,
+    /// Rejection reasons offered on the desk, separated by '|'.
+    #[arg(long, env = "KYCDESK_REJECT_REASONS", value_delimiter = '|')]
+    reject_reasons: Vec<String>,
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create a desk user; the password is read from standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        role: String,
+        /// Read the password from stdin (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Re-compute the hash chain; exit 0 when intact.
+    Verify {
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
+    match cmd {
+        Command::Serve(a) => serve(a).await,
+        Command::User { command: UserCommand::Create { email, role, password_stdin: _, db } } => {
+            let role: Role = role.parse().map_err(anyhow::Error::msg)?;
+            let mut password = String::new();
+            std::io::stdin().read_to_string(&mut password)?;
+            let password = password.trim_end_matches(['\n', '\r']);
+            let store = open_db(&db).await?;
+            let user = crate::identity::create_user(&store, &email, role, password, "cli", "local").await?;
+            println!("created {} user {}", user.role, user.email);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit { command: AuditCommand::Verify { db } } => {
+            let store = open_db(&db).await?;
+            match crate::audit::verify(&store).await? {
+                crate::audit::Verdict::Intact { entries } => {
+                    println!("audit chain intact: {entries} entries");
+                    Ok(ExitCode::SUCCESS)
+                }
+                crate::audit::Verdict::Broken { seq, reason } => {
+                    println!("audit chain BROKEN at entry {seq}: {reason}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::Bench(a) => crate::bench::run(a).await,
+    }
+}
+
+async fn open_db(a: &DbArgs) -> anyhow::Result<Db> {
+    std::fs::create_dir_all(&a.data_dir)?;
+    let db = Db::connect(&a.url()).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut s = Settings::new(a.db.data_dir.clone());
+    s.database_url = a.db.url();
+    s.bind = a.bind.clone();
+    s.public_url = config::parse_public_url(&a.public_url.unwrap_or_else(|| format!("http://{}", a.bind))).map_err(anyhow::Error::msg)?;
+    s.demo = a.demo;
+    if a.session_idle_minutes < 1 || a.session_absolute_hours < 1 {
+        anyhow::bail!("session timeouts must be at least one minute / one hour");
+    }
+    s.session_idle_ms = a.session_idle_minutes * 60_000;
+    s.session_absolute_ms = a.session_absolute_hours * 3_600_000;
+    let reasons: Vec<String> = a.reject_reasons.into_iter().map(|r| r.trim().to_string()).filter(|r| !r.is_empty()).collect();
+    if !reasons.is_empty() {
+        s.reject_reasons = reasons;
+    }
+    let backend = crate::store::Backend::from_url(&s.database_url).map_err(anyhow::Error::msg)?;
+    let app = Application::build(s).await?;
+    let st = &app.state.settings;
+    println!("kycdesk listening on {} ({} at {})", st.public_url, backend.name(), crate::store::redact(&st.database_url));
+    if st.demo {
+        println!(
+            "demo data {} — log in at {}desk/login with:",
+            if app.seeded_demo { "seeded" } else { "already present" },
+            st.public_url
+        );
+        for l in &crate::demo::LOGINS {
+            println!("  {:<10} {:<26} password: {}", l.role.as_str(), l.email, l.password);
+        }
+    }
+    app.run_until_stopped().await?;
+    Ok(ExitCode::SUCCESS)
+}

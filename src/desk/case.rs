@@ -1,0 +1,363 @@
+//! The case page and the reviewer's actions on it.
+
+use super::error::DeskError;
+use super::{htmx_go, render, Layout};
+use crate::audit::{self, Event};
+use crate::cases::{self, claim_is_live, Decision, DecisionInput};
+use crate::domain::{fmt_ms, now_ms, Role, State, Validation};
+use crate::security::session::DeskSession;
+use crate::startup::AppState;
+use crate::store::audit as audit_rows;
+use crate::store::processes::{self as rows, ProcessRow};
+use actix_files::NamedFile;
+use actix_web::http::header::{self, ContentDisposition, DispositionType};
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+pub struct Img {
+    pub label: String,
+    pub url: String,
+    pub thumb: String,
+}
+
+pub struct Rec {
+    pub label: String,
+    pub url: String,
+}
+
+pub struct V {
+    pub name: String,
+    pub result: String,
+    pub reason: String,
+}
+
+pub struct EditField {
+    pub key: &'static str,
+    pub label: &'static str,
+    pub value: String,
+    pub original: Option<String>,
+}
+
+pub struct NoteView {
+    pub author: String,
+    pub body: String,
+    pub at: String,
+}
+
+pub struct HistoryItem {
+    pub at: String,
+    pub actor: String,
+    pub what: String,
+    ms: i64,
+}
+
+#[derive(Template)]
+#[template(path = "desk/case.html")]
+struct CasePage {
+    layout: Layout,
+    p: ProcessRow,
+    name: String,
+    created: String,
+    is_final: bool,
+    is_pending_validation: bool,
+    claim_holder: Option<String>,
+    claimed_by_me: bool,
+    can_release: bool,
+    images: Vec<Img>,
+    recordings: Vec<Rec>,
+    pdf_url: Option<String>,
+    validations: Vec<V>,
+    doc_fields: Vec<(String, String)>,
+    edit_fields: Vec<EditField>,
+    reject_reasons: Vec<String>,
+    notes: Vec<NoteView>,
+    history: Vec<HistoryItem>,
+}
+
+/// Document fields in the order of the MobbScan reference.
+const DOC_FIELDS: [&str; 23] = [
+    "documentType", "personalNumber", "documentNumber", "name", "surname", "firstSurname",
+    "secondSurname", "gender", "nationality", "issuingState", "dateOfIssuing", "dateOfBirth",
+    "dateOfExpiry", "address", "city", "region", "cityOfBirth", "regionOfBirth",
+    "stateOfBirthName", "stateOfBirthIsoCode", "facialMatchingScore", "facialLivenessScore", "mrz",
+];
+
+fn image_rank(t: &str) -> u8 {
+    match t {
+        "front" => 0,
+        "back" => 1,
+        "portrait" => 2,
+        "selfie" => 3,
+        _ => 4,
+    }
+}
+
+async fn load(state: &AppState, scan_id: &str) -> Result<ProcessRow, DeskError> {
+    rows::get(state.db.read(), scan_id)
+        .await?
+        .ok_or_else(|| DeskError::NotFound("no such case".into()))
+}
+
+pub async fn page(state: web::Data<AppState>, session: DeskSession, path: web::Path<String>) -> Result<HttpResponse, DeskError> {
+    let scan_id = path.into_inner();
+    let p = load(&state, &scan_id).await?;
+    let db = state.db.read();
+    let st: State = p.state().map_err(|e| DeskError::Internal(e.into()))?;
+    let evidence = rows::evidence_for(db, &scan_id).await?;
+    let edits = rows::field_edits_for(db, &scan_id).await?;
+    let notes = rows::notes_for(db, &scan_id).await?;
+    let trail = audit_rows::for_case(db, &scan_id).await?;
+
+    let base = format!("/desk/cases/{scan_id}/evidence");
+    let mut imgs: Vec<_> = evidence.iter().filter(|e| e.kind == "image").collect();
+    imgs.sort_by_key(|e| image_rank(&e.evidence_type));
+    let images = imgs
+        .into_iter()
+        .map(|e| Img {
+            label: e.evidence_type.clone(),
+            url: format!("{base}/{}", e.id),
+            thumb: format!("{base}/{}/thumb", e.id),
+        })
+        .collect();
+    let recordings = evidence
+        .iter()
+        .filter(|e| e.kind == "recording")
+        .map(|e| Rec { label: e.evidence_type.clone(), url: format!("{base}/{}", e.id) })
+        .collect();
+    let pdf_url = evidence.iter().find(|e| e.kind == "pdf").map(|e| format!("{base}/{}", e.id));
+
+    let parsed: BTreeMap<String, Validation> = serde_json::from_str(&p.validations).unwrap_or_default();
+    let validations = parsed
+        .into_iter()
+        .map(|(name, v)| V {
+            name,
+            result: serde_json::to_value(v.result)
+                .ok()
+                .and_then(|x| x.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            reason: v.reason,
+        })
+        .collect();
+
+    let doc = p.document();
+    let doc_json = serde_json::to_value(&doc).unwrap_or_default();
+    let doc_fields = DOC_FIELDS
+        .iter()
+        .map(|k| {
+            let v = doc_json.get(*k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+            (k.to_string(), v)
+        })
+        .collect();
+    let edit_fields = crate::domain::process::PERSONAL_DATA_FIELDS
+        .iter()
+        .map(|(key, label)| EditField {
+            key,
+            label,
+            value: doc.personal_field(key).unwrap_or("").to_string(),
+            original: edits
+                .iter()
+                .find(|e| e.field == *key)
+                .map(|e| e.original_value.clone().unwrap_or_else(|| "(empty)".into())),
+        })
+        .collect();
+
+    let mut history: Vec<HistoryItem> = edits
+        .iter()
+        .map(|e| HistoryItem {
+            at: fmt_ms(e.at),
+            actor: e.actor.clone(),
+            what: format!(
+                "changed {} from “{}” to “{}” — {}",
+                e.field,
+                e.old_value.as_deref().unwrap_or(""),
+                e.new_value.as_deref().unwrap_or(""),
+                e.reason
+            ),
+            ms: e.at,
+        })
+        .collect();
+    history.extend(trail.iter().filter(|e| e.action != "case.edit").map(|e| HistoryItem {
+        at: fmt_ms(e.at),
+        actor: e.actor.clone(),
+        what: if e.detail == "{}" { e.action.clone() } else { format!("{} {}", e.action, e.detail) },
+        ms: e.at,
+    }));
+    history.sort_by(|a, b| b.ms.cmp(&a.ms));
+
+    let now = now_ms();
+    let live = claim_is_live(p.claimed_by.as_deref(), p.claimed_at, now, state.settings.claim_idle_ms);
+    let claim_holder = if live { p.claimed_by.clone() } else { None };
+    let claimed_by_me = claim_holder.as_deref() == Some(session.email.as_str());
+
+    audit::record_now(
+        &state.db,
+        Event { actor: &session.email, action: "case.view", scan_id: Some(&scan_id), client_addr: &session.client_addr, detail: serde_json::json!({}) },
+    )
+    .await?;
+
+    render(&CasePage {
+        name: doc.display_name(),
+        created: fmt_ms(p.created_at),
+        is_final: st.is_final(),
+        is_pending_validation: st == State::PendingValidation,
+        claim_holder,
+        claimed_by_me,
+        can_release: session.role >= Role::Supervisor,
+        images,
+        recordings,
+        pdf_url,
+        validations,
+        doc_fields,
+        edit_fields,
+        reject_reasons: state.settings.reject_reasons.clone(),
+        notes: notes
+            .into_iter()
+            .map(|n| NoteView { author: n.author, body: n.body, at: fmt_ms(n.at) })
+            .collect(),
+        history,
+        layout: Layout::new(&session),
+        p,
+    })
+}
+
+pub async fn claim(state: web::Data<AppState>, session: DeskSession, path: web::Path<String>) -> Result<HttpResponse, DeskError> {
+    let scan_id = path.into_inner();
+    cases::claim(&state.db, &state.settings, &scan_id, &session.actor()).await?;
+    Ok(htmx_go(&format!("/desk/cases/{scan_id}")))
+}
+
+/// Supervisors release anyone's claim; an agent only their own.
+pub async fn release(state: web::Data<AppState>, session: DeskSession, path: web::Path<String>) -> Result<HttpResponse, DeskError> {
+    let scan_id = path.into_inner();
+    let p = load(&state, &scan_id).await?;
+    let own = p.claimed_by.as_deref() == Some(session.email.as_str());
+    if !own {
+        session.require(Role::Supervisor)?;
+    }
+    cases::release(&state.db, &scan_id, &session.actor()).await?;
+    Ok(htmx_go(&format!("/desk/cases/{scan_id}")))
+}
+
+/// Personal-data fields arrive as `pd_<field>`; everything else is ignored.
+pub async fn edit(state: web::Data<AppState>, session: DeskSession, path: web::Path<String>, form: web::Form<Vec<(String, String)>>) -> Result<HttpResponse, DeskError> {
+    let scan_id = path.into_inner();
+    let mut changes = BTreeMap::new();
+    let mut reason = String::new();
+    let mut version = None;
+    for (k, v) in form.into_inner() {
+        if let Some(field) = k.strip_prefix("pd_") {
+            changes.insert(field.to_string(), v);
+        } else if k == "reason" {
+            reason = v;
+        } else if k == "version" {
+            version = Some(v.parse::<i64>().map_err(|_| DeskError::BadRequest("bad version".into()))?);
+        }
+    }
+    cases::edit(&state.db, &state.settings, &scan_id, version, &changes, &reason, &session.actor(), true).await?;
+    Ok(htmx_go(&format!("/desk/cases/{scan_id}")))
+}
+
+#[derive(Deserialize)]
+pub struct DecisionForm {
+    action: String,
+    version: Option<i64>,
+    reason: Option<String>,
+    comment: Option<String>,
+}
+
+pub async fn decide(state: web::Data<AppState>, session: DeskSession, path: web::Path<String>, form: web::Form<DecisionForm>) -> Result<HttpResponse, DeskError> {
+    let scan_id = path.into_inner();
+    let f = form.into_inner();
+    let input = DecisionInput {
+        decision: Decision::parse(&f.action)?,
+        expected_version: f.version,
+        reason: f.reason,
+        comment: f.comment,
+    };
+    cases::decide(&state.db, &state.settings, &scan_id, &input, &session.actor(), true).await?;
+    Ok(htmx_go(&format!("/desk/cases/{scan_id}")))
+}
+
+#[derive(Deserialize)]
+pub struct NoteForm {
+    body: String,
+}
+
+pub async fn note(state: web::Data<AppState>, session: DeskSession, path: web::Path<String>, form: web::Form<NoteForm>) -> Result<HttpResponse, DeskError> {
+    let scan_id = path.into_inner();
+    cases::add_note(&state.db, &scan_id, &form.body, &session.actor()).await?;
+    Ok(htmx_go(&format!("/desk/cases/{scan_id}")))
+}
+
+async fn evidence_row(state: &AppState, scan_id: &str, id: &str) -> Result<rows::EvidenceRow, DeskError> {
+    rows::evidence_for(state.db.read(), scan_id)
+        .await?
+        .into_iter()
+        .find(|e| e.id == id)
+        .ok_or_else(|| DeskError::NotFound("no such evidence".into()))
+}
+
+/// The original bytes, with Range support so recordings seek and the PDF
+/// viewer can fetch pages. Each download (not each range) is audited.
+pub async fn evidence(req: HttpRequest, state: web::Data<AppState>, session: DeskSession, path: web::Path<(String, String)>) -> Result<HttpResponse, DeskError> {
+    let (scan_id, id) = path.into_inner();
+    let e = evidence_row(&state, &scan_id, &id).await?;
+    let file = state
+        .blobs
+        .path_of(&e.sha256)
+        .ok_or_else(|| DeskError::Internal(anyhow::anyhow!("bad blob name {}", e.sha256)))?;
+    let range = req.headers().get(header::RANGE).and_then(|v| v.to_str().ok());
+    if range.is_none_or(|r| r.starts_with("bytes=0-")) {
+        audit::record_now(
+            &state.db,
+            Event {
+                actor: &session.email,
+                action: "evidence.download",
+                scan_id: Some(&scan_id),
+                client_addr: &session.client_addr,
+                detail: serde_json::json!({"kind": e.kind, "type": e.evidence_type, "sha256": e.sha256}),
+            },
+        )
+        .await?;
+    }
+    let mime: mime::Mime = e.media_type.parse().unwrap_or(mime::APPLICATION_OCTET_STREAM);
+    let named = NamedFile::open_async(&file)
+        .await
+        .map_err(|err| DeskError::Internal(anyhow::anyhow!("evidence blob {} unreadable: {err}", e.sha256)))?
+        .set_content_type(mime)
+        .set_content_disposition(ContentDisposition { disposition: DispositionType::Inline, parameters: vec![] });
+    let mut resp = named.into_response(&req);
+    if e.kind == "pdf" {
+        // The case page shows the PDF in an iframe of its own origin.
+        resp.headers_mut().insert(header::X_FRAME_OPTIONS, header::HeaderValue::from_static("SAMEORIGIN"));
+        resp.headers_mut().insert(
+            header::CONTENT_SECURITY_POLICY,
+            header::HeaderValue::from_static("frame-ancestors 'self'"),
+        );
+    }
+    resp.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("private, no-store"));
+    Ok(resp)
+}
+
+pub async fn thumb(req: HttpRequest, state: web::Data<AppState>, _session: DeskSession, path: web::Path<(String, String)>) -> Result<HttpResponse, DeskError> {
+    let (scan_id, id) = path.into_inner();
+    let e = evidence_row(&state, &scan_id, &id).await?;
+    if e.kind != "image" {
+        return Err(DeskError::NotFound("only images have thumbnails".into()));
+    }
+    let thumbs = state.thumbs.clone();
+    let sha = e.sha256.clone();
+    let file = tokio::task::spawn_blocking(move || thumbs.ensure(&sha))
+        .await
+        .map_err(|err| DeskError::Internal(err.into()))?
+        .map_err(DeskError::Internal)?;
+    let named = NamedFile::open_async(&file)
+        .await
+        .map_err(|err| DeskError::Internal(err.into()))?
+        .set_content_type(mime::IMAGE_JPEG);
+    let mut resp = named.into_response(&req);
+    resp.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("private, max-age=3600"));
+    Ok(resp)
+}

@@ -1,0 +1,113 @@
+//! The desk's error type. One response serves both kinds of request: a full
+//! error page for a browser navigation, from which htmx picks only
+//! `#error-message` (HX-Reselect) and drops it into the page's flash area.
+
+use crate::cases::CaseError;
+use crate::identity::IdentityError;
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeskError {
+    #[error("please log in")]
+    Unauthenticated { htmx: bool },
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("the security token of this form is missing or out of date; reload the page and try again")]
+    Csrf,
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Internal(anyhow::Error),
+}
+
+impl From<sqlx::Error> for DeskError {
+    fn from(e: sqlx::Error) -> Self {
+        DeskError::Internal(e.into())
+    }
+}
+
+impl From<CaseError> for DeskError {
+    fn from(e: CaseError) -> Self {
+        match e {
+            CaseError::NotFound => DeskError::NotFound("no such case".into()),
+            CaseError::Invalid(m) => DeskError::BadRequest(m),
+            CaseError::Conflict(m) => DeskError::Conflict(m),
+            CaseError::Internal(e) => DeskError::Internal(e),
+        }
+    }
+}
+
+impl From<IdentityError> for DeskError {
+    fn from(e: IdentityError) -> Self {
+        match e {
+            IdentityError::Invalid(m) => DeskError::BadRequest(m),
+            IdentityError::Duplicate(_) => DeskError::Conflict(e.to_string()),
+            IdentityError::Internal(e) => DeskError::Internal(e),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "desk/error.html")]
+struct ErrorPage<'a> {
+    status: u16,
+    title: &'a str,
+    message: String,
+    css: String,
+}
+
+impl ResponseError for DeskError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            DeskError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            DeskError::Forbidden(_) | DeskError::Csrf => StatusCode::FORBIDDEN,
+            DeskError::NotFound(_) => StatusCode::NOT_FOUND,
+            DeskError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            DeskError::Conflict(_) => StatusCode::CONFLICT,
+            DeskError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let DeskError::Unauthenticated { htmx } = self {
+            return if *htmx {
+                HttpResponse::Unauthorized()
+                    .insert_header(("HX-Redirect", "/desk/login"))
+                    .finish()
+            } else {
+                HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, "/desk/login"))
+                    .finish()
+            };
+        }
+        let message = match self {
+            DeskError::Internal(e) => {
+                // The reviewer gets an id to quote; the log gets the cause chain.
+                let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+                tracing::error!(error_id = %id, error = ?e, "desk request failed");
+                format!("something went wrong on our side (error id {id}); nothing was changed")
+            }
+            other => other.to_string(),
+        };
+        let status = self.status_code();
+        let page = ErrorPage {
+            status: status.as_u16(),
+            title: status.canonical_reason().unwrap_or("Error"),
+            message,
+            css: crate::assets::url("app.css"),
+        };
+        let body = page.render().unwrap_or_else(|_| "error".to_string());
+        HttpResponse::build(status)
+            .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+            .insert_header(("HX-Retarget", "#flash"))
+            .insert_header(("HX-Reswap", "innerHTML"))
+            .insert_header(("HX-Reselect", "#error-message"))
+            .body(body)
+    }
+}

@@ -1,0 +1,94 @@
+//! The review desk: server-rendered HTML (askama) with htmx partial updates.
+//! Handlers stay thin: parse, call `cases` / `identity` / `store`, render.
+
+pub mod admin;
+pub mod auth;
+pub mod case;
+pub mod error;
+pub mod queue;
+
+use crate::security::session::DeskSession;
+use actix_web::http::header;
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use error::DeskError;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/desk")
+            .route("", web::get().to(home))
+            .route("/", web::get().to(home))
+            .route("/login", web::get().to(auth::login_page))
+            .route("/login", web::post().to(auth::login))
+            .route("/logout", web::post().to(auth::logout))
+            .route("/queue", web::get().to(queue::queue))
+            .route("/cases/{scan_id}", web::get().to(case::page))
+            .route("/cases/{scan_id}/claim", web::post().to(case::claim))
+            .route("/cases/{scan_id}/release", web::post().to(case::release))
+            .route("/cases/{scan_id}/edit", web::post().to(case::edit))
+            .route("/cases/{scan_id}/decision", web::post().to(case::decide))
+            .route("/cases/{scan_id}/notes", web::post().to(case::note))
+            .route("/cases/{scan_id}/evidence/{id}", web::get().to(case::evidence))
+            .route("/cases/{scan_id}/evidence/{id}/thumb", web::get().to(case::thumb))
+            .route("/audit", web::get().to(admin::audit_log))
+            .route("/audit/verify", web::post().to(admin::audit_verify))
+            .route("/admin/users", web::get().to(admin::users))
+            .route("/admin/users", web::post().to(admin::create_user))
+            .route("/admin/users/{id}/disable", web::post().to(admin::disable_user))
+            .route("/admin/users/{id}/enable", web::post().to(admin::enable_user)),
+    );
+}
+
+async fn home() -> HttpResponse {
+    redirect("/desk/queue")
+}
+
+pub fn redirect(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to))
+        .finish()
+}
+
+/// After an htmx action succeeds the page reloads from the server, so what
+/// the reviewer sees is always what was stored.
+pub fn htmx_go(to: &str) -> HttpResponse {
+    HttpResponse::Ok().insert_header(("HX-Location", to)).finish()
+}
+
+/// What every desk page's frame needs.
+pub struct Layout {
+    pub user_id: String,
+    pub email: String,
+    pub role: String,
+    pub csrf: String,
+    pub css: String,
+    pub js: String,
+    pub htmx: String,
+    pub is_supervisor: bool,
+    pub is_admin: bool,
+}
+
+impl Layout {
+    pub fn new(s: &DeskSession) -> Layout {
+        use crate::domain::Role;
+        Layout {
+            user_id: s.user_id.clone(),
+            email: s.email.clone(),
+            role: s.role.to_string(),
+            csrf: s.csrf.clone(),
+            css: crate::assets::url("app.css"),
+            js: crate::assets::url("app.js"),
+            htmx: crate::assets::url("htmx.min.js"),
+            is_supervisor: s.role >= Role::Supervisor,
+            is_admin: s.role >= Role::Admin,
+        }
+    }
+}
+
+pub fn render<T: Template>(t: &T) -> Result<HttpResponse, DeskError> {
+    let body = t.render().map_err(|e| DeskError::Internal(e.into()))?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
+        .insert_header((header::VARY, "HX-Request"))
+        .body(body))
+}

@@ -1,0 +1,140 @@
+//! Review queues: a tab per state with counts, filters, search and keyset
+//! pagination. htmx asks for just the results; a direct visit, a bookmark or
+//! the back button gets the whole page for the same URL.
+
+use super::error::DeskError;
+use super::{render, Layout};
+use crate::cases::claim_is_live;
+use crate::domain::queue::{Cursor, QueueFilter, QueueParams};
+use crate::domain::process::DOC_TYPES;
+use crate::domain::{fmt_ms, now_ms, validation, State};
+use crate::security::session::DeskSession;
+use crate::startup::AppState;
+use crate::store::processes::{self as rows, IntegratorRow, QueueRow};
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+
+pub const PAGE_SIZE: i64 = 50;
+
+pub struct Tab {
+    pub state: &'static str,
+    pub label: &'static str,
+    pub count: i64,
+    pub active: bool,
+    pub query: String,
+}
+
+pub struct Row {
+    pub scan_id: String,
+    pub name: String,
+    pub state: String,
+    pub integrator: String,
+    pub country: String,
+    pub doc_type: String,
+    pub created: String,
+    pub score: String,
+    pub failing: Vec<String>,
+    pub claimed_by: String,
+}
+
+#[derive(Template)]
+#[template(path = "desk/queue.html")]
+struct QueuePage {
+    layout: Layout,
+    tabs: Vec<Tab>,
+    state: &'static str,
+    state_label: &'static str,
+    p: QueueParams,
+    integrators: Vec<IntegratorRow>,
+    countries: Vec<String>,
+    doc_types: &'static [&'static str],
+    validations: &'static [&'static str],
+    rows: Vec<Row>,
+    next_query: Option<String>,
+    searching: bool,
+}
+
+#[derive(Template)]
+#[template(path = "desk/queue_results_partial.html")]
+struct QueueResults {
+    rows: Vec<Row>,
+    next_query: Option<String>,
+    searching: bool,
+}
+
+fn to_row(r: QueueRow, now: i64, idle: i64) -> Row {
+    let doc: crate::domain::Document = serde_json::from_str(&r.document).unwrap_or_default();
+    let live = claim_is_live(r.claimed_by.as_deref(), r.claimed_at, now, idle);
+    Row {
+        name: doc.display_name(),
+        state: r.state,
+        integrator: r.integrator_name,
+        country: r.country_id.unwrap_or_default(),
+        doc_type: r.doc_type.unwrap_or_default(),
+        created: fmt_ms(r.created_at),
+        score: r.facial_matching_score.map(|s| format!("{s:.2}")).unwrap_or_default(),
+        failing: r
+            .failing_validations
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
+        claimed_by: if live { r.claimed_by.unwrap_or_default() } else { String::new() },
+        scan_id: r.scan_id,
+    }
+}
+
+pub async fn queue(req: HttpRequest, state: web::Data<AppState>, session: DeskSession, params: web::Query<QueueParams>) -> Result<HttpResponse, DeskError> {
+    let p = params.into_inner();
+    let filter = QueueFilter::parse(&p).map_err(DeskError::BadRequest)?;
+    let now = now_ms();
+    let idle = state.settings.claim_idle_ms;
+    let db = &state.db;
+    // One row more than a page tells whether a next page exists.
+    let mut found = rows::queue(db.read(), &filter, now - idle, PAGE_SIZE + 1).await?;
+    let more = found.len() as i64 > PAGE_SIZE;
+    found.truncate(PAGE_SIZE as usize);
+    let next_query = match (more, found.last()) {
+        (true, Some(last)) => Some(p.with(
+            None,
+            Some(&Cursor { created_at: last.created_at, scan_id: last.scan_id.clone() }.encode()),
+        )),
+        _ => None,
+    };
+    let rows: Vec<Row> = found.into_iter().map(|r| to_row(r, now, idle)).collect();
+    let searching = filter.search.is_some();
+
+    let hx = req.headers();
+    let wants_partial = hx.contains_key("HX-Request")
+        && !hx.contains_key("HX-History-Restore-Request")
+        && hx.get("HX-Target").and_then(|v| v.to_str().ok()) == Some("queue-results");
+    if wants_partial {
+        return render(&QueueResults { rows, next_query, searching });
+    }
+
+    let counts = rows::state_counts(db.read()).await?;
+    let tabs = State::ALL
+        .into_iter()
+        .map(|s| Tab {
+            state: s.as_str(),
+            label: s.label(),
+            count: counts.get(s.as_str()).copied().unwrap_or(0),
+            active: s == filter.state && !searching,
+            query: QueueParams { q: None, ..p.clone() }.with(Some(s.as_str()), None),
+        })
+        .collect();
+    render(&QueuePage {
+        layout: Layout::new(&session),
+        tabs,
+        state: filter.state.as_str(),
+        state_label: filter.state.label(),
+        integrators: rows::list_integrators(db.read()).await?,
+        countries: rows::distinct_countries(db.read()).await?,
+        doc_types: &DOC_TYPES,
+        validations: &validation::NAMES,
+        p,
+        rows,
+        next_query,
+        searching,
+    })
+}

@@ -1,0 +1,308 @@
+//! The onboarding process (the "case"): its states and the data it carries,
+//! named exactly as the MobbScan API Gateway names them.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Process states. The four MobbScan names are verbatim; `CREATED` and
+/// `IN_PROGRESS` are kycdesk's pre-review states (the applicant has not
+/// submitted yet) and are kept out of review queues.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum State {
+    #[serde(rename = "CREATED")]
+    Created,
+    #[serde(rename = "IN_PROGRESS")]
+    InProgress,
+    #[serde(rename = "PENDING_VALIDATION")]
+    PendingValidation,
+    #[serde(rename = "PENDING_VERIFICATION")]
+    PendingVerification,
+    #[serde(rename = "VERIFIED")]
+    Verified,
+    #[serde(rename = "NOT_VERIFIED")]
+    NotVerified,
+}
+
+impl State {
+    pub const ALL: [State; 6] = [
+        State::PendingVerification,
+        State::PendingValidation,
+        State::InProgress,
+        State::Created,
+        State::Verified,
+        State::NotVerified,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Created => "CREATED",
+            State::InProgress => "IN_PROGRESS",
+            State::PendingValidation => "PENDING_VALIDATION",
+            State::PendingVerification => "PENDING_VERIFICATION",
+            State::Verified => "VERIFIED",
+            State::NotVerified => "NOT_VERIFIED",
+        }
+    }
+
+    /// A human label for the desk tabs.
+    pub fn label(self) -> &'static str {
+        match self {
+            State::Created => "Created",
+            State::InProgress => "In progress",
+            State::PendingValidation => "Pending validation",
+            State::PendingVerification => "Review",
+            State::Verified => "Verified",
+            State::NotVerified => "Not verified",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, State::Verified | State::NotVerified)
+    }
+
+    /// States from which a reviewer or the integrator may accept or reject.
+    pub fn is_decidable(self) -> bool {
+        matches!(self, State::PendingValidation | State::PendingVerification)
+    }
+
+    /// Work queues are served oldest first; archives newest first.
+    pub fn oldest_first(self) -> bool {
+        !self.is_final()
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown process state '{0}'")]
+pub struct UnknownState(pub String);
+
+impl FromStr for State {
+    type Err = UnknownState;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        State::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| UnknownState(s.to_string()))
+    }
+}
+
+/// Document types accepted by `POST /onboarding` (`docType`).
+pub const DOC_TYPES: [&str; 3] = ["IDCard", "Passport", "DrivingLicense"];
+
+/// Fields extracted from the identity document (`document` in the process
+/// JSON). The last five exist only in `personalData` and are kept here so an
+/// edit never loses them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Document {
+    pub document_type: Option<String>,
+    pub personal_number: Option<String>,
+    pub document_number: Option<String>,
+    pub name: Option<String>,
+    pub surname: Option<String>,
+    pub first_surname: Option<String>,
+    pub second_surname: Option<String>,
+    pub gender: Option<String>,
+    pub nationality: Option<String>,
+    pub issuing_state: Option<String>,
+    pub date_of_issuing: Option<String>,
+    pub date_of_birth: Option<String>,
+    pub date_of_expiry: Option<String>,
+    pub address: Option<String>,
+    pub city: Option<String>,
+    pub region: Option<String>,
+    pub city_of_birth: Option<String>,
+    pub region_of_birth: Option<String>,
+    pub state_of_birth_name: Option<String>,
+    pub state_of_birth_iso_code: Option<String>,
+    pub facial_matching_score: Option<String>,
+    pub facial_liveness_score: Option<String>,
+    pub mrz: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_code: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub curp: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub country_document_type: Option<String>,
+}
+
+/// The `personalData` fields, in the order the desk shows them, with the
+/// document field each one edits. `stateOfBirth` maps to `stateOfBirthName`.
+pub const PERSONAL_DATA_FIELDS: [(&str, &str); 20] = [
+    ("name", "Name"),
+    ("surname", "Surname"),
+    ("firstSurname", "First surname"),
+    ("secondSurname", "Second surname"),
+    ("documentNumber", "Document number"),
+    ("personalNumber", "Personal number"),
+    ("dateOfBirth", "Date of birth"),
+    ("dateOfExpiry", "Date of expiry"),
+    ("gender", "Gender"),
+    ("country", "Country"),
+    ("countryDocumentType", "Country document type"),
+    ("address", "Address"),
+    ("city", "City"),
+    ("region", "Region"),
+    ("postCode", "Post code"),
+    ("cityOfBirth", "City of birth"),
+    ("regionOfBirth", "Region of birth"),
+    ("stateOfBirth", "State of birth"),
+    ("curp", "CURP"),
+    ("mrz", "MRZ"),
+];
+
+impl Document {
+    /// The document slot a `personalData` field edits, if the name is one.
+    pub fn personal_field_mut(&mut self, field: &str) -> Option<&mut Option<String>> {
+        Some(match field {
+            "address" => &mut self.address,
+            "city" => &mut self.city,
+            "cityOfBirth" => &mut self.city_of_birth,
+            "country" => &mut self.country,
+            "countryDocumentType" => &mut self.country_document_type,
+            "curp" => &mut self.curp,
+            "dateOfBirth" => &mut self.date_of_birth,
+            "dateOfExpiry" => &mut self.date_of_expiry,
+            "documentNumber" => &mut self.document_number,
+            "gender" => &mut self.gender,
+            "mrz" => &mut self.mrz,
+            "name" => &mut self.name,
+            "personalNumber" => &mut self.personal_number,
+            "postCode" => &mut self.post_code,
+            "region" => &mut self.region,
+            "regionOfBirth" => &mut self.region_of_birth,
+            "firstSurname" => &mut self.first_surname,
+            "secondSurname" => &mut self.second_surname,
+            "stateOfBirth" => &mut self.state_of_birth_name,
+            "surname" => &mut self.surname,
+            _ => return None,
+        })
+    }
+
+    pub fn personal_field(&self, field: &str) -> Option<&str> {
+        match field {
+            "address" => self.address.as_deref(),
+            "city" => self.city.as_deref(),
+            "cityOfBirth" => self.city_of_birth.as_deref(),
+            "country" => self.country.as_deref(),
+            "countryDocumentType" => self.country_document_type.as_deref(),
+            "curp" => self.curp.as_deref(),
+            "dateOfBirth" => self.date_of_birth.as_deref(),
+            "dateOfExpiry" => self.date_of_expiry.as_deref(),
+            "documentNumber" => self.document_number.as_deref(),
+            "gender" => self.gender.as_deref(),
+            "mrz" => self.mrz.as_deref(),
+            "name" => self.name.as_deref(),
+            "personalNumber" => self.personal_number.as_deref(),
+            "postCode" => self.post_code.as_deref(),
+            "region" => self.region.as_deref(),
+            "regionOfBirth" => self.region_of_birth.as_deref(),
+            "firstSurname" => self.first_surname.as_deref(),
+            "secondSurname" => self.second_surname.as_deref(),
+            "stateOfBirth" => self.state_of_birth_name.as_deref(),
+            "surname" => self.surname.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Lower-cased, accent-folded keys the queue search matches by prefix.
+    pub fn search_keys(&self) -> (String, String, String) {
+        let name = fold(self.name.as_deref().unwrap_or(""));
+        let surname = fold(
+            self.surname
+                .as_deref()
+                .or(self.first_surname.as_deref())
+                .unwrap_or(""),
+        );
+        let number = self
+            .document_number
+            .as_deref()
+            .unwrap_or("")
+            .trim()
+            .to_uppercase();
+        (name, surname, number)
+    }
+
+    pub fn display_name(&self) -> String {
+        let parts: Vec<&str> = [self.name.as_deref(), self.surname.as_deref()]
+            .into_iter()
+            .flatten()
+            .filter(|s| !s.is_empty())
+            .collect();
+        if parts.is_empty() {
+            "(no name extracted)".to_string()
+        } else {
+            parts.join(" ")
+        }
+    }
+}
+
+/// Lower-case and strip the common Latin accents so "Pérez" is found by "perez".
+pub fn fold(s: &str) -> String {
+    s.trim()
+        .chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| match c {
+            'á' | 'à' | 'â' | 'ä' | 'ã' | 'å' => 'a',
+            'é' | 'è' | 'ê' | 'ë' => 'e',
+            'í' | 'ì' | 'î' | 'ï' => 'i',
+            'ó' | 'ò' | 'ô' | 'ö' | 'õ' | 'ø' => 'o',
+            'ú' | 'ù' | 'û' | 'ü' => 'u',
+            'ñ' => 'n',
+            'ç' => 'c',
+            other => other,
+        })
+        .collect()
+}
+
+/// One validation's outcome, as shown in `validations` of the process JSON.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    Pass,
+    Fail,
+    Unknown,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Validation {
+    pub result: Outcome,
+    pub reason: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_names_round_trip() {
+        for s in State::ALL {
+            assert_eq!(s.as_str().parse::<State>().ok(), Some(s));
+            assert_eq!(serde_json::to_string(&s).ok(), Some(format!("\"{s}\"")));
+        }
+        assert!("verified".parse::<State>().is_err());
+    }
+
+    #[test]
+    fn every_personal_field_maps_to_a_slot() {
+        let mut d = Document::default();
+        for (f, _) in PERSONAL_DATA_FIELDS {
+            *d.personal_field_mut(f).expect(f) = Some(format!("v-{f}"));
+            assert_eq!(d.personal_field(f), Some(format!("v-{f}").as_str()));
+        }
+        assert!(d.personal_field_mut("nationality").is_none());
+    }
+
+    #[test]
+    fn fold_strips_accents() {
+        assert_eq!(fold(" José PÉREZ "), "jose perez");
+    }
+}

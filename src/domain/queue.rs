@@ -1,0 +1,257 @@
+//! Review-queue filters, parsed from the query string once so that every
+//! filtered view is a bookmarkable URL and the store only sees valid values.
+
+use super::process::{fold, State, DOC_TYPES};
+use super::validation;
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+/// The raw query string of `/desk/queue`. Empty strings mean "not set" because
+/// an HTML form sends every input.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub struct QueueParams {
+    pub state: Option<String>,
+    pub integrator: Option<String>,
+    pub country: Option<String>,
+    pub doc_type: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub assignee: Option<String>,
+    pub failing: Option<String>,
+    pub score_min: Option<String>,
+    pub score_max: Option<String>,
+    pub q: Option<String>,
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Assignee {
+    Unassigned,
+    User(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Search {
+    ScanId(String),
+    /// Folded prefix for names, upper-cased text for document numbers.
+    Text { folded: String, upper: String },
+}
+
+/// Keyset position: the last row of the previous page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cursor {
+    pub created_at: i64,
+    pub scan_id: String,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        format!("{}_{}", self.created_at, self.scan_id)
+    }
+    fn decode(s: &str) -> Option<Cursor> {
+        let (ms, id) = s.split_once('_')?;
+        let id = uuid::Uuid::parse_str(id).ok()?;
+        Some(Cursor {
+            created_at: ms.parse().ok()?,
+            scan_id: id.to_string(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueFilter {
+    pub state: State,
+    pub integrator: Option<String>,
+    pub country: Option<String>,
+    pub doc_type: Option<String>,
+    pub from_ms: Option<i64>,
+    pub to_ms: Option<i64>,
+    pub assignee: Option<Assignee>,
+    pub failing: Option<String>,
+    pub score_min: Option<f64>,
+    pub score_max: Option<f64>,
+    pub search: Option<Search>,
+    pub after: Option<Cursor>,
+}
+
+fn set(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn day_start_ms(s: &str, what: &str) -> Result<i64, String> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc().timestamp_millis())
+        .ok_or_else(|| format!("the {what} date must be YYYY-MM-DD"))
+}
+
+fn score(s: Option<&str>, what: &str) -> Result<Option<f64>, String> {
+    s.map(|v| {
+        v.parse::<f64>()
+            .ok()
+            .filter(|f| (0.0..=1.0).contains(f))
+            .ok_or_else(|| format!("the {what} score must be a number between 0 and 1"))
+    })
+    .transpose()
+}
+
+impl QueueFilter {
+    pub fn parse(p: &QueueParams) -> Result<QueueFilter, String> {
+        let state = match set(&p.state) {
+            None => State::PendingVerification,
+            Some(s) => s.parse().map_err(|e: super::process::UnknownState| e.to_string())?,
+        };
+        let country = set(&p.country)
+            .map(|c| {
+                let c = c.to_uppercase();
+                if c.len() == 3 && c.chars().all(|x| x.is_ascii_uppercase()) {
+                    Ok(c)
+                } else {
+                    Err("the country must be an ISO 3166-1 alpha-3 code such as ESP".to_string())
+                }
+            })
+            .transpose()?;
+        let doc_type = set(&p.doc_type)
+            .map(|d| {
+                DOC_TYPES
+                    .iter()
+                    .find(|t| **t == d)
+                    .map(|t| t.to_string())
+                    .ok_or_else(|| format!("unknown document type '{d}'"))
+            })
+            .transpose()?;
+        let from_ms = set(&p.from).map(|s| day_start_ms(s, "from")).transpose()?;
+        // "to" is inclusive: the whole day counts.
+        let to_ms = set(&p.to)
+            .map(|s| day_start_ms(s, "to").map(|ms| ms + 86_400_000))
+            .transpose()?;
+        if let (Some(f), Some(t)) = (from_ms, to_ms) {
+            if f >= t {
+                return Err("the from date must not be after the to date".into());
+            }
+        }
+        let assignee = set(&p.assignee).map(|a| {
+            if a == "none" {
+                Assignee::Unassigned
+            } else {
+                Assignee::User(a.to_lowercase())
+            }
+        });
+        let failing = set(&p.failing)
+            .map(|f| {
+                validation::NAMES
+                    .iter()
+                    .find(|n| **n == f)
+                    .map(|n| n.to_string())
+                    .ok_or_else(|| format!("unknown validation '{f}'"))
+            })
+            .transpose()?;
+        let score_min = score(set(&p.score_min), "minimum")?;
+        let score_max = score(set(&p.score_max), "maximum")?;
+        let search = set(&p.q).map(|q| match uuid::Uuid::parse_str(q) {
+            Ok(id) => Search::ScanId(id.to_string()),
+            Err(_) => Search::Text {
+                folded: fold(q),
+                upper: q.to_uppercase(),
+            },
+        });
+        let after = set(&p.after)
+            .map(|a| Cursor::decode(a).ok_or_else(|| "the page cursor is malformed".to_string()))
+            .transpose()?;
+        Ok(QueueFilter {
+            state,
+            integrator: set(&p.integrator).map(str::to_string),
+            country,
+            doc_type,
+            from_ms,
+            to_ms,
+            assignee,
+            failing,
+            score_min,
+            score_max,
+            search,
+            after,
+        })
+    }
+}
+
+impl QueueParams {
+    /// The query string for this view with another state or cursor, keeping
+    /// every other filter, so links and pushed URLs stay bookmarkable.
+    pub fn with(&self, state: Option<&str>, after: Option<&str>) -> String {
+        let mut pairs: Vec<(&str, &str)> = Vec::new();
+        let fields = [
+            ("integrator", &self.integrator),
+            ("country", &self.country),
+            ("doc_type", &self.doc_type),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("assignee", &self.assignee),
+            ("failing", &self.failing),
+            ("score_min", &self.score_min),
+            ("score_max", &self.score_max),
+            ("q", &self.q),
+        ];
+        let st = state.or(set(&self.state));
+        if let Some(s) = st {
+            pairs.push(("state", s));
+        }
+        for (k, v) in fields.iter() {
+            if let Some(v) = set(v) {
+                pairs.push((k, v));
+            }
+        }
+        if let Some(a) = after {
+            pairs.push(("after", a));
+        }
+        serde_urlencoded::to_string(pairs).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_params_mean_the_review_queue() {
+        let f = QueueFilter::parse(&QueueParams::default()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(f.state, State::PendingVerification);
+        assert!(f.search.is_none() && f.after.is_none());
+    }
+
+    #[test]
+    fn bad_values_are_refused_with_a_reason() {
+        let cases = [
+            QueueParams { state: Some("DONE".into()), ..Default::default() },
+            QueueParams { country: Some("Spain".into()), ..Default::default() },
+            QueueParams { from: Some("2024-13-01".into()), ..Default::default() },
+            QueueParams { score_min: Some("7".into()), ..Default::default() },
+            QueueParams { failing: Some("nope".into()), ..Default::default() },
+            QueueParams { after: Some("x".into()), ..Default::default() },
+        ];
+        for c in cases {
+            assert!(QueueFilter::parse(&c).is_err(), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn search_recognises_scan_ids_and_folds_text() {
+        let id = "4a1f0b0e-8a4d-4c1b-9d43-7a3e0f1a2b3c";
+        let f = QueueFilter::parse(&QueueParams { q: Some(id.into()), ..Default::default() });
+        assert_eq!(f.map(|f| f.search), Ok(Some(Search::ScanId(id.into()))));
+        let f = QueueFilter::parse(&QueueParams { q: Some("Pérez".into()), ..Default::default() });
+        assert_eq!(
+            f.map(|f| f.search),
+            Ok(Some(Search::Text { folded: "perez".into(), upper: "PÉREZ".into() }))
+        );
+    }
+
+    #[test]
+    fn links_keep_filters_and_cursor_round_trips() {
+        let p = QueueParams { country: Some("ESP".into()), q: Some("ana".into()), ..Default::default() };
+        assert_eq!(p.with(Some("VERIFIED"), None), "state=VERIFIED&country=ESP&q=ana");
+        let c = Cursor { created_at: 17, scan_id: "4a1f0b0e-8a4d-4c1b-9d43-7a3e0f1a2b3c".into() };
+        assert_eq!(Cursor::decode(&c.encode()), Some(c));
+    }
+}

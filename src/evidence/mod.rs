@@ -1,0 +1,72 @@
+//! Evidence bytes: a content-addressed blob store under the data dir and the
+//! thumbnails derived from images.
+
+pub mod thumbs;
+
+use sha2::{Digest, Sha256};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Blobs live at `blobs/ab/abcdef…` named by their SHA-256, so identical
+/// evidence is stored once and a blob can be checked against its name.
+#[derive(Clone, Debug)]
+pub struct BlobStore {
+    root: PathBuf,
+}
+
+impl BlobStore {
+    pub fn open(data_dir: &Path) -> std::io::Result<BlobStore> {
+        let root = data_dir.join("blobs");
+        std::fs::create_dir_all(root.join("tmp"))?;
+        Ok(BlobStore { root })
+    }
+
+    pub fn path_of(&self, sha256: &str) -> Option<PathBuf> {
+        let valid = sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit());
+        valid.then(|| self.root.join(&sha256[..2]).join(sha256))
+    }
+
+    /// Stores bytes and returns their SHA-256. The write goes to a temporary
+    /// file renamed into place, so a crash never leaves a half-written blob
+    /// under a valid name.
+    pub fn put(&self, bytes: &[u8]) -> std::io::Result<String> {
+        let sha = hex::encode(Sha256::digest(bytes));
+        let dest = self.root.join(&sha[..2]).join(&sha);
+        if dest.exists() {
+            return Ok(sha);
+        }
+        std::fs::create_dir_all(self.root.join(&sha[..2]))?;
+        let tmp = self.root.join("tmp").join(uuid::Uuid::new_v4().to_string());
+        {
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+        }
+        std::fs::rename(&tmp, &dest)?;
+        Ok(sha)
+    }
+
+    pub fn get(&self, sha256: &str) -> std::io::Result<Vec<u8>> {
+        let p = self
+            .path_of(sha256)
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad blob name"))?;
+        std::fs::read(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blobs_are_named_by_content() -> std::io::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let store = BlobStore::open(dir.path())?;
+        let sha = store.put(b"hello")?;
+        assert_eq!(sha, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+        assert_eq!(store.get(&sha)?, b"hello");
+        assert_eq!(store.put(b"hello")?, sha);
+        assert!(store.path_of("../etc/passwd").is_none());
+        Ok(())
+    }
+}

@@ -1,0 +1,51 @@
+//! Thumbnails for the desk, made once with the `image` crate and cached on
+//! disk by the source blob's hash.
+
+use super::BlobStore;
+use std::path::{Path, PathBuf};
+
+pub const THUMB_WIDTH: u32 = 480;
+/// Refuse to decode anything larger: thumbnails are for evidence we stored,
+/// but a limit keeps a bad blob from taking the server's memory.
+const MAX_PIXELS: u64 = 40_000_000;
+
+#[derive(Clone, Debug)]
+pub struct Thumbnails {
+    dir: PathBuf,
+    blobs: BlobStore,
+}
+
+impl Thumbnails {
+    pub fn open(data_dir: &Path, blobs: BlobStore) -> std::io::Result<Thumbnails> {
+        let dir = data_dir.join("thumbs");
+        std::fs::create_dir_all(&dir)?;
+        Ok(Thumbnails { dir, blobs })
+    }
+
+    /// The path of the JPEG thumbnail of a blob, made on first use. Blocking:
+    /// call it from `spawn_blocking`.
+    pub fn ensure(&self, sha256: &str) -> anyhow::Result<PathBuf> {
+        let src = self
+            .blobs
+            .path_of(sha256)
+            .ok_or_else(|| anyhow::anyhow!("bad blob name"))?;
+        let out = self.dir.join(format!("{sha256}-{THUMB_WIDTH}.jpg"));
+        if out.exists() {
+            return Ok(out);
+        }
+        let mut reader = image::ImageReader::open(&src)?.with_guessed_format()?;
+        let mut limits = image::Limits::default();
+        limits.max_alloc = Some(MAX_PIXELS * 4);
+        reader.limits(limits);
+        let (w, h) = reader.into_dimensions()?;
+        if u64::from(w) * u64::from(h) > MAX_PIXELS {
+            anyhow::bail!("image too large for a thumbnail ({w}×{h})");
+        }
+        let img = image::ImageReader::open(&src)?.with_guessed_format()?.decode()?;
+        let thumb = img.thumbnail(THUMB_WIDTH, THUMB_WIDTH * 2);
+        let tmp = self.dir.join(format!("{}.tmp", uuid::Uuid::new_v4()));
+        thumb.to_rgb8().save_with_format(&tmp, image::ImageFormat::Jpeg)?;
+        std::fs::rename(&tmp, &out)?;
+        Ok(out)
+    }
+}

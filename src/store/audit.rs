@@ -1,0 +1,62 @@
+//! Rows of the audit log. Only inserts and reads: there is no update or
+//! delete statement for this table anywhere in kycdesk.
+
+use super::Tx;
+use crate::audit::Entry;
+use sqlx::AnyPool;
+
+const COLS: &str = "seq, at, actor, action, scan_id, client_addr, detail, prev_hash, hash";
+
+pub async fn last(tx: &mut Tx) -> Result<Option<(i64, String)>, sqlx::Error> {
+    sqlx::query_as::<_, (i64, String)>("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut **tx)
+        .await
+}
+
+pub async fn insert(tx: &mut Tx, e: &Entry) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!(
+        "INSERT INTO audit_log ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    ))
+    .bind(e.seq)
+    .bind(e.at)
+    .bind(e.actor.clone())
+    .bind(e.action.clone())
+    .bind(e.scan_id.clone())
+    .bind(e.client_addr.clone())
+    .bind(e.detail.clone())
+    .bind(e.prev_hash.clone())
+    .bind(e.hash.clone())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn batch_after(pool: &AnyPool, after: i64, limit: i64) -> Result<Vec<Entry>, sqlx::Error> {
+    sqlx::query_as::<_, Entry>(&format!(
+        "SELECT {COLS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"
+    ))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn for_case(pool: &AnyPool, scan_id: &str) -> Result<Vec<Entry>, sqlx::Error> {
+    sqlx::query_as::<_, Entry>(&format!(
+        "SELECT {COLS} FROM audit_log WHERE scan_id = $1 ORDER BY seq DESC LIMIT 500"
+    ))
+    .bind(scan_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// Newest first, keyset-paged by `seq`.
+pub async fn recent(pool: &AnyPool, before: Option<i64>, limit: i64) -> Result<Vec<Entry>, sqlx::Error> {
+    sqlx::query_as::<_, Entry>(&format!(
+        "SELECT {COLS} FROM audit_log WHERE seq < $1 ORDER BY seq DESC LIMIT $2"
+    ))
+    .bind(before.unwrap_or(i64::MAX))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

@@ -1,0 +1,206 @@
+//! Persistence. One SQL dialect (`$N` placeholders, BIGINT milliseconds,
+//! TEXT ids) runs on both backends through `sqlx::Any`; each backend keeps its
+//! own migrations. The backend is chosen from the URL scheme at start.
+
+pub mod audit;
+pub mod processes;
+pub mod users;
+
+use anyhow::Context;
+use sqlx::any::{AnyArguments, AnyPoolOptions};
+use sqlx::query::Query;
+use sqlx::{Any, AnyPool, Executor};
+use std::path::Path;
+use std::time::Duration;
+
+pub type Tx = sqlx::Transaction<'static, Any>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Backend, String> {
+        if url.starts_with("sqlite:") {
+            Ok(Backend::Sqlite)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Ok(Backend::Postgres)
+        } else {
+            Err(format!(
+                "unsupported database URL '{}': use sqlite://PATH or postgres://USER@HOST/DB",
+                redact(url)
+            ))
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+/// Hides a password in a URL before it is printed.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The database handle. On SQLite all writes go through a single-connection
+/// pool, so concurrent desk users queue for the writer instead of failing with
+/// "database is locked"; reads use their own pool and never block (WAL).
+#[derive(Clone, Debug)]
+pub struct Db {
+    pub backend: Backend,
+    read: AnyPool,
+    write: AnyPool,
+}
+
+impl Db {
+    pub async fn connect(url: &str) -> anyhow::Result<Db> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url).map_err(anyhow::Error::msg)?;
+        match backend {
+            Backend::Sqlite => {
+                let path = sqlite_path(url);
+                if let Some(parent) = Path::new(&path).parent() {
+                    if !parent.as_os_str().is_empty() {
+                        std::fs::create_dir_all(parent).with_context(|| {
+                            format!("cannot create the database directory {}", parent.display())
+                        })?;
+                    }
+                }
+                let url = if url.contains('?') {
+                    url.to_string()
+                } else {
+                    format!("{url}?mode=rwc")
+                };
+                let write = sqlite_pool(&url, 1, false).await?;
+                // WAL must be switched on by a writer before readers open.
+                let read = sqlite_pool(&url, 4, true).await?;
+                Ok(Db { backend, read, write })
+            }
+            Backend::Postgres => {
+                let pool = AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect(url)
+                    .await
+                    .with_context(|| format!("cannot connect to {}", redact(url)))?;
+                Ok(Db {
+                    backend,
+                    read: pool.clone(),
+                    write: pool,
+                })
+            }
+        }
+    }
+
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.write).await,
+            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.write).await,
+        }
+        .context("database migrations failed")
+    }
+
+    pub fn read(&self) -> &AnyPool {
+        &self.read
+    }
+
+    pub fn write(&self) -> &AnyPool {
+        &self.write
+    }
+
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        self.write.begin().await
+    }
+
+    /// Serialises audit-log appends on PostgreSQL for the rest of the
+    /// transaction (SQLite already has a single writer).
+    pub async fn lock_audit(&self, tx: &mut Tx) -> Result<(), sqlx::Error> {
+        if self.backend == Backend::Postgres {
+            tx.execute("SELECT pg_advisory_xact_lock(740113)").await?;
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.read.close().await;
+        self.write.close().await;
+    }
+}
+
+fn sqlite_path(url: &str) -> String {
+    let rest = url
+        .trim_start_matches("sqlite://")
+        .trim_start_matches("sqlite:");
+    rest.split('?').next().unwrap_or("").to_string()
+}
+
+async fn sqlite_pool(url: &str, max: u32, read_only: bool) -> anyhow::Result<AnyPool> {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                conn.execute("PRAGMA busy_timeout = 10000").await?;
+                conn.execute("PRAGMA foreign_keys = ON").await?;
+                if read_only {
+                    conn.execute("PRAGMA query_only = ON").await?;
+                } else {
+                    conn.execute("PRAGMA journal_mode = WAL").await?;
+                    conn.execute("PRAGMA synchronous = NORMAL").await?;
+                }
+                Ok(())
+            })
+        })
+        .connect(url)
+        .await
+        .with_context(|| format!("cannot open the SQLite database {url}"))
+}
+
+/// A value bound to a dynamically built statement.
+#[derive(Debug, Clone)]
+pub enum Bind {
+    Text(String),
+    Int(i64),
+    Real(f64),
+}
+
+/// Collects bind values and hands out their `$N` placeholders.
+#[derive(Default)]
+pub struct Binds(Vec<Bind>);
+
+impl Binds {
+    pub fn push(&mut self, b: Bind) -> String {
+        self.0.push(b);
+        format!("${}", self.0.len())
+    }
+
+    pub fn apply<'q>(&self, mut q: Query<'q, Any, AnyArguments<'q>>) -> Query<'q, Any, AnyArguments<'q>> {
+        for b in &self.0 {
+            q = match b {
+                Bind::Text(s) => q.bind(s.clone()),
+                Bind::Int(i) => q.bind(*i),
+                Bind::Real(f) => q.bind(*f),
+            };
+        }
+        q
+    }
+}
+
+/// True when the error is a unique or primary-key violation (SQLite gives no
+/// constraint name, so the kind is what both backends share).
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .is_some_and(|d| matches!(d.kind(), sqlx::error::ErrorKind::UniqueViolation))
+}

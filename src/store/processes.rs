@@ -1,0 +1,593 @@
+//! Processes (cases) and everything that hangs off them: evidence, field
+//! edits, notes, decisions, claims and the per-state counters.
+
+use super::{Bind, Binds, Tx};
+use crate::domain::queue::{Assignee, QueueFilter, Search};
+use crate::domain::{Document, State};
+use sqlx::AnyPool;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct IntegratorRow {
+    pub id: String,
+    pub name: String,
+    pub enabled: i64,
+    pub created_at: i64,
+}
+
+pub async fn insert_integrator(tx: &mut Tx, id: &str, name: &str, now: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO integrators (id, name, enabled, created_at) VALUES ($1, $2, 1, $3)")
+        .bind(id)
+        .bind(name)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn list_integrators(pool: &AnyPool) -> Result<Vec<IntegratorRow>, sqlx::Error> {
+    sqlx::query_as::<_, IntegratorRow>(
+        "SELECT id, name, enabled, created_at FROM integrators ORDER BY name",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Everything stored for a process, as loaded for the case page and API.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ProcessRow {
+    pub scan_id: String,
+    pub integrator_id: String,
+    pub integrator_name: String,
+    pub state: String,
+    pub version: i64,
+    pub country_id: Option<String>,
+    pub doc_type: Option<String>,
+    pub doc_specific_type: Option<String>,
+    pub redirect_url: Option<String>,
+    pub verification_extra_data: String,
+    pub license_id: Option<String>,
+    pub verification_result: Option<String>,
+    pub agent: Option<String>,
+    pub document: String,
+    pub extra_parameters: String,
+    pub validations: String,
+    pub failing_validations: String,
+    pub pdf_checksum: Option<String>,
+    pub rejection_reason: Option<String>,
+    pub comment: Option<String>,
+    pub client_info: Option<String>,
+    pub claimed_by: Option<String>,
+    pub claimed_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub verification_time: Option<i64>,
+}
+
+impl ProcessRow {
+    pub fn state(&self) -> Result<State, crate::domain::process::UnknownState> {
+        self.state.parse()
+    }
+
+    /// A stored document that no longer parses is shown empty rather than
+    /// failing the page; the raw JSON is still in the certified zip.
+    pub fn document(&self) -> Document {
+        serde_json::from_str(&self.document).unwrap_or_default()
+    }
+}
+
+const PROCESS_COLS: &str = "p.scan_id, p.integrator_id, i.name AS integrator_name, p.state, p.version, \
+    p.country_id, p.doc_type, p.doc_specific_type, p.redirect_url, p.verification_extra_data, \
+    p.license_id, p.verification_result, p.agent, p.document, p.extra_parameters, p.validations, \
+    p.failing_validations, p.pdf_checksum, p.rejection_reason, p.comment, p.client_info, \
+    p.claimed_by, p.claimed_at, p.created_at, p.updated_at, p.verification_time";
+
+pub async fn get(pool: &AnyPool, scan_id: &str) -> Result<Option<ProcessRow>, sqlx::Error> {
+    sqlx::query_as::<_, ProcessRow>(&format!(
+        "SELECT {PROCESS_COLS} FROM processes p JOIN integrators i ON i.id = p.integrator_id WHERE p.scan_id = $1"
+    ))
+    .bind(scan_id)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn get_in_tx(tx: &mut Tx, scan_id: &str) -> Result<Option<ProcessRow>, sqlx::Error> {
+    sqlx::query_as::<_, ProcessRow>(&format!(
+        "SELECT {PROCESS_COLS} FROM processes p JOIN integrators i ON i.id = p.integrator_id WHERE p.scan_id = $1"
+    ))
+    .bind(scan_id)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// A process as first written (demo data, bulk loads, onboarding).
+#[derive(Debug, Clone)]
+pub struct NewProcess {
+    pub scan_id: String,
+    pub integrator_id: String,
+    pub state: State,
+    pub country_id: Option<String>,
+    pub doc_type: Option<String>,
+    pub doc_specific_type: Option<String>,
+    pub redirect_url: Option<String>,
+    pub document: Document,
+    pub validations: String,
+    pub failing_validations: String,
+    pub agent: Option<String>,
+    pub verification_result: Option<String>,
+    pub rejection_reason: Option<String>,
+    pub comment: Option<String>,
+    pub client_info: Option<String>,
+    pub pdf_checksum: Option<String>,
+    pub created_at: i64,
+    pub verification_time: Option<i64>,
+}
+
+const INSERT_COLS: &str = "scan_id, integrator_id, state, version, country_id, doc_type, doc_specific_type, \
+    redirect_url, document, validations, failing_validations, facial_matching_score, facial_liveness_score, \
+    search_name, search_surname, document_number, agent, verification_result, rejection_reason, comment, \
+    client_info, pdf_checksum, created_at, updated_at, verification_time";
+const INSERT_ARITY: usize = 24;
+
+fn push_process(b: &mut Binds, p: &NewProcess) -> String {
+    let (name, surname, number) = p.document.search_keys();
+    let score = |s: &Option<String>| s.as_deref().and_then(|v| v.trim().parse::<f64>().ok());
+    let opt = |b: &mut Binds, v: &Option<String>| match v {
+        Some(s) => b.push(Bind::Text(s.clone())),
+        None => "NULL".to_string(),
+    };
+    let optf = |b: &mut Binds, v: Option<f64>| match v {
+        Some(f) => b.push(Bind::Real(f)),
+        None => "NULL".to_string(),
+    };
+    let doc = serde_json::to_string(&p.document).unwrap_or_else(|_| "{}".into());
+    let vt = p.verification_time.map(|t| t.to_string()).unwrap_or_else(|| "NULL".into());
+    let parts = [
+        b.push(Bind::Text(p.scan_id.clone())),
+        b.push(Bind::Text(p.integrator_id.clone())),
+        b.push(Bind::Text(p.state.as_str().into())),
+        "1".into(),
+        opt(b, &p.country_id),
+        opt(b, &p.doc_type),
+        opt(b, &p.doc_specific_type),
+        opt(b, &p.redirect_url),
+        b.push(Bind::Text(doc)),
+        b.push(Bind::Text(p.validations.clone())),
+        b.push(Bind::Text(p.failing_validations.clone())),
+        optf(b, score(&p.document.facial_matching_score)),
+        optf(b, score(&p.document.facial_liveness_score)),
+        b.push(Bind::Text(name)),
+        b.push(Bind::Text(surname)),
+        b.push(Bind::Text(number)),
+        opt(b, &p.agent),
+        opt(b, &p.verification_result),
+        opt(b, &p.rejection_reason),
+        opt(b, &p.comment),
+        opt(b, &p.client_info),
+        opt(b, &p.pdf_checksum),
+        p.created_at.to_string(),
+        p.created_at.to_string(),
+        vt,
+    ];
+    debug_assert_eq!(parts.len(), INSERT_ARITY + 1);
+    format!("({})", parts.join(", "))
+}
+
+/// Inserts many processes in one statement and bumps the state counters.
+/// Callers keep batches under both backends' bind-parameter limits.
+pub async fn insert_many(tx: &mut Tx, ps: &[NewProcess]) -> Result<(), sqlx::Error> {
+    if ps.is_empty() {
+        return Ok(());
+    }
+    let mut b = Binds::default();
+    let rows: Vec<String> = ps.iter().map(|p| push_process(&mut b, p)).collect();
+    let sql = format!("INSERT INTO processes ({INSERT_COLS}) VALUES {}", rows.join(", "));
+    b.apply(sqlx::query(&sql)).execute(&mut **tx).await?;
+    let mut per_state: HashMap<State, i64> = HashMap::new();
+    for p in ps {
+        *per_state.entry(p.state).or_default() += 1;
+    }
+    for (state, n) in per_state {
+        bump_count(tx, state, n).await?;
+    }
+    Ok(())
+}
+
+pub async fn bump_count(tx: &mut Tx, state: State, delta: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO state_counts (state, n) VALUES ($1, $2) ON CONFLICT (state) DO UPDATE SET n = state_counts.n + $2",
+    )
+    .bind(state.as_str())
+    .bind(delta)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn state_counts(pool: &AnyPool) -> Result<HashMap<String, i64>, sqlx::Error> {
+    let rows = sqlx::query_as::<_, (String, i64)>("SELECT state, n FROM state_counts")
+        .fetch_all(pool)
+        .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// One line of a review queue.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct QueueRow {
+    pub scan_id: String,
+    pub state: String,
+    pub integrator_name: String,
+    pub country_id: Option<String>,
+    pub doc_type: Option<String>,
+    pub document: String,
+    pub failing_validations: String,
+    pub facial_matching_score: Option<f64>,
+    pub claimed_by: Option<String>,
+    pub claimed_at: Option<i64>,
+    pub created_at: i64,
+}
+
+/// A page of the queue. Keyset pagination on (created_at, scan_id): a page
+/// 10,000 rows deep costs the same as the first one.
+pub async fn queue(
+    pool: &AnyPool,
+    f: &QueueFilter,
+    claim_cutoff: i64,
+    limit: i64,
+) -> Result<Vec<QueueRow>, sqlx::Error> {
+    let mut b = Binds::default();
+    let mut wh: Vec<String> = Vec::new();
+    // A search spans every state: a reviewer looking for a person should find
+    // them wherever their case is.
+    let ascending = match &f.search {
+        None => {
+            wh.push(format!("p.state = {}", b.push(Bind::Text(f.state.as_str().into()))));
+            f.state.oldest_first()
+        }
+        Some(Search::ScanId(id)) => {
+            wh.push(format!("p.scan_id = {}", b.push(Bind::Text(id.clone()))));
+            false
+        }
+        Some(Search::Text { folded, upper }) => {
+            let lo = b.push(Bind::Text(folded.clone()));
+            let hi = b.push(Bind::Text(format!("{folded}\u{10FFFF}")));
+            let num = b.push(Bind::Text(upper.clone()));
+            wh.push(format!(
+                "((p.search_name >= {lo} AND p.search_name < {hi}) OR (p.search_surname >= {lo} AND p.search_surname < {hi}) OR p.document_number = {num})"
+            ));
+            false
+        }
+    };
+    if let Some(i) = &f.integrator {
+        wh.push(format!("p.integrator_id = {}", b.push(Bind::Text(i.clone()))));
+    }
+    if let Some(c) = &f.country {
+        wh.push(format!("p.country_id = {}", b.push(Bind::Text(c.clone()))));
+    }
+    if let Some(d) = &f.doc_type {
+        wh.push(format!("p.doc_type = {}", b.push(Bind::Text(d.clone()))));
+    }
+    if let Some(ms) = f.from_ms {
+        wh.push(format!("p.created_at >= {}", b.push(Bind::Int(ms))));
+    }
+    if let Some(ms) = f.to_ms {
+        wh.push(format!("p.created_at < {}", b.push(Bind::Int(ms))));
+    }
+    match &f.assignee {
+        None => {}
+        Some(Assignee::Unassigned) => wh.push(format!(
+            "(p.claimed_by IS NULL OR p.claimed_at < {})",
+            b.push(Bind::Int(claim_cutoff))
+        )),
+        Some(Assignee::User(u)) => {
+            let u = b.push(Bind::Text(u.clone()));
+            let c = b.push(Bind::Int(claim_cutoff));
+            wh.push(format!("(p.claimed_by = {u} AND p.claimed_at >= {c})"));
+        }
+    }
+    if let Some(v) = &f.failing {
+        wh.push(format!(
+            "p.failing_validations LIKE {}",
+            b.push(Bind::Text(format!("%,{v},%")))
+        ));
+    }
+    if let Some(s) = f.score_min {
+        wh.push(format!("p.facial_matching_score >= {}", b.push(Bind::Real(s))));
+    }
+    if let Some(s) = f.score_max {
+        wh.push(format!("p.facial_matching_score <= {}", b.push(Bind::Real(s))));
+    }
+    if let Some(c) = &f.after {
+        let at = b.push(Bind::Int(c.created_at));
+        let id = b.push(Bind::Text(c.scan_id.clone()));
+        let op = if ascending { ">" } else { "<" };
+        wh.push(format!("(p.created_at, p.scan_id) {op} ({at}, {id})"));
+    }
+    let dir = if ascending { "ASC" } else { "DESC" };
+    let sql = format!(
+        "SELECT p.scan_id, p.state, i.name AS integrator_name, p.country_id, p.doc_type, p.document, \
+         p.failing_validations, p.facial_matching_score, p.claimed_by, p.claimed_at, p.created_at \
+         FROM processes p JOIN integrators i ON i.id = p.integrator_id \
+         WHERE {} ORDER BY p.created_at {dir}, p.scan_id {dir} LIMIT {}",
+        wh.join(" AND "),
+        b.push(Bind::Int(limit))
+    );
+    b.apply(sqlx::query(&sql))
+        .try_map(|row: sqlx::any::AnyRow| <QueueRow as sqlx::FromRow<_>>::from_row(&row))
+        .fetch_all(pool)
+        .await
+}
+
+/// Distinct values for the queue's filter drop-downs.
+pub async fn distinct_countries(pool: &AnyPool) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar::<_, String>(
+        "SELECT DISTINCT country_id FROM processes WHERE country_id IS NOT NULL ORDER BY country_id LIMIT 300",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EvidenceRow {
+    pub id: String,
+    pub scan_id: String,
+    pub kind: String,
+    pub evidence_type: String,
+    pub sha256: String,
+    pub size: i64,
+    pub media_type: String,
+    pub created_at: i64,
+}
+
+pub async fn insert_evidence(tx: &mut Tx, e: &EvidenceRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO evidence (id, scan_id, kind, evidence_type, sha256, size, media_type, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(e.id.clone())
+    .bind(e.scan_id.clone())
+    .bind(e.kind.clone())
+    .bind(e.evidence_type.clone())
+    .bind(e.sha256.clone())
+    .bind(e.size)
+    .bind(e.media_type.clone())
+    .bind(e.created_at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn evidence_for(pool: &AnyPool, scan_id: &str) -> Result<Vec<EvidenceRow>, sqlx::Error> {
+    sqlx::query_as::<_, EvidenceRow>(
+        "SELECT id, scan_id, kind, evidence_type, sha256, size, media_type, created_at FROM evidence \
+         WHERE scan_id = $1 ORDER BY kind, evidence_type",
+    )
+    .bind(scan_id)
+    .fetch_all(pool)
+    .await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FieldEditRow {
+    pub id: String,
+    pub scan_id: String,
+    pub field: String,
+    pub original_value: Option<String>,
+    pub old_value: Option<String>,
+    pub new_value: Option<String>,
+    pub actor: String,
+    pub reason: String,
+    pub at: i64,
+}
+
+pub async fn insert_field_edit(tx: &mut Tx, e: &FieldEditRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO field_edits (id, scan_id, field, original_value, old_value, new_value, actor, reason, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(e.id.clone())
+    .bind(e.scan_id.clone())
+    .bind(e.field.clone())
+    .bind(e.original_value.clone())
+    .bind(e.old_value.clone())
+    .bind(e.new_value.clone())
+    .bind(e.actor.clone())
+    .bind(e.reason.clone())
+    .bind(e.at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn field_edits_for(pool: &AnyPool, scan_id: &str) -> Result<Vec<FieldEditRow>, sqlx::Error> {
+    sqlx::query_as::<_, FieldEditRow>(
+        "SELECT id, scan_id, field, original_value, old_value, new_value, actor, reason, at \
+         FROM field_edits WHERE scan_id = $1 ORDER BY at, id",
+    )
+    .bind(scan_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// The value first extracted for a field: the `original_value` of its first
+/// edit, if it was ever edited.
+pub async fn original_value(tx: &mut Tx, scan_id: &str, field: &str) -> Result<Option<Option<String>>, sqlx::Error> {
+    sqlx::query_scalar::<_, Option<String>>(
+        "SELECT original_value FROM field_edits WHERE scan_id = $1 AND field = $2 ORDER BY at, id LIMIT 1",
+    )
+    .bind(scan_id)
+    .bind(field)
+    .fetch_optional(&mut **tx)
+    .await
+}
+
+/// Writes an edited document if the process is still at `version`.
+pub async fn update_document(
+    tx: &mut Tx,
+    scan_id: &str,
+    version: i64,
+    doc: &Document,
+    validations: &str,
+    failing: &str,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    let (name, surname, number) = doc.search_keys();
+    let score = |s: &Option<String>| s.as_deref().and_then(|v| v.trim().parse::<f64>().ok());
+    let json = serde_json::to_string(doc).unwrap_or_else(|_| "{}".into());
+    Ok(sqlx::query(
+        "UPDATE processes SET document = $1, validations = $2, failing_validations = $3, \
+         facial_matching_score = $4, facial_liveness_score = $5, search_name = $6, search_surname = $7, \
+         document_number = $8, updated_at = $9, version = version + 1 \
+         WHERE scan_id = $10 AND version = $11",
+    )
+    .bind(json)
+    .bind(validations)
+    .bind(failing)
+    .bind(score(&doc.facial_matching_score))
+    .bind(score(&doc.facial_liveness_score))
+    .bind(name)
+    .bind(surname)
+    .bind(number)
+    .bind(now)
+    .bind(scan_id)
+    .bind(version)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}
+
+/// The state change of a decision. Guarded by version and source state, so
+/// of two racing decisions exactly one updates a row.
+#[derive(Debug, Clone)]
+pub struct Transition<'a> {
+    pub scan_id: &'a str,
+    pub version: i64,
+    pub from: State,
+    pub to: State,
+    pub agent: &'a str,
+    pub verification_result: Option<&'a str>,
+    pub rejection_reason: Option<&'a str>,
+    pub comment: Option<&'a str>,
+    pub now: i64,
+}
+
+pub async fn transition(tx: &mut Tx, t: &Transition<'_>) -> Result<u64, sqlx::Error> {
+    let final_ = t.to.is_final();
+    Ok(sqlx::query(
+        "UPDATE processes SET state = $1, version = version + 1, agent = $2, \
+         verification_result = COALESCE($3, verification_result), \
+         rejection_reason = COALESCE($4, rejection_reason), comment = COALESCE($5, comment), \
+         verification_time = CASE WHEN $6 = 1 THEN $7 ELSE verification_time END, \
+         claimed_by = CASE WHEN $6 = 1 THEN NULL ELSE claimed_by END, \
+         claimed_at = CASE WHEN $6 = 1 THEN NULL ELSE claimed_at END, updated_at = $7 \
+         WHERE scan_id = $8 AND version = $9 AND state = $10",
+    )
+    .bind(t.to.as_str())
+    .bind(t.agent)
+    .bind(t.verification_result)
+    .bind(t.rejection_reason)
+    .bind(t.comment)
+    .bind(final_ as i64)
+    .bind(t.now)
+    .bind(t.scan_id)
+    .bind(t.version)
+    .bind(t.from.as_str())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DecisionRow {
+    pub id: String,
+    pub scan_id: String,
+    pub decision: String,
+    pub from_state: String,
+    pub to_state: String,
+    pub actor: String,
+    pub reason: Option<String>,
+    pub comment: Option<String>,
+    pub at: i64,
+}
+
+pub async fn insert_decision(tx: &mut Tx, d: &DecisionRow) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO decisions (id, scan_id, decision, from_state, to_state, actor, reason, comment, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(d.id.clone())
+    .bind(d.scan_id.clone())
+    .bind(d.decision.clone())
+    .bind(d.from_state.clone())
+    .bind(d.to_state.clone())
+    .bind(d.actor.clone())
+    .bind(d.reason.clone())
+    .bind(d.comment.clone())
+    .bind(d.at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn decisions_for(pool: &AnyPool, scan_id: &str) -> Result<Vec<DecisionRow>, sqlx::Error> {
+    sqlx::query_as::<_, DecisionRow>(
+        "SELECT id, scan_id, decision, from_state, to_state, actor, reason, comment, at FROM decisions \
+         WHERE scan_id = $1 ORDER BY at, id",
+    )
+    .bind(scan_id)
+    .fetch_all(pool)
+    .await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct NoteRow {
+    pub id: String,
+    pub scan_id: String,
+    pub author: String,
+    pub body: String,
+    pub at: i64,
+}
+
+pub async fn insert_note(tx: &mut Tx, n: &NoteRow) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO notes (id, scan_id, author, body, at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(n.id.clone())
+        .bind(n.scan_id.clone())
+        .bind(n.author.clone())
+        .bind(n.body.clone())
+        .bind(n.at)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn notes_for(pool: &AnyPool, scan_id: &str) -> Result<Vec<NoteRow>, sqlx::Error> {
+    sqlx::query_as::<_, NoteRow>(
+        "SELECT id, scan_id, author, body, at FROM notes WHERE scan_id = $1 ORDER BY at, id",
+    )
+    .bind(scan_id)
+    .fetch_all(pool)
+    .await
+}
+
+/// Takes or refreshes the claim unless someone else holds a live one.
+pub async fn claim(tx: &mut Tx, scan_id: &str, who: &str, now: i64, cutoff: i64) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE processes SET claimed_by = $1, claimed_at = $2 WHERE scan_id = $3 \
+         AND (claimed_by IS NULL OR claimed_by = $1 OR claimed_at < $4)",
+    )
+    .bind(who)
+    .bind(now)
+    .bind(scan_id)
+    .bind(cutoff)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}
+
+pub async fn release(tx: &mut Tx, scan_id: &str) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query("UPDATE processes SET claimed_by = NULL, claimed_at = NULL WHERE scan_id = $1")
+        .bind(scan_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected())
+}
