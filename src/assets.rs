@@ -30,14 +30,20 @@ pub struct Version {
     v: Option<String>,
 }
 
-pub async fn serve(req: HttpRequest, path: web::Path<String>, q: web::Query<Version>) -> HttpResponse {
+pub async fn serve(
+    req: HttpRequest,
+    path: web::Path<String>,
+    q: web::Query<Version>,
+) -> HttpResponse {
     let name = path.into_inner();
     let Some(file) = Static::get(&name) else {
         return HttpResponse::NotFound().body("no such asset");
     };
     let hash = hex::encode(file.metadata.sha256_hash());
     let etag = format!("\"{}\"", &hash[..32]);
-    let immutable = q.v.as_deref().is_some_and(|v| hash.starts_with(v) && v.len() >= 16);
+    let immutable =
+        q.v.as_deref()
+            .is_some_and(|v| hash.starts_with(v) && v.len() >= 16);
     let cache = if immutable {
         "public, max-age=31536000, immutable"
     } else {

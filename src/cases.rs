@@ -6,7 +6,9 @@ use crate::audit::{self, Event};
 use crate::config::Settings;
 use crate::domain::validation::{self, failing_key};
 use crate::domain::{now_ms, Document, State};
-use crate::store::processes::{self as rows, DecisionRow, FieldEditRow, NoteRow, ProcessRow, Transition};
+use crate::store::processes::{
+    self as rows, DecisionRow, FieldEditRow, NoteRow, ProcessRow, Transition,
+};
 use crate::store::Db;
 use std::collections::BTreeMap;
 
@@ -36,12 +38,19 @@ pub struct Actor {
 }
 
 /// A claim lapses after `idle_ms` without activity by its holder.
-pub fn claim_is_live(claimed_by: Option<&str>, claimed_at: Option<i64>, now: i64, idle_ms: i64) -> bool {
+pub fn claim_is_live(
+    claimed_by: Option<&str>,
+    claimed_at: Option<i64>,
+    now: i64,
+    idle_ms: i64,
+) -> bool {
     claimed_by.is_some() && claimed_at.is_some_and(|t| t > now - idle_ms)
 }
 
 async fn load(db: &Db, scan_id: &str) -> Result<ProcessRow, CaseError> {
-    rows::get(db.read(), scan_id).await?.ok_or(CaseError::NotFound)
+    rows::get(db.read(), scan_id)
+        .await?
+        .ok_or(CaseError::NotFound)
 }
 
 fn state_of(p: &ProcessRow) -> Result<State, CaseError> {
@@ -53,10 +62,19 @@ fn state_of(p: &ProcessRow) -> Result<State, CaseError> {
 fn require_claim(p: &ProcessRow, who: &str, s: &Settings) -> Result<(), CaseError> {
     let now = now_ms();
     match &p.claimed_by {
-        Some(holder) if claim_is_live(p.claimed_by.as_deref(), p.claimed_at, now, s.claim_idle_ms) && holder == who => Ok(()),
-        Some(holder) if claim_is_live(p.claimed_by.as_deref(), p.claimed_at, now, s.claim_idle_ms) => Err(CaseError::Conflict(format!(
-            "{holder} is working on this case; ask a supervisor to release it"
-        ))),
+        Some(holder)
+            if claim_is_live(p.claimed_by.as_deref(), p.claimed_at, now, s.claim_idle_ms)
+                && holder == who =>
+        {
+            Ok(())
+        }
+        Some(holder)
+            if claim_is_live(p.claimed_by.as_deref(), p.claimed_at, now, s.claim_idle_ms) =>
+        {
+            Err(CaseError::Conflict(format!(
+                "{holder} is working on this case; ask a supervisor to release it"
+            )))
+        }
         _ => Err(CaseError::Conflict(
             "claim the case before changing it".to_string(),
         )),
@@ -66,15 +84,24 @@ fn require_claim(p: &ProcessRow, who: &str, s: &Settings) -> Result<(), CaseErro
 pub async fn claim(db: &Db, s: &Settings, scan_id: &str, who: &Actor) -> Result<(), CaseError> {
     let p = load(db, scan_id).await?;
     if state_of(&p)?.is_final() {
-        return Err(CaseError::Conflict("this case is final and cannot be claimed".into()));
+        return Err(CaseError::Conflict(
+            "this case is final and cannot be claimed".into(),
+        ));
     }
     let now = now_ms();
     let mut tx = db.begin().await?;
     if rows::claim(&mut tx, scan_id, &who.name, now, now - s.claim_idle_ms).await? == 0 {
         let holder = p.claimed_by.unwrap_or_default();
-        return Err(CaseError::Conflict(format!("{holder} already holds this case")));
+        return Err(CaseError::Conflict(format!(
+            "{holder} already holds this case"
+        )));
     }
-    audit::record(db, &mut tx, event(who, "case.claim", scan_id, serde_json::json!({}))).await?;
+    audit::record(
+        db,
+        &mut tx,
+        event(who, "case.claim", scan_id, serde_json::json!({})),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -86,14 +113,24 @@ pub async fn release(db: &Db, scan_id: &str, who: &Actor) -> Result<(), CaseErro
     audit::record(
         db,
         &mut tx,
-        event(who, "case.release", scan_id, serde_json::json!({"holder": p.claimed_by})),
+        event(
+            who,
+            "case.release",
+            scan_id,
+            serde_json::json!({"holder": p.claimed_by}),
+        ),
     )
     .await?;
     tx.commit().await?;
     Ok(())
 }
 
-fn event<'a>(who: &'a Actor, action: &'a str, scan_id: &'a str, detail: serde_json::Value) -> Event<'a> {
+fn event<'a>(
+    who: &'a Actor,
+    action: &'a str,
+    scan_id: &'a str,
+    detail: serde_json::Value,
+) -> Event<'a> {
     Event {
         actor: &who.name,
         action,
@@ -104,7 +141,12 @@ fn event<'a>(who: &'a Actor, action: &'a str, scan_id: &'a str, detail: serde_js
 }
 
 /// Recomputes validations for a document, given which images exist.
-pub async fn validations_for(db: &Db, s: &Settings, scan_id: &str, doc: &Document) -> Result<BTreeMap<String, crate::domain::Validation>, CaseError> {
+pub async fn validations_for(
+    db: &Db,
+    s: &Settings,
+    scan_id: &str,
+    doc: &Document,
+) -> Result<BTreeMap<String, crate::domain::Validation>, CaseError> {
     let ev = rows::evidence_for(db.read(), scan_id).await?;
     let has = |t: &str| ev.iter().any(|e| e.kind == "image" && e.evidence_type == t);
     Ok(validation::validate(
@@ -136,7 +178,9 @@ pub async fn edit(
     let p = load(db, scan_id).await?;
     let state = state_of(&p)?;
     if state.is_final() {
-        return Err(CaseError::Conflict(format!("the case is {state}: final cases cannot be changed")));
+        return Err(CaseError::Conflict(format!(
+            "the case is {state}: final cases cannot be changed"
+        )));
     }
     if require_desk_claim {
         require_claim(&p, &who.name, s)?;
@@ -166,7 +210,18 @@ pub async fn edit(
     let vjson = serde_json::to_string(&v).map_err(anyhow::Error::from)?;
     let now = now_ms();
     let mut tx = db.begin().await?;
-    if rows::update_document(&mut tx, scan_id, version, &doc, &vjson, &failing_key(&v), now).await? == 0 {
+    if rows::update_document(
+        &mut tx,
+        scan_id,
+        version,
+        &doc,
+        &vjson,
+        &failing_key(&v),
+        now,
+    )
+    .await?
+        == 0
+    {
         return Err(CaseError::Conflict(
             "the case changed since you opened it; reload to see the latest data".into(),
         ));
@@ -199,7 +254,12 @@ pub async fn edit(
     audit::record(
         db,
         &mut tx,
-        event(who, "case.edit", scan_id, serde_json::json!({"fields": fields, "reason": reason})),
+        event(
+            who,
+            "case.edit",
+            scan_id,
+            serde_json::json!({"fields": fields, "reason": reason}),
+        ),
     )
     .await?;
     tx.commit().await?;
@@ -212,7 +272,9 @@ pub async fn add_note(db: &Db, scan_id: &str, body: &str, who: &Actor) -> Result
         return Err(CaseError::Invalid("the note is empty".into()));
     }
     if body.chars().count() > 4000 {
-        return Err(CaseError::Invalid("notes are limited to 4,000 characters".into()));
+        return Err(CaseError::Invalid(
+            "notes are limited to 4,000 characters".into(),
+        ));
     }
     load(db, scan_id).await?;
     let mut tx = db.begin().await?;
@@ -227,7 +289,12 @@ pub async fn add_note(db: &Db, scan_id: &str, body: &str, who: &Actor) -> Result
         },
     )
     .await?;
-    audit::record(db, &mut tx, event(who, "case.note", scan_id, serde_json::json!({}))).await?;
+    audit::record(
+        db,
+        &mut tx,
+        event(who, "case.note", scan_id, serde_json::json!({})),
+    )
+    .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -270,7 +337,14 @@ pub struct DecisionInput {
 /// state), decision record, state counters and audit entry. Of two racing
 /// decisions exactly one commits; the other gets a conflict and nothing of it
 /// is written.
-pub async fn decide(db: &Db, s: &Settings, scan_id: &str, input: &DecisionInput, who: &Actor, require_desk_claim: bool) -> Result<State, CaseError> {
+pub async fn decide(
+    db: &Db,
+    s: &Settings,
+    scan_id: &str,
+    input: &DecisionInput,
+    who: &Actor,
+    require_desk_claim: bool,
+) -> Result<State, CaseError> {
     let p = load(db, scan_id).await?;
     let from = state_of(&p)?;
     if from.is_final() {
@@ -281,7 +355,9 @@ pub async fn decide(db: &Db, s: &Settings, scan_id: &str, input: &DecisionInput,
     }
     let to = match input.decision {
         Decision::Accept | Decision::Reject if !from.is_decidable() => {
-            return Err(CaseError::Conflict(format!("a case in {from} cannot be decided yet")))
+            return Err(CaseError::Conflict(format!(
+                "a case in {from} cannot be decided yet"
+            )))
         }
         Decision::Pending if from != State::PendingValidation => {
             return Err(CaseError::Conflict(format!(
@@ -292,13 +368,23 @@ pub async fn decide(db: &Db, s: &Settings, scan_id: &str, input: &DecisionInput,
         Decision::Reject => State::NotVerified,
         Decision::Pending => State::PendingVerification,
     };
-    let reason = input.reason.as_deref().map(str::trim).filter(|r| !r.is_empty());
-    let comment = input.comment.as_deref().map(str::trim).filter(|c| !c.is_empty());
+    let reason = input
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
+    let comment = input
+        .comment
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
     if input.decision == Decision::Reject {
         match reason {
             None => return Err(CaseError::Invalid("choose a rejection reason".into())),
             Some(r) if require_desk_claim && !s.reject_reasons.iter().any(|x| x == r) => {
-                return Err(CaseError::Invalid(format!("'{r}' is not one of the configured rejection reasons")))
+                return Err(CaseError::Invalid(format!(
+                    "'{r}' is not one of the configured rejection reasons"
+                )))
             }
             _ => {}
         }
@@ -322,7 +408,11 @@ pub async fn decide(db: &Db, s: &Settings, scan_id: &str, input: &DecisionInput,
                 Decision::Reject => Some("KO"),
                 Decision::Pending => None,
             },
-            rejection_reason: if input.decision == Decision::Reject { reason } else { None },
+            rejection_reason: if input.decision == Decision::Reject {
+                reason
+            } else {
+                None
+            },
             comment,
             now,
         },

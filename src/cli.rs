@@ -10,7 +10,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "kycdesk", version, about = "Self-hosted identity onboarding (KYC) with a review desk")]
+#[command(
+    name = "kycdesk",
+    version,
+    about = "Self-hosted identity onboarding (KYC) with a review desk"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -46,7 +50,9 @@ pub struct DbArgs {
 
 impl DbArgs {
     pub fn url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| config::default_database_url(&self.data_dir))
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| config::default_database_url(&self.data_dir))
     }
 }
 
@@ -107,7 +113,10 @@ pub fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the runtime: {e}");
@@ -126,17 +135,28 @@ pub fn main() -> ExitCode {
 async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::Serve(a) => serve(a).await,
-        Command::User { command: UserCommand::Create { email, role, password_stdin: _, db } } => {
+        Command::User {
+            command:
+                UserCommand::Create {
+                    email,
+                    role,
+                    password_stdin: _,
+                    db,
+                },
+        } => {
             let role: Role = role.parse().map_err(anyhow::Error::msg)?;
             let mut password = String::new();
             std::io::stdin().read_to_string(&mut password)?;
             let password = password.trim_end_matches(['\n', '\r']);
             let store = open_db(&db).await?;
-            let user = crate::identity::create_user(&store, &email, role, password, "cli", "local").await?;
+            let user = crate::identity::create_user(&store, &email, role, password, "cli", "local")
+                .await?;
             println!("created {} user {}", user.role, user.email);
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit { command: AuditCommand::Verify { db } } => {
+        Command::Audit {
+            command: AuditCommand::Verify { db },
+        } => {
             let store = open_db(&db).await?;
             match crate::audit::verify(&store).await? {
                 crate::audit::Verdict::Intact { entries } => {
@@ -164,29 +184,50 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut s = Settings::new(a.db.data_dir.clone());
     s.database_url = a.db.url();
     s.bind = a.bind.clone();
-    s.public_url = config::parse_public_url(&a.public_url.unwrap_or_else(|| format!("http://{}", a.bind))).map_err(anyhow::Error::msg)?;
+    s.public_url =
+        config::parse_public_url(&a.public_url.unwrap_or_else(|| format!("http://{}", a.bind)))
+            .map_err(anyhow::Error::msg)?;
     s.demo = a.demo;
     if a.session_idle_minutes < 1 || a.session_absolute_hours < 1 {
         anyhow::bail!("session timeouts must be at least one minute / one hour");
     }
     s.session_idle_ms = a.session_idle_minutes * 60_000;
     s.session_absolute_ms = a.session_absolute_hours * 3_600_000;
-    let reasons: Vec<String> = a.reject_reasons.into_iter().map(|r| r.trim().to_string()).filter(|r| !r.is_empty()).collect();
+    let reasons: Vec<String> = a
+        .reject_reasons
+        .into_iter()
+        .map(|r| r.trim().to_string())
+        .filter(|r| !r.is_empty())
+        .collect();
     if !reasons.is_empty() {
         s.reject_reasons = reasons;
     }
     let backend = crate::store::Backend::from_url(&s.database_url).map_err(anyhow::Error::msg)?;
     let app = Application::build(s).await?;
     let st = &app.state.settings;
-    println!("kycdesk listening on {} ({} at {})", st.public_url, backend.name(), crate::store::redact(&st.database_url));
+    println!(
+        "kycdesk listening on {} ({} at {})",
+        st.public_url,
+        backend.name(),
+        crate::store::redact(&st.database_url)
+    );
     if st.demo {
         println!(
             "demo data {} — log in at {}desk/login with:",
-            if app.seeded_demo { "seeded" } else { "already present" },
+            if app.seeded_demo {
+                "seeded"
+            } else {
+                "already present"
+            },
             st.public_url
         );
         for l in &crate::demo::LOGINS {
-            println!("  {:<10} {:<26} password: {}", l.role.as_str(), l.email, l.password);
+            println!(
+                "  {:<10} {:<26} password: {}",
+                l.role.as_str(),
+                l.email,
+                l.password
+            );
         }
     }
     app.run_until_stopped().await?;

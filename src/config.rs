@@ -46,7 +46,10 @@ impl Settings {
             session_absolute_ms: 12 * 3_600_000,
             claim_idle_ms: 30 * 60_000,
             lockout: LockoutPolicy::default(),
-            reject_reasons: DEFAULT_REJECT_REASONS.iter().map(|s| s.to_string()).collect(),
+            reject_reasons: DEFAULT_REJECT_REASONS
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
             thresholds: Thresholds::default(),
             workers: 0,
         }
@@ -81,7 +84,9 @@ pub fn default_database_url(data_dir: &std::path::Path) -> String {
 pub fn parse_public_url(raw: &str) -> Result<Url, String> {
     let u = Url::parse(raw).map_err(|e| format!("the public URL '{raw}' is not a URL: {e}"))?;
     if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
-        return Err(format!("the public URL '{raw}' must be http(s)://host[:port]"));
+        return Err(format!(
+            "the public URL '{raw}' must be http(s)://host[:port]"
+        ));
     }
     Ok(u)
 }

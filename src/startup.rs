@@ -30,22 +30,34 @@ pub struct Application {
 
 impl Application {
     pub async fn build(mut settings: Settings) -> anyhow::Result<Application> {
-        std::fs::create_dir_all(&settings.data_dir)
-            .with_context(|| format!("cannot create the data dir {}", settings.data_dir.display()))?;
+        std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+            format!("cannot create the data dir {}", settings.data_dir.display())
+        })?;
         let db = Db::connect(&settings.database_url).await?;
         db.migrate().await?;
         let blobs = BlobStore::open(&settings.data_dir).context("cannot open the blob store")?;
-        let thumbs = Thumbnails::open(&settings.data_dir, blobs.clone()).context("cannot open the thumbnail cache")?;
+        let thumbs = Thumbnails::open(&settings.data_dir, blobs.clone())
+            .context("cannot open the thumbnail cache")?;
 
-        let listener = TcpListener::bind(&settings.bind).with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let addr = listener.local_addr()?;
-        if settings.public_url.host_str() == Some("127.0.0.1") && settings.public_url.port() == Some(8080) && addr.port() != 8080 {
+        if settings.public_url.host_str() == Some("127.0.0.1")
+            && settings.public_url.port() == Some(8080)
+            && addr.port() != 8080
+        {
             // The default public URL follows the real bind address.
-            settings.public_url = crate::config::parse_public_url(&format!("http://{addr}")).map_err(anyhow::Error::msg)?;
+            settings.public_url = crate::config::parse_public_url(&format!("http://{addr}"))
+                .map_err(anyhow::Error::msg)?;
         }
         let workers = settings.workers;
         let demo = settings.demo;
-        let state = web::Data::new(AppState { db, settings, blobs, thumbs });
+        let state = web::Data::new(AppState {
+            db,
+            settings,
+            blobs,
+            thumbs,
+        });
         let seeded_demo = if demo {
             crate::demo::seed_if_empty(&state, crate::demo::DEFAULT_PROCESSES).await?
         } else {
@@ -60,14 +72,25 @@ impl Application {
                 .app_data(data.clone())
                 .configure(desk::routes)
                 .route("/static/{name}", web::get().to(assets::serve))
-                .route("/healthz", web::get().to(|| async { HttpResponse::Ok().body("ok") }))
-                .route("/", web::get().to(|| async { desk::redirect("/desk/queue") }))
+                .route(
+                    "/healthz",
+                    web::get().to(|| async { HttpResponse::Ok().body("ok") }),
+                )
+                .route(
+                    "/",
+                    web::get().to(|| async { desk::redirect("/desk/queue") }),
+                )
         })
         .listen(listener)?;
         if workers > 0 {
             server = server.workers(workers);
         }
-        Ok(Application { port: addr.port(), server: server.run(), state, seeded_demo })
+        Ok(Application {
+            port: addr.port(),
+            server: server.run(),
+            state,
+            seeded_demo,
+        })
     }
 
     pub fn port(&self) -> u16 {

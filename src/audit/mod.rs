@@ -51,8 +51,16 @@ pub fn entry_hash(
     detail: &str,
     prev_hash: &str,
 ) -> String {
-    let canonical =
-        serde_json::json!([seq, at, actor, action, scan_id, client_addr, detail, prev_hash]);
+    let canonical = serde_json::json!([
+        seq,
+        at,
+        actor,
+        action,
+        scan_id,
+        client_addr,
+        detail,
+        prev_hash
+    ]);
     hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
 }
 
@@ -60,14 +68,19 @@ pub fn entry_hash(
 /// the change it records does.
 pub async fn record(db: &Db, tx: &mut Tx, e: Event<'_>) -> Result<(), sqlx::Error> {
     db.lock_audit(tx).await?;
-    let (prev_seq, prev_hash) = rows::last(tx)
-        .await?
-        .unwrap_or((0, GENESIS.to_string()));
+    let (prev_seq, prev_hash) = rows::last(tx).await?.unwrap_or((0, GENESIS.to_string()));
     let seq = prev_seq + 1;
     let at = crate::domain::now_ms();
     let detail = e.detail.to_string();
     let hash = entry_hash(
-        seq, at, e.actor, e.action, e.scan_id, e.client_addr, &detail, &prev_hash,
+        seq,
+        at,
+        e.actor,
+        e.action,
+        e.scan_id,
+        e.client_addr,
+        &detail,
+        &prev_hash,
     );
     rows::insert(
         tx,

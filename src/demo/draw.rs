@@ -13,8 +13,14 @@ pub fn fill(img: &mut RgbImage, x0: u32, y0: u32, w: u32, h: u32, c: Rgb<u8>) {
 }
 
 pub fn ellipse(img: &mut RgbImage, cx: f32, cy: f32, rx: f32, ry: f32, c: Rgb<u8>) {
-    let (x0, x1) = ((cx - rx).max(0.0) as u32, ((cx + rx) as u32).min(img.width()));
-    let (y0, y1) = ((cy - ry).max(0.0) as u32, ((cy + ry) as u32).min(img.height()));
+    let (x0, x1) = (
+        (cx - rx).max(0.0) as u32,
+        ((cx + rx) as u32).min(img.width()),
+    );
+    let (y0, y1) = (
+        (cy - ry).max(0.0) as u32,
+        ((cy + ry) as u32).min(img.height()),
+    );
     for y in y0..y1 {
         for x in x0..x1 {
             let dx = (x as f32 - cx) / rx;
@@ -50,7 +56,11 @@ fn vertical_gradient(img: &mut RgbImage, top: [u8; 3], bottom: [u8; 3]) {
     for y in 0..img.height() {
         let t = y as f32 / h as f32;
         let mix = |a: u8, b: u8| (a as f32 * (1.0 - t) + b as f32 * t) as u8;
-        let c = Rgb([mix(top[0], bottom[0]), mix(top[1], bottom[1]), mix(top[2], bottom[2])]);
+        let c = Rgb([
+            mix(top[0], bottom[0]),
+            mix(top[1], bottom[1]),
+            mix(top[2], bottom[2]),
+        ]);
         for x in 0..img.width() {
             img.put_pixel(x, y, c);
         }
@@ -58,15 +68,58 @@ fn vertical_gradient(img: &mut RgbImage, top: [u8; 3], bottom: [u8; 3]) {
 }
 
 /// A face: head, hair, eyes, mouth and shoulders, in the person's colours.
-pub fn face(img: &mut RgbImage, cx: f32, cy: f32, scale: f32, skin: Rgb<u8>, hair: Rgb<u8>, shirt: Rgb<u8>) {
-    ellipse(img, cx, cy + 1.55 * scale, 1.25 * scale, 0.75 * scale, shirt);
-    fill(img, (cx - 0.25 * scale) as u32, (cy + 0.6 * scale) as u32, (0.5 * scale) as u32, (0.5 * scale) as u32, skin);
+pub fn face(
+    img: &mut RgbImage,
+    cx: f32,
+    cy: f32,
+    scale: f32,
+    skin: Rgb<u8>,
+    hair: Rgb<u8>,
+    shirt: Rgb<u8>,
+) {
+    ellipse(
+        img,
+        cx,
+        cy + 1.55 * scale,
+        1.25 * scale,
+        0.75 * scale,
+        shirt,
+    );
+    fill(
+        img,
+        (cx - 0.25 * scale) as u32,
+        (cy + 0.6 * scale) as u32,
+        (0.5 * scale) as u32,
+        (0.5 * scale) as u32,
+        skin,
+    );
     ellipse(img, cx, cy - 0.2 * scale, 0.72 * scale, 0.72 * scale, hair);
     ellipse(img, cx, cy, 0.62 * scale, 0.8 * scale, skin);
     let eye = Rgb([40, 40, 50]);
-    ellipse(img, cx - 0.25 * scale, cy - 0.1 * scale, 0.08 * scale, 0.05 * scale, eye);
-    ellipse(img, cx + 0.25 * scale, cy - 0.1 * scale, 0.08 * scale, 0.05 * scale, eye);
-    ellipse(img, cx, cy + 0.4 * scale, 0.2 * scale, 0.05 * scale, Rgb([150, 60, 60]));
+    ellipse(
+        img,
+        cx - 0.25 * scale,
+        cy - 0.1 * scale,
+        0.08 * scale,
+        0.05 * scale,
+        eye,
+    );
+    ellipse(
+        img,
+        cx + 0.25 * scale,
+        cy - 0.1 * scale,
+        0.08 * scale,
+        0.05 * scale,
+        eye,
+    );
+    ellipse(
+        img,
+        cx,
+        cy + 0.4 * scale,
+        0.2 * scale,
+        0.05 * scale,
+        Rgb([150, 60, 60]),
+    );
 }
 
 pub struct CardText<'a> {
@@ -94,7 +147,14 @@ pub fn card(t: &CardText<'_>, tint: [u8; 3], skin: Rgb<u8>, hair: Rgb<u8>) -> Rg
         y += 34;
     }
     if let Some(mrz) = t.mrz {
-        fill(&mut img, 0, 540 - 24 * mrz.lines().count() as u32 - 20, 856, 200, Rgb([250, 250, 250]));
+        fill(
+            &mut img,
+            0,
+            540 - 24 * mrz.lines().count() as u32 - 20,
+            856,
+            200,
+            Rgb([250, 250, 250]),
+        );
         let mut y = 540 - 24 * mrz.lines().count() as u32 - 10;
         for line in mrz.lines() {
             text(&mut img, 20, y, 2, line, Rgb([10, 10, 10]));

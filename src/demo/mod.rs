@@ -27,18 +27,68 @@ pub struct DemoLogin {
 }
 
 pub const LOGINS: [DemoLogin; 3] = [
-    DemoLogin { role: Role::Agent, email: "agent@kycdesk.demo", password: "agent-demo-password" },
-    DemoLogin { role: Role::Supervisor, email: "supervisor@kycdesk.demo", password: "supervisor-demo-password" },
-    DemoLogin { role: Role::Admin, email: "admin@kycdesk.demo", password: "admin-demo-password" },
+    DemoLogin {
+        role: Role::Agent,
+        email: "agent@kycdesk.demo",
+        password: "agent-demo-password",
+    },
+    DemoLogin {
+        role: Role::Supervisor,
+        email: "supervisor@kycdesk.demo",
+        password: "supervisor-demo-password",
+    },
+    DemoLogin {
+        role: Role::Admin,
+        email: "admin@kycdesk.demo",
+        password: "admin-demo-password",
+    },
 ];
 
 pub const DEFAULT_PROCESSES: usize = 300;
 
-const GIVEN_F: [&str; 12] = ["María", "Lucía", "Ana", "Sofía", "Inês", "Camille", "Léa", "Giulia", "Emma", "Hanna", "Zoë", "Carmen"];
-const GIVEN_M: [&str; 12] = ["José", "Javier", "Hugo", "Mateo", "João", "Lucas", "Théo", "Luca", "Noah", "Jonas", "Oliver", "Andrés"];
-const SURNAMES: [&str; 16] = ["García", "Pérez", "López", "Martínez", "Fernández", "Silva", "Santos", "Dubois", "Moreau", "Rossi", "Bianchi", "Müller", "Schmidt", "Smith", "Núñez", "O'Brien"];
-const CITIES: [(&str, &str); 7] = [("ESP", "Madrid"), ("PRT", "Lisboa"), ("FRA", "Lyon"), ("ITA", "Milano"), ("DEU", "Berlin"), ("MEX", "Guadalajara"), ("GBR", "Leeds")];
-const STREETS: [&str; 6] = ["Calle Mayor 12", "Rua Augusta 45", "Rue de la Paix 3", "Via Roma 27", "Hauptstraße 8", "High Street 101"];
+const GIVEN_F: [&str; 12] = [
+    "María", "Lucía", "Ana", "Sofía", "Inês", "Camille", "Léa", "Giulia", "Emma", "Hanna", "Zoë",
+    "Carmen",
+];
+const GIVEN_M: [&str; 12] = [
+    "José", "Javier", "Hugo", "Mateo", "João", "Lucas", "Théo", "Luca", "Noah", "Jonas", "Oliver",
+    "Andrés",
+];
+const SURNAMES: [&str; 16] = [
+    "García",
+    "Pérez",
+    "López",
+    "Martínez",
+    "Fernández",
+    "Silva",
+    "Santos",
+    "Dubois",
+    "Moreau",
+    "Rossi",
+    "Bianchi",
+    "Müller",
+    "Schmidt",
+    "Smith",
+    "Núñez",
+    "O'Brien",
+];
+const CITIES: [(&str, &str); 7] = [
+    ("ESP", "Madrid"),
+    ("PRT", "Lisboa"),
+    ("FRA", "Lyon"),
+    ("ITA", "Milano"),
+    ("DEU", "Berlin"),
+    ("MEX", "Guadalajara"),
+    ("GBR", "Leeds"),
+];
+const STREETS: [&str; 6] = [
+    "Calle Mayor 12",
+    "Rua Augusta 45",
+    "Rue de la Paix 3",
+    "Via Roma 27",
+    "Hauptstraße 8",
+    "High Street 101",
+];
 
 fn pick<'a, T>(rng: &mut StdRng, xs: &'a [T]) -> &'a T {
     &xs[rng.gen_range(0..xs.len())]
@@ -107,10 +157,22 @@ struct Prepared {
 }
 
 /// Generates one case and writes its evidence blobs (blocking work).
-fn prepare(i: usize, rng: &mut StdRng, integrators: &[(String, String)], blobs: &BlobStore, now: i64) -> anyhow::Result<Prepared> {
-    let scan_id = uuid::Builder::from_random_bytes(rng.gen()).into_uuid().to_string();
+fn prepare(
+    i: usize,
+    rng: &mut StdRng,
+    integrators: &[(String, String)],
+    blobs: &BlobStore,
+    now: i64,
+) -> anyhow::Result<Prepared> {
+    let scan_id = uuid::Builder::from_random_bytes(rng.gen())
+        .into_uuid()
+        .to_string();
     let female = rng.gen_bool(0.5);
-    let given = if female { *pick(rng, &GIVEN_F) } else { *pick(rng, &GIVEN_M) };
+    let given = if female {
+        *pick(rng, &GIVEN_F)
+    } else {
+        *pick(rng, &GIVEN_M)
+    };
     let s1 = *pick(rng, &SURNAMES);
     let s2 = *pick(rng, &SURNAMES);
     let (country, city) = *pick(rng, &CITIES);
@@ -119,7 +181,11 @@ fn prepare(i: usize, rng: &mut StdRng, integrators: &[(String, String)], blobs: 
     let created_at = now - rng.gen_range(3_600_000..30 * 86_400_000i64);
     let today = chrono::Utc::now().date_naive();
     let minor = i % 37 == 5;
-    let age_years = if minor { rng.gen_range(14..17) } else { rng.gen_range(19..80) };
+    let age_years = if minor {
+        rng.gen_range(14..17)
+    } else {
+        rng.gen_range(19..80)
+    };
     let birth = today - chrono::Days::new(age_years * 365 + rng.gen_range(0..360));
     let expired = i % 23 == 4;
     let expiry = if expired {
@@ -137,8 +203,26 @@ fn prepare(i: usize, rng: &mut StdRng, integrators: &[(String, String)], blobs: 
     let surname = format!("{s1} {s2}");
     let sex = if female { "F" } else { "M" };
     let mut mrz = match doc_type {
-        "IDCard" => Some(mrz::td1(country, &number, birth, sex, expiry, country, &[s1, s2], given)),
-        "Passport" => Some(mrz::td3(country, &number, birth, sex, expiry, country, &[s1, s2], given)),
+        "IDCard" => Some(mrz::td1(
+            country,
+            &number,
+            birth,
+            sex,
+            expiry,
+            country,
+            &[s1, s2],
+            given,
+        )),
+        "Passport" => Some(mrz::td3(
+            country,
+            &number,
+            birth,
+            sex,
+            expiry,
+            country,
+            &[s1, s2],
+            given,
+        )),
         _ => None,
     };
     if i % 11 == 3 {
@@ -146,8 +230,16 @@ fn prepare(i: usize, rng: &mut StdRng, integrators: &[(String, String)], blobs: 
         mrz = mrz.map(|m| mrz::corrupt_birth_digit(&m));
     }
     let low_score = i % 9 == 2;
-    let fm: f64 = if low_score { rng.gen_range(0.30..0.65) } else { rng.gen_range(0.78..0.99) };
-    let fl: f64 = if i % 13 == 6 { rng.gen_range(0.20..0.60) } else { rng.gen_range(0.80..0.99) };
+    let fm: f64 = if low_score {
+        rng.gen_range(0.30..0.65)
+    } else {
+        rng.gen_range(0.78..0.99)
+    };
+    let fl: f64 = if i % 13 == 6 {
+        rng.gen_range(0.20..0.60)
+    } else {
+        rng.gen_range(0.80..0.99)
+    };
     let submitted = !matches!(state, State::Created);
     let document = Document {
         document_type: Some(doc_type.to_string()),
@@ -176,11 +268,42 @@ fn prepare(i: usize, rng: &mut StdRng, integrators: &[(String, String)], blobs: 
         ..Default::default()
     };
 
-    let mut evidence = EvidenceSink { blobs, scan_id: &scan_id, created_at, rows: Vec::new() };
-    let skin = *pick(rng, &[Rgb([241, 205, 178]), Rgb([224, 172, 140]), Rgb([198, 134, 99]), Rgb([141, 85, 54]), Rgb([255, 219, 190])]);
-    let hair = *pick(rng, &[Rgb([40, 30, 25]), Rgb([90, 60, 30]), Rgb([200, 170, 100]), Rgb([20, 20, 20]), Rgb([150, 80, 40])]);
-    let shirt = Rgb([rng.gen_range(30..200), rng.gen_range(30..200), rng.gen_range(30..200)]);
-    let tint = [rng.gen_range(170..230), rng.gen_range(190..235), rng.gen_range(200..245)];
+    let mut evidence = EvidenceSink {
+        blobs,
+        scan_id: &scan_id,
+        created_at,
+        rows: Vec::new(),
+    };
+    let skin = *pick(
+        rng,
+        &[
+            Rgb([241, 205, 178]),
+            Rgb([224, 172, 140]),
+            Rgb([198, 134, 99]),
+            Rgb([141, 85, 54]),
+            Rgb([255, 219, 190]),
+        ],
+    );
+    let hair = *pick(
+        rng,
+        &[
+            Rgb([40, 30, 25]),
+            Rgb([90, 60, 30]),
+            Rgb([200, 170, 100]),
+            Rgb([20, 20, 20]),
+            Rgb([150, 80, 40]),
+        ],
+    );
+    let shirt = Rgb([
+        rng.gen_range(30..200),
+        rng.gen_range(30..200),
+        rng.gen_range(30..200),
+    ]);
+    let tint = [
+        rng.gen_range(170..230),
+        rng.gen_range(190..235),
+        rng.gen_range(200..245),
+    ];
     let mut report_images = Vec::new();
     if submitted {
         let title = match doc_type {
@@ -193,29 +316,54 @@ fn prepare(i: usize, rng: &mut StdRng, integrators: &[(String, String)], blobs: 
             ("GIVEN NAMES / NOMBRE", given.to_uppercase()),
             ("SEX / SEXO", sex.to_string()),
             ("NATIONALITY / NACIONALIDAD", country.to_string()),
-            ("DATE OF BIRTH / NACIMIENTO", birth.format("%d %m %Y").to_string()),
+            (
+                "DATE OF BIRTH / NACIMIENTO",
+                birth.format("%d %m %Y").to_string(),
+            ),
             ("DOCUMENT No / NUM SOPORTE", number.clone()),
             ("EXPIRY / VALIDEZ", expiry.format("%d %m %Y").to_string()),
         ];
-        let front_mrz = if doc_type == "Passport" { mrz.as_deref() } else { None };
+        let front_mrz = if doc_type == "Passport" {
+            mrz.as_deref()
+        } else {
+            None
+        };
         let front = draw::card(
-            &draw::CardText { header: country_name(country), subtitle: title, fields: &fields, mrz: front_mrz },
+            &draw::CardText {
+                header: country_name(country),
+                subtitle: title,
+                fields: &fields,
+                mrz: front_mrz,
+            },
             tint,
             skin,
             hair,
         );
         let front_jpeg = jpeg(&front)?;
         evidence.add("image", "front", &front_jpeg, "image/jpeg")?;
-        report_images.push(ReportImage { label: "Document front".into(), jpeg: front_jpeg, width: 856, height: 540 });
+        report_images.push(ReportImage {
+            label: "Document front".into(),
+            jpeg: front_jpeg,
+            width: 856,
+            height: 540,
+        });
         if doc_type != "Passport" {
             let back_fields = [
-                ("ADDRESS / DOMICILIO", document.address.clone().unwrap_or_default().to_uppercase()),
+                (
+                    "ADDRESS / DOMICILIO",
+                    document.address.clone().unwrap_or_default().to_uppercase(),
+                ),
                 ("CITY / LOCALIDAD", city.to_uppercase()),
                 ("PLACE OF BIRTH / LUGAR DE NACIMIENTO", city.to_uppercase()),
                 ("ISSUED / EXPEDICION", issued.format("%d %m %Y").to_string()),
             ];
             let back = draw::card(
-                &draw::CardText { header: country_name(country), subtitle: title, fields: &back_fields, mrz: mrz.as_deref() },
+                &draw::CardText {
+                    header: country_name(country),
+                    subtitle: title,
+                    fields: &back_fields,
+                    mrz: mrz.as_deref(),
+                },
                 tint,
                 skin,
                 hair,
@@ -224,27 +372,54 @@ fn prepare(i: usize, rng: &mut StdRng, integrators: &[(String, String)], blobs: 
         }
     }
     if submitted && state != State::InProgress {
-        let selfie_jpeg = jpeg(&draw::selfie(skin, hair, shirt, [rng.gen_range(120..220), 200, 220]))?;
+        let selfie_jpeg = jpeg(&draw::selfie(
+            skin,
+            hair,
+            shirt,
+            [rng.gen_range(120..220), 200, 220],
+        ))?;
         evidence.add("image", "selfie", &selfie_jpeg, "image/jpeg")?;
-        report_images.push(ReportImage { label: "Selfie".into(), jpeg: selfie_jpeg, width: 480, height: 640 });
+        report_images.push(ReportImage {
+            label: "Selfie".into(),
+            jpeg: selfie_jpeg,
+            width: 480,
+            height: 640,
+        });
         if i % 8 == 0 {
             if let Some(rec) = DemoAssets::get("recording.webm") {
                 evidence.add("recording", "video", &rec.data, "video/webm")?;
             }
         }
     }
-    let has = |t: &str| evidence.rows.iter().any(|e| e.kind == "image" && e.evidence_type == t);
-    let checks = validation::validate(&document, has("front"), has("selfie"), today, &validation::Thresholds::default());
+    let has = |t: &str| {
+        evidence
+            .rows
+            .iter()
+            .any(|e| e.kind == "image" && e.evidence_type == t)
+    };
+    let checks = validation::validate(
+        &document,
+        has("front"),
+        has("selfie"),
+        today,
+        &validation::Thresholds::default(),
+    );
     let agent = LOGINS[0].email;
     let (reason, comment) = match state {
         State::NotVerified => {
-            let r = crate::config::DEFAULT_REJECT_REASONS[i % crate::config::DEFAULT_REJECT_REASONS.len()];
-            (Some(r.to_string()), Some("Checked against the document images.".to_string()))
+            let r = crate::config::DEFAULT_REJECT_REASONS
+                [i % crate::config::DEFAULT_REJECT_REASONS.len()];
+            (
+                Some(r.to_string()),
+                Some("Checked against the document images.".to_string()),
+            )
         }
         State::Verified => (None, Some("All checks consistent.".to_string())),
         _ => (None, None),
     };
-    let verification_time = state.is_final().then(|| created_at + rng.gen_range(600_000..86_400_000i64).min(now - created_at));
+    let verification_time = state
+        .is_final()
+        .then(|| created_at + rng.gen_range(600_000..86_400_000i64).min(now - created_at));
     let mut pdf_checksum = None;
     if state.is_final() {
         let mut lines = vec![
@@ -260,19 +435,39 @@ fn prepare(i: usize, rng: &mut StdRng, integrators: &[(String, String)], blobs: 
             ("MRZ".to_string(), mrz.clone().unwrap_or_default()),
         ];
         for (k, v) in &checks {
-            lines.push((format!("Validation {k}"), format!("{:?}: {}", v.result, v.reason)));
+            lines.push((
+                format!("Validation {k}"),
+                format!("{:?}: {}", v.result, v.reason),
+            ));
         }
-        lines.push(("Decision".to_string(), format!("{state} by {agent} at {}", fmt_ms(verification_time.unwrap_or(now)))));
+        lines.push((
+            "Decision".to_string(),
+            format!(
+                "{state} by {agent} at {}",
+                fmt_ms(verification_time.unwrap_or(now))
+            ),
+        ));
         if let Some(r) = &reason {
             lines.push(("Rejection reason".to_string(), r.clone()));
         }
-        let pdf = report::render(&Report { title: format!("kycdesk process report - {given} {surname}"), lines, images: report_images });
+        let pdf = report::render(&Report {
+            title: format!("kycdesk process report - {given} {surname}"),
+            lines,
+            images: report_images,
+        });
         pdf_checksum = Some(evidence.add("pdf", "report", &pdf, "application/pdf")?);
     }
     let decision = state.is_final().then(|| DecisionRow {
-        id: uuid::Builder::from_random_bytes(rng.gen()).into_uuid().to_string(),
+        id: uuid::Builder::from_random_bytes(rng.gen())
+            .into_uuid()
+            .to_string(),
         scan_id: scan_id.clone(),
-        decision: if state == State::Verified { "accept" } else { "reject" }.into(),
+        decision: if state == State::Verified {
+            "accept"
+        } else {
+            "reject"
+        }
+        .into(),
         from_state: State::PendingVerification.as_str().into(),
         to_state: state.as_str().into(),
         actor: agent.into(),
@@ -302,7 +497,9 @@ fn prepare(i: usize, rng: &mut StdRng, integrators: &[(String, String)], blobs: 
             },
             rejection_reason: reason,
             comment,
-            client_info: Some("Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) Mobile/15E148".into()),
+            client_info: Some(
+                "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) Mobile/15E148".into(),
+            ),
             pdf_checksum,
             created_at,
             verification_time,
@@ -336,7 +533,9 @@ pub async fn seed_if_empty(state: &AppState, processes: usize) -> anyhow::Result
     let blobs = state.blobs.clone();
     let prepared = tokio::task::spawn_blocking(move || -> anyhow::Result<Vec<Prepared>> {
         let mut rng = StdRng::seed_from_u64(20_261_122);
-        (0..processes).map(|i| prepare(i, &mut rng, &integrators, &blobs, now)).collect()
+        (0..processes)
+            .map(|i| prepare(i, &mut rng, &integrators, &blobs, now))
+            .collect()
     })
     .await??;
 
@@ -356,7 +555,13 @@ pub async fn seed_if_empty(state: &AppState, processes: usize) -> anyhow::Result
     audit::record(
         &state.db,
         &mut tx,
-        Event { actor: "demo", action: "demo.seed", scan_id: None, client_addr: "local", detail: serde_json::json!({"processes": processes}) },
+        Event {
+            actor: "demo",
+            action: "demo.seed",
+            scan_id: None,
+            client_addr: "local",
+            detail: serde_json::json!({"processes": processes}),
+        },
     )
     .await?;
     tx.commit().await?;

@@ -32,18 +32,47 @@ fn yymmdd(d: NaiveDate) -> String {
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn td1(issuer: &str, number: &str, birth: NaiveDate, sex: &str, expiry: NaiveDate, nationality: &str, surnames: &[&str], given: &str) -> String {
+pub fn td1(
+    issuer: &str,
+    number: &str,
+    birth: NaiveDate,
+    sex: &str,
+    expiry: NaiveDate,
+    nationality: &str,
+    surnames: &[&str],
+    given: &str,
+) -> String {
     let num = pad(number, 9);
     let l1 = format!("I<{issuer}{num}{}{}", digit(&num), pad("", 15));
     let (b, e) = (yymmdd(birth), yymmdd(expiry));
-    let head = format!("{b}{}{sex}{e}{}{nationality}{}", digit(&b), digit(&e), pad("", 11));
-    let composite = format!("{}{}{}{}", &l1[5..30], &head[0..7], &head[8..15], &head[18..29]);
+    let head = format!(
+        "{b}{}{sex}{e}{}{nationality}{}",
+        digit(&b),
+        digit(&e),
+        pad("", 11)
+    );
+    let composite = format!(
+        "{}{}{}{}",
+        &l1[5..30],
+        &head[0..7],
+        &head[8..15],
+        &head[18..29]
+    );
     let l2 = format!("{head}{}", digit(&composite));
     format!("{l1}\n{l2}\n{}", mrz_name(surnames, given, 30))
 }
 
 #[allow(clippy::too_many_arguments)]
-pub fn td3(issuer: &str, number: &str, birth: NaiveDate, sex: &str, expiry: NaiveDate, nationality: &str, surnames: &[&str], given: &str) -> String {
+pub fn td3(
+    issuer: &str,
+    number: &str,
+    birth: NaiveDate,
+    sex: &str,
+    expiry: NaiveDate,
+    nationality: &str,
+    surnames: &[&str],
+    given: &str,
+) -> String {
     let l1 = format!("P<{issuer}{}", mrz_name(surnames, given, 39));
     let num = pad(number, 9);
     let (b, e) = (yymmdd(birth), yymmdd(expiry));
@@ -72,7 +101,13 @@ pub fn corrupt_birth_digit(mrz: &str) -> String {
             }
             l.chars()
                 .enumerate()
-                .map(|(j, c)| if j == at { char::from_digit((c.to_digit(10).unwrap_or(0) + 1) % 10, 10).unwrap_or('0') } else { c })
+                .map(|(j, c)| {
+                    if j == at {
+                        char::from_digit((c.to_digit(10).unwrap_or(0) + 1) % 10, 10).unwrap_or('0')
+                    } else {
+                        c
+                    }
+                })
                 .collect()
         })
         .collect::<Vec<_>>()
@@ -90,10 +125,31 @@ mod tests {
 
     #[test]
     fn generated_mrz_passes_and_corruption_fails() {
-        let a = td1("ESP", "BAA000589", d(1990, 5, 17), "F", d(2031, 1, 2), "ESP", &["Pérez", "Núñez"], "María José");
-        let b = td3("FRA", "X1234567Z", d(1980, 1, 1), "M", d(2030, 6, 30), "FRA", &["Dubois"], "Théo");
+        let a = td1(
+            "ESP",
+            "BAA000589",
+            d(1990, 5, 17),
+            "F",
+            d(2031, 1, 2),
+            "ESP",
+            &["Pérez", "Núñez"],
+            "María José",
+        );
+        let b = td3(
+            "FRA",
+            "X1234567Z",
+            d(1980, 1, 1),
+            "M",
+            d(2030, 6, 30),
+            "FRA",
+            &["Dubois"],
+            "Théo",
+        );
         for m in [&a, &b] {
-            assert!(m.lines().all(|l| l.len() == if m == &a { 30 } else { 44 }), "{m}");
+            assert!(
+                m.lines().all(|l| l.len() == if m == &a { 30 } else { 44 }),
+                "{m}"
+            );
             assert_eq!(mrz_check_digits(m), Ok(()), "{m}");
             assert!(mrz_check_digits(&corrupt_birth_digit(m)).is_err());
         }

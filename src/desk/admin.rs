@@ -25,23 +25,44 @@ pub struct AuditQuery {
     before: Option<i64>,
 }
 
-pub async fn audit_log(state: web::Data<AppState>, session: DeskSession, q: web::Query<AuditQuery>) -> Result<HttpResponse, DeskError> {
+pub async fn audit_log(
+    state: web::Data<AppState>,
+    session: DeskSession,
+    q: web::Query<AuditQuery>,
+) -> Result<HttpResponse, DeskError> {
     session.require(Role::Supervisor)?;
     let entries = audit_rows::recent(state.db.read(), q.before, 100).await?;
-    let before = if entries.len() == 100 { entries.last().map(|e| e.seq) } else { None };
-    render(&AuditPage { layout: Layout::new(&session), entries, before })
+    let before = if entries.len() == 100 {
+        entries.last().map(|e| e.seq)
+    } else {
+        None
+    };
+    render(&AuditPage {
+        layout: Layout::new(&session),
+        entries,
+        before,
+    })
 }
 
-pub async fn audit_verify(state: web::Data<AppState>, session: DeskSession) -> Result<HttpResponse, DeskError> {
+pub async fn audit_verify(
+    state: web::Data<AppState>,
+    session: DeskSession,
+) -> Result<HttpResponse, DeskError> {
     session.require(Role::Supervisor)?;
     let html = match audit::verify(&state.db).await? {
-        Verdict::Intact { entries } => format!("<p class=\"badge pass\" id=\"chain-verdict\">Intact: {entries} entries verified.</p>"),
+        Verdict::Intact { entries } => format!(
+            "<p class=\"badge pass\" id=\"chain-verdict\">Intact: {entries} entries verified.</p>"
+        ),
         Verdict::Broken { seq, reason } => {
             let reason = reason.replace('<', "&lt;");
-            format!("<p class=\"badge fail\" id=\"chain-verdict\">Broken at entry {seq}: {reason}</p>")
+            format!(
+                "<p class=\"badge fail\" id=\"chain-verdict\">Broken at entry {seq}: {reason}</p>"
+            )
         }
     };
-    Ok(HttpResponse::Ok().content_type("text/html; charset=utf-8").body(html))
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(html))
 }
 
 #[derive(Template)]
@@ -51,10 +72,16 @@ struct UsersPage {
     users: Vec<user_rows::UserRow>,
 }
 
-pub async fn users(state: web::Data<AppState>, session: DeskSession) -> Result<HttpResponse, DeskError> {
+pub async fn users(
+    state: web::Data<AppState>,
+    session: DeskSession,
+) -> Result<HttpResponse, DeskError> {
     session.require(Role::Admin)?;
     let users = user_rows::list_users(state.db.read()).await?;
-    render(&UsersPage { layout: Layout::new(&session), users })
+    render(&UsersPage {
+        layout: Layout::new(&session),
+        users,
+    })
 }
 
 #[derive(Deserialize)]
@@ -64,14 +91,31 @@ pub struct NewUserForm {
     password: String,
 }
 
-pub async fn create_user(state: web::Data<AppState>, session: DeskSession, form: web::Form<NewUserForm>) -> Result<HttpResponse, DeskError> {
+pub async fn create_user(
+    state: web::Data<AppState>,
+    session: DeskSession,
+    form: web::Form<NewUserForm>,
+) -> Result<HttpResponse, DeskError> {
     session.require(Role::Admin)?;
     let role: Role = form.role.parse().map_err(DeskError::BadRequest)?;
-    identity::create_user(&state.db, &form.email, role, &form.password, &session.email, &session.client_addr).await?;
+    identity::create_user(
+        &state.db,
+        &form.email,
+        role,
+        &form.password,
+        &session.email,
+        &session.client_addr,
+    )
+    .await?;
     Ok(htmx_go("/desk/admin/users"))
 }
 
-async fn set_active(state: &AppState, session: &DeskSession, id: &str, active: bool) -> Result<HttpResponse, DeskError> {
+async fn set_active(
+    state: &AppState,
+    session: &DeskSession,
+    id: &str,
+    active: bool,
+) -> Result<HttpResponse, DeskError> {
     session.require(Role::Admin)?;
     if id == session.user_id {
         return Err(DeskError::BadRequest("you cannot disable yourself".into()));
@@ -80,10 +124,18 @@ async fn set_active(state: &AppState, session: &DeskSession, id: &str, active: b
     Ok(htmx_go("/desk/admin/users"))
 }
 
-pub async fn disable_user(state: web::Data<AppState>, session: DeskSession, path: web::Path<String>) -> Result<HttpResponse, DeskError> {
+pub async fn disable_user(
+    state: web::Data<AppState>,
+    session: DeskSession,
+    path: web::Path<String>,
+) -> Result<HttpResponse, DeskError> {
     set_active(&state, &session, &path.into_inner(), false).await
 }
 
-pub async fn enable_user(state: web::Data<AppState>, session: DeskSession, path: web::Path<String>) -> Result<HttpResponse, DeskError> {
+pub async fn enable_user(
+    state: web::Data<AppState>,
+    session: DeskSession,
+    path: web::Path<String>,
+) -> Result<HttpResponse, DeskError> {
     set_active(&state, &session, &path.into_inner(), true).await
 }

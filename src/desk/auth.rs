@@ -22,7 +22,12 @@ struct LoginPage {
 
 /// The login form is protected by a double-submit token: a cookie and a
 /// hidden field that must match, since there is no session yet.
-fn login_form(state: &AppState, email: String, message: Option<String>, status: actix_web::http::StatusCode) -> Result<HttpResponse, DeskError> {
+fn login_form(
+    state: &AppState,
+    email: String,
+    message: Option<String>,
+    status: actix_web::http::StatusCode,
+) -> Result<HttpResponse, DeskError> {
     let csrf = random_token();
     let page = LoginPage {
         css: crate::assets::url("app.css"),
@@ -32,8 +37,12 @@ fn login_form(state: &AppState, email: String, message: Option<String>, status: 
     };
     let mut resp = render(&page)?;
     *resp.status_mut() = status;
-    resp.add_cookie(&session::cookie(state, state.settings.login_csrf_cookie(), csrf))
-        .map_err(|e| DeskError::Internal(e.into()))?;
+    resp.add_cookie(&session::cookie(
+        state,
+        state.settings.login_csrf_cookie(),
+        csrf,
+    ))
+    .map_err(|e| DeskError::Internal(e.into()))?;
     Ok(resp)
 }
 
@@ -48,7 +57,11 @@ pub struct LoginForm {
     csrf_token: String,
 }
 
-pub async fn login(req: HttpRequest, state: web::Data<AppState>, form: web::Form<LoginForm>) -> Result<HttpResponse, DeskError> {
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<LoginForm>,
+) -> Result<HttpResponse, DeskError> {
     use actix_web::http::StatusCode;
     let form = form.into_inner();
     let cookie_token = req
@@ -59,60 +72,113 @@ pub async fn login(req: HttpRequest, state: web::Data<AppState>, form: web::Form
         return Err(DeskError::Csrf);
     }
     let addr = client_addr(&req);
-    let outcome = identity::login(&state.db, &state.settings.lockout, &form.email, &form.password).await?;
+    let outcome = identity::login(
+        &state.db,
+        &state.settings.lockout,
+        &form.email,
+        &form.password,
+    )
+    .await?;
     let email_key = form.email.trim().to_lowercase();
     match outcome {
         LoginOutcome::Success(user) => {
             // A new session id at every login; any session the browser
             // already had is ended so an planted id can never be promoted.
             if let Some(old) = req.cookie(state.settings.session_cookie()) {
-                crate::store::users::delete_session(state.db.write(), &crate::security::sha256_hex(old.value())).await?;
+                crate::store::users::delete_session(
+                    state.db.write(),
+                    &crate::security::sha256_hex(old.value()),
+                )
+                .await?;
             }
             let token = session::start(&state, &user.id, &addr).await?;
             audit::record_now(
                 &state.db,
-                Event { actor: &user.email, action: "login", scan_id: None, client_addr: &addr, detail: serde_json::json!({}) },
+                Event {
+                    actor: &user.email,
+                    action: "login",
+                    scan_id: None,
+                    client_addr: &addr,
+                    detail: serde_json::json!({}),
+                },
             )
             .await?;
             let mut resp = redirect("/desk/queue");
-            resp.add_cookie(&session::cookie(&state, state.settings.session_cookie(), token))
-                .map_err(|e| DeskError::Internal(e.into()))?;
-            resp.add_cookie(&session::removal(&state, state.settings.login_csrf_cookie()))
-                .map_err(|e| DeskError::Internal(e.into()))?;
+            resp.add_cookie(&session::cookie(
+                &state,
+                state.settings.session_cookie(),
+                token,
+            ))
+            .map_err(|e| DeskError::Internal(e.into()))?;
+            resp.add_cookie(&session::removal(
+                &state,
+                state.settings.login_csrf_cookie(),
+            ))
+            .map_err(|e| DeskError::Internal(e.into()))?;
             Ok(resp)
         }
         LoginOutcome::Invalid => {
             audit::record_now(
                 &state.db,
-                Event { actor: &email_key, action: "login.failed", scan_id: None, client_addr: &addr, detail: serde_json::json!({}) },
-            )
-            .await?;
-            login_form(&state, form.email, Some("Wrong e-mail or password.".into()), StatusCode::UNAUTHORIZED)
-        }
-        LoginOutcome::Locked { minutes } => {
-            audit::record_now(
-                &state.db,
-                Event { actor: &email_key, action: "login.locked", scan_id: None, client_addr: &addr, detail: serde_json::json!({}) },
+                Event {
+                    actor: &email_key,
+                    action: "login.failed",
+                    scan_id: None,
+                    client_addr: &addr,
+                    detail: serde_json::json!({}),
+                },
             )
             .await?;
             login_form(
                 &state,
                 form.email,
-                Some(format!("Too many failed attempts. Try again in {minutes} minutes.")),
+                Some("Wrong e-mail or password.".into()),
+                StatusCode::UNAUTHORIZED,
+            )
+        }
+        LoginOutcome::Locked { minutes } => {
+            audit::record_now(
+                &state.db,
+                Event {
+                    actor: &email_key,
+                    action: "login.locked",
+                    scan_id: None,
+                    client_addr: &addr,
+                    detail: serde_json::json!({}),
+                },
+            )
+            .await?;
+            login_form(
+                &state,
+                form.email,
+                Some(format!(
+                    "Too many failed attempts. Try again in {minutes} minutes."
+                )),
                 StatusCode::TOO_MANY_REQUESTS,
             )
         }
     }
 }
 
-pub async fn logout(state: web::Data<AppState>, session: DeskSession) -> Result<HttpResponse, DeskError> {
+pub async fn logout(
+    state: web::Data<AppState>,
+    session: DeskSession,
+) -> Result<HttpResponse, DeskError> {
     session.end(&state).await?;
     audit::record_now(
         &state.db,
-        Event { actor: &session.email, action: "logout", scan_id: None, client_addr: &session.client_addr, detail: serde_json::json!({}) },
+        Event {
+            actor: &session.email,
+            action: "logout",
+            scan_id: None,
+            client_addr: &session.client_addr,
+            detail: serde_json::json!({}),
+        },
     )
     .await?;
-    let mut resp = HttpResponse::Ok().insert_header(("HX-Redirect", "/desk/login")).finish();
+    let mut resp = HttpResponse::Ok()
+        .insert_header(("HX-Redirect", "/desk/login"))
+        .finish();
     resp.add_cookie(&session::removal(&state, state.settings.session_cookie()))
         .map_err(|e| DeskError::Internal(e.into()))?;
     Ok(resp)

@@ -78,10 +78,29 @@ struct CasePage {
 
 /// Document fields in the order of the MobbScan reference.
 const DOC_FIELDS: [&str; 23] = [
-    "documentType", "personalNumber", "documentNumber", "name", "surname", "firstSurname",
-    "secondSurname", "gender", "nationality", "issuingState", "dateOfIssuing", "dateOfBirth",
-    "dateOfExpiry", "address", "city", "region", "cityOfBirth", "regionOfBirth",
-    "stateOfBirthName", "stateOfBirthIsoCode", "facialMatchingScore", "facialLivenessScore", "mrz",
+    "documentType",
+    "personalNumber",
+    "documentNumber",
+    "name",
+    "surname",
+    "firstSurname",
+    "secondSurname",
+    "gender",
+    "nationality",
+    "issuingState",
+    "dateOfIssuing",
+    "dateOfBirth",
+    "dateOfExpiry",
+    "address",
+    "city",
+    "region",
+    "cityOfBirth",
+    "regionOfBirth",
+    "stateOfBirthName",
+    "stateOfBirthIsoCode",
+    "facialMatchingScore",
+    "facialLivenessScore",
+    "mrz",
 ];
 
 fn image_rank(t: &str) -> u8 {
@@ -100,7 +119,11 @@ async fn load(state: &AppState, scan_id: &str) -> Result<ProcessRow, DeskError> 
         .ok_or_else(|| DeskError::NotFound("no such case".into()))
 }
 
-pub async fn page(state: web::Data<AppState>, session: DeskSession, path: web::Path<String>) -> Result<HttpResponse, DeskError> {
+pub async fn page(
+    state: web::Data<AppState>,
+    session: DeskSession,
+    path: web::Path<String>,
+) -> Result<HttpResponse, DeskError> {
     let scan_id = path.into_inner();
     let p = load(&state, &scan_id).await?;
     let db = state.db.read();
@@ -124,11 +147,18 @@ pub async fn page(state: web::Data<AppState>, session: DeskSession, path: web::P
     let recordings = evidence
         .iter()
         .filter(|e| e.kind == "recording")
-        .map(|e| Rec { label: e.evidence_type.clone(), url: format!("{base}/{}", e.id) })
+        .map(|e| Rec {
+            label: e.evidence_type.clone(),
+            url: format!("{base}/{}", e.id),
+        })
         .collect();
-    let pdf_url = evidence.iter().find(|e| e.kind == "pdf").map(|e| format!("{base}/{}", e.id));
+    let pdf_url = evidence
+        .iter()
+        .find(|e| e.kind == "pdf")
+        .map(|e| format!("{base}/{}", e.id));
 
-    let parsed: BTreeMap<String, Validation> = serde_json::from_str(&p.validations).unwrap_or_default();
+    let parsed: BTreeMap<String, Validation> =
+        serde_json::from_str(&p.validations).unwrap_or_default();
     let validations = parsed
         .into_iter()
         .map(|(name, v)| V {
@@ -146,7 +176,11 @@ pub async fn page(state: web::Data<AppState>, session: DeskSession, path: web::P
     let doc_fields = DOC_FIELDS
         .iter()
         .map(|k| {
-            let v = doc_json.get(*k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+            let v = doc_json
+                .get(*k)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string();
             (k.to_string(), v)
         })
         .collect();
@@ -178,22 +212,42 @@ pub async fn page(state: web::Data<AppState>, session: DeskSession, path: web::P
             ms: e.at,
         })
         .collect();
-    history.extend(trail.iter().filter(|e| e.action != "case.edit").map(|e| HistoryItem {
-        at: fmt_ms(e.at),
-        actor: e.actor.clone(),
-        what: if e.detail == "{}" { e.action.clone() } else { format!("{} {}", e.action, e.detail) },
-        ms: e.at,
-    }));
+    history.extend(
+        trail
+            .iter()
+            .filter(|e| e.action != "case.edit")
+            .map(|e| HistoryItem {
+                at: fmt_ms(e.at),
+                actor: e.actor.clone(),
+                what: if e.detail == "{}" {
+                    e.action.clone()
+                } else {
+                    format!("{} {}", e.action, e.detail)
+                },
+                ms: e.at,
+            }),
+    );
     history.sort_by(|a, b| b.ms.cmp(&a.ms));
 
     let now = now_ms();
-    let live = claim_is_live(p.claimed_by.as_deref(), p.claimed_at, now, state.settings.claim_idle_ms);
+    let live = claim_is_live(
+        p.claimed_by.as_deref(),
+        p.claimed_at,
+        now,
+        state.settings.claim_idle_ms,
+    );
     let claim_holder = if live { p.claimed_by.clone() } else { None };
     let claimed_by_me = claim_holder.as_deref() == Some(session.email.as_str());
 
     audit::record_now(
         &state.db,
-        Event { actor: &session.email, action: "case.view", scan_id: Some(&scan_id), client_addr: &session.client_addr, detail: serde_json::json!({}) },
+        Event {
+            actor: &session.email,
+            action: "case.view",
+            scan_id: Some(&scan_id),
+            client_addr: &session.client_addr,
+            detail: serde_json::json!({}),
+        },
     )
     .await?;
 
@@ -214,7 +268,11 @@ pub async fn page(state: web::Data<AppState>, session: DeskSession, path: web::P
         reject_reasons: state.settings.reject_reasons.clone(),
         notes: notes
             .into_iter()
-            .map(|n| NoteView { author: n.author, body: n.body, at: fmt_ms(n.at) })
+            .map(|n| NoteView {
+                author: n.author,
+                body: n.body,
+                at: fmt_ms(n.at),
+            })
             .collect(),
         history,
         layout: Layout::new(&session),
@@ -222,14 +280,22 @@ pub async fn page(state: web::Data<AppState>, session: DeskSession, path: web::P
     })
 }
 
-pub async fn claim(state: web::Data<AppState>, session: DeskSession, path: web::Path<String>) -> Result<HttpResponse, DeskError> {
+pub async fn claim(
+    state: web::Data<AppState>,
+    session: DeskSession,
+    path: web::Path<String>,
+) -> Result<HttpResponse, DeskError> {
     let scan_id = path.into_inner();
     cases::claim(&state.db, &state.settings, &scan_id, &session.actor()).await?;
     Ok(htmx_go(&format!("/desk/cases/{scan_id}")))
 }
 
 /// Supervisors release anyone's claim; an agent only their own.
-pub async fn release(state: web::Data<AppState>, session: DeskSession, path: web::Path<String>) -> Result<HttpResponse, DeskError> {
+pub async fn release(
+    state: web::Data<AppState>,
+    session: DeskSession,
+    path: web::Path<String>,
+) -> Result<HttpResponse, DeskError> {
     let scan_id = path.into_inner();
     let p = load(&state, &scan_id).await?;
     let own = p.claimed_by.as_deref() == Some(session.email.as_str());
@@ -241,7 +307,12 @@ pub async fn release(state: web::Data<AppState>, session: DeskSession, path: web
 }
 
 /// Personal-data fields arrive as `pd_<field>`; everything else is ignored.
-pub async fn edit(state: web::Data<AppState>, session: DeskSession, path: web::Path<String>, form: web::Form<Vec<(String, String)>>) -> Result<HttpResponse, DeskError> {
+pub async fn edit(
+    state: web::Data<AppState>,
+    session: DeskSession,
+    path: web::Path<String>,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, DeskError> {
     let scan_id = path.into_inner();
     let mut changes = BTreeMap::new();
     let mut reason = String::new();
@@ -252,10 +323,23 @@ pub async fn edit(state: web::Data<AppState>, session: DeskSession, path: web::P
         } else if k == "reason" {
             reason = v;
         } else if k == "version" {
-            version = Some(v.parse::<i64>().map_err(|_| DeskError::BadRequest("bad version".into()))?);
+            version = Some(
+                v.parse::<i64>()
+                    .map_err(|_| DeskError::BadRequest("bad version".into()))?,
+            );
         }
     }
-    cases::edit(&state.db, &state.settings, &scan_id, version, &changes, &reason, &session.actor(), true).await?;
+    cases::edit(
+        &state.db,
+        &state.settings,
+        &scan_id,
+        version,
+        &changes,
+        &reason,
+        &session.actor(),
+        true,
+    )
+    .await?;
     Ok(htmx_go(&format!("/desk/cases/{scan_id}")))
 }
 
@@ -267,7 +351,12 @@ pub struct DecisionForm {
     comment: Option<String>,
 }
 
-pub async fn decide(state: web::Data<AppState>, session: DeskSession, path: web::Path<String>, form: web::Form<DecisionForm>) -> Result<HttpResponse, DeskError> {
+pub async fn decide(
+    state: web::Data<AppState>,
+    session: DeskSession,
+    path: web::Path<String>,
+    form: web::Form<DecisionForm>,
+) -> Result<HttpResponse, DeskError> {
     let scan_id = path.into_inner();
     let f = form.into_inner();
     let input = DecisionInput {
@@ -276,7 +365,15 @@ pub async fn decide(state: web::Data<AppState>, session: DeskSession, path: web:
         reason: f.reason,
         comment: f.comment,
     };
-    cases::decide(&state.db, &state.settings, &scan_id, &input, &session.actor(), true).await?;
+    cases::decide(
+        &state.db,
+        &state.settings,
+        &scan_id,
+        &input,
+        &session.actor(),
+        true,
+    )
+    .await?;
     Ok(htmx_go(&format!("/desk/cases/{scan_id}")))
 }
 
@@ -285,13 +382,22 @@ pub struct NoteForm {
     body: String,
 }
 
-pub async fn note(state: web::Data<AppState>, session: DeskSession, path: web::Path<String>, form: web::Form<NoteForm>) -> Result<HttpResponse, DeskError> {
+pub async fn note(
+    state: web::Data<AppState>,
+    session: DeskSession,
+    path: web::Path<String>,
+    form: web::Form<NoteForm>,
+) -> Result<HttpResponse, DeskError> {
     let scan_id = path.into_inner();
     cases::add_note(&state.db, &scan_id, &form.body, &session.actor()).await?;
     Ok(htmx_go(&format!("/desk/cases/{scan_id}")))
 }
 
-async fn evidence_row(state: &AppState, scan_id: &str, id: &str) -> Result<rows::EvidenceRow, DeskError> {
+async fn evidence_row(
+    state: &AppState,
+    scan_id: &str,
+    id: &str,
+) -> Result<rows::EvidenceRow, DeskError> {
     rows::evidence_for(state.db.read(), scan_id)
         .await?
         .into_iter()
@@ -301,14 +407,22 @@ async fn evidence_row(state: &AppState, scan_id: &str, id: &str) -> Result<rows:
 
 /// The original bytes, with Range support so recordings seek and the PDF
 /// viewer can fetch pages. Each download (not each range) is audited.
-pub async fn evidence(req: HttpRequest, state: web::Data<AppState>, session: DeskSession, path: web::Path<(String, String)>) -> Result<HttpResponse, DeskError> {
+pub async fn evidence(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: DeskSession,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, DeskError> {
     let (scan_id, id) = path.into_inner();
     let e = evidence_row(&state, &scan_id, &id).await?;
     let file = state
         .blobs
         .path_of(&e.sha256)
         .ok_or_else(|| DeskError::Internal(anyhow::anyhow!("bad blob name {}", e.sha256)))?;
-    let range = req.headers().get(header::RANGE).and_then(|v| v.to_str().ok());
+    let range = req
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok());
     if range.is_none_or(|r| r.starts_with("bytes=0-")) {
         audit::record_now(
             &state.db,
@@ -322,26 +436,48 @@ pub async fn evidence(req: HttpRequest, state: web::Data<AppState>, session: Des
         )
         .await?;
     }
-    let mime: mime::Mime = e.media_type.parse().unwrap_or(mime::APPLICATION_OCTET_STREAM);
+    let mime: mime::Mime = e
+        .media_type
+        .parse()
+        .unwrap_or(mime::APPLICATION_OCTET_STREAM);
     let named = NamedFile::open_async(&file)
         .await
-        .map_err(|err| DeskError::Internal(anyhow::anyhow!("evidence blob {} unreadable: {err}", e.sha256)))?
+        .map_err(|err| {
+            DeskError::Internal(anyhow::anyhow!(
+                "evidence blob {} unreadable: {err}",
+                e.sha256
+            ))
+        })?
         .set_content_type(mime)
-        .set_content_disposition(ContentDisposition { disposition: DispositionType::Inline, parameters: vec![] });
+        .set_content_disposition(ContentDisposition {
+            disposition: DispositionType::Inline,
+            parameters: vec![],
+        });
     let mut resp = named.into_response(&req);
     if e.kind == "pdf" {
         // The case page shows the PDF in an iframe of its own origin.
-        resp.headers_mut().insert(header::X_FRAME_OPTIONS, header::HeaderValue::from_static("SAMEORIGIN"));
+        resp.headers_mut().insert(
+            header::X_FRAME_OPTIONS,
+            header::HeaderValue::from_static("SAMEORIGIN"),
+        );
         resp.headers_mut().insert(
             header::CONTENT_SECURITY_POLICY,
             header::HeaderValue::from_static("frame-ancestors 'self'"),
         );
     }
-    resp.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("private, no-store"));
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("private, no-store"),
+    );
     Ok(resp)
 }
 
-pub async fn thumb(req: HttpRequest, state: web::Data<AppState>, _session: DeskSession, path: web::Path<(String, String)>) -> Result<HttpResponse, DeskError> {
+pub async fn thumb(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    _session: DeskSession,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, DeskError> {
     let (scan_id, id) = path.into_inner();
     let e = evidence_row(&state, &scan_id, &id).await?;
     if e.kind != "image" {
@@ -358,6 +494,9 @@ pub async fn thumb(req: HttpRequest, state: web::Data<AppState>, _session: DeskS
         .map_err(|err| DeskError::Internal(err.into()))?
         .set_content_type(mime::IMAGE_JPEG);
     let mut resp = named.into_response(&req);
-    resp.headers_mut().insert(header::CACHE_CONTROL, header::HeaderValue::from_static("private, max-age=3600"));
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("private, max-age=3600"),
+    );
     Ok(resp)
 }

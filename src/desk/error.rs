@@ -14,7 +14,9 @@ pub enum DeskError {
     Unauthenticated { htmx: bool },
     #[error("{0}")]
     Forbidden(String),
-    #[error("the security token of this form is missing or out of date; reload the page and try again")]
+    #[error(
+        "the security token of this form is missing or out of date; reload the page and try again"
+    )]
     Csrf,
     #[error("{0}")]
     NotFound(String),

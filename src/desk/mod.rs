@@ -28,14 +28,26 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/cases/{scan_id}/edit", web::post().to(case::edit))
             .route("/cases/{scan_id}/decision", web::post().to(case::decide))
             .route("/cases/{scan_id}/notes", web::post().to(case::note))
-            .route("/cases/{scan_id}/evidence/{id}", web::get().to(case::evidence))
-            .route("/cases/{scan_id}/evidence/{id}/thumb", web::get().to(case::thumb))
+            .route(
+                "/cases/{scan_id}/evidence/{id}",
+                web::get().to(case::evidence),
+            )
+            .route(
+                "/cases/{scan_id}/evidence/{id}/thumb",
+                web::get().to(case::thumb),
+            )
             .route("/audit", web::get().to(admin::audit_log))
             .route("/audit/verify", web::post().to(admin::audit_verify))
             .route("/admin/users", web::get().to(admin::users))
             .route("/admin/users", web::post().to(admin::create_user))
-            .route("/admin/users/{id}/disable", web::post().to(admin::disable_user))
-            .route("/admin/users/{id}/enable", web::post().to(admin::enable_user)),
+            .route(
+                "/admin/users/{id}/disable",
+                web::post().to(admin::disable_user),
+            )
+            .route(
+                "/admin/users/{id}/enable",
+                web::post().to(admin::enable_user),
+            ),
     );
 }
 
@@ -52,7 +64,9 @@ pub fn redirect(to: &str) -> HttpResponse {
 /// After an htmx action succeeds the page reloads from the server, so what
 /// the reviewer sees is always what was stored.
 pub fn htmx_go(to: &str) -> HttpResponse {
-    HttpResponse::Ok().insert_header(("HX-Location", to)).finish()
+    HttpResponse::Ok()
+        .insert_header(("HX-Redirect", to))
+        .finish()
 }
 
 /// What every desk page's frame needs.

@@ -5,8 +5,8 @@
 use super::error::DeskError;
 use super::{render, Layout};
 use crate::cases::claim_is_live;
-use crate::domain::queue::{Cursor, QueueFilter, QueueParams};
 use crate::domain::process::DOC_TYPES;
+use crate::domain::queue::{Cursor, QueueFilter, QueueParams};
 use crate::domain::{fmt_ms, now_ms, validation, State};
 use crate::security::session::DeskSession;
 use crate::startup::AppState;
@@ -72,19 +72,31 @@ fn to_row(r: QueueRow, now: i64, idle: i64) -> Row {
         country: r.country_id.unwrap_or_default(),
         doc_type: r.doc_type.unwrap_or_default(),
         created: fmt_ms(r.created_at),
-        score: r.facial_matching_score.map(|s| format!("{s:.2}")).unwrap_or_default(),
+        score: r
+            .facial_matching_score
+            .map(|s| format!("{s:.2}"))
+            .unwrap_or_default(),
         failing: r
             .failing_validations
             .split(',')
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect(),
-        claimed_by: if live { r.claimed_by.unwrap_or_default() } else { String::new() },
+        claimed_by: if live {
+            r.claimed_by.unwrap_or_default()
+        } else {
+            String::new()
+        },
         scan_id: r.scan_id,
     }
 }
 
-pub async fn queue(req: HttpRequest, state: web::Data<AppState>, session: DeskSession, params: web::Query<QueueParams>) -> Result<HttpResponse, DeskError> {
+pub async fn queue(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: DeskSession,
+    params: web::Query<QueueParams>,
+) -> Result<HttpResponse, DeskError> {
     let p = params.into_inner();
     let filter = QueueFilter::parse(&p).map_err(DeskError::BadRequest)?;
     let now = now_ms();
@@ -95,10 +107,18 @@ pub async fn queue(req: HttpRequest, state: web::Data<AppState>, session: DeskSe
     let more = found.len() as i64 > PAGE_SIZE;
     found.truncate(PAGE_SIZE as usize);
     let next_query = match (more, found.last()) {
-        (true, Some(last)) => Some(p.with(
-            None,
-            Some(&Cursor { created_at: last.created_at, scan_id: last.scan_id.clone() }.encode()),
-        )),
+        (true, Some(last)) => Some(
+            p.with(
+                None,
+                Some(
+                    &Cursor {
+                        created_at: last.created_at,
+                        scan_id: last.scan_id.clone(),
+                    }
+                    .encode(),
+                ),
+            ),
+        ),
         _ => None,
     };
     let rows: Vec<Row> = found.into_iter().map(|r| to_row(r, now, idle)).collect();
@@ -109,7 +129,11 @@ pub async fn queue(req: HttpRequest, state: web::Data<AppState>, session: DeskSe
         && !hx.contains_key("HX-History-Restore-Request")
         && hx.get("HX-Target").and_then(|v| v.to_str().ok()) == Some("queue-results");
     if wants_partial {
-        return render(&QueueResults { rows, next_query, searching });
+        return render(&QueueResults {
+            rows,
+            next_query,
+            searching,
+        });
     }
 
     let counts = rows::state_counts(db.read()).await?;
@@ -120,7 +144,11 @@ pub async fn queue(req: HttpRequest, state: web::Data<AppState>, session: DeskSe
             label: s.label(),
             count: counts.get(s.as_str()).copied().unwrap_or(0),
             active: s == filter.state && !searching,
-            query: QueueParams { q: None, ..p.clone() }.with(Some(s.as_str()), None),
+            query: QueueParams {
+                q: None,
+                ..p.clone()
+            }
+            .with(Some(s.as_str()), None),
         })
         .collect();
     render(&QueuePage {

@@ -34,7 +34,10 @@ pub enum Assignee {
 pub enum Search {
     ScanId(String),
     /// Folded prefix for names, upper-cased text for document numbers.
-    Text { folded: String, upper: String },
+    Text {
+        folded: String,
+        upper: String,
+    },
 }
 
 /// Keyset position: the last row of the previous page.
@@ -100,7 +103,9 @@ impl QueueFilter {
     pub fn parse(p: &QueueParams) -> Result<QueueFilter, String> {
         let state = match set(&p.state) {
             None => State::PendingVerification,
-            Some(s) => s.parse().map_err(|e: super::process::UnknownState| e.to_string())?,
+            Some(s) => s
+                .parse()
+                .map_err(|e: super::process::UnknownState| e.to_string())?,
         };
         let country = set(&p.country)
             .map(|c| {
@@ -223,12 +228,30 @@ mod tests {
     #[test]
     fn bad_values_are_refused_with_a_reason() {
         let cases = [
-            QueueParams { state: Some("DONE".into()), ..Default::default() },
-            QueueParams { country: Some("Spain".into()), ..Default::default() },
-            QueueParams { from: Some("2024-13-01".into()), ..Default::default() },
-            QueueParams { score_min: Some("7".into()), ..Default::default() },
-            QueueParams { failing: Some("nope".into()), ..Default::default() },
-            QueueParams { after: Some("x".into()), ..Default::default() },
+            QueueParams {
+                state: Some("DONE".into()),
+                ..Default::default()
+            },
+            QueueParams {
+                country: Some("Spain".into()),
+                ..Default::default()
+            },
+            QueueParams {
+                from: Some("2024-13-01".into()),
+                ..Default::default()
+            },
+            QueueParams {
+                score_min: Some("7".into()),
+                ..Default::default()
+            },
+            QueueParams {
+                failing: Some("nope".into()),
+                ..Default::default()
+            },
+            QueueParams {
+                after: Some("x".into()),
+                ..Default::default()
+            },
         ];
         for c in cases {
             assert!(QueueFilter::parse(&c).is_err(), "{c:?}");
@@ -238,20 +261,39 @@ mod tests {
     #[test]
     fn search_recognises_scan_ids_and_folds_text() {
         let id = "4a1f0b0e-8a4d-4c1b-9d43-7a3e0f1a2b3c";
-        let f = QueueFilter::parse(&QueueParams { q: Some(id.into()), ..Default::default() });
+        let f = QueueFilter::parse(&QueueParams {
+            q: Some(id.into()),
+            ..Default::default()
+        });
         assert_eq!(f.map(|f| f.search), Ok(Some(Search::ScanId(id.into()))));
-        let f = QueueFilter::parse(&QueueParams { q: Some("Pérez".into()), ..Default::default() });
+        let f = QueueFilter::parse(&QueueParams {
+            q: Some("Pérez".into()),
+            ..Default::default()
+        });
         assert_eq!(
             f.map(|f| f.search),
-            Ok(Some(Search::Text { folded: "perez".into(), upper: "PÉREZ".into() }))
+            Ok(Some(Search::Text {
+                folded: "perez".into(),
+                upper: "PÉREZ".into()
+            }))
         );
     }
 
     #[test]
     fn links_keep_filters_and_cursor_round_trips() {
-        let p = QueueParams { country: Some("ESP".into()), q: Some("ana".into()), ..Default::default() };
-        assert_eq!(p.with(Some("VERIFIED"), None), "state=VERIFIED&country=ESP&q=ana");
-        let c = Cursor { created_at: 17, scan_id: "4a1f0b0e-8a4d-4c1b-9d43-7a3e0f1a2b3c".into() };
+        let p = QueueParams {
+            country: Some("ESP".into()),
+            q: Some("ana".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            p.with(Some("VERIFIED"), None),
+            "state=VERIFIED&country=ESP&q=ana"
+        );
+        let c = Cursor {
+            created_at: 17,
+            scan_id: "4a1f0b0e-8a4d-4c1b-9d43-7a3e0f1a2b3c".into(),
+        };
         assert_eq!(Cursor::decode(&c.encode()), Some(c));
     }
 }

@@ -102,7 +102,10 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(Email::parse(" Ana@Bank.ES ").map(|e| e.0), Ok("ana@bank.es".into()));
+        assert_eq!(
+            Email::parse(" Ana@Bank.ES ").map(|e| e.0),
+            Ok("ana@bank.es".into())
+        );
         for bad in ["", "ana", "@bank.es", "ana@bank", "a na@bank.es", "ana@.es"] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }

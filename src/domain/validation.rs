@@ -56,7 +56,10 @@ pub fn validate(
 
     let (r, why) = match doc.date_of_expiry.as_deref().map(parse_date) {
         None => (Outcome::Unknown, "no expiry date".to_string()),
-        Some(None) => (Outcome::Unknown, "the expiry date is not a date".to_string()),
+        Some(None) => (
+            Outcome::Unknown,
+            "the expiry date is not a date".to_string(),
+        ),
         Some(Some(d)) if d < today => (Outcome::Fail, format!("the document expired on {d}")),
         Some(Some(d)) => (Outcome::Pass, format!("valid until {d}")),
     };
@@ -64,7 +67,10 @@ pub fn validate(
 
     let (r, why) = match doc.date_of_birth.as_deref().map(parse_date) {
         None => (Outcome::Unknown, "no date of birth".to_string()),
-        Some(None) => (Outcome::Unknown, "the date of birth is not a date".to_string()),
+        Some(None) => (
+            Outcome::Unknown,
+            "the date of birth is not a date".to_string(),
+        ),
         Some(Some(b)) => {
             let age = today.years_since(b).unwrap_or(0);
             if age >= t.minimum_age {
@@ -80,14 +86,25 @@ pub fn validate(
     put("applicantOfAge", r, why);
 
     for (key, value, min) in [
-        ("facialMatchingScore", &doc.facial_matching_score, t.facial_matching),
-        ("facialLivenessScore", &doc.facial_liveness_score, t.facial_liveness),
+        (
+            "facialMatchingScore",
+            &doc.facial_matching_score,
+            t.facial_matching,
+        ),
+        (
+            "facialLivenessScore",
+            &doc.facial_liveness_score,
+            t.facial_liveness,
+        ),
     ] {
         let (r, why) = match value.as_deref().map(|v| v.trim().parse::<f64>()) {
             None => (Outcome::Unknown, "no score".to_string()),
             Some(Err(_)) => (Outcome::Unknown, "the score is not a number".to_string()),
             Some(Ok(s)) if s >= min => (Outcome::Pass, format!("{s:.2} ≥ {min:.2}")),
-            Some(Ok(s)) => (Outcome::Fail, format!("{s:.2} below the threshold {min:.2}")),
+            Some(Ok(s)) => (
+                Outcome::Fail,
+                format!("{s:.2} below the threshold {min:.2}"),
+            ),
         };
         put(key, r, why);
     }
@@ -138,8 +155,15 @@ pub fn check_digit(field: &str) -> Option<u32> {
     Some(sum % 10)
 }
 
-fn expect_digit(line: &str, range: std::ops::Range<usize>, at: usize, what: &str) -> Result<(), String> {
-    let field = line.get(range).ok_or_else(|| format!("MRZ too short for the {what}"))?;
+fn expect_digit(
+    line: &str,
+    range: std::ops::Range<usize>,
+    at: usize,
+    what: &str,
+) -> Result<(), String> {
+    let field = line
+        .get(range)
+        .ok_or_else(|| format!("MRZ too short for the {what}"))?;
     let want = check_digit(field).ok_or_else(|| format!("invalid characters in the {what}"))?;
     let got = line
         .get(at..at + 1)
@@ -155,7 +179,11 @@ fn expect_digit(line: &str, range: std::ops::Range<usize>, at: usize, what: &str
 /// Checks the document number, birth and expiry digits of a TD1 (3×30) or
 /// TD3 (2×44) MRZ. The full ICAO parser lands with hosted onboarding.
 pub fn mrz_check_digits(mrz: &str) -> Result<(), String> {
-    let lines: Vec<&str> = mrz.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    let lines: Vec<&str> = mrz
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
     match lines.as_slice() {
         [l1, l2, _l3] if l1.len() == 30 && l2.len() == 30 => {
             expect_digit(l1, 5..14, 14, "document number")?;
@@ -187,7 +215,9 @@ mod tests {
     #[test]
     fn a_changed_digit_fails() {
         let bad = TD3.replace("7408122", "7408132");
-        assert!(mrz_check_digits(&bad).unwrap_err().contains("date of birth"));
+        assert!(mrz_check_digits(&bad)
+            .unwrap_err()
+            .contains("date of birth"));
     }
 
     #[test]

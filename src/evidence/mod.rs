@@ -47,9 +47,9 @@ impl BlobStore {
     }
 
     pub fn get(&self, sha256: &str) -> std::io::Result<Vec<u8>> {
-        let p = self
-            .path_of(sha256)
-            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad blob name"))?;
+        let p = self.path_of(sha256).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad blob name")
+        })?;
         std::fs::read(p)
     }
 }
@@ -63,7 +63,10 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let store = BlobStore::open(dir.path())?;
         let sha = store.put(b"hello")?;
-        assert_eq!(sha, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+        assert_eq!(
+            sha,
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
         assert_eq!(store.get(&sha)?, b"hello");
         assert_eq!(store.put(b"hello")?, sha);
         assert!(store.path_of("../etc/passwd").is_none());

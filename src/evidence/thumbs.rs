@@ -41,10 +41,14 @@ impl Thumbnails {
         if u64::from(w) * u64::from(h) > MAX_PIXELS {
             anyhow::bail!("image too large for a thumbnail ({w}×{h})");
         }
-        let img = image::ImageReader::open(&src)?.with_guessed_format()?.decode()?;
+        let img = image::ImageReader::open(&src)?
+            .with_guessed_format()?
+            .decode()?;
         let thumb = img.thumbnail(THUMB_WIDTH, THUMB_WIDTH * 2);
         let tmp = self.dir.join(format!("{}.tmp", uuid::Uuid::new_v4()));
-        thumb.to_rgb8().save_with_format(&tmp, image::ImageFormat::Jpeg)?;
+        thumb
+            .to_rgb8()
+            .save_with_format(&tmp, image::ImageFormat::Jpeg)?;
         std::fs::rename(&tmp, &out)?;
         Ok(out)
     }

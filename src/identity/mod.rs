@@ -6,7 +6,9 @@ use crate::domain::user::NewPassword;
 use crate::domain::{now_ms, Email, Role};
 use crate::store::users::{self as rows, Throttle, UserRow};
 use crate::store::{is_unique_violation, Db};
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::{Algorithm, Argon2, Params, Version};
 use std::sync::OnceLock;
 
@@ -107,7 +109,13 @@ pub async fn create_user(
 }
 
 /// Disables or re-enables a user; disabling ends their sessions at once.
-pub async fn set_active(db: &Db, user_id: &str, active: bool, actor: &str, client_addr: &str) -> Result<(), IdentityError> {
+pub async fn set_active(
+    db: &Db,
+    user_id: &str,
+    active: bool,
+    actor: &str,
+    client_addr: &str,
+) -> Result<(), IdentityError> {
     let mut tx = db.begin().await?;
     if rows::set_active(&mut tx, user_id, active).await? == 0 {
         return Err(IdentityError::Invalid("no such user".into()));
@@ -120,7 +128,11 @@ pub async fn set_active(db: &Db, user_id: &str, active: bool, actor: &str, clien
         &mut tx,
         Event {
             actor,
-            action: if active { "user.enable" } else { "user.disable" },
+            action: if active {
+                "user.enable"
+            } else {
+                "user.disable"
+            },
             scan_id: None,
             client_addr,
             detail: serde_json::json!({"user_id": user_id}),
@@ -153,12 +165,19 @@ pub enum LoginOutcome {
     Success(UserRow),
     /// Wrong e-mail or password: the two are never told apart.
     Invalid,
-    Locked { minutes: i64 },
+    Locked {
+        minutes: i64,
+    },
 }
 
 /// Checks credentials. Failures are counted per e-mail whether or not the
 /// account exists, so a locked-out message reveals nothing either.
-pub async fn login(db: &Db, policy: &LockoutPolicy, raw_email: &str, password: &str) -> Result<LoginOutcome, sqlx::Error> {
+pub async fn login(
+    db: &Db,
+    policy: &LockoutPolicy,
+    raw_email: &str,
+    password: &str,
+) -> Result<LoginOutcome, sqlx::Error> {
     let now = now_ms();
     let key = raw_email.trim().to_lowercase();
     let throttle = rows::throttle(db.read(), &key).await?;

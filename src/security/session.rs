@@ -32,7 +32,9 @@ impl DeskSession {
         if self.role >= role {
             Ok(())
         } else {
-            Err(DeskError::Forbidden(format!("this page needs the {role} role")))
+            Err(DeskError::Forbidden(format!(
+                "this page needs the {role} role"
+            )))
         }
     }
 
@@ -49,7 +51,9 @@ impl DeskSession {
 }
 
 pub fn client_addr(req: &HttpRequest) -> String {
-    req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default()
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default()
 }
 
 pub fn is_htmx(req: &HttpRequest) -> bool {
@@ -78,7 +82,9 @@ impl FromRequest for DeskSession {
                 .ok_or(DeskError::Unauthenticated { htmx })?;
             let now = now_ms();
             let s = &state.settings;
-            if now - row.last_seen_at > s.session_idle_ms || now - row.created_at > s.session_absolute_ms {
+            if now - row.last_seen_at > s.session_idle_ms
+                || now - row.created_at > s.session_absolute_ms
+            {
                 rows::delete_session(state.db.write(), &hash).await?;
                 return Err(DeskError::Unauthenticated { htmx });
             }
@@ -114,10 +120,22 @@ impl FromRequest for DeskSession {
 
 /// Starts a fresh session (a new id at every login) and returns the token
 /// for the cookie.
-pub async fn start(state: &AppState, user_id: &str, client_addr: &str) -> Result<String, sqlx::Error> {
+pub async fn start(
+    state: &AppState,
+    user_id: &str,
+    client_addr: &str,
+) -> Result<String, sqlx::Error> {
     let token = random_token();
     let mut tx = state.db.begin().await?;
-    rows::insert_session(&mut tx, &sha256_hex(&token), user_id, &random_token(), now_ms(), client_addr).await?;
+    rows::insert_session(
+        &mut tx,
+        &sha256_hex(&token),
+        user_id,
+        &random_token(),
+        now_ms(),
+        client_addr,
+    )
+    .await?;
     tx.commit().await?;
     Ok(token)
 }

@@ -31,7 +31,11 @@ pub async fn insert(tx: &mut Tx, e: &Entry) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-pub async fn batch_after(pool: &AnyPool, after: i64, limit: i64) -> Result<Vec<Entry>, sqlx::Error> {
+pub async fn batch_after(
+    pool: &AnyPool,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<Entry>, sqlx::Error> {
     sqlx::query_as::<_, Entry>(&format!(
         "SELECT {COLS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"
     ))
@@ -51,7 +55,11 @@ pub async fn for_case(pool: &AnyPool, scan_id: &str) -> Result<Vec<Entry>, sqlx:
 }
 
 /// Newest first, keyset-paged by `seq`.
-pub async fn recent(pool: &AnyPool, before: Option<i64>, limit: i64) -> Result<Vec<Entry>, sqlx::Error> {
+pub async fn recent(
+    pool: &AnyPool,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<Entry>, sqlx::Error> {
     sqlx::query_as::<_, Entry>(&format!(
         "SELECT {COLS} FROM audit_log WHERE seq < $1 ORDER BY seq DESC LIMIT $2"
     ))

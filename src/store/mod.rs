@@ -86,7 +86,11 @@ impl Db {
                 let write = sqlite_pool(&url, 1, false).await?;
                 // WAL must be switched on by a writer before readers open.
                 let read = sqlite_pool(&url, 4, true).await?;
-                Ok(Db { backend, read, write })
+                Ok(Db {
+                    backend,
+                    read,
+                    write,
+                })
             }
             Backend::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -186,7 +190,10 @@ impl Binds {
         format!("${}", self.0.len())
     }
 
-    pub fn apply<'q>(&self, mut q: Query<'q, Any, AnyArguments<'q>>) -> Query<'q, Any, AnyArguments<'q>> {
+    pub fn apply<'q>(
+        &self,
+        mut q: Query<'q, Any, AnyArguments<'q>>,
+    ) -> Query<'q, Any, AnyArguments<'q>> {
         for b in &self.0 {
             q = match b {
                 Bind::Text(s) => q.bind(s.clone()),

@@ -15,7 +15,12 @@ pub struct IntegratorRow {
     pub created_at: i64,
 }
 
-pub async fn insert_integrator(tx: &mut Tx, id: &str, name: &str, now: i64) -> Result<(), sqlx::Error> {
+pub async fn insert_integrator(
+    tx: &mut Tx,
+    id: &str,
+    name: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query("INSERT INTO integrators (id, name, enabled, created_at) VALUES ($1, $2, 1, $3)")
         .bind(id)
         .bind(name)
@@ -76,7 +81,8 @@ impl ProcessRow {
     }
 }
 
-const PROCESS_COLS: &str = "p.scan_id, p.integrator_id, i.name AS integrator_name, p.state, p.version, \
+const PROCESS_COLS: &str =
+    "p.scan_id, p.integrator_id, i.name AS integrator_name, p.state, p.version, \
     p.country_id, p.doc_type, p.doc_specific_type, p.redirect_url, p.verification_extra_data, \
     p.license_id, p.verification_result, p.agent, p.document, p.extra_parameters, p.validations, \
     p.failing_validations, p.pdf_checksum, p.rejection_reason, p.comment, p.client_info, \
@@ -141,7 +147,10 @@ fn push_process(b: &mut Binds, p: &NewProcess) -> String {
         None => "NULL".to_string(),
     };
     let doc = serde_json::to_string(&p.document).unwrap_or_else(|_| "{}".into());
-    let vt = p.verification_time.map(|t| t.to_string()).unwrap_or_else(|| "NULL".into());
+    let vt = p
+        .verification_time
+        .map(|t| t.to_string())
+        .unwrap_or_else(|| "NULL".into());
     let parts = [
         b.push(Bind::Text(p.scan_id.clone())),
         b.push(Bind::Text(p.integrator_id.clone())),
@@ -181,7 +190,10 @@ pub async fn insert_many(tx: &mut Tx, ps: &[NewProcess]) -> Result<(), sqlx::Err
     }
     let mut b = Binds::default();
     let rows: Vec<String> = ps.iter().map(|p| push_process(&mut b, p)).collect();
-    let sql = format!("INSERT INTO processes ({INSERT_COLS}) VALUES {}", rows.join(", "));
+    let sql = format!(
+        "INSERT INTO processes ({INSERT_COLS}) VALUES {}",
+        rows.join(", ")
+    );
     b.apply(sqlx::query(&sql)).execute(&mut **tx).await?;
     let mut per_state: HashMap<State, i64> = HashMap::new();
     for p in ps {
@@ -241,7 +253,10 @@ pub async fn queue(
     // them wherever their case is.
     let ascending = match &f.search {
         None => {
-            wh.push(format!("p.state = {}", b.push(Bind::Text(f.state.as_str().into()))));
+            wh.push(format!(
+                "p.state = {}",
+                b.push(Bind::Text(f.state.as_str().into()))
+            ));
             f.state.oldest_first()
         }
         Some(Search::ScanId(id)) => {
@@ -259,7 +274,10 @@ pub async fn queue(
         }
     };
     if let Some(i) = &f.integrator {
-        wh.push(format!("p.integrator_id = {}", b.push(Bind::Text(i.clone()))));
+        wh.push(format!(
+            "p.integrator_id = {}",
+            b.push(Bind::Text(i.clone()))
+        ));
     }
     if let Some(c) = &f.country {
         wh.push(format!("p.country_id = {}", b.push(Bind::Text(c.clone()))));
@@ -292,10 +310,16 @@ pub async fn queue(
         ));
     }
     if let Some(s) = f.score_min {
-        wh.push(format!("p.facial_matching_score >= {}", b.push(Bind::Real(s))));
+        wh.push(format!(
+            "p.facial_matching_score >= {}",
+            b.push(Bind::Real(s))
+        ));
     }
     if let Some(s) = f.score_max {
-        wh.push(format!("p.facial_matching_score <= {}", b.push(Bind::Real(s))));
+        wh.push(format!(
+            "p.facial_matching_score <= {}",
+            b.push(Bind::Real(s))
+        ));
     }
     if let Some(c) = &f.after {
         let at = b.push(Bind::Int(c.created_at));
@@ -399,7 +423,10 @@ pub async fn insert_field_edit(tx: &mut Tx, e: &FieldEditRow) -> Result<(), sqlx
     Ok(())
 }
 
-pub async fn field_edits_for(pool: &AnyPool, scan_id: &str) -> Result<Vec<FieldEditRow>, sqlx::Error> {
+pub async fn field_edits_for(
+    pool: &AnyPool,
+    scan_id: &str,
+) -> Result<Vec<FieldEditRow>, sqlx::Error> {
     sqlx::query_as::<_, FieldEditRow>(
         "SELECT id, scan_id, field, original_value, old_value, new_value, actor, reason, at \
          FROM field_edits WHERE scan_id = $1 ORDER BY at, id",
@@ -411,7 +438,11 @@ pub async fn field_edits_for(pool: &AnyPool, scan_id: &str) -> Result<Vec<FieldE
 
 /// The value first extracted for a field: the `original_value` of its first
 /// edit, if it was ever edited.
-pub async fn original_value(tx: &mut Tx, scan_id: &str, field: &str) -> Result<Option<Option<String>>, sqlx::Error> {
+pub async fn original_value(
+    tx: &mut Tx,
+    scan_id: &str,
+    field: &str,
+) -> Result<Option<Option<String>>, sqlx::Error> {
     sqlx::query_scalar::<_, Option<String>>(
         "SELECT original_value FROM field_edits WHERE scan_id = $1 AND field = $2 ORDER BY at, id LIMIT 1",
     )
@@ -570,7 +601,13 @@ pub async fn notes_for(pool: &AnyPool, scan_id: &str) -> Result<Vec<NoteRow>, sq
 }
 
 /// Takes or refreshes the claim unless someone else holds a live one.
-pub async fn claim(tx: &mut Tx, scan_id: &str, who: &str, now: i64, cutoff: i64) -> Result<u64, sqlx::Error> {
+pub async fn claim(
+    tx: &mut Tx,
+    scan_id: &str,
+    who: &str,
+    now: i64,
+    cutoff: i64,
+) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
         "UPDATE processes SET claimed_by = $1, claimed_at = $2 WHERE scan_id = $3 \
          AND (claimed_by IS NULL OR claimed_by = $1 OR claimed_at < $4)",
@@ -585,9 +622,11 @@ pub async fn claim(tx: &mut Tx, scan_id: &str, who: &str, now: i64, cutoff: i64)
 }
 
 pub async fn release(tx: &mut Tx, scan_id: &str) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query("UPDATE processes SET claimed_by = NULL, claimed_at = NULL WHERE scan_id = $1")
-        .bind(scan_id)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected())
+    Ok(
+        sqlx::query("UPDATE processes SET claimed_by = NULL, claimed_at = NULL WHERE scan_id = $1")
+            .bind(scan_id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
+    )
 }

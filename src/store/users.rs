@@ -99,7 +99,10 @@ pub async fn insert_session(
 
 /// The session with its user, only while the user is active: disabling a
 /// user ends every session of theirs on the next request.
-pub async fn live_session(pool: &AnyPool, token_hash: &str) -> Result<Option<SessionRow>, sqlx::Error> {
+pub async fn live_session(
+    pool: &AnyPool,
+    token_hash: &str,
+) -> Result<Option<SessionRow>, sqlx::Error> {
     sqlx::query_as::<_, SessionRow>(
         "SELECT s.token_hash, s.user_id, s.csrf_token, s.created_at, s.last_seen_at, u.email, u.role \
          FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND u.active = 1",

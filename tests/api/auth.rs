@@ -1,0 +1,227 @@
+use crate::both_backends;
+use crate::helpers::{spawn_app, spawn_with, Backend, ADMIN, AGENT};
+
+both_backends!(
+    login_sets_a_hardened_cookie_and_logout_kills_the_session,
+    login_renews_the_session_id,
+    lockout_after_repeated_failures_reveals_nothing,
+    disabling_a_user_ends_their_session_at_once,
+    idle_sessions_expire
+);
+
+async fn login_sets_a_hardened_cookie_and_logout_kills_the_session(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(4).await;
+    let c = crate::helpers::client();
+    let r = app.post_login(&c, AGENT.0, AGENT.1).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/desk/queue");
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("kycdesk_session="))
+        .unwrap_or_else(|| panic!("no session cookie"))
+        .to_string();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(cookie.contains("Path=/"), "{cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http must not set Secure: {cookie}"
+    );
+
+    let token = cookie.split(';').next().unwrap_or_default().to_string();
+    let raw = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ok = raw
+        .get(app.url("/desk/queue"))
+        .header("cookie", &token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(ok.status(), 200);
+
+    let html = ok.text().await.unwrap_or_default();
+    let csrf = crate::helpers::between(&html, "name=\"csrf-token\" content=\"", "\"")
+        .unwrap_or_default()
+        .to_string();
+    let out = raw
+        .post(app.url("/desk/logout"))
+        .header("cookie", &token)
+        .header("X-CSRF-Token", csrf)
+        .header("HX-Request", "true")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status(), 200);
+    assert_eq!(out.headers()["hx-redirect"], "/desk/login");
+    // The same cookie, replayed after logout, is dead.
+    let after = raw
+        .get(app.url("/desk/queue"))
+        .header("cookie", &token)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(after.status(), 303);
+    assert_eq!(after.headers()["location"], "/desk/login");
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM audit_log WHERE action = $1", "logout")
+            .await,
+        1
+    );
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM audit_log WHERE action = $1", "login")
+            .await,
+        1
+    );
+}
+
+async fn login_renews_the_session_id(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(2).await;
+    let c = crate::helpers::client();
+    let first = app.post_login(&c, AGENT.0, AGENT.1).await;
+    let t1 = first
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("kycdesk_session="))
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let second = app.post_login(&c, AGENT.0, AGENT.1).await;
+    let t2 = second
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("kycdesk_session="))
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    assert!(t1.len() > 20 && t2.len() > 20);
+    assert_ne!(t1, t2, "a login must issue a new session id");
+    let raw = crate::helpers::client();
+    let old = raw
+        .get(app.url("/desk/queue"))
+        .header("cookie", &t1)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        old.status(),
+        303,
+        "the session the browser had before logging in again is ended"
+    );
+    // Only the hash of the token is stored.
+    let stored = app
+        .scalar_i64(
+            "SELECT COUNT(*) FROM sessions WHERE token_hash = $1",
+            t2.trim_start_matches("kycdesk_session="),
+        )
+        .await;
+    assert_eq!(stored, 0);
+}
+
+async fn lockout_after_repeated_failures_reveals_nothing(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(2).await;
+    let c = crate::helpers::client();
+    for email in [AGENT.0, "nobody@kycdesk.demo"] {
+        for _ in 0..4 {
+            let r = app.post_login(&c, email, "wrong password!").await;
+            assert_eq!(r.status(), 401);
+            assert!(r
+                .text()
+                .await
+                .unwrap_or_default()
+                .contains("Wrong e-mail or password."));
+        }
+        let fifth = app.post_login(&c, email, "wrong password!").await;
+        assert_eq!(fifth.status(), 401);
+        // Locked now: even the right password is refused, with the same
+        // answer for the real account and the unknown one.
+        let locked = app.post_login(&c, email, AGENT.1).await;
+        assert_eq!(locked.status(), 429, "{email}");
+        let body = locked.text().await.unwrap_or_default();
+        assert!(
+            body.contains("Too many failed attempts. Try again in 15 minutes."),
+            "{email}: {body}"
+        );
+    }
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM sessions WHERE user_id <> $1", "")
+            .await,
+        0
+    );
+    // Another account is not affected.
+    let ok = app.post_login(&c, ADMIN.0, ADMIN.1).await;
+    assert_eq!(ok.status(), 303);
+}
+
+async fn disabling_a_user_ends_their_session_at_once(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(2).await;
+    let agent = app.login(AGENT).await;
+    let admin = app.login(ADMIN).await;
+    assert_eq!(agent.get("/desk/queue").await.status(), 200);
+    let agent_id = sqlx::query_scalar::<_, String>("SELECT id FROM users WHERE email = $1")
+        .bind(AGENT.0)
+        .fetch_one(app.state.db.read())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = admin
+        .post(&format!("/desk/admin/users/{agent_id}/disable"), &[])
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(agent.get("/desk/queue").await.status(), 303);
+    let c = crate::helpers::client();
+    assert_eq!(
+        app.post_login(&c, AGENT.0, AGENT.1).await.status(),
+        401,
+        "a disabled user cannot log in"
+    );
+}
+
+async fn idle_sessions_expire(b: Backend) {
+    let Some(app) = spawn_with(b, |s| s.session_idle_ms = 1_500).await else {
+        return;
+    };
+    app.seed(2).await;
+    let agent = app.login(AGENT).await;
+    assert_eq!(agent.get("/desk/queue").await.status(), 200);
+    tokio::time::sleep(std::time::Duration::from_millis(2_000)).await;
+    assert_eq!(agent.get("/desk/queue").await.status(), 303);
+}
+
+#[tokio::test]
+async fn absolute_timeout_ends_even_an_active_session() {
+    let Some(app) = spawn_with(Backend::Sqlite, |s| s.session_absolute_ms = 1_500).await else {
+        return;
+    };
+    app.seed(2).await;
+    let agent = app.login(AGENT).await;
+    for _ in 0..3 {
+        assert_eq!(agent.get("/desk/queue").await.status(), 200);
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(agent.get("/desk/queue").await.status(), 303);
+}

@@ -1,0 +1,270 @@
+//! Test harness: a real server on a random port over a real database — a
+//! fresh SQLite file or a fresh PostgreSQL database per test.
+
+use kycdesk::config::Settings;
+use kycdesk::startup::{AppState, Application};
+use reqwest::redirect::Policy;
+use std::sync::OnceLock;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// CI sets this so a missing PostgreSQL or Chromium fails instead of skipping.
+pub fn require_all() -> bool {
+    std::env::var("KYCDESK_TEST_REQUIRE_ALL").is_ok_and(|v| v == "1")
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("KYCDESK_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub state: actix_web::web::Data<AppState>,
+    pub database_url: String,
+    pub data_dir: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn init_tracing() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        if std::env::var("TEST_LOG").is_ok() {
+            let _ = tracing_subscriber::fmt()
+                .with_env_filter("info")
+                .with_test_writer()
+                .try_init();
+        }
+    });
+}
+
+async fn fresh_postgres() -> Option<String> {
+    use sqlx::Connection;
+    let admin = postgres_admin_url();
+    let conn = sqlx::PgConnection::connect(&admin).await;
+    let mut conn = match conn {
+        Ok(c) => c,
+        Err(e) if !require_all() => {
+            eprintln!("SKIPPED (PostgreSQL unreachable at {admin}: {e}); set KYCDESK_TEST_REQUIRE_ALL=1 to make this fail");
+            return None;
+        }
+        Err(e) => panic!("PostgreSQL required but unreachable at {admin}: {e}"),
+    };
+    let name = format!("kycdesk_t_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("create database: {e}"));
+    let mut url = url::Url::parse(&admin).unwrap_or_else(|e| panic!("{e}"));
+    url.set_path(&name);
+    Some(url.to_string())
+}
+
+pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    init_tracing();
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut s = Settings::new(dir.path().join("data"));
+    s.bind = "127.0.0.1:0".into();
+    s.workers = 2;
+    if backend == Backend::Postgres {
+        s.database_url = fresh_postgres().await?;
+    }
+    tweak(&mut s);
+    let database_url = s.database_url.clone();
+    let data_dir = s.data_dir.clone();
+    let app = Application::build(s)
+        .await
+        .unwrap_or_else(|e| panic!("build: {e:#}"));
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state.clone();
+    tokio::spawn(app.run_until_stopped());
+    Some(TestApp {
+        base,
+        state,
+        database_url,
+        data_dir,
+        _dir: dir,
+    })
+}
+
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_with(backend, |_| {}).await
+}
+
+/// A browser-like client: keeps cookies, does not follow redirects so tests
+/// can see them.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(Policy::none())
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub const AGENT: (&str, &str) = ("agent@kycdesk.demo", "agent-demo-password");
+pub const SUPERVISOR: (&str, &str) = ("supervisor@kycdesk.demo", "supervisor-demo-password");
+pub const ADMIN: (&str, &str) = ("admin@kycdesk.demo", "admin-demo-password");
+
+/// A logged-in desk user: its own cookie jar and the page's CSRF token.
+pub struct Desk {
+    pub client: reqwest::Client,
+    pub csrf: String,
+    pub base: String,
+}
+
+pub fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
+    let i = s.find(start)? + start.len();
+    let j = s[i..].find(end)? + i;
+    Some(&s[i..j])
+}
+
+impl TestApp {
+    pub async fn seed(&self, n: usize) {
+        kycdesk::demo::seed_if_empty(&self.state, n)
+            .await
+            .unwrap_or_else(|e| panic!("seed: {e:#}"));
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Posts the login form; returns the response.
+    pub async fn post_login(
+        &self,
+        c: &reqwest::Client,
+        email: &str,
+        password: &str,
+    ) -> reqwest::Response {
+        let page = c
+            .get(self.url("/desk/login"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let html = page.text().await.unwrap_or_default();
+        let token = between(&html, "name=\"csrf_token\" value=\"", "\"")
+            .unwrap_or_default()
+            .to_string();
+        c.post(self.url("/desk/login"))
+            .form(&[
+                ("email", email),
+                ("password", password),
+                ("csrf_token", &token),
+            ])
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub async fn login(&self, who: (&str, &str)) -> Desk {
+        let c = client();
+        let r = self.post_login(&c, who.0, who.1).await;
+        assert_eq!(r.status(), 303, "login of {} failed", who.0);
+        let html = c
+            .get(self.url("/desk/queue"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .text()
+            .await
+            .unwrap_or_default();
+        let csrf = between(&html, "name=\"csrf-token\" content=\"", "\"")
+            .unwrap_or_else(|| panic!("no csrf in {html}"))
+            .to_string();
+        Desk {
+            client: c,
+            csrf,
+            base: self.base.clone(),
+        }
+    }
+
+    /// Scan ids of the cases in a state, straight from the database.
+    pub async fn cases_in(&self, state: &str) -> Vec<String> {
+        sqlx::query_scalar::<_, String>(
+            "SELECT scan_id FROM processes WHERE state = $1 ORDER BY created_at, scan_id",
+        )
+        .bind(state)
+        .fetch_all(self.state.db.read())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub async fn scalar_i64(&self, sql: &str, arg: &str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sql)
+            .bind(arg)
+            .fetch_one(self.state.db.read())
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
+    pub async fn process_field(&self, scan_id: &str, col: &str) -> Option<String> {
+        sqlx::query_scalar::<_, Option<String>>(&format!(
+            "SELECT {col} FROM processes WHERE scan_id = $1"
+        ))
+        .bind(scan_id)
+        .fetch_one(self.state.db.read())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+impl Desk {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// An htmx form post, CSRF header included.
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .header("HX-Request", "true")
+            .header("X-CSRF-Token", &self.csrf)
+            .form(form)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    pub async fn claim(&self, scan_id: &str) {
+        let r = self
+            .post(&format!("/desk/cases/{scan_id}/claim"), &[])
+            .await;
+        assert_eq!(
+            r.status(),
+            200,
+            "claim {scan_id}: {}",
+            r.text().await.unwrap_or_default()
+        );
+    }
+}
+
+/// Runs a test body once per backend.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::helpers::Backend::Sqlite).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::helpers::Backend::Postgres).await
+                }
+            }
+        )*
+    };
+}

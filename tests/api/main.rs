@@ -1,0 +1,11 @@
+//! One integration-test binary. Every test marked with `both_backends!`
+//! runs against a fresh SQLite file and a fresh PostgreSQL database.
+
+mod audit;
+mod auth;
+mod browser;
+mod case;
+mod cli;
+mod helpers;
+mod queue;
+mod security;

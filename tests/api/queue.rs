@@ -1,0 +1,253 @@
+use crate::both_backends;
+use crate::helpers::{between, spawn_app, Backend, AGENT};
+use std::collections::HashSet;
+
+both_backends!(
+    tabs_count_every_state,
+    keyset_pages_visit_every_case_once_oldest_first,
+    filters_and_search_narrow_the_queue,
+    htmx_gets_a_partial_and_urls_are_bookmarkable,
+    bad_filters_are_refused_clearly
+);
+
+fn scan_ids(html: &str) -> Vec<String> {
+    html.split("data-scan-id=\"")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .map(str::to_string)
+        .collect()
+}
+
+async fn tabs_count_every_state(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(40).await;
+    let desk = app.login(AGENT).await;
+    let html = desk
+        .get("/desk/queue")
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    for state in [
+        "PENDING_VERIFICATION",
+        "PENDING_VALIDATION",
+        "IN_PROGRESS",
+        "CREATED",
+        "VERIFIED",
+        "NOT_VERIFIED",
+    ] {
+        let want = app.cases_in(state).await.len();
+        let tab = between(&html, &format!("data-state=\"{state}\">"), "</a>")
+            .unwrap_or_else(|| panic!("no tab {state}"));
+        let shown = between(tab, "class=\"count\">", "<").unwrap_or_default();
+        assert_eq!(shown, want.to_string(), "{state}");
+        assert!(want > 0, "the demo has cases in {state}");
+    }
+}
+
+async fn keyset_pages_visit_every_case_once_oldest_first(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(140).await;
+    let desk = app.login(AGENT).await;
+    let want = app.cases_in("PENDING_VERIFICATION").await;
+    assert!(want.len() > 50, "needs more than one page");
+    let mut seen = Vec::new();
+    let mut path = "/desk/queue?state=PENDING_VERIFICATION".to_string();
+    for _ in 0..20 {
+        let html = desk.get(&path).await.text().await.unwrap_or_default();
+        seen.extend(scan_ids(&html));
+        match between(&html, "id=\"next-page\" href=\"", "\"") {
+            Some(next) => path = next.replace("&#38;", "&").replace("&amp;", "&"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, want, "every case exactly once, oldest first");
+    // Final states page newest first.
+    let verified = desk
+        .get("/desk/queue?state=VERIFIED")
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    let mut newest = app.cases_in("VERIFIED").await;
+    newest.reverse();
+    assert_eq!(
+        scan_ids(&verified),
+        newest.into_iter().take(50).collect::<Vec<_>>()
+    );
+}
+
+async fn filters_and_search_narrow_the_queue(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(60).await;
+    let desk = app.login(AGENT).await;
+    let esp = desk
+        .get("/desk/queue?state=PENDING_VERIFICATION&country=ESP")
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    let ids = scan_ids(&esp);
+    let want = app.scalar_i64("SELECT COUNT(*) FROM processes WHERE state = 'PENDING_VERIFICATION' AND country_id = $1", "ESP").await;
+    assert_eq!(ids.len() as i64, want);
+    for id in &ids {
+        assert_eq!(
+            app.process_field(id, "country_id").await.as_deref(),
+            Some("ESP")
+        );
+    }
+    let failing = desk
+        .get("/desk/queue?state=PENDING_VERIFICATION&failing=mrzCheckDigits")
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    let want = app.scalar_i64("SELECT COUNT(*) FROM processes WHERE state = 'PENDING_VERIFICATION' AND failing_validations LIKE $1", "%,mrzCheckDigits,%").await;
+    assert_eq!(scan_ids(&failing).len() as i64, want);
+    let low = desk
+        .get("/desk/queue?state=PENDING_VERIFICATION&score_max=0.7")
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    for id in scan_ids(&low) {
+        let s = sqlx::query_scalar::<_, f64>(
+            "SELECT facial_matching_score FROM processes WHERE scan_id = $1",
+        )
+        .bind(&id)
+        .fetch_one(app.state.db.read())
+        .await
+        .unwrap_or_default();
+        assert!(s <= 0.7, "{s}");
+    }
+
+    // Search by a surname, accent- and case-insensitively, across states.
+    let target = app.cases_in("VERIFIED").await.remove(0);
+    let doc: serde_json::Value = serde_json::from_str(
+        &app.process_field(&target, "document")
+            .await
+            .unwrap_or_default(),
+    )
+    .unwrap_or_default();
+    let first_surname = doc["firstSurname"].as_str().unwrap_or_default().to_string();
+    let folded = first_surname
+        .to_lowercase()
+        .replace('é', "e")
+        .replace('á', "a")
+        .replace('í', "i")
+        .replace('ó', "o")
+        .replace('ú', "u")
+        .replace('ñ', "n")
+        .replace('ü', "u");
+    let hits = desk
+        .get(&format!("/desk/queue?q={}", &folded[..folded.len().min(4)]))
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        scan_ids(&hits).contains(&target),
+        "search '{folded}' finds {target}"
+    );
+    let number = doc["documentNumber"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    let by_number = desk
+        .get(&format!("/desk/queue?q={number}"))
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert_eq!(scan_ids(&by_number), vec![target.clone()]);
+    let by_id = desk
+        .get(&format!("/desk/queue?q={target}"))
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert_eq!(scan_ids(&by_id), vec![target.clone()]);
+    let none = desk
+        .get("/desk/queue?q=zzzzqqq")
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(scan_ids(&none).is_empty() && none.contains("No cases match."));
+}
+
+async fn htmx_gets_a_partial_and_urls_are_bookmarkable(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(30).await;
+    let desk = app.login(AGENT).await;
+    let path = "/desk/queue?state=PENDING_VERIFICATION&doc_type=Passport";
+    let partial = desk
+        .client
+        .get(desk.url(path))
+        .header("HX-Request", "true")
+        .header("HX-Target", "queue-results")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(partial.headers()["vary"], "HX-Request");
+    let partial = partial.text().await.unwrap_or_default();
+    assert!(!partial.contains("<html"), "htmx gets only the results");
+    let full = desk.get(path).await.text().await.unwrap_or_default();
+    assert!(full.contains("<html") && full.contains("id=\"queue-results\""));
+    assert_eq!(
+        scan_ids(&partial),
+        scan_ids(&full),
+        "the same URL shows the same cases"
+    );
+    assert!(
+        full.contains("<option value=\"Passport\" selected>Passport</option>"),
+        "the form reflects the URL"
+    );
+    // A history restore asks for the whole page.
+    let restore = desk
+        .client
+        .get(desk.url(path))
+        .header("HX-Request", "true")
+        .header("HX-History-Restore-Request", "true")
+        .header("HX-Target", "queue-results")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(restore.text().await.unwrap_or_default().contains("<html"));
+    let unique: HashSet<_> = scan_ids(&full).into_iter().collect();
+    for id in unique {
+        assert_eq!(
+            app.process_field(&id, "doc_type").await.as_deref(),
+            Some("Passport")
+        );
+    }
+}
+
+async fn bad_filters_are_refused_clearly(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(2).await;
+    let desk = app.login(AGENT).await;
+    for (q, msg) in [
+        ("state=DONE", "unknown process state"),
+        ("country=Spain", "ISO 3166-1 alpha-3"),
+        ("from=2024-02-31", "YYYY-MM-DD"),
+        ("score_min=3", "between 0 and 1"),
+        ("after=garbage", "cursor"),
+    ] {
+        let r = desk.get(&format!("/desk/queue?{q}")).await;
+        assert_eq!(r.status(), 400, "{q}");
+        let body = r.text().await.unwrap_or_default();
+        assert!(body.contains(msg), "{q}: {body}");
+        assert!(body.contains("id=\"error-message\""));
+    }
+}
