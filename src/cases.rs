@@ -161,17 +161,17 @@ pub async fn validations_for(
 /// Applies `personalData` edits. Only fields that really change are written;
 /// each change keeps the originally extracted value, who, when and why.
 /// `expected_version` guards against overwriting an edit made meanwhile.
-pub async fn edit(
-    db: &Db,
-    s: &Settings,
-    scan_id: &str,
-    expected_version: Option<i64>,
-    changes: &BTreeMap<String, String>,
-    reason: &str,
-    who: &Actor,
-    require_desk_claim: bool,
-) -> Result<usize, CaseError> {
-    let reason = reason.trim();
+/// A `personalData` edit: field name → new value (empty clears it).
+#[derive(Debug, Clone, Default)]
+pub struct EditInput {
+    pub expected_version: Option<i64>,
+    pub changes: BTreeMap<String, String>,
+    pub reason: String,
+}
+
+pub async fn edit(db: &Db, s: &Settings, scan_id: &str, input: &EditInput, who: &Actor, require_desk_claim: bool) -> Result<usize, CaseError> {
+    let reason = input.reason.trim();
+    let (expected_version, changes) = (input.expected_version, &input.changes);
     if reason.is_empty() {
         return Err(CaseError::Invalid("give a reason for the change".into()));
     }

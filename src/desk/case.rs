@@ -227,7 +227,7 @@ pub async fn page(
                 ms: e.at,
             }),
     );
-    history.sort_by(|a, b| b.ms.cmp(&a.ms));
+    history.sort_by_key(|h| std::cmp::Reverse(h.ms));
 
     let now = now_ms();
     let live = claim_is_live(
@@ -314,32 +314,18 @@ pub async fn edit(
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, DeskError> {
     let scan_id = path.into_inner();
-    let mut changes = BTreeMap::new();
-    let mut reason = String::new();
-    let mut version = None;
+    let mut input = cases::EditInput::default();
     for (k, v) in form.into_inner() {
         if let Some(field) = k.strip_prefix("pd_") {
-            changes.insert(field.to_string(), v);
+            input.changes.insert(field.to_string(), v);
         } else if k == "reason" {
-            reason = v;
+            input.reason = v;
         } else if k == "version" {
-            version = Some(
-                v.parse::<i64>()
-                    .map_err(|_| DeskError::BadRequest("bad version".into()))?,
-            );
+            let v = v.parse::<i64>().map_err(|_| DeskError::BadRequest("bad version".into()))?;
+            input.expected_version = Some(v);
         }
     }
-    cases::edit(
-        &state.db,
-        &state.settings,
-        &scan_id,
-        version,
-        &changes,
-        &reason,
-        &session.actor(),
-        true,
-    )
-    .await?;
+    cases::edit(&state.db, &state.settings, &scan_id, &input, &session.actor(), true).await?;
     Ok(htmx_go(&format!("/desk/cases/{scan_id}")))
 }
 
