@@ -1,14 +1,436 @@
-//! `kycdesk bench`: bulk-loads processes and measures desk page latency.
+//! `kycdesk bench`: bulk-loads N processes, starts the real server on a
+//! loopback port and measures desk page latency over HTTP, plus the
+//! process's memory. Figures, not pass/fail: see the README for results.
 
+use crate::config::Settings;
+use crate::domain::validation::{self, failing_key};
+use crate::domain::{now_ms, Document, Role, State};
+use crate::startup::Application;
+use crate::store::processes::{self as rows, NewProcess};
+use anyhow::Context;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// Number of processes to load.
+    /// Number of processes to load (skipped when the database already has them).
     #[arg(long, default_value_t = 100_000)]
     pub n: usize,
+    /// Requests per measured page.
+    #[arg(long, default_value_t = 300)]
+    pub requests: usize,
+    /// Database to load; default: SQLite in the data dir.
+    #[arg(long)]
+    pub database_url: Option<String>,
+    #[arg(long, default_value = "./kycdesk-bench")]
+    pub data_dir: std::path::PathBuf,
 }
 
-pub async fn run(_a: BenchArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("bench is not implemented yet")
+const SURNAMES: [&str; 20] = [
+    "Garcia",
+    "Perez",
+    "Lopez",
+    "Martinez",
+    "Fernandez",
+    "Silva",
+    "Santos",
+    "Dubois",
+    "Moreau",
+    "Rossi",
+    "Bianchi",
+    "Muller",
+    "Schmidt",
+    "Smith",
+    "Nunez",
+    "Jones",
+    "Costa",
+    "Ferrari",
+    "Weber",
+    "Laurent",
+];
+const NAMES: [&str; 12] = [
+    "Maria", "Lucia", "Ana", "Sofia", "Jose", "Javier", "Hugo", "Mateo", "Joao", "Lucas", "Theo",
+    "Luca",
+];
+const COUNTRIES: [&str; 8] = ["ESP", "PRT", "FRA", "ITA", "DEU", "MEX", "GBR", "NLD"];
+
+const SUFFIXES: [&str; 10] = [
+    "", "son", "ez", "ini", "ov", "berg", "ado", "elli", "mann", "ard",
+];
+
+/// 200 surnames, so a surname search matches about 0.5 % of the cases, as in
+/// a real population, not 5 %.
+fn surname(rng: &mut StdRng) -> String {
+    format!(
+        "{}{}",
+        SURNAMES[rng.gen_range(0..SURNAMES.len())],
+        SUFFIXES[rng.gen_range(0..SUFFIXES.len())]
+    )
+}
+
+fn synthetic(i: usize, rng: &mut StdRng, integrators: &[String], now: i64) -> NewProcess {
+    let state = match i % 20 {
+        0..=7 => State::PendingVerification,
+        8..=10 => State::PendingValidation,
+        11 | 12 => State::InProgress,
+        13 => State::Created,
+        14..=17 => State::Verified,
+        _ => State::NotVerified,
+    };
+    let s1 = surname(rng);
+    let s2 = surname(rng);
+    let number = format!("B{:08}", i);
+    let doc_type = ["IDCard", "Passport", "DrivingLicense"][i % 3];
+    let document = Document {
+        document_type: Some(doc_type.into()),
+        document_number: Some(number),
+        name: Some(NAMES[rng.gen_range(0..NAMES.len())].into()),
+        surname: Some(format!("{s1} {s2}")),
+        first_surname: Some(s1.clone()),
+        second_surname: Some(s2.clone()),
+        gender: Some(if i % 2 == 0 { "F" } else { "M" }.into()),
+        date_of_birth: Some(format!(
+            "19{:02}-0{}-1{}",
+            rng.gen_range(40..99),
+            rng.gen_range(1..9),
+            rng.gen_range(0..9)
+        )),
+        date_of_expiry: Some(format!("20{:02}-06-30", rng.gen_range(20..35))),
+        facial_matching_score: Some(format!("{:.2}", rng.gen_range(0.3..0.99))),
+        facial_liveness_score: Some(format!("{:.2}", rng.gen_range(0.3..0.99))),
+        ..Default::default()
+    };
+    let today = chrono::Utc::now().date_naive();
+    let v = validation::validate(
+        &document,
+        true,
+        true,
+        today,
+        &validation::Thresholds::default(),
+    );
+    NewProcess {
+        scan_id: uuid::Builder::from_random_bytes(rng.gen())
+            .into_uuid()
+            .to_string(),
+        integrator_id: integrators[i % integrators.len()].clone(),
+        state,
+        country_id: Some(COUNTRIES[rng.gen_range(0..COUNTRIES.len())].into()),
+        doc_type: Some(doc_type.into()),
+        doc_specific_type: None,
+        redirect_url: None,
+        validations: serde_json::to_string(&v).unwrap_or_default(),
+        failing_validations: failing_key(&v),
+        document,
+        agent: None,
+        verification_result: None,
+        rejection_reason: None,
+        comment: None,
+        client_info: None,
+        pdf_checksum: None,
+        created_at: now - rng.gen_range(0..365 * 86_400_000i64),
+        verification_time: None,
+    }
+}
+
+async fn load(app: &Application, n: usize) -> anyhow::Result<Duration> {
+    let db = &app.state.db;
+    let have: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM processes")
+        .fetch_one(db.read())
+        .await?;
+    if have as usize >= n {
+        println!("load: database already holds {have} processes; not loading");
+        return Ok(Duration::ZERO);
+    }
+    let now = now_ms();
+    let mut integrators = Vec::new();
+    let mut tx = db.begin().await?;
+    for k in 0..5 {
+        let id = uuid::Uuid::new_v4().to_string();
+        rows::insert_integrator(&mut tx, &id, &format!("Bench integrator {k}"), now).await?;
+        integrators.push(id);
+    }
+    tx.commit().await?;
+    let started = Instant::now();
+    let mut rng = StdRng::seed_from_u64(n as u64);
+    let batch = 400;
+    let per_tx = 20_000;
+    let mut i = have as usize;
+    while i < n {
+        let mut tx = db.begin().await?;
+        let end = (i + per_tx).min(n);
+        while i < end {
+            let upto = (i + batch).min(end);
+            let ps: Vec<NewProcess> = (i..upto)
+                .map(|k| synthetic(k, &mut rng, &integrators, now))
+                .collect();
+            rows::insert_many(&mut tx, &ps).await?;
+            i = upto;
+        }
+        tx.commit().await?;
+        if i % 200_000 == 0 || i == n {
+            println!(
+                "load: {i} / {n} after {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
+    if db.backend == crate::store::Backend::Postgres {
+        sqlx::query("ANALYZE processes").execute(db.write()).await?;
+    } else {
+        sqlx::query("ANALYZE").execute(db.write()).await?;
+    }
+    Ok(started.elapsed())
+}
+
+/// A minimal keep-alive HTTP/1.1 client: the server is on loopback and
+/// answers with Content-Length, so this is all a latency probe needs.
+struct Http {
+    stream: BufReader<TcpStream>,
+    host: String,
+    cookie: String,
+}
+
+impl Http {
+    async fn connect(port: u16) -> anyhow::Result<Http> {
+        let s = TcpStream::connect(("127.0.0.1", port)).await?;
+        s.set_nodelay(true)?;
+        Ok(Http {
+            stream: BufReader::new(s),
+            host: format!("127.0.0.1:{port}"),
+            cookie: String::new(),
+        })
+    }
+
+    async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &str,
+        extra: &str,
+    ) -> anyhow::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\nContent-Length: {}\r\n{extra}\r\n{body}",
+            self.host,
+            self.cookie,
+            body.len()
+        );
+        self.stream.get_mut().write_all(req.as_bytes()).await?;
+        let mut line = String::new();
+        self.stream.read_line(&mut line).await?;
+        let status: u16 = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .context("bad status line")?;
+        let mut headers = Vec::new();
+        let mut len = 0usize;
+        loop {
+            line.clear();
+            self.stream.read_line(&mut line).await?;
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':') {
+                let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
+                if k == "content-length" {
+                    len = v.parse().unwrap_or(0);
+                }
+                headers.push((k, v));
+            }
+        }
+        let mut buf = vec![0u8; len];
+        self.stream.read_exact(&mut buf).await?;
+        Ok((status, headers, buf))
+    }
+
+    async fn get(&mut self, path: &str) -> anyhow::Result<(u16, Vec<u8>)> {
+        let (s, _, b) = self.request("GET", path, "", "").await?;
+        Ok((s, b))
+    }
+}
+
+async fn login(port: u16, email: &str, password: &str) -> anyhow::Result<Http> {
+    let mut c = Http::connect(port).await?;
+    let (_, headers, body) = c.request("GET", "/desk/login", "", "").await?;
+    let html = String::from_utf8_lossy(&body);
+    let token = html
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .context("no login token")?;
+    let cookie = headers
+        .iter()
+        .find(|(k, v)| k == "set-cookie" && v.starts_with("kycdesk_login="))
+        .map(|(_, v)| v.split(';').next().unwrap_or("").to_string())
+        .context("no login cookie")?;
+    c.cookie = cookie;
+    let body = serde_urlencoded::to_string([
+        ("email", email),
+        ("password", password),
+        ("csrf_token", token),
+    ])?;
+    let (status, headers, _) = c
+        .request(
+            "POST",
+            "/desk/login",
+            &body,
+            "Content-Type: application/x-www-form-urlencoded\r\n",
+        )
+        .await?;
+    anyhow::ensure!(status == 303, "bench login failed with {status}");
+    c.cookie = headers
+        .iter()
+        .find(|(k, v)| k == "set-cookie" && v.starts_with("kycdesk_session="))
+        .map(|(_, v)| v.split(';').next().unwrap_or("").to_string())
+        .context("no session cookie")?;
+    Ok(c)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+async fn measure(c: &mut Http, label: &str, paths: &[String]) -> anyhow::Result<()> {
+    let mut times = Vec::with_capacity(paths.len());
+    // One warm-up request so the first connection setup is not measured.
+    c.get(&paths[0]).await?;
+    for p in paths {
+        let t = Instant::now();
+        let (status, body) = c.get(p).await?;
+        times.push(t.elapsed());
+        anyhow::ensure!(
+            status == 200,
+            "{label}: {p} answered {status}: {}",
+            String::from_utf8_lossy(&body)
+                .chars()
+                .take(300)
+                .collect::<String>()
+        );
+    }
+    times.sort();
+    println!(
+        "{label:<28} n={:<5} p50 {:>7.2} ms   p95 {:>7.2} ms   p99 {:>7.2} ms",
+        times.len(),
+        percentile(&times, 0.50),
+        percentile(&times, 0.95),
+        percentile(&times, 0.99)
+    );
+    Ok(())
+}
+
+fn memory() -> String {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .filter(|l| l.starts_with("VmRSS") || l.starts_with("VmHWM"))
+                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_else(|_| "unavailable".into())
+}
+
+pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
+    let mut s = Settings::new(a.data_dir.clone());
+    if let Some(url) = &a.database_url {
+        s.database_url = url.clone();
+    }
+    s.bind = "127.0.0.1:0".into();
+    let backend = crate::store::Backend::from_url(&s.database_url).map_err(anyhow::Error::msg)?;
+    println!(
+        "bench: {} at {}, N = {}",
+        backend.name(),
+        crate::store::redact(&s.database_url),
+        a.n
+    );
+    let app = Application::build(s).await?;
+    let took = load(&app, a.n).await?;
+    if !took.is_zero() {
+        println!(
+            "load: {} processes in {:.1} s ({:.0} rows/s)",
+            a.n,
+            took.as_secs_f64(),
+            a.n as f64 / took.as_secs_f64()
+        );
+    }
+    let (email, password) = ("bench@kycdesk.bench", "bench-password-123");
+    if let Err(e) = crate::identity::create_user(
+        &app.state.db,
+        email,
+        Role::Agent,
+        password,
+        "bench",
+        "local",
+    )
+    .await
+    {
+        if !matches!(e, crate::identity::IdentityError::Duplicate(_)) {
+            return Err(e.into());
+        }
+    }
+    let port = app.port();
+    let state = app.state.clone();
+    tokio::spawn(app.run_until_stopped());
+    let mut c = login(port, email, password).await?;
+
+    let db = state.db.read();
+    let deep: Option<(i64, String)> = sqlx::query_as(
+        "SELECT created_at, scan_id FROM processes WHERE state = 'PENDING_VERIFICATION' ORDER BY created_at, scan_id LIMIT 1 OFFSET 10000",
+    )
+    .fetch_optional(db)
+    .await?;
+    let ids: Vec<String> = sqlx::query_scalar("SELECT scan_id FROM processes WHERE state = 'PENDING_VERIFICATION' ORDER BY scan_id LIMIT 2000").fetch_all(db).await?;
+    anyhow::ensure!(!ids.is_empty(), "no processes to measure");
+    let mut rng = StdRng::seed_from_u64(7);
+    let r = a.requests;
+    let first: Vec<String> = (0..r)
+        .map(|_| "/desk/queue?state=PENDING_VERIFICATION".to_string())
+        .collect();
+    measure(&mut c, "queue, first page", &first).await?;
+    match deep {
+        Some((at, id)) => {
+            let p = format!("/desk/queue?state=PENDING_VERIFICATION&after={at}_{id}");
+            measure(&mut c, "queue, 10,000 rows deep", &vec![p; r]).await?;
+        }
+        None => {
+            println!("queue, 10,000 rows deep      (fewer than 10,000 cases in review; skipped)")
+        }
+    }
+    let filtered: Vec<String> = (0..r)
+        .map(|_| {
+            format!(
+                "/desk/queue?state=PENDING_VERIFICATION&country={}&doc_type=Passport&score_min=0.5",
+                COUNTRIES[rng.gen_range(0..COUNTRIES.len())]
+            )
+        })
+        .collect();
+    measure(&mut c, "queue, filtered", &filtered).await?;
+    let search: Vec<String> = (0..r)
+        .map(|k| {
+            if k % 2 == 0 {
+                format!("/desk/queue?q={}", surname(&mut rng).to_lowercase())
+            } else {
+                format!("/desk/queue?q=B{:08}", rng.gen_range(0..a.n))
+            }
+        })
+        .collect();
+    measure(&mut c, "search (surname / doc no.)", &search).await?;
+    let cases: Vec<String> = (0..r)
+        .map(|_| format!("/desk/cases/{}", ids[rng.gen_range(0..ids.len())]))
+        .collect();
+    measure(&mut c, "case page", &cases).await?;
+    println!(
+        "memory (server and bench client, one process): {}",
+        memory()
+    );
+    Ok(ExitCode::SUCCESS)
 }

@@ -169,7 +169,14 @@ pub struct EditInput {
     pub reason: String,
 }
 
-pub async fn edit(db: &Db, s: &Settings, scan_id: &str, input: &EditInput, who: &Actor, require_desk_claim: bool) -> Result<usize, CaseError> {
+pub async fn edit(
+    db: &Db,
+    s: &Settings,
+    scan_id: &str,
+    input: &EditInput,
+    who: &Actor,
+    require_desk_claim: bool,
+) -> Result<usize, CaseError> {
     let reason = input.reason.trim();
     let (expected_version, changes) = (input.expected_version, &input.changes);
     if reason.is_empty() {

@@ -321,11 +321,21 @@ pub async fn edit(
         } else if k == "reason" {
             input.reason = v;
         } else if k == "version" {
-            let v = v.parse::<i64>().map_err(|_| DeskError::BadRequest("bad version".into()))?;
+            let v = v
+                .parse::<i64>()
+                .map_err(|_| DeskError::BadRequest("bad version".into()))?;
             input.expected_version = Some(v);
         }
     }
-    cases::edit(&state.db, &state.settings, &scan_id, &input, &session.actor(), true).await?;
+    cases::edit(
+        &state.db,
+        &state.settings,
+        &scan_id,
+        &input,
+        &session.actor(),
+        true,
+    )
+    .await?;
     Ok(htmx_go(&format!("/desk/cases/{scan_id}")))
 }
 

@@ -44,6 +44,23 @@ async fn case_page_shows_fields_evidence_and_history(b: Backend) {
     assert_eq!(r.headers()["x-frame-options"], "SAMEORIGIN");
     let bytes = r.bytes().await.unwrap_or_default();
     assert!(bytes.starts_with(b"%PDF-"));
+    let doc: serde_json::Value =
+        serde_json::from_str(&app.process_field(&id, "document").await.unwrap_or_default())
+            .unwrap_or_default();
+    match pdf_text(&bytes) {
+        Some(text) => {
+            assert!(
+                text.contains(&number),
+                "pdftotext finds the document number: {text}"
+            );
+            assert!(
+                text.contains(doc["name"].as_str().unwrap_or("?")),
+                "pdftotext finds the name: {text}"
+            );
+        }
+        None if crate::helpers::require_all() => panic!("pdftotext is required (poppler-utils)"),
+        None => eprintln!("SKIPPED pdftotext check: poppler-utils not installed"),
+    }
     let views = app
         .scalar_i64(
             "SELECT COUNT(*) FROM audit_log WHERE action = 'case.view' AND scan_id = $1",
@@ -550,4 +567,20 @@ async fn concurrent_writes_never_fail(b: Backend) {
             .await,
         40
     );
+}
+
+/// The PDF's text as `pdftotext` (poppler) extracts it, if installed.
+fn pdf_text(pdf: &[u8]) -> Option<String> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("pdftotext")
+        .args(["-enc", "UTF-8", "-", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(pdf).ok()?;
+    let out = child.wait_with_output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
