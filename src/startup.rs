@@ -86,6 +86,9 @@ impl Application {
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(security::security_headers())
+                .wrap(actix_web::middleware::from_fn(
+                    security::request_id::middleware,
+                ))
                 .wrap(TracingLogger::default())
                 .app_data(data.clone())
                 .configure(desk::routes)

@@ -59,6 +59,7 @@ impl From<IdentityError> for DeskError {
 #[template(path = "desk/error.html")]
 struct ErrorPage<'a> {
     status: u16,
+    request_id: String,
     title: &'a str,
     message: String,
     css: String,
@@ -91,15 +92,16 @@ impl ResponseError for DeskError {
         let message = match self {
             DeskError::Internal(e) => {
                 // The reviewer gets an id to quote; the log gets the cause chain.
-                let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
-                tracing::error!(error_id = %id, error = ?e, "desk request failed");
-                format!("something went wrong on our side (error id {id}); nothing was changed")
+                let id = crate::security::request_id::current().unwrap_or_default();
+                tracing::error!(request_id = %id, error = ?e, "desk request failed");
+                format!("something went wrong on our side (request id {id}); nothing was changed")
             }
             other => other.to_string(),
         };
         let status = self.status_code();
         let page = ErrorPage {
             status: status.as_u16(),
+            request_id: crate::security::request_id::current().unwrap_or_default(),
             title: status.canonical_reason().unwrap_or("Error"),
             message,
             css: crate::assets::url("app.css"),

@@ -1,5 +1,6 @@
 //! Cross-cutting protections: response headers, session tokens, CSRF.
 
+pub mod request_id;
 pub mod session;
 
 use actix_web::middleware::DefaultHeaders;

@@ -225,3 +225,67 @@ async fn absolute_timeout_ends_even_an_active_session() {
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     assert_eq!(agent.get("/desk/queue").await.status(), 303);
 }
+
+#[tokio::test]
+async fn over_https_cookies_are_secure_and_host_prefixed() {
+    let Some(app) = spawn_with(Backend::Sqlite, |s| {
+        s.public_url = kycdesk::config::parse_public_url("https://desk.bank.example")
+            .unwrap_or_else(|e| panic!("{e}"));
+    })
+    .await
+    else {
+        return;
+    };
+    app.seed(2).await;
+    let c = crate::helpers::client();
+    let page = c
+        .get(app.url("/desk/login"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let login_cookie = page.headers()["set-cookie"]
+        .to_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        login_cookie.starts_with("__Host-kycdesk_login=") && login_cookie.contains("Secure"),
+        "{login_cookie}"
+    );
+    let html = page.text().await.unwrap_or_default();
+    let token = crate::helpers::between(&html, "name=\"csrf_token\" value=\"", "\"")
+        .unwrap_or_default()
+        .to_string();
+    let value = login_cookie
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let r = c
+        .post(app.url("/desk/login"))
+        .header("cookie", value)
+        .form(&[
+            ("email", AGENT.0),
+            ("password", AGENT.1),
+            ("csrf_token", token.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status(), 303);
+    let session = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("__Host-kycdesk_session="))
+        .unwrap_or_else(|| panic!("no __Host- session cookie"))
+        .to_string();
+    assert!(
+        session.contains("Secure") && session.contains("HttpOnly") && session.contains("Path=/"),
+        "{session}"
+    );
+    assert!(
+        !session.contains("Domain="),
+        "__Host- cookies carry no Domain"
+    );
+}

@@ -167,6 +167,18 @@ async fn every_response_carries_security_headers(b: Backend) {
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
         assert_eq!(h["referrer-policy"], "no-referrer", "{path}");
     }
+    // Every response has a request id; an error page shows it.
+    let missing = desk.get("/desk/cases/nope").await;
+    let rid = missing.headers()["x-request-id"]
+        .to_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(rid.len(), 36, "{rid}");
+    assert!(missing
+        .text()
+        .await
+        .unwrap_or_default()
+        .contains(&format!("request {rid}")));
     let page = desk.get(&format!("/desk/cases/{id}")).await;
     assert_eq!(
         page.headers()["cache-control"],
