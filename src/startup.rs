@@ -18,23 +18,6 @@ pub struct AppState {
     pub settings: Settings,
     pub blobs: BlobStore,
     pub thumbs: Thumbnails,
-    /// Countries for the queue filter: a DISTINCT over every case is too
-    /// slow to run per page at a million cases, and the list rarely changes.
-    pub countries: tokio::sync::RwLock<Option<(std::time::Instant, Vec<String>)>>,
-}
-
-impl AppState {
-    pub async fn countries(&self) -> Result<Vec<String>, sqlx::Error> {
-        const FRESH: std::time::Duration = std::time::Duration::from_secs(60);
-        if let Some((at, list)) = &*self.countries.read().await {
-            if at.elapsed() < FRESH {
-                return Ok(list.clone());
-            }
-        }
-        let list = crate::store::processes::distinct_countries(self.db.read()).await?;
-        *self.countries.write().await = Some((std::time::Instant::now(), list.clone()));
-        Ok(list)
-    }
 }
 
 pub struct Application {
@@ -74,7 +57,6 @@ impl Application {
             settings,
             blobs,
             thumbs,
-            countries: Default::default(),
         });
         let seeded_demo = if demo {
             crate::demo::seed_if_empty(&state, crate::demo::DEFAULT_PROCESSES).await?

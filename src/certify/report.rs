@@ -21,16 +21,25 @@ pub struct Report {
 /// Latin-1 covers the accented names WinAnsi can show; anything else
 /// becomes '?', never a broken PDF.
 fn winansi(s: &str) -> Vec<u8> {
-    s.chars()
-        .map(|c| {
-            let u = c as u32;
-            if (0x20..0x7f).contains(&u) || (0xa0..=0xff).contains(&u) {
-                u as u8
-            } else {
-                b'?'
-            }
-        })
-        .collect()
+    let mut out = Vec::with_capacity(s.len());
+    for c in s.chars() {
+        let u = c as u32;
+        match c {
+            _ if (0x20..0x7f).contains(&u) || (0xa0..=0xff).contains(&u) => out.push(u as u8),
+            '€' => out.push(0x80),
+            '…' => out.push(0x85),
+            '‘' => out.push(0x91),
+            '’' => out.push(0x92),
+            '“' => out.push(0x93),
+            '”' => out.push(0x94),
+            '–' => out.push(0x96),
+            '—' => out.push(0x97),
+            '≥' => out.extend_from_slice(b">="),
+            '≤' => out.extend_from_slice(b"<="),
+            _ => out.push(b'?'),
+        }
+    }
+    out
 }
 
 pub fn render(r: &Report) -> Vec<u8> {

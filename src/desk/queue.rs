@@ -157,7 +157,7 @@ pub async fn queue(
         state: filter.state.as_str(),
         state_label: filter.state.label(),
         integrators: rows::list_integrators(db.read()).await?,
-        countries: state.countries().await?,
+        countries: rows::countries(db.read()).await?,
         doc_types: &DOC_TYPES,
         validations: &validation::NAMES,
         p,

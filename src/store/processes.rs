@@ -199,8 +199,16 @@ pub async fn insert_many(tx: &mut Tx, ps: &[NewProcess]) -> Result<(), sqlx::Err
         b.apply(sqlx::query(&sql)).execute(&mut **tx).await?;
     }
     let mut per_state: HashMap<State, i64> = HashMap::new();
+    let mut countries = std::collections::BTreeSet::new();
     for p in ps {
         *per_state.entry(p.state).or_default() += 1;
+        countries.extend(p.country_id.as_deref());
+    }
+    for c in countries {
+        sqlx::query("INSERT INTO process_countries (country_id) VALUES ($1) ON CONFLICT (country_id) DO NOTHING")
+            .bind(c)
+            .execute(&mut **tx)
+            .await?;
     }
     for (state, n) in per_state {
         bump_count(tx, state, n).await?;
@@ -252,6 +260,7 @@ pub async fn queue(
 ) -> Result<Vec<QueueRow>, sqlx::Error> {
     let mut b = Binds::default();
     let mut wh: Vec<String> = Vec::new();
+    let mut text: Option<[String; 3]> = None;
     // A search spans every state: a reviewer looking for a person should find
     // them wherever their case is.
     let ascending = match &f.search {
@@ -270,9 +279,11 @@ pub async fn queue(
             let lo = b.push(Bind::Text(folded.clone()));
             let hi = b.push(Bind::Text(format!("{folded}\u{10FFFF}")));
             let num = b.push(Bind::Text(upper.clone()));
-            wh.push(format!(
-                "((p.search_name >= {lo} AND p.search_name < {hi}) OR (p.search_surname >= {lo} AND p.search_surname < {hi}) OR p.document_number = {num})"
-            ));
+            text = Some([
+                format!("p.search_name >= {lo} AND p.search_name < {hi}"),
+                format!("p.search_surname >= {lo} AND p.search_surname < {hi}"),
+                format!("p.document_number = {num}"),
+            ]);
             false
         }
     };
@@ -331,13 +342,30 @@ pub async fn queue(
         wh.push(format!("(p.created_at, p.scan_id) {op} ({at}, {id})"));
     }
     let dir = if ascending { "ASC" } else { "DESC" };
+    let lim = b.push(Bind::Int(limit));
+    let filter = match text {
+        None => wh.join(" AND "),
+        // A name prefix can match tens of thousands of cases. Each branch
+        // reads only its (key, created_at, scan_id) index, the newest page
+        // is picked from those narrow tuples, and only that page is read
+        // from the table.
+        Some(branches) => {
+            let rest: String = wh.iter().map(|w| format!(" AND {w}")).collect();
+            let union: Vec<String> = branches
+                .iter()
+                .map(|c| format!("SELECT p.scan_id, p.created_at FROM processes p WHERE {c}{rest}"))
+                .collect();
+            format!(
+                "p.scan_id IN (SELECT m.scan_id FROM ({}) m ORDER BY m.created_at {dir}, m.scan_id {dir} LIMIT {lim})",
+                union.join(" UNION ")
+            )
+        }
+    };
     let sql = format!(
         "SELECT p.scan_id, p.state, i.name AS integrator_name, p.country_id, p.doc_type, p.document, \
          p.failing_validations, p.facial_matching_score, p.claimed_by, p.claimed_at, p.created_at \
          FROM processes p JOIN integrators i ON i.id = p.integrator_id \
-         WHERE {} ORDER BY p.created_at {dir}, p.scan_id {dir} LIMIT {}",
-        wh.join(" AND "),
-        b.push(Bind::Int(limit))
+         WHERE {filter} ORDER BY p.created_at {dir}, p.scan_id {dir} LIMIT {lim}"
     );
     b.apply(sqlx::query(&sql))
         .try_map(|row: sqlx::any::AnyRow| <QueueRow as sqlx::FromRow<_>>::from_row(&row))
@@ -345,13 +373,11 @@ pub async fn queue(
         .await
 }
 
-/// Distinct values for the queue's filter drop-downs.
-pub async fn distinct_countries(pool: &AnyPool) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar::<_, String>(
-        "SELECT DISTINCT country_id FROM processes WHERE country_id IS NOT NULL ORDER BY country_id LIMIT 300",
-    )
-    .fetch_all(pool)
-    .await
+/// Countries that have cases, for the queue's filter drop-down.
+pub async fn countries(pool: &AnyPool) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar::<_, String>("SELECT country_id FROM process_countries ORDER BY country_id")
+        .fetch_all(pool)
+        .await
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
