@@ -162,7 +162,8 @@ async fn sqlite_pool(url: &str, max: u32, read_only: bool) -> anyhow::Result<Any
                 // million cases outgrow it: the writer gets 64 MB, each
                 // reader 16 MB (the OS page cache serves the rest).
                 let cache = if read_only { "-16384" } else { "-65536" };
-                conn.execute(format!("PRAGMA cache_size = {cache}").as_str()).await?;
+                conn.execute(format!("PRAGMA cache_size = {cache}").as_str())
+                    .await?;
                 if read_only {
                     conn.execute("PRAGMA query_only = ON").await?;
                 } else {
