@@ -198,62 +198,13 @@ pub async fn edit(
             "the case changed since you opened it; reload to see the latest data".into(),
         ));
     }
-    let mut doc = p.document();
-    let mut applied: Vec<(String, Option<String>, Option<String>)> = Vec::new();
-    for (field, value) in changes {
-        let new = Some(value.trim().to_string()).filter(|v| !v.is_empty());
-        let slot = doc
-            .personal_field_mut(field)
-            .ok_or_else(|| CaseError::Invalid(format!("'{field}' is not a personalData field")))?;
-        if *slot != new {
-            applied.push((field.clone(), slot.clone(), new.clone()));
-            *slot = new;
-        }
-    }
-    if applied.is_empty() {
+    let Some(prepared) = prepare_edit(db, s, &p, changes).await? else {
         return Ok(0);
-    }
-    let v = validations_for(db, s, scan_id, &doc).await?;
-    let vjson = serde_json::to_string(&v).map_err(anyhow::Error::from)?;
+    };
     let now = now_ms();
     let mut tx = db.begin().await?;
-    if rows::update_document(
-        &mut tx,
-        scan_id,
-        version,
-        &doc,
-        &vjson,
-        &failing_key(&v),
-        now,
-    )
-    .await?
-        == 0
-    {
-        return Err(CaseError::Conflict(
-            "the case changed since you opened it; reload to see the latest data".into(),
-        ));
-    }
-    for (field, old, new) in &applied {
-        let original = match rows::original_value(&mut tx, scan_id, field).await? {
-            Some(first) => first,
-            None => old.clone(),
-        };
-        rows::insert_field_edit(
-            &mut tx,
-            &FieldEditRow {
-                id: uuid::Uuid::new_v4().to_string(),
-                scan_id: scan_id.into(),
-                field: field.clone(),
-                original_value: original,
-                old_value: old.clone(),
-                new_value: new.clone(),
-                actor: who.name.clone(),
-                reason: reason.into(),
-                at: now,
-            },
-        )
-        .await?;
-    }
+    write_edit(&mut tx, scan_id, version, &prepared, who, reason, now).await?;
+    let applied = &prepared.applied;
     if require_desk_claim {
         rows::claim(&mut tx, scan_id, &who.name, now, now - s.claim_idle_ms).await?;
     }
@@ -271,6 +222,99 @@ pub async fn edit(
     .await?;
     tx.commit().await?;
     Ok(applied.len())
+}
+
+/// An edit computed against the case as loaded: the new document, its
+/// validations and the (field, old, new) changes.
+pub struct PreparedEdit {
+    doc: Document,
+    validations: String,
+    failing: String,
+    applied: Vec<(String, Option<String>, Option<String>)>,
+}
+
+/// Applies `personalData` changes to a copy of the document; `None` when
+/// nothing would change. Unknown field names are refused whole.
+async fn prepare_edit(
+    db: &Db,
+    s: &Settings,
+    p: &ProcessRow,
+    changes: &BTreeMap<String, String>,
+) -> Result<Option<PreparedEdit>, CaseError> {
+    let mut doc = p.document();
+    let mut applied = Vec::new();
+    for (field, value) in changes {
+        let new = Some(value.trim().to_string()).filter(|v| !v.is_empty());
+        let slot = doc
+            .personal_field_mut(field)
+            .ok_or_else(|| CaseError::Invalid(format!("'{field}' is not a personalData field")))?;
+        if *slot != new {
+            applied.push((field.clone(), slot.clone(), new.clone()));
+            *slot = new;
+        }
+    }
+    if applied.is_empty() {
+        return Ok(None);
+    }
+    let v = validations_for(db, s, &p.scan_id, &doc).await?;
+    Ok(Some(PreparedEdit {
+        validations: serde_json::to_string(&v).map_err(anyhow::Error::from)?,
+        failing: failing_key(&v),
+        doc,
+        applied,
+    }))
+}
+
+/// Writes a prepared edit inside the caller's transaction, guarded by the
+/// version it was prepared against, with one history row per field that
+/// keeps the originally extracted value.
+async fn write_edit(
+    tx: &mut crate::store::Tx,
+    scan_id: &str,
+    version: i64,
+    e: &PreparedEdit,
+    who: &Actor,
+    reason: &str,
+    now: i64,
+) -> Result<(), CaseError> {
+    if rows::update_document(
+        tx,
+        scan_id,
+        version,
+        &e.doc,
+        &e.validations,
+        &e.failing,
+        now,
+    )
+    .await?
+        == 0
+    {
+        return Err(CaseError::Conflict(
+            "the case changed since you opened it; reload to see the latest data".into(),
+        ));
+    }
+    for (field, old, new) in &e.applied {
+        let original = match rows::original_value(tx, scan_id, field).await? {
+            Some(first) => first,
+            None => old.clone(),
+        };
+        rows::insert_field_edit(
+            tx,
+            &FieldEditRow {
+                id: uuid::Uuid::new_v4().to_string(),
+                scan_id: scan_id.into(),
+                field: field.clone(),
+                original_value: original,
+                old_value: old.clone(),
+                new_value: new.clone(),
+                actor: who.name.clone(),
+                reason: reason.into(),
+                at: now,
+            },
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 pub async fn add_note(db: &Db, scan_id: &str, body: &str, who: &Actor) -> Result<(), CaseError> {
@@ -338,6 +382,8 @@ pub struct DecisionInput {
     pub expected_version: Option<i64>,
     pub reason: Option<String>,
     pub comment: Option<String>,
+    /// `personalData` applied in the same transaction (accept / pending).
+    pub changes: BTreeMap<String, String>,
 }
 
 /// Decides a case in one transaction: state change (guarded by version and
@@ -399,9 +445,23 @@ pub async fn decide(
     if require_desk_claim {
         require_claim(&p, &who.name, s)?;
     }
-    let version = input.expected_version.unwrap_or(p.version);
+    let mut version = input.expected_version.unwrap_or(p.version);
+    let prepared = prepare_edit(db, s, &p, &input.changes).await?;
     let now = now_ms();
     let mut tx = db.begin().await?;
+    if let Some(e) = &prepared {
+        write_edit(
+            &mut tx,
+            scan_id,
+            version,
+            e,
+            who,
+            "personalData sent with the decision",
+            now,
+        )
+        .await?;
+        version += 1;
+    }
     let changed = rows::transition(
         &mut tx,
         &Transition {

@@ -29,6 +29,11 @@ enum Command {
         #[command(subcommand)]
         command: UserCommand,
     },
+    /// Manage integrators (API tenants).
+    Integrator {
+        #[command(subcommand)]
+        command: IntegratorCommand,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -96,6 +101,22 @@ enum UserCommand {
 }
 
 #[derive(Subcommand)]
+enum IntegratorCommand {
+    /// Create an integrator; prints its credentials once, as JSON.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        webhook_url: Option<String>,
+        /// An origin allowed to frame the hosted onboarding page (repeatable).
+        #[arg(long = "frame-ancestor")]
+        frame_ancestors: Vec<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand)]
 enum AuditCommand {
     /// Re-compute the hash chain; exit 0 when intact.
     Verify {
@@ -152,6 +173,28 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             let user = crate::identity::create_user(&store, &email, role, password, "cli", "local")
                 .await?;
             println!("created {} user {}", user.role, user.email);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Integrator {
+            command:
+                IntegratorCommand::Create {
+                    name,
+                    webhook_url,
+                    frame_ancestors,
+                    db,
+                },
+        } => {
+            let store = open_db(&db).await?;
+            let creds = crate::identity::integrators::create(
+                &store,
+                &name,
+                webhook_url.as_deref(),
+                &frame_ancestors,
+                "cli",
+                "local",
+            )
+            .await?;
+            println!("{}", serde_json::to_string(&creds)?);
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit {

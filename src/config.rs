@@ -30,6 +30,8 @@ pub struct Settings {
     pub thresholds: Thresholds,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
+    /// Lifetime of API access tokens.
+    pub token_ttl_secs: i64,
 }
 
 impl Settings {
@@ -52,6 +54,7 @@ impl Settings {
                 .collect(),
             thresholds: Thresholds::default(),
             workers: 0,
+            token_ttl_secs: 15 * 60,
         }
     }
 

@@ -2,6 +2,7 @@
 //! server-rendered review desk.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod api;
 pub mod assets;
 pub mod audit;
 pub mod bench;

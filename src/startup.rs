@@ -18,6 +18,8 @@ pub struct AppState {
     pub settings: Settings,
     pub blobs: BlobStore,
     pub thumbs: Thumbnails,
+    /// HS256 key for API access tokens, created once per instance.
+    pub jwt_key: Vec<u8>,
 }
 
 pub struct Application {
@@ -39,6 +41,14 @@ impl Application {
         let thumbs = Thumbnails::open(&settings.data_dir, blobs.clone())
             .context("cannot open the thumbnail cache")?;
 
+        let jwt_hex = crate::store::integrators::instance_secret(
+            db.write(),
+            "jwt_hs256",
+            &crate::security::random_token(),
+        )
+        .await?;
+        let jwt_key = hex::decode(jwt_hex).context("the stored JWT key is corrupt")?;
+
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let addr = listener.local_addr()?;
@@ -57,6 +67,7 @@ impl Application {
             settings,
             blobs,
             thumbs,
+            jwt_key,
         });
         let seeded_demo = if demo {
             crate::demo::seed_if_empty(&state, crate::demo::DEFAULT_PROCESSES).await?
@@ -74,6 +85,7 @@ impl Application {
                 .wrap(TracingLogger::default())
                 .app_data(data.clone())
                 .configure(desk::routes)
+                .configure(crate::api::routes)
                 .route("/static/{name}", web::get().to(assets::serve))
                 .route(
                     "/healthz",

@@ -360,6 +360,7 @@ pub async fn decide(
         expected_version: f.version,
         reason: f.reason,
         comment: f.comment,
+        changes: Default::default(),
     };
     cases::decide(
         &state.db,

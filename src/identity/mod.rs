@@ -1,6 +1,8 @@
 //! Desk identities: users, password hashing (argon2id) and login with
 //! lockout.
 
+pub mod integrators;
+
 use crate::audit::{self, Event};
 use crate::domain::user::NewPassword;
 use crate::domain::{now_ms, Email, Role};

@@ -3,6 +3,7 @@
 //! own migrations. The backend is chosen from the URL scheme at start.
 
 pub mod audit;
+pub mod integrators;
 pub mod processes;
 pub mod users;
 

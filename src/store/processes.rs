@@ -659,3 +659,19 @@ pub async fn release(tx: &mut Tx, scan_id: &str) -> Result<u64, sqlx::Error> {
             .rows_affected(),
     )
 }
+
+/// Stores the onboarding token's hash and the integrator's extra data.
+pub async fn set_onboarding(
+    tx: &mut Tx,
+    scan_id: &str,
+    token_hash: &str,
+    extra: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE processes SET onboarding_token_hash = $1, verification_extra_data = $2 WHERE scan_id = $3")
+        .bind(token_hash)
+        .bind(extra)
+        .bind(scan_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

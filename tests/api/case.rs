@@ -427,6 +427,7 @@ async fn two_racing_decisions_one_wins_nothing_half_written(b: Backend) {
                 expected_version: None,
                 reason: Some("Document expired".into()),
                 comment: None,
+                changes: Default::default(),
             };
             let who = Actor {
                 name: format!("racer{i}"),

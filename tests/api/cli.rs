@@ -99,3 +99,61 @@ fn unsupported_database_urls_are_refused_at_start() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn integrator_create_prints_credentials_once_and_stores_the_secret_hashed() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("data");
+    let out = kycdesk()
+        .args([
+            "integrator",
+            "create",
+            "--name",
+            "Acme Bank",
+            "--webhook-url",
+            "https://acme.example/hook",
+            "--frame-ancestor",
+            "https://acme.example",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("one JSON object on stdout: {e}"));
+    for k in ["integrator_id", "api_key", "api_secret", "webhook_secret"] {
+        assert!(v[k].as_str().is_some_and(|s| s.len() > 20), "{k}: {v}");
+    }
+    let mut db = std::fs::read(data.join("kycdesk.db")).unwrap_or_default();
+    db.extend(std::fs::read(data.join("kycdesk.db-wal")).unwrap_or_default());
+    let hash = kycdesk::security::sha256_hex(v["api_secret"].as_str().unwrap_or_default());
+    assert!(
+        db.windows(hash.len()).any(|w| w == hash.as_bytes()),
+        "its SHA-256 is stored"
+    );
+    let secret = v["api_secret"].as_str().unwrap_or_default();
+    assert!(
+        !db.windows(secret.len()).any(|w| w == secret.as_bytes()),
+        "the API secret is not stored in clear"
+    );
+    let bad = kycdesk()
+        .args([
+            "integrator",
+            "create",
+            "--name",
+            "X",
+            "--frame-ancestor",
+            "https://x.example/path",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("must be an origin"));
+}

@@ -7,5 +7,6 @@ mod browser;
 mod case;
 mod cli;
 mod helpers;
+mod mobbscan;
 mod queue;
 mod security;

@@ -1,0 +1,80 @@
+//! The integrator API's error type: JSON `{status, description}` with the
+//! status code the MobbScan reference documents.
+
+use crate::cases::CaseError;
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("no verification process with that id")]
+    NotFound,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("answers are available as application/json, {0} or text/plain")]
+    NotAcceptable(String),
+    #[error(transparent)]
+    Internal(anyhow::Error),
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        ApiError::Internal(e.into())
+    }
+}
+
+impl From<CaseError> for ApiError {
+    fn from(e: CaseError) -> Self {
+        match e {
+            CaseError::NotFound => ApiError::NotFound,
+            CaseError::Invalid(m) => ApiError::BadRequest(m),
+            CaseError::Conflict(m) => ApiError::Conflict(m),
+            CaseError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let rid = crate::security::request_id::current().unwrap_or_default();
+        let description = match self {
+            ApiError::Internal(e) => {
+                tracing::error!(request_id = %rid, error = ?e, "API request failed");
+                format!("internal error (request id {rid}); nothing was changed")
+            }
+            other => other.to_string(),
+        };
+        let mut b = HttpResponse::build(self.status_code());
+        if matches!(self, ApiError::Unauthorized(_)) {
+            b.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        b.json(
+            serde_json::json!({"status": self.status_code().as_u16(), "description": description}),
+        )
+    }
+}
+
+/// Malformed JSON bodies answer 400 in the same shape.
+pub fn json_config() -> actix_web::web::JsonConfig {
+    actix_web::web::JsonConfig::default()
+        .limit(256 * 1024)
+        .error_handler(|err, _| ApiError::BadRequest(format!("malformed JSON body: {err}")).into())
+}

@@ -1,0 +1,301 @@
+//! Handlers of the MobbScan API Gateway paths. Decisions go through
+//! `cases::decide`, the same operation the desk uses.
+
+use super::error::ApiError;
+use super::token::{self, ApiClient};
+use crate::audit::{self, Event};
+use crate::cases::{self, Decision, DecisionInput};
+use crate::domain::process::DOC_TYPES;
+use crate::domain::validation::{self, failing_key};
+use crate::domain::{now_ms, Document, State};
+use crate::identity::integrators::{self, Authentication};
+use crate::security::{session::client_addr, sha256_hex};
+use crate::startup::AppState;
+use crate::store::is_unique_violation;
+use crate::store::processes::{self as rows, NewProcess, ProcessRow};
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Deserialize)]
+pub struct TokenRequest {
+    api_key: Option<String>,
+    api_secret: Option<String>,
+}
+
+pub async fn token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Json<TokenRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let (Some(key), Some(secret)) = (body.api_key.as_deref(), body.api_secret.as_deref()) else {
+        return Err(ApiError::BadRequest(
+            "api_key and api_secret are required".into(),
+        ));
+    };
+    match integrators::authenticate(&state.db, key, secret).await? {
+        Authentication::Invalid => {
+            audit::record_now(
+                &state.db,
+                Event {
+                    actor: "api",
+                    action: "api.token.failed",
+                    scan_id: None,
+                    client_addr: &client_addr(&req),
+                    detail: serde_json::json!({}),
+                },
+            )
+            .await?;
+            Err(ApiError::Unauthorized("wrong api_key or api_secret".into()))
+        }
+        Authentication::Disabled => Err(ApiError::Forbidden("this integrator is disabled".into())),
+        Authentication::Ok(row) => {
+            let token = token::issue(&state, &row.id)?;
+            Ok(HttpResponse::Ok()
+                .insert_header(("Cache-Control", "no-store"))
+                .json(serde_json::json!({
+                    "access_token": token,
+                    "token_type": "Bearer",
+                    "expires_in": state.settings.token_ttl_secs,
+                })))
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct OnboardingRequest {
+    country_id: Option<String>,
+    doc_type: Option<String>,
+    doc_specific_type: Option<String>,
+    redirect_url: Option<String>,
+    scan_id: Option<String>,
+    verification_extra_data: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+fn blank(v: &Option<String>) -> Option<&str> {
+    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+pub async fn create_onboarding(
+    state: web::Data<AppState>,
+    client: ApiClient,
+    body: Option<web::Json<OnboardingRequest>>,
+) -> Result<HttpResponse, ApiError> {
+    let b = body.map(|b| b.into_inner()).unwrap_or_default();
+    let country = blank(&b.country_id)
+        .map(|c| {
+            if c.len() == 3 && c.chars().all(|x| x.is_ascii_uppercase()) {
+                Ok(c.to_string())
+            } else {
+                Err(ApiError::BadRequest(format!(
+                    "countryId '{c}' must be ISO 3166-1 alpha-3, e.g. ESP"
+                )))
+            }
+        })
+        .transpose()?;
+    let doc_type = blank(&b.doc_type)
+        .map(|d| {
+            DOC_TYPES
+                .contains(&d)
+                .then(|| d.to_string())
+                .ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "docType '{d}' must be one of IDCard, Passport, DrivingLicense"
+                    ))
+                })
+        })
+        .transpose()?;
+    let redirect = blank(&b.redirect_url)
+        .map(|r| match url::Url::parse(r) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(r.to_string()),
+            _ => Err(ApiError::BadRequest(format!(
+                "redirectUrl '{r}' must be an http(s) URL"
+            ))),
+        })
+        .transpose()?;
+    let scan_id = match blank(&b.scan_id) {
+        Some(s) => uuid::Uuid::parse_str(s)
+            .map_err(|_| ApiError::BadRequest(format!("scanId '{s}' must be a UUID")))?
+            .to_string(),
+        None => uuid::Uuid::new_v4().to_string(),
+    };
+    let onboarding_token = uuid::Uuid::new_v4().to_string();
+    let doc = Document::default();
+    let checks = validation::validate(
+        &doc,
+        false,
+        false,
+        chrono::Utc::now().date_naive(),
+        &state.settings.thresholds,
+    );
+    let process = NewProcess {
+        scan_id: scan_id.clone(),
+        integrator_id: client.integrator_id.clone(),
+        state: State::Created,
+        country_id: country,
+        doc_type,
+        doc_specific_type: blank(&b.doc_specific_type).map(str::to_string),
+        redirect_url: redirect,
+        validations: serde_json::to_string(&checks).map_err(|e| ApiError::Internal(e.into()))?,
+        failing_validations: failing_key(&checks),
+        document: doc,
+        agent: None,
+        verification_result: None,
+        rejection_reason: None,
+        comment: None,
+        client_info: None,
+        pdf_checksum: None,
+        created_at: now_ms(),
+        verification_time: None,
+    };
+    let extra =
+        serde_json::Value::Object(b.verification_extra_data.unwrap_or_default()).to_string();
+    let mut tx = state.db.begin().await?;
+    if let Err(e) = rows::insert_many(&mut tx, std::slice::from_ref(&process)).await {
+        return Err(if is_unique_violation(&e) {
+            ApiError::Conflict(format!("scanId {scan_id} is already taken"))
+        } else {
+            e.into()
+        });
+    }
+    rows::set_onboarding(&mut tx, &scan_id, &sha256_hex(&onboarding_token), &extra).await?;
+    audit::record(
+        &state.db,
+        &mut tx,
+        Event {
+            actor: &client.actor().name,
+            action: "onboarding.create",
+            scan_id: Some(&scan_id),
+            client_addr: &client.client_addr,
+            detail: serde_json::json!({}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let base = state.settings.public_url.as_str().trim_end_matches('/');
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "scanId": scan_id,
+        "onboardingToken": onboarding_token,
+        "url": format!("{base}/onboarding/{scan_id}?token={onboarding_token}"),
+    })))
+}
+
+/// The process if it belongs to the caller; another tenant's id answers
+/// exactly as a missing one.
+async fn owned(state: &AppState, client: &ApiClient, id: &str) -> Result<ProcessRow, ApiError> {
+    let id = uuid::Uuid::parse_str(id)
+        .map_err(|_| ApiError::NotFound)?
+        .to_string();
+    match rows::get(state.db.read(), &id).await? {
+        Some(p) if p.integrator_id == client.integrator_id => Ok(p),
+        _ => Err(ApiError::NotFound),
+    }
+}
+
+pub async fn process_data(
+    state: web::Data<AppState>,
+    client: ApiClient,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let p = owned(&state, &client, &path.into_inner()).await?;
+    let evidence = rows::evidence_for(state.db.read(), &p.scan_id).await?;
+    let base = state.settings.public_url.as_str().trim_end_matches('/');
+    Ok(HttpResponse::Ok().json(super::process_json::render(&p, &evidence, base)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DecisionBody {
+    verification_id: Option<String>,
+    personal_data: Option<BTreeMap<String, serde_json::Value>>,
+    rejection_comment: Option<String>,
+    #[serde(rename = "type")]
+    _type: Option<String>,
+}
+
+fn personal_data(b: &DecisionBody) -> Result<BTreeMap<String, String>, ApiError> {
+    let mut out = BTreeMap::new();
+    for (k, v) in b.personal_data.iter().flatten() {
+        let s = match v {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Null => continue,
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "personalData.{k} must be a string, not {other}"
+                )))
+            }
+        };
+        out.insert(k.clone(), s);
+    }
+    Ok(out)
+}
+
+async fn decide(
+    state: &AppState,
+    client: &ApiClient,
+    b: &DecisionBody,
+    decision: Decision,
+) -> Result<String, ApiError> {
+    let id = b
+        .verification_id
+        .as_deref()
+        .ok_or_else(|| ApiError::BadRequest("verificationId is required".into()))?;
+    let p = owned(state, client, id).await?;
+    let input = DecisionInput {
+        decision,
+        expected_version: None,
+        reason: b.rejection_comment.clone(),
+        comment: b.rejection_comment.clone(),
+        changes: personal_data(b)?,
+    };
+    cases::decide(
+        &state.db,
+        &state.settings,
+        &p.scan_id,
+        &input,
+        &client.actor(),
+        false,
+    )
+    .await?;
+    Ok(p.scan_id)
+}
+
+pub async fn accept(
+    state: web::Data<AppState>,
+    client: ApiClient,
+    body: web::Json<DecisionBody>,
+) -> Result<HttpResponse, ApiError> {
+    let id = decide(&state, &client, &body, Decision::Accept).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "status": "VERIFICATION_ACCEPTED",
+        "description": format!("Verification with id={id} accepted successfully"),
+    })))
+}
+
+pub async fn reject(
+    state: web::Data<AppState>,
+    client: ApiClient,
+    body: web::Json<DecisionBody>,
+) -> Result<HttpResponse, ApiError> {
+    if blank(&body.rejection_comment).is_none() {
+        return Err(ApiError::BadRequest("rejectionComment is required".into()));
+    }
+    let id = decide(&state, &client, &body, Decision::Reject).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "status": "VERIFICATION_REJECTED",
+        "description": format!("Verification with id={id} rejected successfully"),
+    })))
+}
+
+pub async fn pending(
+    state: web::Data<AppState>,
+    client: ApiClient,
+    body: web::Json<DecisionBody>,
+) -> Result<HttpResponse, ApiError> {
+    let id = decide(&state, &client, &body, Decision::Pending).await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "status": "UPDATED_VERIFICATION",
+        "description": format!("Verification with id={id} sent to review successfully"),
+    })))
+}

@@ -1,0 +1,22 @@
+//! The integrator API, compatible with the MobbScan API Gateway: same paths,
+//! field names, status names and codes.
+
+pub mod error;
+pub mod mobbscan;
+pub mod process_json;
+pub mod token;
+
+use actix_web::web;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(error::json_config())
+        .route("/auth/token", web::post().to(mobbscan::token))
+        .route("/onboarding", web::post().to(mobbscan::create_onboarding))
+        .route(
+            "/mobbscan-agent/getVerificationProcessData/{id}",
+            web::get().to(mobbscan::process_data),
+        )
+        .route("/mobbscan-agent/accept", web::post().to(mobbscan::accept))
+        .route("/mobbscan-agent/reject", web::post().to(mobbscan::reject))
+        .route("/mobbscan-agent/pending", web::post().to(mobbscan::pending));
+}

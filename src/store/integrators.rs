@@ -1,0 +1,94 @@
+//! Integrator (tenant) credentials and settings.
+
+use super::Tx;
+use sqlx::AnyPool;
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct IntegratorAuthRow {
+    pub id: String,
+    pub name: String,
+    pub enabled: i64,
+    pub secret_hash: Option<String>,
+    pub submit_state: String,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert(
+    tx: &mut Tx,
+    id: &str,
+    name: &str,
+    api_key: &str,
+    secret_hash: &str,
+    webhook_url: Option<&str>,
+    webhook_secret: &str,
+    frame_ancestors: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO integrators (id, name, enabled, created_at, api_key, secret_hash, webhook_url, webhook_secret, frame_ancestors) \
+         VALUES ($1, $2, 1, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(id)
+    .bind(name)
+    .bind(now)
+    .bind(api_key)
+    .bind(secret_hash)
+    .bind(webhook_url)
+    .bind(webhook_secret)
+    .bind(frame_ancestors)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn by_api_key(
+    pool: &AnyPool,
+    api_key: &str,
+) -> Result<Option<IntegratorAuthRow>, sqlx::Error> {
+    sqlx::query_as::<_, IntegratorAuthRow>(
+        "SELECT id, name, enabled, secret_hash, submit_state FROM integrators WHERE api_key = $1",
+    )
+    .bind(api_key)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn by_id(pool: &AnyPool, id: &str) -> Result<Option<IntegratorAuthRow>, sqlx::Error> {
+    sqlx::query_as::<_, IntegratorAuthRow>(
+        "SELECT id, name, enabled, secret_hash, submit_state FROM integrators WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn set_enabled(pool: &AnyPool, id: &str, enabled: bool) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("UPDATE integrators SET enabled = $1 WHERE id = $2")
+            .bind(enabled as i64)
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    )
+}
+
+/// Returns the named instance secret, creating it with `fresh` the first
+/// time; concurrent first starts agree on one value.
+pub async fn instance_secret(
+    pool: &AnyPool,
+    name: &str,
+    fresh: &str,
+) -> Result<String, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO instance_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .bind(fresh)
+    .execute(pool)
+    .await?;
+    sqlx::query_scalar::<_, String>("SELECT value FROM instance_secrets WHERE name = $1")
+        .bind(name)
+        .fetch_one(pool)
+        .await
+}

@@ -1,0 +1,489 @@
+//! The integrator API, driven as the MobbScan reference's examples do.
+
+use crate::both_backends;
+use crate::helpers::{spawn_app, Backend, TestApp};
+use kycdesk::identity::integrators::{self, Credentials};
+use serde_json::{json, Value};
+
+both_backends!(
+    tokens_are_issued_and_checked,
+    onboardings_are_created_as_the_reference_says,
+    decisions_over_the_api_are_the_desk_operation,
+    other_tenants_see_nothing
+);
+
+async fn integrator(app: &TestApp, name: &str) -> Credentials {
+    integrators::create(
+        &app.state.db,
+        name,
+        Some("http://127.0.0.1:9/hook"),
+        &[],
+        "test",
+        "test",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn token(app: &TestApp, c: &Credentials) -> String {
+    let r = reqwest::Client::new()
+        .post(app.url("/auth/token"))
+        .header("Accept", "application/json")
+        .json(&json!({"api_key": c.api_key, "api_secret": c.api_secret}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap_or_default();
+    v["access_token"].as_str().unwrap_or_default().to_string()
+}
+
+async fn call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, app.url(path))
+        .header("Authorization", format!("Bearer {token}"))
+        .header("Accept", "application/json");
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap_or_else(|e| panic!("{e}"));
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Hands the demo cases of one demo integrator to a credentialed one.
+async fn adopt(app: &TestApp, c: &Credentials) {
+    sqlx::query("UPDATE processes SET integrator_id = $1 WHERE integrator_id = (SELECT id FROM integrators WHERE name = 'Acme Bank')")
+        .bind(&c.integrator_id)
+        .execute(app.state.db.write())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+async fn owned_in(app: &TestApp, c: &Credentials, state: &str) -> Vec<String> {
+    sqlx::query_scalar::<_, String>(
+        "SELECT scan_id FROM processes WHERE integrator_id = $1 AND state = $2 ORDER BY created_at",
+    )
+    .bind(&c.integrator_id)
+    .bind(state)
+    .fetch_all(app.state.db.read())
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn tokens_are_issued_and_checked(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    let c = integrator(&app, "Token Bank").await;
+    let http = reqwest::Client::new();
+    let r = http
+        .post(app.url("/auth/token"))
+        .json(&json!({"api_key": c.api_key, "api_secret": c.api_secret}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap_or_default();
+    assert_eq!(v["token_type"], "Bearer");
+    assert_eq!(v["expires_in"], 900);
+    let good = v["access_token"].as_str().unwrap_or_default().to_string();
+    assert_eq!(good.split('.').count(), 3);
+
+    let wrong = http
+        .post(app.url("/auth/token"))
+        .json(&json!({"api_key": c.api_key, "api_secret": "nope"}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(wrong.status(), 401);
+    let body: Value = wrong.json().await.unwrap_or_default();
+    assert_eq!(body["status"], 401);
+    assert!(body["description"].as_str().is_some_and(|d| !d.is_empty()));
+    let malformed = http
+        .post(app.url("/auth/token"))
+        .header("Content-Type", "application/json")
+        .body("{\"api_key\":")
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(malformed.status(), 400);
+    let missing = http
+        .post(app.url("/auth/token"))
+        .json(&json!({"api_key": c.api_key}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(missing.status(), 400);
+
+    let probe = "/mobbscan-agent/getVerificationProcessData/4a1f0b0e-8a4d-4c1b-9d43-7a3e0f1a2b3c";
+    assert_eq!(
+        call(&app, reqwest::Method::GET, probe, &good, None).await.0,
+        404,
+        "a valid token reaches the API"
+    );
+    let none = http
+        .get(app.url(probe))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(none.status(), 401);
+    // Forged signature, alg:none, expired, wrong audience: all 401.
+    let mut forged = good.clone();
+    forged.pop();
+    forged.push(if good.ends_with('A') { 'B' } else { 'A' });
+    let parts: Vec<&str> = good.split('.').collect();
+    let b64 = |s: &str| {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s)
+    };
+    let alg_none = format!(
+        "{}.{}.",
+        b64("{\"alg\":\"none\",\"typ\":\"JWT\"}"),
+        parts[1]
+    );
+    let key = jsonwebtoken::EncodingKey::from_secret(&app.state.jwt_key);
+    let now = chrono::Utc::now().timestamp();
+    let iss = app
+        .state
+        .settings
+        .public_url
+        .as_str()
+        .trim_end_matches('/')
+        .to_string();
+    let craft = |exp: i64, aud: &str| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &json!({"sub": c.integrator_id, "iss": iss, "aud": aud, "iat": now - 3600, "exp": exp, "jti": "x"}),
+            &key,
+        )
+        .unwrap_or_default()
+    };
+    let expired = craft(now - 60, "kycdesk-api");
+    let wrong_aud = craft(now + 600, "someone-else");
+    for (what, t) in [
+        ("forged", forged),
+        ("alg none", alg_none),
+        ("expired", expired),
+        ("audience", wrong_aud),
+    ] {
+        assert_eq!(
+            call(&app, reqwest::Method::GET, probe, &t, None).await.0,
+            401,
+            "{what}"
+        );
+    }
+    // A disabled integrator can neither get tokens nor use the ones it has.
+    kycdesk::store::integrators::set_enabled(app.state.db.write(), &c.integrator_id, false)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = http
+        .post(app.url("/auth/token"))
+        .json(&json!({"api_key": c.api_key, "api_secret": c.api_secret}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status(), 403);
+    assert_eq!(
+        call(&app, reqwest::Method::GET, probe, &good, None).await.0,
+        403
+    );
+}
+
+async fn onboardings_are_created_as_the_reference_says(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    let c = integrator(&app, "Onboard Bank").await;
+    let t = token(&app, &c).await;
+    let chosen = "0e76e708-1dff-47d8-80fe-12b40043f86d";
+    let body = json!({"countryId": "ESP", "docType": "IDCard", "docSpecificType": "", "redirectUrl": "https://bank.example/done", "scanId": chosen, "verificationExtraData": {"additionalProp1": "string"}});
+    let (s, v) = call(
+        &app,
+        reqwest::Method::POST,
+        "/onboarding",
+        &t,
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["scanId"], chosen);
+    let ot = v["onboardingToken"].as_str().unwrap_or_default();
+    assert!(uuid::Uuid::parse_str(ot).is_ok());
+    assert_eq!(
+        v["url"],
+        format!("{}/onboarding/{chosen}?token={ot}", app.base)
+    );
+    let (s, _) = call(&app, reqwest::Method::POST, "/onboarding", &t, Some(body)).await;
+    assert_eq!(s, 409, "a taken scanId");
+    for bad in [
+        json!({"docType": "Visa"}),
+        json!({"countryId": "Spain"}),
+        json!({"scanId": "abc"}),
+        json!({"redirectUrl": "javascript:alert(1)"}),
+    ] {
+        let (s, v) = call(
+            &app,
+            reqwest::Method::POST,
+            "/onboarding",
+            &t,
+            Some(bad.clone()),
+        )
+        .await;
+        assert_eq!(s, 400, "{bad}: {v}");
+    }
+    let (s, v) = call(
+        &app,
+        reqwest::Method::POST,
+        "/onboarding",
+        &t,
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(s, 200, "every field is optional: {v}");
+    let (s, p) = call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/mobbscan-agent/getVerificationProcessData/{chosen}"),
+        &t,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(p["scanId"], chosen);
+    assert_eq!(p["status"], "CREATED");
+    assert_eq!(p["countryId"], "ESP");
+    assert_eq!(p["docType"], "IDCard");
+    assert_eq!(p["redirectUrl"], "https://bank.example/done");
+    assert_eq!(p["verificationExtraData"]["additionalProp1"], "string");
+    for k in [
+        "verificationResult",
+        "licenseId",
+        "agent",
+        "document",
+        "images",
+        "recordings",
+        "extraParameters",
+        "extraImages",
+        "validations",
+        "pdfUrl",
+        "pdfChecksum",
+        "rejectionReason",
+        "comment",
+        "creationTime",
+        "verificationTime",
+        "clientInfo",
+        "certificatedZipUrl",
+    ] {
+        assert!(p.get(k).is_some(), "process data has {k}");
+    }
+    assert_eq!(app.scalar_i64("SELECT COUNT(*) FROM processes WHERE onboarding_token_hash IS NOT NULL AND scan_id = $1", chosen).await, 1);
+}
+
+async fn decisions_over_the_api_are_the_desk_operation(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(60).await;
+    let c = integrator(&app, "Decide Bank").await;
+    adopt(&app, &c).await;
+    let t = token(&app, &c).await;
+    let validation = owned_in(&app, &c, "PENDING_VALIDATION").await;
+    let review = owned_in(&app, &c, "PENDING_VERIFICATION").await;
+    assert!(validation.len() >= 2 && review.len() >= 2);
+
+    let id = &validation[0];
+    let (s, v) = call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/mobbscan-agent/getVerificationProcessData/{id}"),
+        &t,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(v["images"].as_array().is_some_and(|a| !a.is_empty()));
+    assert!(v["validations"]["mrzCheckDigits"]["result"].is_string());
+
+    // Accept with partial personalData: applied with the decision, atomically.
+    let bad = json!({"personalData": {"nationality": "XXX"}, "type": "AUTO", "verificationId": id});
+    assert_eq!(
+        call(
+            &app,
+            reqwest::Method::POST,
+            "/mobbscan-agent/accept",
+            &t,
+            Some(bad)
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        app.process_field(id, "state").await.as_deref(),
+        Some("PENDING_VALIDATION"),
+        "nothing half-written"
+    );
+    let body = json!({"personalData": {"surname": "Doe Smith", "city": "Sampletown"}, "type": "AUTO", "verificationId": id});
+    let (s, v) = call(
+        &app,
+        reqwest::Method::POST,
+        "/mobbscan-agent/accept",
+        &t,
+        Some(body.clone()),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v,
+        json!({"status": "VERIFICATION_ACCEPTED", "description": format!("Verification with id={id} accepted successfully")})
+    );
+    assert_eq!(
+        app.process_field(id, "state").await.as_deref(),
+        Some("VERIFIED")
+    );
+    let doc: Value =
+        serde_json::from_str(&app.process_field(id, "document").await.unwrap_or_default())
+            .unwrap_or_default();
+    assert_eq!(doc["surname"], "Doe Smith");
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM field_edits WHERE scan_id = $1", id)
+            .await,
+        2
+    );
+    let (s, _) = call(
+        &app,
+        reqwest::Method::POST,
+        "/mobbscan-agent/accept",
+        &t,
+        Some(body),
+    )
+    .await;
+    assert_eq!(s, 409, "a final case cannot be accepted again");
+
+    let r = &review[0];
+    let (s, _) = call(
+        &app,
+        reqwest::Method::POST,
+        "/mobbscan-agent/reject",
+        &t,
+        Some(json!({"type": "AUTO", "verificationId": r})),
+    )
+    .await;
+    assert_eq!(s, 400, "rejectionComment is required");
+    let (s, v) = call(
+        &app,
+        reqwest::Method::POST,
+        "/mobbscan-agent/reject",
+        &t,
+        Some(json!({"rejectionComment": "blurry document", "type": "AUTO", "verificationId": r})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["status"], "VERIFICATION_REJECTED");
+    assert_eq!(
+        app.process_field(r, "state").await.as_deref(),
+        Some("NOT_VERIFIED")
+    );
+    assert_eq!(
+        app.process_field(r, "rejection_reason").await.as_deref(),
+        Some("blurry document")
+    );
+
+    let p = &validation[1];
+    let (s, v) = call(
+        &app,
+        reqwest::Method::POST,
+        "/mobbscan-agent/pending",
+        &t,
+        Some(json!({"verificationId": p, "personalData": {"postCode": "56789"}})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["status"], "UPDATED_VERIFICATION");
+    assert_eq!(
+        app.process_field(p, "state").await.as_deref(),
+        Some("PENDING_VERIFICATION")
+    );
+    let (s, _) = call(
+        &app,
+        reqwest::Method::POST,
+        "/mobbscan-agent/pending",
+        &t,
+        Some(json!({"verificationId": review[1]})),
+    )
+    .await;
+    assert_eq!(s, 409, "pending only from PENDING_VALIDATION");
+    let actor = format!("integrator:{}", "Decide Bank");
+    assert_eq!(
+        app.scalar_i64(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'case.decide' AND actor = $1",
+            &actor
+        )
+        .await,
+        3
+    );
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM decisions WHERE actor = $1", &actor)
+            .await,
+        3
+    );
+    assert!(matches!(
+        kycdesk::audit::verify(&app.state.db).await,
+        Ok(kycdesk::audit::Verdict::Intact { .. })
+    ));
+}
+
+async fn other_tenants_see_nothing(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(30).await;
+    let owner = integrator(&app, "Owner Bank").await;
+    adopt(&app, &owner).await;
+    let other = integrator(&app, "Other Bank").await;
+    let t = token(&app, &other).await;
+    let id = owned_in(&app, &owner, "PENDING_VERIFICATION")
+        .await
+        .remove(0);
+    let (s, theirs) = call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/mobbscan-agent/getVerificationProcessData/{id}"),
+        &t,
+        None,
+    )
+    .await;
+    let (s2, missing) = call(
+        &app,
+        reqwest::Method::GET,
+        "/mobbscan-agent/getVerificationProcessData/4a1f0b0e-8a4d-4c1b-9d43-7a3e0f1a2b3c",
+        &t,
+        None,
+    )
+    .await;
+    assert_eq!((s, s2), (404, 404));
+    assert_eq!(
+        theirs, missing,
+        "another tenant's case answers exactly as a missing one"
+    );
+    let (s, _) = call(
+        &app,
+        reqwest::Method::POST,
+        "/mobbscan-agent/accept",
+        &t,
+        Some(json!({"verificationId": id, "type": "AUTO"})),
+    )
+    .await;
+    assert_eq!(s, 404);
+    assert_eq!(
+        app.process_field(&id, "state").await.as_deref(),
+        Some("PENDING_VERIFICATION")
+    );
+}
