@@ -16,6 +16,8 @@ pub enum ApiError {
     #[error("no verification process with that id")]
     NotFound,
     #[error("{0}")]
+    NotFoundWhat(String),
+    #[error("{0}")]
     Conflict(String),
     #[error("answers are available as application/json, {0} or text/plain")]
     NotAcceptable(String),
@@ -46,7 +48,7 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
-            ApiError::NotFound => StatusCode::NOT_FOUND,
+            ApiError::NotFound | ApiError::NotFoundWhat(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,

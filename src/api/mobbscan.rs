@@ -183,7 +183,11 @@ pub async fn create_onboarding(
 
 /// The process if it belongs to the caller; another tenant's id answers
 /// exactly as a missing one.
-async fn owned(state: &AppState, client: &ApiClient, id: &str) -> Result<ProcessRow, ApiError> {
+pub(crate) async fn owned(
+    state: &AppState,
+    client: &ApiClient,
+    id: &str,
+) -> Result<ProcessRow, ApiError> {
     let id = uuid::Uuid::parse_str(id)
         .map_err(|_| ApiError::NotFound)?
         .to_string();
@@ -297,5 +301,49 @@ pub async fn pending(
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "status": "UPDATED_VERIFICATION",
         "description": format!("Verification with id={id} sent to review successfully"),
+    })))
+}
+
+/// Deletes the process and its evidence for good. The audit log keeps a
+/// tombstone: the id, the state and the evidence hashes, no personal data.
+pub async fn delete(
+    state: web::Data<AppState>,
+    client: ApiClient,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let p = owned(&state, &client, &path.into_inner()).await?;
+    let st = p.state().map_err(|e| ApiError::Internal(e.into()))?;
+    let evidence = rows::evidence_for(state.db.read(), &p.scan_id).await?;
+    let hashes: Vec<&str> = evidence.iter().map(|e| e.sha256.as_str()).collect();
+    let mut tx = state.db.begin().await?;
+    if rows::delete(&mut tx, &p.scan_id).await? == 0 {
+        return Err(ApiError::NotFound);
+    }
+    rows::bump_count(&mut tx, st, -1).await?;
+    audit::record(
+        &state.db,
+        &mut tx,
+        Event {
+            actor: &client.actor().name,
+            action: "case.delete",
+            scan_id: Some(&p.scan_id),
+            client_addr: &client.client_addr,
+            detail: serde_json::json!({"state": st.as_str(), "evidence_sha256": hashes}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    // Bytes go after the commit: a failed delete never loses evidence.
+    for e in &evidence {
+        state.thumbs.remove(&e.sha256);
+        if !rows::blob_in_use(state.db.read(), &e.sha256).await? {
+            if let Some(path) = state.blobs.path_of(&e.sha256) {
+                let _ = tokio::fs::remove_file(path).await;
+            }
+        }
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "status": "VERIFICATION_DELETED",
+        "description": format!("Verification with id={} deleted successfully", p.scan_id),
     })))
 }

@@ -2,6 +2,7 @@
 //! field names, status names and codes.
 
 pub mod error;
+pub mod evidence;
 pub mod mobbscan;
 pub mod process_json;
 pub mod token;
@@ -18,5 +19,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/mobbscan-agent/accept", web::post().to(mobbscan::accept))
         .route("/mobbscan-agent/reject", web::post().to(mobbscan::reject))
-        .route("/mobbscan-agent/pending", web::post().to(mobbscan::pending));
+        .route("/mobbscan-agent/pending", web::post().to(mobbscan::pending))
+        .route("/mobbscan-agent/api/pdf/{id}", web::get().to(evidence::pdf))
+        .route(
+            "/mobbscan-agent/api/verification/{id}",
+            web::delete().to(mobbscan::delete),
+        )
+        .route(
+            "/mobbscan-agent/{id}/image/{image_type}",
+            web::get().to(evidence::image),
+        )
+        .route(
+            "/mobbscan-agent/{id}/recording/{recording_type}",
+            web::get().to(evidence::recording),
+        );
 }

@@ -22,6 +22,11 @@ impl Thumbnails {
         Ok(Thumbnails { dir, blobs })
     }
 
+    /// Forgets a blob's thumbnail (when its case is deleted).
+    pub fn remove(&self, sha256: &str) {
+        let _ = std::fs::remove_file(self.dir.join(format!("{sha256}-{THUMB_WIDTH}.jpg")));
+    }
+
     /// The path of the JPEG thumbnail of a blob, made on first use. Blocking:
     /// call it from `spawn_blocking`.
     pub fn ensure(&self, sha256: &str) -> anyhow::Result<PathBuf> {

@@ -675,3 +675,24 @@ pub async fn set_onboarding(
         .await?;
     Ok(())
 }
+
+/// Deletes a process; evidence, edits, notes and decisions go with it
+/// (ON DELETE CASCADE). The audit log keeps its entries.
+pub async fn delete(tx: &mut Tx, scan_id: &str) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query("DELETE FROM processes WHERE scan_id = $1")
+        .bind(scan_id)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected())
+}
+
+/// Whether any evidence still points at a blob (demo cases share some).
+pub async fn blob_in_use(pool: &AnyPool, sha256: &str) -> Result<bool, sqlx::Error> {
+    Ok(
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM evidence WHERE sha256 = $1")
+            .bind(sha256)
+            .fetch_one(pool)
+            .await?
+            > 0,
+    )
+}

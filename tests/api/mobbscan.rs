@@ -487,3 +487,192 @@ async fn other_tenants_see_nothing(b: Backend) {
         Some("PENDING_VERIFICATION")
     );
 }
+
+both_backends!(
+    evidence_comes_in_the_three_forms,
+    delete_removes_the_case_and_get_never_does
+);
+
+async fn get_with_accept(
+    app: &TestApp,
+    path: &str,
+    token: &str,
+    accept: &str,
+    range: Option<&str>,
+) -> reqwest::Response {
+    let mut r = reqwest::Client::new()
+        .get(app.url(path))
+        .header("Authorization", format!("Bearer {token}"))
+        .header("Accept", accept);
+    if let Some(range) = range {
+        r = r.header("Range", range);
+    }
+    r.send().await.unwrap_or_else(|e| panic!("{e}"))
+}
+
+async fn evidence_comes_in_the_three_forms(b: Backend) {
+    use base64::Engine;
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(40).await;
+    let c = integrator(&app, "Evidence Bank").await;
+    adopt(&app, &c).await;
+    let t = token(&app, &c).await;
+    let id = owned_in(&app, &c, "VERIFIED").await.remove(0);
+    let path = format!("/mobbscan-agent/{id}/image/front");
+    let bin = get_with_accept(&app, &path, &t, "image/jpeg", None).await;
+    assert_eq!(bin.status(), 200);
+    assert_eq!(bin.headers()["content-type"], "image/jpeg");
+    let bytes = bin.bytes().await.unwrap_or_default();
+    let img = image::load_from_memory(&bytes).unwrap_or_else(|e| panic!("a real JPEG: {e}"));
+    assert_eq!((img.width(), img.height()), (856, 540));
+    let json: Value = get_with_accept(&app, &path, &t, "application/json", None)
+        .await
+        .json()
+        .await
+        .unwrap_or_default();
+    assert_eq!(json["imageType"], "front");
+    assert_eq!(json["scanId"], id);
+    assert!(json["timestamp"].is_string());
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(json["image"].as_str().unwrap_or_default())
+        .unwrap_or_default();
+    assert_eq!(decoded, bytes, "the JSON form carries the same bytes");
+    let text = get_with_accept(&app, &path, &t, "text/plain", None)
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert_eq!(
+        base64::engine::general_purpose::STANDARD
+            .decode(text.trim())
+            .unwrap_or_default(),
+        bytes
+    );
+    assert_eq!(
+        get_with_accept(&app, &path, &t, "application/xml", None)
+            .await
+            .status(),
+        406
+    );
+    assert_eq!(
+        get_with_accept(
+            &app,
+            &format!("/mobbscan-agent/{id}/image/nothing"),
+            &t,
+            "image/jpeg",
+            None
+        )
+        .await
+        .status(),
+        404
+    );
+    let part = get_with_accept(&app, &path, &t, "image/jpeg", Some("bytes=0-99")).await;
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().await.unwrap_or_default(), bytes[..100]);
+    let pdf = get_with_accept(
+        &app,
+        &format!("/mobbscan-agent/api/pdf/{id}"),
+        &t,
+        "application/pdf",
+        None,
+    )
+    .await;
+    assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    let pdf = pdf.bytes().await.unwrap_or_default();
+    let sum = app
+        .process_field(&id, "pdf_checksum")
+        .await
+        .unwrap_or_default();
+    assert_eq!(
+        kycdesk::security::sha256_hex_bytes(&pdf),
+        sum,
+        "pdfChecksum is the PDF's SHA-256"
+    );
+}
+
+async fn delete_removes_the_case_and_get_never_does(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(40).await;
+    let c = integrator(&app, "Delete Bank").await;
+    adopt(&app, &c).await;
+    let t = token(&app, &c).await;
+    let id = owned_in(&app, &c, "NOT_VERIFIED").await.remove(0);
+    let path = format!("/mobbscan-agent/api/verification/{id}");
+    let get = get_with_accept(&app, &path, &t, "application/json", None).await;
+    assert!(
+        get.status() == 405 || get.status() == 404,
+        "{}",
+        get.status()
+    );
+    assert_eq!(
+        app.process_field(&id, "state").await.as_deref(),
+        Some("NOT_VERIFIED"),
+        "GET never deletes"
+    );
+    let shas: Vec<String> = sqlx::query_scalar("SELECT sha256 FROM evidence WHERE scan_id = $1")
+        .bind(&id)
+        .fetch_all(app.state.db.read())
+        .await
+        .unwrap_or_default();
+    assert!(!shas.is_empty());
+    let before = app
+        .scalar_i64(
+            "SELECT n FROM state_counts WHERE state = $1",
+            "NOT_VERIFIED",
+        )
+        .await;
+    let (s, v) = call(&app, reqwest::Method::DELETE, &path, &t, None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM processes WHERE scan_id = $1", &id)
+            .await,
+        0
+    );
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM evidence WHERE scan_id = $1", &id)
+            .await,
+        0
+    );
+    assert_eq!(
+        app.scalar_i64(
+            "SELECT n FROM state_counts WHERE state = $1",
+            "NOT_VERIFIED"
+        )
+        .await,
+        before - 1
+    );
+    for sha in &shas {
+        let in_use = app
+            .scalar_i64("SELECT COUNT(*) FROM evidence WHERE sha256 = $1", sha)
+            .await;
+        let exists = app
+            .data_dir
+            .join("blobs")
+            .join(&sha[..2])
+            .join(sha)
+            .exists();
+        assert_eq!(
+            exists,
+            in_use > 0,
+            "blob {sha} removed unless another case shares it"
+        );
+    }
+    let tomb: String = sqlx::query_scalar(
+        "SELECT detail FROM audit_log WHERE action = 'case.delete' AND scan_id = $1",
+    )
+    .bind(&id)
+    .fetch_one(app.state.db.read())
+    .await
+    .unwrap_or_default();
+    assert!(tomb.contains(&shas[0]), "the tombstone keeps the hashes");
+    assert!(matches!(
+        kycdesk::audit::verify(&app.state.db).await,
+        Ok(kycdesk::audit::Verdict::Intact { .. })
+    ));
+    let (s, _) = call(&app, reqwest::Method::DELETE, &path, &t, None).await;
+    assert_eq!(s, 404);
+}

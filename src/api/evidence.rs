@@ -1,0 +1,173 @@
+//! Evidence over the API in the reference's three forms, chosen by `Accept`:
+//! JSON with base64, the raw bytes (with `Range`), or base64 text.
+
+use super::error::ApiError;
+use super::token::ApiClient;
+use crate::audit::{self, Event};
+use crate::startup::AppState;
+use crate::store::processes::{self as rows, EvidenceRow};
+use actix_files::NamedFile;
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use base64::Engine;
+
+enum Form {
+    Json,
+    Binary,
+    Base64Text,
+}
+
+/// Picks the first acceptable form in the client's order; `*/*` or no
+/// `Accept` at all means JSON, the reference's first form.
+fn negotiate(req: &HttpRequest, media_type: &str) -> Result<Form, ApiError> {
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("*/*");
+    let top = media_type.split('/').next().unwrap_or("");
+    for item in accept.split(',') {
+        let m = item
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match m.as_str() {
+            "application/json" | "*/*" => return Ok(Form::Json),
+            "text/plain" => return Ok(Form::Base64Text),
+            "application/octet-stream" => return Ok(Form::Binary),
+            _ if m == media_type || m == format!("{top}/*") => return Ok(Form::Binary),
+            _ => {}
+        }
+    }
+    Err(ApiError::NotAcceptable(media_type.to_string()))
+}
+
+async fn serve(
+    req: &HttpRequest,
+    state: &AppState,
+    client: &ApiClient,
+    scan_id: &str,
+    e: &EvidenceRow,
+    json_key: &str,
+    type_key: &str,
+) -> Result<HttpResponse, ApiError> {
+    let form = negotiate(req, &e.media_type)?;
+    let path = state
+        .blobs
+        .path_of(&e.sha256)
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("bad blob name {}", e.sha256)))?;
+    let range = req
+        .headers()
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok());
+    if range.is_none_or(|r| r.starts_with("bytes=0-")) {
+        audit::record_now(
+            &state.db,
+            Event {
+                actor: &client.actor().name,
+                action: "evidence.download",
+                scan_id: Some(scan_id),
+                client_addr: &client.client_addr,
+                detail: serde_json::json!({"kind": e.kind, "type": e.evidence_type, "sha256": e.sha256}),
+            },
+        )
+        .await?;
+    }
+    match form {
+        Form::Binary => {
+            let mime: mime::Mime = e
+                .media_type
+                .parse()
+                .unwrap_or(mime::APPLICATION_OCTET_STREAM);
+            let f = NamedFile::open_async(&path)
+                .await
+                .map_err(|err| ApiError::Internal(err.into()))?
+                .set_content_type(mime);
+            Ok(f.into_response(req))
+        }
+        Form::Json | Form::Base64Text => {
+            let bytes = tokio::fs::read(&path)
+                .await
+                .map_err(|err| ApiError::Internal(err.into()))?;
+            let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+            Ok(match form {
+                Form::Json => {
+                    let mut v = serde_json::json!({
+                        "timestamp": crate::domain::rfc3339_ms(e.created_at),
+                        "scanId": scan_id,
+                    });
+                    v[type_key] = serde_json::Value::String(e.evidence_type.clone());
+                    v[json_key] = serde_json::Value::String(b64);
+                    HttpResponse::Ok().json(v)
+                }
+                _ => HttpResponse::Ok()
+                    .content_type("text/plain; charset=utf-8")
+                    .body(b64),
+            })
+        }
+    }
+}
+
+async fn find(
+    state: &AppState,
+    client: &ApiClient,
+    id: &str,
+    kind: &str,
+    t: Option<&str>,
+) -> Result<(String, EvidenceRow), ApiError> {
+    let p = super::mobbscan::owned(state, client, id).await?;
+    let e = rows::evidence_for(state.db.read(), &p.scan_id)
+        .await?
+        .into_iter()
+        .find(|e| e.kind == kind && t.is_none_or(|t| e.evidence_type == t))
+        .ok_or_else(|| {
+            ApiError::NotFoundWhat(format!(
+                "this process has no {kind}{}",
+                t.map(|t| format!(" of type {t}")).unwrap_or_default()
+            ))
+        })?;
+    Ok((p.scan_id, e))
+}
+
+pub async fn image(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    client: ApiClient,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, t) = path.into_inner();
+    let (scan_id, e) = find(&state, &client, &id, "image", Some(&t)).await?;
+    serve(&req, &state, &client, &scan_id, &e, "image", "imageType").await
+}
+
+pub async fn recording(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    client: ApiClient,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (id, t) = path.into_inner();
+    let (scan_id, e) = find(&state, &client, &id, "recording", Some(&t)).await?;
+    serve(
+        &req,
+        &state,
+        &client,
+        &scan_id,
+        &e,
+        "recording",
+        "recordingType",
+    )
+    .await
+}
+
+pub async fn pdf(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    client: ApiClient,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let (scan_id, e) = find(&state, &client, &path.into_inner(), "pdf", None).await?;
+    serve(&req, &state, &client, &scan_id, &e, "pdf", "pdfType").await
+}
