@@ -257,7 +257,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     if st.demo {
         println!(
             "demo data {} — log in at {}desk/login with:",
-            if app.seeded_demo {
+            if app.demo_credentials.is_some() {
                 "seeded"
             } else {
                 "already present"
@@ -271,6 +271,17 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
                 l.email,
                 l.password
             );
+        }
+        match &app.demo_credentials {
+            Some(c) => println!(
+                "demo integrator {} (API credentials, shown once): api_key={} api_secret={}",
+                crate::demo::INTEGRATORS[0],
+                c.api_key,
+                c.api_secret
+            ),
+            None => println!(
+                "the demo integrator's API secret was shown when the demo was first seeded"
+            ),
         }
     }
     app.run_until_stopped().await?;

@@ -26,8 +26,8 @@ pub struct Application {
     port: u16,
     server: Server,
     pub state: web::Data<AppState>,
-    /// True when this start seeded the demo data.
-    pub seeded_demo: bool,
+    /// The demo integrator's API credentials, when this start seeded the demo.
+    pub demo_credentials: Option<crate::identity::integrators::Credentials>,
 }
 
 impl Application {
@@ -69,10 +69,10 @@ impl Application {
             thumbs,
             jwt_key,
         });
-        let seeded_demo = if demo {
+        let demo_credentials = if demo {
             crate::demo::seed_if_empty(&state, crate::demo::DEFAULT_PROCESSES).await?
         } else {
-            false
+            None
         };
 
         let data = state.clone();
@@ -104,7 +104,7 @@ impl Application {
             port: addr.port(),
             server: server.run(),
             state,
-            seeded_demo,
+            demo_credentials,
         })
     }
 

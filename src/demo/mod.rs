@@ -13,6 +13,7 @@ use crate::domain::validation::{self, failing_key};
 use crate::domain::{fmt_ms, now_ms, Document, Role, State};
 use crate::evidence::BlobStore;
 use crate::identity;
+use crate::identity::integrators::Credentials;
 use crate::startup::AppState;
 use crate::store::processes::{self as rows, DecisionRow, EvidenceRow, NewProcess};
 use crate::store::users as user_rows;
@@ -511,19 +512,26 @@ fn prepare(
 
 pub const INTEGRATORS: [&str; 3] = ["Acme Bank", "Nordic Pay", "Fintech Iberia"];
 
-/// Seeds the demo when the database has no users. Returns false when it
-/// already had data (the demo logins still work if it was a demo).
-pub async fn seed_if_empty(state: &AppState, processes: usize) -> anyhow::Result<bool> {
+/// Seeds the demo when the database has no users and returns the demo
+/// integrator's credentials; `None` when the database already had data.
+pub async fn seed_if_empty(
+    state: &AppState,
+    processes: usize,
+) -> anyhow::Result<Option<Credentials>> {
     if user_rows::count_users(state.db.read()).await? > 0 {
-        return Ok(false);
+        return Ok(None);
     }
     for l in &LOGINS {
         identity::create_user(&state.db, l.email, l.role, l.password, "demo", "local").await?;
     }
     let now = now_ms();
-    let mut integrators = Vec::new();
+    // The first demo integrator gets API credentials, printed once.
+    let creds =
+        crate::identity::integrators::create(&state.db, INTEGRATORS[0], None, &[], "demo", "local")
+            .await?;
+    let mut integrators = vec![(creds.integrator_id.clone(), INTEGRATORS[0].to_string())];
     let mut tx = state.db.begin().await?;
-    for name in INTEGRATORS {
+    for name in &INTEGRATORS[1..] {
         let id = uuid::Uuid::new_v4().to_string();
         rows::insert_integrator(&mut tx, &id, name, now).await?;
         integrators.push((id, name.to_string()));
@@ -565,5 +573,5 @@ pub async fn seed_if_empty(state: &AppState, processes: usize) -> anyhow::Result
     )
     .await?;
     tx.commit().await?;
-    Ok(true)
+    Ok(Some(creds))
 }
