@@ -19,6 +19,8 @@ pub enum ApiError {
     NotFoundWhat(String),
     #[error("{0}")]
     Conflict(String),
+    #[error("too many failed attempts from this address; retry in {retry_after_secs} s")]
+    TooManyRequests { retry_after_secs: i64 },
     #[error("answers are available as application/json, {0} or text/plain")]
     NotAcceptable(String),
     #[error(transparent)]
@@ -51,6 +53,7 @@ impl ResponseError for ApiError {
             ApiError::NotFound | ApiError::NotFoundWhat(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -65,8 +68,14 @@ impl ResponseError for ApiError {
             other => other.to_string(),
         };
         let mut b = HttpResponse::build(self.status_code());
-        if matches!(self, ApiError::Unauthorized(_)) {
-            b.insert_header(("WWW-Authenticate", "Bearer"));
+        match self {
+            ApiError::Unauthorized(_) => {
+                b.insert_header(("WWW-Authenticate", "Bearer"));
+            }
+            ApiError::TooManyRequests { retry_after_secs } => {
+                b.insert_header(("Retry-After", retry_after_secs.to_string()));
+            }
+            _ => {}
         }
         b.json(
             serde_json::json!({"status": self.status_code().as_u16(), "description": description}),

@@ -3,7 +3,6 @@
 
 use super::error::ApiError;
 use super::token::ApiClient;
-use crate::audit::{self, Event};
 use crate::startup::AppState;
 use crate::store::processes::{self as rows, EvidenceRow};
 use actix_files::NamedFile;
@@ -58,23 +57,8 @@ async fn serve(
         .blobs
         .path_of(&e.sha256)
         .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("bad blob name {}", e.sha256)))?;
-    let range = req
-        .headers()
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok());
-    if range.is_none_or(|r| r.starts_with("bytes=0-")) {
-        audit::record_now(
-            &state.db,
-            Event {
-                actor: &client.actor().name,
-                action: "evidence.download",
-                scan_id: Some(scan_id),
-                client_addr: &client.client_addr,
-                detail: serde_json::json!({"kind": e.kind, "type": e.evidence_type, "sha256": e.sha256}),
-            },
-        )
+    crate::evidence::audit_download(&state.db, &client.actor().name, &client.client_addr, e, req)
         .await?;
-    }
     match form {
         Form::Binary => {
             let mime: mime::Mime = e

@@ -23,6 +23,16 @@ pub struct TokenRequest {
     api_secret: Option<String>,
 }
 
+/// Bad credentials from one address: after 10 in 5 minutes that address is
+/// refused with 429 for 5 minutes, whatever key it tries.
+fn token_throttle() -> crate::identity::LockoutPolicy {
+    crate::identity::LockoutPolicy {
+        max_failures: 10,
+        window_ms: 5 * 60_000,
+        lock_ms: 5 * 60_000,
+    }
+}
+
 pub async fn token(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -33,15 +43,28 @@ pub async fn token(
             "api_key and api_secret are required".into(),
         ));
     };
+    let addr = client_addr(&req);
+    let throttle_key = format!("api-token:{addr}");
+    let policy = token_throttle();
+    let throttle =
+        match crate::identity::Throttled::check(&state.db, &throttle_key, &policy).await? {
+            Ok(t) => t,
+            Err(left_ms) => {
+                return Err(ApiError::TooManyRequests {
+                    retry_after_secs: (left_ms + 999) / 1000,
+                })
+            }
+        };
     match integrators::authenticate(&state.db, key, secret).await? {
         Authentication::Invalid => {
+            throttle.fail(&state.db).await?;
             audit::record_now(
                 &state.db,
                 Event {
                     actor: "api",
                     action: "api.token.failed",
                     scan_id: None,
-                    client_addr: &client_addr(&req),
+                    client_addr: &addr,
                     detail: serde_json::json!({}),
                 },
             )
@@ -50,6 +73,7 @@ pub async fn token(
         }
         Authentication::Disabled => Err(ApiError::Forbidden("this integrator is disabled".into())),
         Authentication::Ok(row) => {
+            throttle.succeed(&state.db).await?;
             let token = token::issue(&state, &row.id)?;
             Ok(HttpResponse::Ok()
                 .insert_header(("Cache-Control", "no-store"))

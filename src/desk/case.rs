@@ -416,23 +416,8 @@ pub async fn evidence(
         .blobs
         .path_of(&e.sha256)
         .ok_or_else(|| DeskError::Internal(anyhow::anyhow!("bad blob name {}", e.sha256)))?;
-    let range = req
-        .headers()
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok());
-    if range.is_none_or(|r| r.starts_with("bytes=0-")) {
-        audit::record_now(
-            &state.db,
-            Event {
-                actor: &session.email,
-                action: "evidence.download",
-                scan_id: Some(&scan_id),
-                client_addr: &session.client_addr,
-                detail: serde_json::json!({"kind": e.kind, "type": e.evidence_type, "sha256": e.sha256}),
-            },
-        )
+    crate::evidence::audit_download(&state.db, &session.email, &session.client_addr, &e, &req)
         .await?;
-    }
     let mime: mime::Mime = e
         .media_type
         .parse()

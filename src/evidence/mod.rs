@@ -3,6 +3,8 @@
 
 pub mod thumbs;
 
+use crate::store::processes::EvidenceRow;
+
 use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -52,6 +54,36 @@ impl BlobStore {
         })?;
         std::fs::read(p)
     }
+}
+
+/// Audits an evidence download. A player seeking through a recording sends
+/// many range requests; only the one that starts at byte 0 (or a plain GET)
+/// counts as a download.
+pub async fn audit_download(
+    db: &crate::store::Db,
+    actor: &str,
+    client_addr: &str,
+    e: &EvidenceRow,
+    req: &actix_web::HttpRequest,
+) -> Result<(), sqlx::Error> {
+    let range = req
+        .headers()
+        .get(actix_web::http::header::RANGE)
+        .and_then(|v| v.to_str().ok());
+    if range.is_some_and(|r| !r.starts_with("bytes=0-")) {
+        return Ok(());
+    }
+    crate::audit::record_now(
+        db,
+        crate::audit::Event {
+            actor,
+            action: "evidence.download",
+            scan_id: Some(&e.scan_id),
+            client_addr,
+            detail: serde_json::json!({"kind": e.kind, "type": e.evidence_type, "sha256": e.sha256}),
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

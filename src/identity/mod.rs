@@ -172,6 +172,62 @@ pub enum LoginOutcome {
     },
 }
 
+/// A failure counter keyed by anything (a normalised e-mail, an address):
+/// `policy.max_failures` failures within the window lock the key.
+pub struct Throttled<'a> {
+    key: &'a str,
+    policy: &'a LockoutPolicy,
+    current: Option<Throttle>,
+}
+
+impl<'a> Throttled<'a> {
+    /// Loads the key's counter; `Err(ms)` while it is locked, with the time left.
+    pub async fn check(
+        db: &Db,
+        key: &'a str,
+        policy: &'a LockoutPolicy,
+    ) -> Result<Result<Throttled<'a>, i64>, sqlx::Error> {
+        let current = rows::throttle(db.read(), key).await?;
+        let now = now_ms();
+        if let Some(t) = &current {
+            if t.locked_until > now {
+                return Ok(Err(t.locked_until - now));
+            }
+        }
+        Ok(Ok(Throttled {
+            key,
+            policy,
+            current,
+        }))
+    }
+
+    pub async fn fail(self, db: &Db) -> Result<(), sqlx::Error> {
+        let now = now_ms();
+        let mut t = match self.current {
+            Some(t) if now - t.window_start < self.policy.window_ms => t,
+            _ => Throttle {
+                failures: 0,
+                window_start: now,
+                locked_until: 0,
+            },
+        };
+        t.failures += 1;
+        if t.failures >= self.policy.max_failures {
+            t.locked_until = now + self.policy.lock_ms;
+            t.failures = 0;
+            t.window_start = now;
+        }
+        rows::put_throttle(db.write(), self.key, &t).await
+    }
+
+    pub async fn succeed(self, db: &Db) -> Result<(), sqlx::Error> {
+        if self.current.is_some() {
+            rows::clear_throttle(db.write(), self.key).await?;
+        }
+        Ok(())
+    }
+}
+
 /// Checks credentials. Failures are counted per e-mail whether or not the
 /// account exists, so a locked-out message reveals nothing either.
 pub async fn login(
@@ -180,16 +236,15 @@ pub async fn login(
     raw_email: &str,
     password: &str,
 ) -> Result<LoginOutcome, sqlx::Error> {
-    let now = now_ms();
     let key = raw_email.trim().to_lowercase();
-    let throttle = rows::throttle(db.read(), &key).await?;
-    if let Some(t) = &throttle {
-        if t.locked_until > now {
+    let throttle = match Throttled::check(db, &key, policy).await? {
+        Ok(t) => t,
+        Err(left_ms) => {
             return Ok(LoginOutcome::Locked {
-                minutes: (t.locked_until - now + 59_999) / 60_000,
-            });
+                minutes: (left_ms + 59_999) / 60_000,
+            })
         }
-    }
+    };
     let user = match Email::parse(raw_email) {
         Ok(e) => rows::user_by_email(db.read(), e.as_str()).await?,
         Err(_) => None,
@@ -201,25 +256,11 @@ pub async fn login(
     let ok = verify_blocking(hash, password.to_string()).await;
     match user {
         Some(u) if ok && u.active == 1 => {
-            rows::clear_throttle(db.write(), &key).await?;
+            throttle.succeed(db).await?;
             Ok(LoginOutcome::Success(u))
         }
         _ => {
-            let mut t = match throttle {
-                Some(t) if now - t.window_start < policy.window_ms => t,
-                _ => Throttle {
-                    failures: 0,
-                    window_start: now,
-                    locked_until: 0,
-                },
-            };
-            t.failures += 1;
-            if t.failures >= policy.max_failures {
-                t.locked_until = now + policy.lock_ms;
-                t.failures = 0;
-                t.window_start = now;
-            }
-            rows::put_throttle(db.write(), &key, &t).await?;
+            throttle.fail(db).await?;
             Ok(LoginOutcome::Invalid)
         }
     }

@@ -676,3 +676,52 @@ async fn delete_removes_the_case_and_get_never_does(b: Backend) {
     let (s, _) = call(&app, reqwest::Method::DELETE, &path, &t, None).await;
     assert_eq!(s, 404);
 }
+
+both_backends!(repeated_bad_credentials_are_refused_with_429);
+
+async fn repeated_bad_credentials_are_refused_with_429(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    let c = integrator(&app, "Brute Bank").await;
+    let http = reqwest::Client::new();
+    let attempt = |secret: String| {
+        let http = http.clone();
+        let url = app.url("/auth/token");
+        let key = c.api_key.clone();
+        async move {
+            http.post(url)
+                .json(&json!({"api_key": key, "api_secret": secret}))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+    for i in 0..10 {
+        assert_eq!(
+            attempt(format!("guess-{i}")).await.status(),
+            401,
+            "attempt {i}"
+        );
+    }
+    let refused = attempt(c.api_secret.clone()).await;
+    assert_eq!(
+        refused.status(),
+        429,
+        "even the right secret, from this address, for a while"
+    );
+    let retry: i64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap_or("0")
+        .parse()
+        .unwrap_or(0);
+    assert!((250..=300).contains(&retry), "{retry}");
+    assert_eq!(
+        app.scalar_i64(
+            "SELECT COUNT(*) FROM audit_log WHERE action = $1",
+            "api.token.failed"
+        )
+        .await,
+        10
+    );
+}
