@@ -468,7 +468,7 @@ async fn two_racing_decisions_one_wins_nothing_half_written(b: Backend) {
 }
 
 async fn claims_block_others_until_released_or_expired(b: Backend) {
-    let Some(app) = spawn_with(b, |s| s.claim_idle_ms = 2_000).await else {
+    let Some(app) = spawn_with(b, |s| s.claim_idle_ms = 5_000).await else {
         return;
     };
     app.seed(20).await;
@@ -527,7 +527,7 @@ async fn claims_block_others_until_released_or_expired(b: Backend) {
     );
     b2.claim(&id).await;
     // Idle claims lapse.
-    tokio::time::sleep(std::time::Duration::from_millis(2_300)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(5_300)).await;
     a.claim(&id).await;
     assert_eq!(
         app.process_field(&id, "claimed_by").await.as_deref(),
