@@ -18,14 +18,7 @@ async fn login_sets_a_hardened_cookie_and_logout_kills_the_session(b: Backend) {
     let r = app.post_login(&c, AGENT.0, AGENT.1).await;
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/desk/queue");
-    let cookie = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("kycdesk_session="))
-        .unwrap_or_else(|| panic!("no session cookie"))
-        .to_string();
+    let cookie = set_cookie(&r, "kycdesk_session=").unwrap_or_else(|| panic!("no session cookie"));
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Strict"), "{cookie}");
     assert!(cookie.contains("Path=/"), "{cookie}");
@@ -89,29 +82,9 @@ async fn login_renews_the_session_id(b: Backend) {
     app.seed(2).await;
     let c = crate::helpers::client();
     let first = app.post_login(&c, AGENT.0, AGENT.1).await;
-    let t1 = first
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("kycdesk_session="))
-        .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let t1 = cookie_value(&first, "kycdesk_session=");
     let second = app.post_login(&c, AGENT.0, AGENT.1).await;
-    let t2 = second
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("kycdesk_session="))
-        .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let t2 = cookie_value(&second, "kycdesk_session=");
     assert!(t1.len() > 20 && t2.len() > 20);
     assert_ne!(t1, t2, "a login must issue a new session id");
     let raw = crate::helpers::client();
@@ -272,14 +245,8 @@ async fn over_https_cookies_are_secure_and_host_prefixed() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.status(), 303);
-    let session = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with("__Host-kycdesk_session="))
-        .unwrap_or_else(|| panic!("no __Host- session cookie"))
-        .to_string();
+    let session = set_cookie(&r, "__Host-kycdesk_session=")
+        .unwrap_or_else(|| panic!("no __Host- session cookie"));
     assert!(
         session.contains("Secure") && session.contains("HttpOnly") && session.contains("Path=/"),
         "{session}"
@@ -288,4 +255,21 @@ async fn over_https_cookies_are_secure_and_host_prefixed() {
         !session.contains("Domain="),
         "__Host- cookies carry no Domain"
     );
+}
+
+/// The whole `Set-Cookie` line for the cookie whose line starts with `prefix`.
+fn set_cookie(r: &reqwest::Response, prefix: &str) -> Option<String> {
+    r.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(prefix))
+        .map(str::to_string)
+}
+
+/// `name=value` of that cookie, as a browser would send it back.
+fn cookie_value(r: &reqwest::Response, prefix: &str) -> String {
+    set_cookie(r, prefix)
+        .and_then(|c| c.split(';').next().map(str::to_string))
+        .unwrap_or_default()
 }
