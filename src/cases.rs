@@ -6,6 +6,7 @@ use crate::audit::{self, Event};
 use crate::config::Settings;
 use crate::domain::validation::{self, failing_key};
 use crate::domain::{now_ms, Document, State};
+use crate::evidence::BlobStore;
 use crate::store::processes::{
     self as rows, DecisionRow, FieldEditRow, NoteRow, ProcessRow, Transition,
 };
@@ -228,6 +229,7 @@ pub async fn edit(
 /// validations and the (field, old, new) changes.
 pub struct PreparedEdit {
     doc: Document,
+    checks: BTreeMap<String, crate::domain::Validation>,
     validations: String,
     failing: String,
     applied: Vec<(String, Option<String>, Option<String>)>,
@@ -260,6 +262,7 @@ async fn prepare_edit(
     Ok(Some(PreparedEdit {
         validations: serde_json::to_string(&v).map_err(anyhow::Error::from)?,
         failing: failing_key(&v),
+        checks: v,
         doc,
         applied,
     }))
@@ -393,6 +396,7 @@ pub struct DecisionInput {
 pub async fn decide(
     db: &Db,
     s: &Settings,
+    blobs: &BlobStore,
     scan_id: &str,
     input: &DecisionInput,
     who: &Actor,
@@ -448,6 +452,29 @@ pub async fn decide(
     let mut version = input.expected_version.unwrap_or(p.version);
     let prepared = prepare_edit(db, s, &p, &input.changes).await?;
     let now = now_ms();
+    // A final decision re-issues the report PDF with the decision on it.
+    // The blob is written before the transaction (content-addressed, so a
+    // losing race leaves only an unreferenced file, removed below).
+    let report = if to.is_final() {
+        let (doc, checks) = match &prepared {
+            Some(e) => (e.doc.clone(), e.checks.clone()),
+            None => (
+                p.document(),
+                serde_json::from_str(&p.validations).unwrap_or_default(),
+            ),
+        };
+        let evidence = rows::evidence_for(db.read(), scan_id).await?;
+        let line = crate::certify::DecisionLine {
+            state: to,
+            actor: who.name.clone(),
+            at: now,
+            reason: reason.map(str::to_string),
+            comment: comment.map(str::to_string),
+        };
+        Some(crate::certify::store_report(blobs, &p, &doc, &checks, &evidence, Some(line)).await?)
+    } else {
+        None
+    };
     let mut tx = db.begin().await?;
     if let Some(e) = &prepared {
         write_edit(
@@ -487,6 +514,9 @@ pub async fn decide(
     .await?;
     if changed == 0 {
         tx.rollback().await?;
+        if let Some((sha, _)) = &report {
+            forget_blob(db, blobs, sha).await;
+        }
         let now_p = load(db, scan_id).await?;
         return Err(CaseError::Conflict(match now_p.state() {
             Ok(st) if st.is_final() => format!(
@@ -513,6 +543,10 @@ pub async fn decide(
     .await?;
     rows::bump_count(&mut tx, from, -1).await?;
     rows::bump_count(&mut tx, to, 1).await?;
+    if let Some((sha, size)) = &report {
+        rows::replace_report(&mut tx, scan_id, sha, *size, now).await?;
+    }
+    crate::store::webhooks::enqueue(&mut tx, &p.integrator_id, scan_id, to.as_str(), now).await?;
     audit::record(
         db,
         &mut tx,
@@ -520,7 +554,163 @@ pub async fn decide(
             who,
             "case.decide",
             scan_id,
-            serde_json::json!({"decision": input.decision.as_str(), "from": from.as_str(), "to": to.as_str(), "reason": reason}),
+            serde_json::json!({
+                "decision": input.decision.as_str(), "from": from.as_str(), "to": to.as_str(), "reason": reason,
+                "fields": prepared.as_ref().map(|e| e.applied.iter().map(|(f, _, _)| f.clone()).collect::<Vec<_>>()).unwrap_or_default(),
+            }),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    if let (Some(old), Some((new, _))) = (&p.pdf_checksum, &report) {
+        if old != new {
+            forget_blob(db, blobs, old).await;
+        }
+    }
+    Ok(to)
+}
+
+/// Removes a blob no evidence row refers to any more. Best effort: a blob
+/// left behind is only wasted disk.
+async fn forget_blob(db: &Db, blobs: &BlobStore, sha: &str) {
+    if let Ok(false) = rows::blob_in_use(db.read(), sha).await {
+        if let Some(path) = blobs.path_of(sha) {
+            let _ = tokio::fs::remove_file(path).await;
+        }
+    }
+}
+
+/// Attaches a piece of evidence to a process the applicant has not yet
+/// submitted (replacing one of the same kind and type). A recording raises
+/// the `VIDEO_AVAILABLE` webhook in the same transaction. The bytes must
+/// already have passed the evidence checks of the caller's channel.
+#[allow(clippy::too_many_arguments)]
+pub async fn attach_evidence(
+    db: &Db,
+    blobs: &BlobStore,
+    scan_id: &str,
+    kind: &str,
+    evidence_type: &str,
+    bytes: Vec<u8>,
+    media_type: &str,
+    who: &Actor,
+) -> Result<String, CaseError> {
+    if !matches!(kind, "image" | "recording" | "extraImage") {
+        return Err(CaseError::Invalid(format!(
+            "unknown evidence kind '{kind}'"
+        )));
+    }
+    let p = load(db, scan_id).await?;
+    let st = state_of(&p)?;
+    if !matches!(st, State::Created | State::InProgress) {
+        return Err(CaseError::Conflict(format!(
+            "the process is {st}: evidence can only be added before it is submitted"
+        )));
+    }
+    let size = bytes.len() as i64;
+    let store = blobs.clone();
+    let sha = tokio::task::spawn_blocking(move || store.put(&bytes))
+        .await
+        .map_err(anyhow::Error::from)?
+        .map_err(anyhow::Error::from)?;
+    let now = now_ms();
+    let mut tx = db.begin().await?;
+    let row = crate::store::processes::EvidenceRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        scan_id: scan_id.into(),
+        kind: kind.into(),
+        evidence_type: evidence_type.into(),
+        sha256: sha.clone(),
+        size,
+        media_type: media_type.into(),
+        created_at: now,
+    };
+    if rows::put_evidence(&mut tx, &row).await? {
+        rows::bump_count(&mut tx, State::Created, -1).await?;
+        rows::bump_count(&mut tx, State::InProgress, 1).await?;
+    }
+    if kind == "recording" {
+        crate::store::webhooks::enqueue(&mut tx, &p.integrator_id, scan_id, "VIDEO_AVAILABLE", now)
+            .await?;
+    }
+    audit::record(
+        db,
+        &mut tx,
+        event(
+            who,
+            "evidence.add",
+            scan_id,
+            serde_json::json!({"kind": kind, "type": evidence_type, "sha256": sha, "size": size}),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(sha)
+}
+
+/// The applicant's submission: validations, the report PDF, the state the
+/// integrator configured (`PENDING_VALIDATION` or `PENDING_VERIFICATION`)
+/// and its webhook, all in one transaction.
+pub async fn submit(
+    db: &Db,
+    s: &Settings,
+    blobs: &BlobStore,
+    scan_id: &str,
+    who: &Actor,
+) -> Result<State, CaseError> {
+    let p = load(db, scan_id).await?;
+    let from = state_of(&p)?;
+    if !matches!(from, State::Created | State::InProgress) {
+        return Err(CaseError::Conflict(format!(
+            "the process was already submitted (it is {from})"
+        )));
+    }
+    let integrator = crate::store::integrators::by_id(db.read(), &p.integrator_id)
+        .await?
+        .ok_or(CaseError::NotFound)?;
+    let to = match integrator.submit_state.parse::<State>() {
+        Ok(st @ (State::PendingValidation | State::PendingVerification)) => st,
+        _ => State::PendingVerification,
+    };
+    let doc = p.document();
+    let checks = validations_for(db, s, scan_id, &doc).await?;
+    let evidence = rows::evidence_for(db.read(), scan_id).await?;
+    let mut shown = p.clone();
+    shown.state = to.as_str().into();
+    let (sha, size) =
+        crate::certify::store_report(blobs, &shown, &doc, &checks, &evidence, None).await?;
+    let now = now_ms();
+    let mut tx = db.begin().await?;
+    let validations = serde_json::to_string(&checks).map_err(anyhow::Error::from)?;
+    if rows::submit(
+        &mut tx,
+        scan_id,
+        p.version,
+        from,
+        to,
+        &validations,
+        &failing_key(&checks),
+        now,
+    )
+    .await?
+        == 0
+    {
+        return Err(CaseError::Conflict(
+            "the process changed while it was being submitted; try again".into(),
+        ));
+    }
+    rows::replace_report(&mut tx, scan_id, &sha, size, now).await?;
+    rows::bump_count(&mut tx, from, -1).await?;
+    rows::bump_count(&mut tx, to, 1).await?;
+    crate::store::webhooks::enqueue(&mut tx, &p.integrator_id, scan_id, to.as_str(), now).await?;
+    audit::record(
+        db,
+        &mut tx,
+        event(
+            who,
+            "case.submit",
+            scan_id,
+            serde_json::json!({"to": to.as_str(), "pdf_sha256": sha}),
         ),
     )
     .await?;

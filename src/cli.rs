@@ -41,6 +41,21 @@ enum Command {
     },
     /// Load N processes and measure desk page latency (see README).
     Bench(crate::bench::BenchArgs),
+    /// Check a certified zip offline; exit 0 with a one-line verdict when valid.
+    VerifyZip {
+        /// The zip to check.
+        file: PathBuf,
+        /// The signing key to require (base64 or hex, as `kycdesk signing-key` prints).
+        /// Without it the key named in the manifest is used, which proves integrity
+        /// but not origin.
+        #[arg(long)]
+        public_key: Option<String>,
+    },
+    /// Print the public key certified zips are signed with (created if missing).
+    SigningKey {
+        #[arg(long, env = "KYCDESK_DATA_DIR", default_value = "./kycdesk-data")]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -82,6 +97,12 @@ struct ServeArgs {
     /// Rejection reasons offered on the desk, separated by '|'.
     #[arg(long, env = "KYCDESK_REJECT_REASONS", value_delimiter = '|')]
     reject_reasons: Vec<String>,
+    /// Deliver webhooks to loopback / private addresses (development only).
+    #[arg(long, env = "KYCDESK_WEBHOOK_ALLOW_PRIVATE")]
+    webhook_allow_private: bool,
+    /// Minutes an API access token lives.
+    #[arg(long, env = "KYCDESK_TOKEN_TTL_MINUTES", default_value_t = 15)]
+    token_ttl_minutes: i64,
 }
 
 #[derive(Subcommand)]
@@ -111,6 +132,9 @@ enum IntegratorCommand {
         /// An origin allowed to frame the hosted onboarding page (repeatable).
         #[arg(long = "frame-ancestor")]
         frame_ancestors: Vec<String>,
+        /// Accept a webhook URL on a loopback or private address (development only).
+        #[arg(long, env = "KYCDESK_WEBHOOK_ALLOW_PRIVATE")]
+        webhook_allow_private: bool,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -181,6 +205,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                     name,
                     webhook_url,
                     frame_ancestors,
+                    webhook_allow_private,
                     db,
                 },
         } => {
@@ -190,6 +215,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 &name,
                 webhook_url.as_deref(),
                 &frame_ancestors,
+                webhook_allow_private,
                 "cli",
                 "local",
             )
@@ -213,6 +239,37 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Bench(a) => crate::bench::run(a).await,
+        Command::VerifyZip { file, public_key } => {
+            let pinned = match public_key.as_deref() {
+                Some(k) => Some(
+                    crate::certify::signing::parse_public_key(k)
+                        .map_err(|e| anyhow::anyhow!("--public-key: {e}"))?,
+                ),
+                None => None,
+            };
+            let verdict = tokio::task::spawn_blocking(move || {
+                crate::certify::zip::verify(&file, pinned.as_ref())
+            })
+            .await?;
+            match verdict {
+                Ok(v) => {
+                    println!("{}", crate::certify::zip::verdict_line(&v));
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(reason) => {
+                    println!("INVALID: {reason}");
+                    Ok(ExitCode::from(1))
+                }
+            }
+        }
+        Command::SigningKey { data_dir } => {
+            let key = crate::certify::signing::load_or_create(&data_dir)?;
+            println!(
+                "{}",
+                crate::certify::signing::public_key_text(&key.verifying_key())
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -245,6 +302,11 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
     if !reasons.is_empty() {
         s.reject_reasons = reasons;
     }
+    s.webhooks.allow_private = a.webhook_allow_private;
+    if !(1..=24 * 60).contains(&a.token_ttl_minutes) {
+        anyhow::bail!("the token lifetime must be between 1 minute and 24 hours");
+    }
+    s.token_ttl_secs = a.token_ttl_minutes * 60;
     let backend = crate::store::Backend::from_url(&s.database_url).map_err(anyhow::Error::msg)?;
     let app = Application::build(s).await?;
     let st = &app.state.settings;

@@ -32,6 +32,7 @@ pub struct Settings {
     pub workers: usize,
     /// Lifetime of API access tokens.
     pub token_ttl_secs: i64,
+    pub webhooks: crate::webhooks::WebhookPolicy,
 }
 
 impl Settings {
@@ -55,6 +56,7 @@ impl Settings {
             thresholds: Thresholds::default(),
             workers: 0,
             token_ttl_secs: 15 * 60,
+            webhooks: crate::webhooks::WebhookPolicy::default(),
         }
     }
 

@@ -18,3 +18,4 @@ pub mod identity;
 pub mod security;
 pub mod startup;
 pub mod store;
+pub mod webhooks;

@@ -11,6 +11,7 @@ use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
 use std::net::TcpListener;
 use tracing_actix_web::TracingLogger;
+use utoipa_actix_web::AppExt;
 
 /// Shared by every handler.
 pub struct AppState {
@@ -20,11 +21,18 @@ pub struct AppState {
     pub thumbs: Thumbnails,
     /// HS256 key for API access tokens, created once per instance.
     pub jwt_key: Vec<u8>,
+    /// Ed25519 key that signs certified zips (in the data dir).
+    pub signing_key: ed25519_dalek::SigningKey,
+    /// The integrator API's OpenAPI document, serialised once.
+    pub openapi: String,
 }
 
 pub struct Application {
     port: u16,
     server: Server,
+    /// Tells background tasks (the webhook dispatcher) to stop.
+    shutdown: tokio::sync::watch::Sender<bool>,
+    background: Vec<tokio::task::JoinHandle<()>>,
     pub state: web::Data<AppState>,
     /// The demo integrator's API credentials, when this start seeded the demo.
     pub demo_credentials: Option<crate::identity::integrators::Credentials>,
@@ -48,6 +56,7 @@ impl Application {
         )
         .await?;
         let jwt_key = hex::decode(jwt_hex).context("the stored JWT key is corrupt")?;
+        let signing_key = crate::certify::signing::load_or_create(&settings.data_dir)?;
 
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
@@ -62,18 +71,29 @@ impl Application {
         }
         let workers = settings.workers;
         let demo = settings.demo;
+        let openapi =
+            crate::api::openapi::document(settings.public_url.as_str()).to_pretty_json()?;
         let state = web::Data::new(AppState {
             db,
             settings,
             blobs,
             thumbs,
             jwt_key,
+            openapi,
+            signing_key,
         });
         let demo_credentials = if demo {
             crate::demo::seed_if_empty(&state, crate::demo::DEFAULT_PROCESSES).await?
         } else {
             None
         };
+
+        let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+        let background = vec![tokio::spawn(crate::webhooks::run_dispatcher(
+            state.db.clone(),
+            state.settings.webhooks.clone(),
+            shutdown_rx,
+        ))];
 
         let data = state.clone();
         let mut server = HttpServer::new(move || {
@@ -85,7 +105,10 @@ impl Application {
                 .wrap(TracingLogger::default())
                 .app_data(data.clone())
                 .configure(desk::routes)
+                .into_utoipa_app()
                 .configure(crate::api::routes)
+                .into_app()
+                .route("/api/openapi.json", web::get().to(crate::api::openapi_json))
                 .route("/static/{name}", web::get().to(assets::serve))
                 .route(
                     "/healthz",
@@ -103,6 +126,8 @@ impl Application {
         Ok(Application {
             port: addr.port(),
             server: server.run(),
+            shutdown,
+            background,
             state,
             demo_credentials,
         })
@@ -112,7 +137,37 @@ impl Application {
         self.port
     }
 
+    /// Serves until the server stops (signal or `StopHandle::stop`), then
+    /// stops the background tasks.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let r = self.server.await;
+        let _ = self.shutdown.send(true);
+        for t in self.background {
+            let _ = t.await;
+        }
+        r
+    }
+
+    pub fn stop_handle(&self) -> StopHandle {
+        StopHandle {
+            server: self.server.handle(),
+            shutdown: self.shutdown.clone(),
+        }
+    }
+}
+
+/// Stops a running application from elsewhere (tests restart one this way).
+#[derive(Clone)]
+pub struct StopHandle {
+    server: actix_web::dev::ServerHandle,
+    shutdown: tokio::sync::watch::Sender<bool>,
+}
+
+impl StopHandle {
+    /// Stops background tasks first (no new webhook attempt starts), then
+    /// the HTTP server.
+    pub async fn stop(&self) {
+        let _ = self.shutdown.send(true);
+        self.server.stop(true).await;
     }
 }

@@ -2,12 +2,13 @@
 //! JSON with base64, the raw bytes (with `Range`), or base64 text.
 
 use super::error::ApiError;
+use super::openapi::{Binary, ImageJson, PdfJson, RecordingJson, StatusBody};
 use super::token::ApiClient;
 use crate::startup::AppState;
 use crate::store::processes::{self as rows, EvidenceRow};
 use actix_files::NamedFile;
 use actix_web::http::header;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use base64::Engine;
 
 enum Form {
@@ -115,6 +116,25 @@ async fn find(
     Ok((p.scan_id, e))
 }
 
+#[utoipa::path(
+    tag = "evidence",
+    security(("bearer" = [])),
+    params(
+        ("verificationId" = String, Path, description = "The scanId"),
+        ("imageType" = String, Path, description = "e.g. front, back, selfie"),
+    ),
+    responses(
+        (status = 200, description = "The image in the form the Accept header asks for", content(
+            (ImageJson = "application/json"),
+            (Binary = "image/jpeg"),
+            (String = "text/plain"),
+        )),
+        (status = 401, description = "No, expired or invalid token", body = StatusBody),
+        (status = 404, description = "No such process or image", body = StatusBody),
+        (status = 406, description = "Accept names none of the three forms", body = StatusBody),
+    )
+)]
+#[get("/mobbscan-agent/{verificationId}/image/{imageType}")]
 pub async fn image(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -126,6 +146,27 @@ pub async fn image(
     serve(&req, &state, &client, &scan_id, &e, "image", "imageType").await
 }
 
+#[utoipa::path(
+    tag = "evidence",
+    security(("bearer" = [])),
+    params(
+        ("verificationId" = String, Path, description = "The scanId"),
+        ("recordingType" = String, Path, description = "e.g. video"),
+    ),
+    responses(
+        (status = 200, description = "The recording in the form the Accept header asks for; binary answers carry the real media type and honour Range", content(
+            (RecordingJson = "application/json"),
+            (Binary = "video/webm"),
+            (Binary = "video/mp4"),
+            (String = "text/plain"),
+        )),
+        (status = 206, description = "Partial content (Range)", body = Binary, content_type = "video/webm"),
+        (status = 401, description = "No, expired or invalid token", body = StatusBody),
+        (status = 404, description = "No such process or recording", body = StatusBody),
+        (status = 406, description = "Accept names none of the three forms", body = StatusBody),
+    )
+)]
+#[get("/mobbscan-agent/{verificationId}/recording/{recordingType}")]
 pub async fn recording(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -146,6 +187,22 @@ pub async fn recording(
     .await
 }
 
+#[utoipa::path(
+    tag = "evidence",
+    security(("bearer" = [])),
+    params(("verificationId" = String, Path, description = "The scanId")),
+    responses(
+        (status = 200, description = "The process report PDF; pdfChecksum is its SHA-256", content(
+            (PdfJson = "application/json"),
+            (Binary = "application/pdf"),
+            (String = "text/plain"),
+        )),
+        (status = 401, description = "No, expired or invalid token", body = StatusBody),
+        (status = 404, description = "No such process, or no report yet", body = StatusBody),
+        (status = 406, description = "Accept names none of the three forms", body = StatusBody),
+    )
+)]
+#[get("/mobbscan-agent/api/pdf/{verificationId}")]
 pub async fn pdf(
     req: HttpRequest,
     state: web::Data<AppState>,

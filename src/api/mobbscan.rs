@@ -2,6 +2,8 @@
 //! `cases::decide`, the same operation the desk uses.
 
 use super::error::ApiError;
+use super::openapi::{Binary, OnboardingResponse, StatusBody, TokenResponse};
+use super::process_json::ProcessData;
 use super::token::{self, ApiClient};
 use crate::audit::{self, Event};
 use crate::cases::{self, Decision, DecisionInput};
@@ -13,11 +15,11 @@ use crate::security::{session::client_addr, sha256_hex};
 use crate::startup::AppState;
 use crate::store::is_unique_violation;
 use crate::store::processes::{self as rows, NewProcess, ProcessRow};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct TokenRequest {
     api_key: Option<String>,
     api_secret: Option<String>,
@@ -33,7 +35,19 @@ fn token_throttle() -> crate::identity::LockoutPolicy {
     }
 }
 
-pub async fn token(
+#[utoipa::path(
+    tag = "auth",
+    request_body = TokenRequest,
+    responses(
+        (status = 200, description = "An access token", body = TokenResponse),
+        (status = 400, description = "Malformed request", body = StatusBody),
+        (status = 401, description = "Wrong api_key or api_secret", body = StatusBody),
+        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        (status = 429, description = "Too many bad credentials from this address (Retry-After)", body = StatusBody),
+    )
+)]
+#[post("/auth/token")]
+pub async fn auth_token(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<TokenRequest>,
@@ -74,7 +88,7 @@ pub async fn token(
         Authentication::Disabled => Err(ApiError::Forbidden("this integrator is disabled".into())),
         Authentication::Ok(row) => {
             throttle.succeed(&state.db).await?;
-            let token = token::issue(&state, &row.id)?;
+            let token = token::issue(&state, &row.id, row.secret_hash.as_deref())?;
             Ok(HttpResponse::Ok()
                 .insert_header(("Cache-Control", "no-store"))
                 .json(serde_json::json!({
@@ -86,7 +100,7 @@ pub async fn token(
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OnboardingRequest {
     country_id: Option<String>,
@@ -101,6 +115,19 @@ fn blank(v: &Option<String>) -> Option<&str> {
     v.as_deref().map(str::trim).filter(|s| !s.is_empty())
 }
 
+#[utoipa::path(
+    tag = "onboarding",
+    security(("bearer" = [])),
+    request_body(content = OnboardingRequest, description = "All fields optional"),
+    responses(
+        (status = 200, description = "The process and its hosted page", body = OnboardingResponse),
+        (status = 400, description = "Invalid field", body = StatusBody),
+        (status = 401, description = "No, expired or invalid token", body = StatusBody),
+        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        (status = 409, description = "scanId already taken", body = StatusBody),
+    )
+)]
+#[post("/onboarding")]
 pub async fn create_onboarding(
     state: web::Data<AppState>,
     client: ApiClient,
@@ -221,6 +248,18 @@ pub(crate) async fn owned(
     }
 }
 
+#[utoipa::path(
+    tag = "verification",
+    security(("bearer" = [])),
+    params(("verificationId" = String, Path, description = "The scanId")),
+    responses(
+        (status = 200, description = "The process", body = ProcessData),
+        (status = 401, description = "No, expired or invalid token", body = StatusBody),
+        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        (status = 404, description = "No such process (or another integrator's)", body = StatusBody),
+    )
+)]
+#[get("/mobbscan-agent/getVerificationProcessData/{verificationId}")]
 pub async fn process_data(
     state: web::Data<AppState>,
     client: ApiClient,
@@ -232,7 +271,7 @@ pub async fn process_data(
     Ok(HttpResponse::Ok().json(super::process_json::render(&p, &evidence, base)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DecisionBody {
     verification_id: Option<String>,
@@ -280,6 +319,7 @@ async fn decide(
     cases::decide(
         &state.db,
         &state.settings,
+        &state.blobs,
         &p.scan_id,
         &input,
         &client.actor(),
@@ -289,6 +329,20 @@ async fn decide(
     Ok(p.scan_id)
 }
 
+#[utoipa::path(
+    tag = "verification",
+    security(("bearer" = [])),
+    request_body(content = DecisionBody, description = "personalData optional: only the fields sent change"),
+    responses(
+        (status = 200, description = "Accepted (VERIFICATION_ACCEPTED)", body = StatusBody),
+        (status = 400, description = "Missing or invalid field", body = StatusBody),
+        (status = 401, description = "No, expired or invalid token", body = StatusBody),
+        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        (status = 404, description = "No such process (or another integrator's)", body = StatusBody),
+        (status = 409, description = "Not in a state that allows this (e.g. already final)", body = StatusBody),
+    )
+)]
+#[post("/mobbscan-agent/accept")]
 pub async fn accept(
     state: web::Data<AppState>,
     client: ApiClient,
@@ -301,6 +355,20 @@ pub async fn accept(
     })))
 }
 
+#[utoipa::path(
+    tag = "verification",
+    security(("bearer" = [])),
+    request_body(content = DecisionBody, description = "rejectionComment required"),
+    responses(
+        (status = 200, description = "Rejected (VERIFICATION_REJECTED)", body = StatusBody),
+        (status = 400, description = "Missing or invalid field", body = StatusBody),
+        (status = 401, description = "No, expired or invalid token", body = StatusBody),
+        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        (status = 404, description = "No such process (or another integrator's)", body = StatusBody),
+        (status = 409, description = "Not in a state that allows this (e.g. already final)", body = StatusBody),
+    )
+)]
+#[post("/mobbscan-agent/reject")]
 pub async fn reject(
     state: web::Data<AppState>,
     client: ApiClient,
@@ -316,6 +384,20 @@ pub async fn reject(
     })))
 }
 
+#[utoipa::path(
+    tag = "verification",
+    security(("bearer" = [])),
+    request_body(content = DecisionBody, description = "PENDING_VALIDATION → PENDING_VERIFICATION, applying personalData"),
+    responses(
+        (status = 200, description = "Sent to the review desk (UPDATED_VERIFICATION)", body = StatusBody),
+        (status = 400, description = "Missing or invalid field", body = StatusBody),
+        (status = 401, description = "No, expired or invalid token", body = StatusBody),
+        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        (status = 404, description = "No such process (or another integrator's)", body = StatusBody),
+        (status = 409, description = "Not in a state that allows this (e.g. already final)", body = StatusBody),
+    )
+)]
+#[post("/mobbscan-agent/pending")]
 pub async fn pending(
     state: web::Data<AppState>,
     client: ApiClient,
@@ -330,7 +412,19 @@ pub async fn pending(
 
 /// Deletes the process and its evidence for good. The audit log keeps a
 /// tombstone: the id, the state and the evidence hashes, no personal data.
-pub async fn delete(
+#[utoipa::path(
+    tag = "verification",
+    security(("bearer" = [])),
+    params(("verificationId" = String, Path, description = "The scanId")),
+    responses(
+        (status = 200, description = "Deleted with its evidence (VERIFICATION_DELETED); the audit log keeps a tombstone", body = StatusBody),
+        (status = 401, description = "No, expired or invalid token", body = StatusBody),
+        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        (status = 404, description = "No such process (or another integrator's)", body = StatusBody),
+    )
+)]
+#[delete("/mobbscan-agent/api/verification/{verificationId}")]
+pub async fn delete_verification(
     state: web::Data<AppState>,
     client: ApiClient,
     path: web::Path<String>,
@@ -370,4 +464,47 @@ pub async fn delete(
         "status": "VERIFICATION_DELETED",
         "description": format!("Verification with id={} deleted successfully", p.scan_id),
     })))
+}
+
+/// The certified zip (SPEC section 5), streamed; only for final processes.
+#[utoipa::path(
+    tag = "verification",
+    security(("bearer" = [])),
+    params(("verificationId" = String, Path, description = "The scanId")),
+    responses(
+        (status = 200, description = "The certified zip: originals, process JSON, edit history, decision, audit entries, manifest.json and its Ed25519 signature manifest.sig", content_type = "application/zip", body = Binary),
+        (status = 401, description = "No, expired or invalid token", body = StatusBody),
+        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        (status = 404, description = "No such process (or another integrator's)", body = StatusBody),
+        (status = 409, description = "The process is not final yet", body = StatusBody),
+    )
+)]
+#[get("/api/zip/{verificationId}")]
+pub async fn certified_zip(
+    state: web::Data<AppState>,
+    client: ApiClient,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let p = owned(&state, &client, &path.into_inner()).await?;
+    let st = p.state().map_err(|e| ApiError::Internal(e.into()))?;
+    if !st.is_final() {
+        return Err(ApiError::Conflict(format!(
+            "the certified zip is issued once the process is final; it is {st}"
+        )));
+    }
+    let pkg = crate::certify::zip::assemble(&state, &p)
+        .await
+        .map_err(ApiError::Internal)?;
+    audit::record_now(
+        &state.db,
+        Event {
+            actor: &client.actor().name,
+            action: "case.zip.download",
+            scan_id: Some(&p.scan_id),
+            client_addr: &client.client_addr,
+            detail: serde_json::json!({}),
+        },
+    )
+    .await?;
+    Ok(pkg.into_response())
 }

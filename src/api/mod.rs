@@ -4,33 +4,32 @@
 pub mod error;
 pub mod evidence;
 pub mod mobbscan;
+pub mod openapi;
 pub mod process_json;
 pub mod token;
 
-use actix_web::web;
+use actix_web::{web, HttpResponse};
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// The integrator API's routes. Registered through utoipa-actix-web, which
+/// also collects them into the OpenAPI document (`openapi::document`).
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.app_data(error::json_config())
-        .route("/auth/token", web::post().to(mobbscan::token))
-        .route("/onboarding", web::post().to(mobbscan::create_onboarding))
-        .route(
-            "/mobbscan-agent/getVerificationProcessData/{id}",
-            web::get().to(mobbscan::process_data),
-        )
-        .route("/mobbscan-agent/accept", web::post().to(mobbscan::accept))
-        .route("/mobbscan-agent/reject", web::post().to(mobbscan::reject))
-        .route("/mobbscan-agent/pending", web::post().to(mobbscan::pending))
-        .route("/mobbscan-agent/api/pdf/{id}", web::get().to(evidence::pdf))
-        .route(
-            "/mobbscan-agent/api/verification/{id}",
-            web::delete().to(mobbscan::delete),
-        )
-        .route(
-            "/mobbscan-agent/{id}/image/{image_type}",
-            web::get().to(evidence::image),
-        )
-        .route(
-            "/mobbscan-agent/{id}/recording/{recording_type}",
-            web::get().to(evidence::recording),
-        );
+        .service(mobbscan::auth_token)
+        .service(mobbscan::create_onboarding)
+        .service(mobbscan::process_data)
+        .service(mobbscan::accept)
+        .service(mobbscan::reject)
+        .service(mobbscan::pending)
+        .service(evidence::pdf)
+        .service(mobbscan::certified_zip)
+        .service(mobbscan::delete_verification)
+        .service(evidence::image)
+        .service(evidence::recording);
+}
+
+/// `GET /api/openapi.json`: built once at start (`AppState::openapi`).
+pub async fn openapi_json(state: web::Data<crate::startup::AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(state.openapi.clone())
 }

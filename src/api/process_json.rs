@@ -1,10 +1,54 @@
 //! The process as `getVerificationProcessData` returns it (SPEC section 2).
+//! A typed struct, so the OpenAPI document describes exactly what is sent.
 
-use crate::domain::rfc3339_ms;
+use crate::domain::{rfc3339_ms, Document, Validation};
 use crate::store::processes::{EvidenceRow, ProcessRow};
+use serde::Serialize;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
-pub fn render(p: &ProcessRow, evidence: &[EvidenceRow], base: &str) -> Value {
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcessData {
+    pub scan_id: String,
+    /// CREATED, IN_PROGRESS, PENDING_VALIDATION, PENDING_VERIFICATION, VERIFIED or NOT_VERIFIED.
+    pub status: String,
+    /// `OK` (accepted) or `KO` (rejected) once final.
+    pub verification_result: Option<String>,
+    pub license_id: Option<String>,
+    /// Who decided: a desk user's e-mail or `integrator:<name>`.
+    pub agent: Option<String>,
+    pub document: Document,
+    /// URLs of the images (`/mobbscan-agent/{id}/image/{imageType}`).
+    pub images: Vec<String>,
+    /// URLs of the recordings (`/mobbscan-agent/{id}/recording/{recordingType}`).
+    pub recordings: Vec<String>,
+    pub extra_parameters: Vec<Value>,
+    pub extra_images: Vec<String>,
+    /// Checks computed by kycdesk: name → pass / fail / unknown with a reason.
+    pub validations: BTreeMap<String, Validation>,
+    pub pdf_url: Option<String>,
+    /// SHA-256 (hex) of the report PDF.
+    pub pdf_checksum: Option<String>,
+    pub rejection_reason: Option<String>,
+    pub comment: Option<String>,
+    /// RFC 3339.
+    pub creation_time: String,
+    /// RFC 3339, once final.
+    pub verification_time: Option<String>,
+    pub client_info: Option<String>,
+    /// `/api/zip/{id}`, once final.
+    pub certificated_zip_url: Option<String>,
+    pub country_id: Option<String>,
+    pub doc_type: Option<String>,
+    pub doc_specific_type: Option<String>,
+    pub redirect_url: Option<String>,
+    #[schema(value_type = Object)]
+    pub verification_extra_data: Value,
+}
+
+pub fn build(p: &ProcessRow, evidence: &[EvidenceRow], base: &str) -> ProcessData {
     let id = &p.scan_id;
     let urls = |kind: &str, seg: &str| -> Vec<String> {
         evidence
@@ -15,30 +59,35 @@ pub fn render(p: &ProcessRow, evidence: &[EvidenceRow], base: &str) -> Value {
     };
     let has_pdf = evidence.iter().any(|e| e.kind == "pdf");
     let is_final = p.state().is_ok_and(|s| s.is_final());
-    json!({
-        "scanId": id,
-        "status": p.state,
-        "verificationResult": p.verification_result,
-        "licenseId": p.license_id,
-        "agent": p.agent,
-        "document": serde_json::to_value(p.document()).unwrap_or(Value::Null),
-        "images": urls("image", "image"),
-        "recordings": urls("recording", "recording"),
-        "extraParameters": serde_json::from_str::<Value>(&p.extra_parameters).unwrap_or(json!([])),
-        "extraImages": urls("extraImage", "image"),
-        "validations": serde_json::from_str::<Value>(&p.validations).unwrap_or(json!({})),
-        "pdfUrl": has_pdf.then(|| format!("{base}/mobbscan-agent/api/pdf/{id}")),
-        "pdfChecksum": p.pdf_checksum,
-        "rejectionReason": p.rejection_reason,
-        "comment": p.comment,
-        "creationTime": rfc3339_ms(p.created_at),
-        "verificationTime": p.verification_time.map(rfc3339_ms),
-        "clientInfo": p.client_info,
-        "certificatedZipUrl": is_final.then(|| format!("{base}/api/zip/{id}")),
-        "countryId": p.country_id,
-        "docType": p.doc_type,
-        "docSpecificType": p.doc_specific_type,
-        "redirectUrl": p.redirect_url,
-        "verificationExtraData": serde_json::from_str::<Value>(&p.verification_extra_data).unwrap_or(json!({})),
-    })
+    ProcessData {
+        scan_id: id.clone(),
+        status: p.state.clone(),
+        verification_result: p.verification_result.clone(),
+        license_id: p.license_id.clone(),
+        agent: p.agent.clone(),
+        document: p.document(),
+        images: urls("image", "image"),
+        recordings: urls("recording", "recording"),
+        extra_parameters: serde_json::from_str(&p.extra_parameters).unwrap_or_default(),
+        extra_images: urls("extraImage", "image"),
+        validations: serde_json::from_str(&p.validations).unwrap_or_default(),
+        pdf_url: has_pdf.then(|| format!("{base}/mobbscan-agent/api/pdf/{id}")),
+        pdf_checksum: p.pdf_checksum.clone(),
+        rejection_reason: p.rejection_reason.clone(),
+        comment: p.comment.clone(),
+        creation_time: rfc3339_ms(p.created_at),
+        verification_time: p.verification_time.map(rfc3339_ms),
+        client_info: p.client_info.clone(),
+        certificated_zip_url: is_final.then(|| format!("{base}/api/zip/{id}")),
+        country_id: p.country_id.clone(),
+        doc_type: p.doc_type.clone(),
+        doc_specific_type: p.doc_specific_type.clone(),
+        redirect_url: p.redirect_url.clone(),
+        verification_extra_data: serde_json::from_str(&p.verification_extra_data)
+            .unwrap_or_else(|_| json!({})),
+    }
+}
+
+pub fn render(p: &ProcessRow, evidence: &[EvidenceRow], base: &str) -> Value {
+    serde_json::to_value(build(p, evidence, base)).unwrap_or(Value::Null)
 }

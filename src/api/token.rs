@@ -21,6 +21,14 @@ pub struct Claims {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+    /// Which API secret the token was issued for: rotating the secret ends
+    /// every token issued with the old one.
+    pub sv: String,
+}
+
+/// A short fingerprint of the stored secret hash (not usable to guess it).
+pub fn secret_version(secret_hash: Option<&str>) -> String {
+    crate::security::sha256_hex(secret_hash.unwrap_or_default())[..16].to_string()
 }
 
 pub fn issuer(state: &AppState) -> String {
@@ -32,7 +40,11 @@ pub fn issuer(state: &AppState) -> String {
         .to_string()
 }
 
-pub fn issue(state: &AppState, integrator_id: &str) -> Result<String, ApiError> {
+pub fn issue(
+    state: &AppState,
+    integrator_id: &str,
+    secret_hash: Option<&str>,
+) -> Result<String, ApiError> {
     let now = chrono::Utc::now().timestamp();
     let claims = Claims {
         sub: integrator_id.into(),
@@ -41,6 +53,7 @@ pub fn issue(state: &AppState, integrator_id: &str) -> Result<String, ApiError> 
         iat: now,
         exp: now + state.settings.token_ttl_secs,
         jti: uuid::Uuid::new_v4().to_string(),
+        sv: secret_version(secret_hash),
     };
     encode(
         &Header::new(Algorithm::HS256),
@@ -111,6 +124,11 @@ impl FromRequest for ApiClient {
                 })?;
             if row.enabled != 1 {
                 return Err(ApiError::Forbidden("this integrator is disabled".into()));
+            }
+            if claims.sv != secret_version(row.secret_hash.as_deref()) {
+                return Err(ApiError::Unauthorized(
+                    "the API secret was rotated; get a new token".into(),
+                ));
             }
             Ok(ApiClient {
                 integrator_id: row.id,

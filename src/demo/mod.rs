@@ -526,9 +526,16 @@ pub async fn seed_if_empty(
     }
     let now = now_ms();
     // The first demo integrator gets API credentials, printed once.
-    let creds =
-        crate::identity::integrators::create(&state.db, INTEGRATORS[0], None, &[], "demo", "local")
-            .await?;
+    let creds = crate::identity::integrators::create(
+        &state.db,
+        INTEGRATORS[0],
+        None,
+        &[],
+        false,
+        "demo",
+        "local",
+    )
+    .await?;
     let mut integrators = vec![(creds.integrator_id.clone(), INTEGRATORS[0].to_string())];
     let mut tx = state.db.begin().await?;
     for name in &INTEGRATORS[1..] {

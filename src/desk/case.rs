@@ -365,6 +365,7 @@ pub async fn decide(
     cases::decide(
         &state.db,
         &state.settings,
+        &state.blobs,
         &scan_id,
         &input,
         &session.actor(),
@@ -481,4 +482,40 @@ pub async fn thumb(
         header::HeaderValue::from_static("private, max-age=3600"),
     );
     Ok(resp)
+}
+
+/// The certified zip of a final case, streamed (the same archive as
+/// `GET /api/zip/{id}`).
+pub async fn certified_zip(
+    state: web::Data<AppState>,
+    session: DeskSession,
+    path: web::Path<String>,
+) -> Result<HttpResponse, DeskError> {
+    let scan_id = path.into_inner();
+    let p = rows::get(state.db.read(), &scan_id)
+        .await?
+        .ok_or_else(|| DeskError::NotFound("no such case".into()))?;
+    let st = p
+        .state()
+        .map_err(|e| DeskError::Internal(anyhow::anyhow!("{e}")))?;
+    if !st.is_final() {
+        return Err(DeskError::Conflict(format!(
+            "the certified zip is issued once the case is final; it is {st}"
+        )));
+    }
+    let pkg = crate::certify::zip::assemble(&state, &p)
+        .await
+        .map_err(DeskError::Internal)?;
+    audit::record_now(
+        &state.db,
+        Event {
+            actor: &session.email,
+            action: "case.zip.download",
+            scan_id: Some(&p.scan_id),
+            client_addr: &session.client_addr,
+            detail: serde_json::json!({}),
+        },
+    )
+    .await?;
+    Ok(pkg.into_response())
 }

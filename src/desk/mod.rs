@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod case;
 pub mod error;
+pub mod integrations;
 pub mod queue;
 
 use crate::security::session::DeskSession;
@@ -28,6 +29,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/cases/{scan_id}/edit", web::post().to(case::edit))
             .route("/cases/{scan_id}/decision", web::post().to(case::decide))
             .route("/cases/{scan_id}/notes", web::post().to(case::note))
+            .route("/cases/{scan_id}/zip", web::get().to(case::certified_zip))
             .route(
                 "/cases/{scan_id}/evidence/{id}",
                 web::get().to(case::evidence),
@@ -47,6 +49,29 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(
                 "/admin/users/{id}/enable",
                 web::post().to(admin::enable_user),
+            )
+            .route("/admin/integrators", web::get().to(integrations::list))
+            .route("/admin/integrators", web::post().to(integrations::create))
+            .route(
+                "/admin/integrators/{id}",
+                web::post().to(integrations::update),
+            )
+            .route(
+                "/admin/integrators/{id}/rotate",
+                web::post().to(integrations::rotate),
+            )
+            .route(
+                "/admin/integrators/{id}/disable",
+                web::post().to(integrations::disable),
+            )
+            .route(
+                "/admin/integrators/{id}/enable",
+                web::post().to(integrations::enable),
+            )
+            .route("/admin/webhooks", web::get().to(integrations::deliveries))
+            .route(
+                "/admin/webhooks/{id}/redeliver",
+                web::post().to(integrations::redeliver),
             ),
     );
 }

@@ -98,7 +98,7 @@ pub const DOC_TYPES: [&str; 3] = ["IDCard", "Passport", "DrivingLicense"];
 /// Fields extracted from the identity document (`document` in the process
 /// JSON). The last five exist only in `personalData` and are kept here so an
 /// edit never loses them.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Document {
     pub document_type: Option<String>,
@@ -264,7 +264,7 @@ pub fn fold(s: &str) -> String {
 }
 
 /// One validation's outcome, as shown in `validations` of the process JSON.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     Pass,
@@ -272,7 +272,7 @@ pub enum Outcome {
     Unknown,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Validation {
     pub result: Outcome,
     pub reason: String,

@@ -31,11 +31,48 @@ fn http_url(raw: &str, what: &str) -> Result<url::Url, IdentityError> {
     Ok(u)
 }
 
+fn new_api_key() -> String {
+    format!("kd_{}", &random_token()[..32])
+}
+
+/// `whsec_` + base64 of 32 random bytes, as Standard Webhooks expects.
+fn new_webhook_secret() -> String {
+    let mut wh = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut wh);
+    format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(wh)
+    )
+}
+
+/// Frame ancestors must be bare origins; they are stored normalised.
+pub fn origins(frame_ancestors: &[String]) -> Result<Vec<String>, IdentityError> {
+    let mut out: Vec<String> = Vec::new();
+    for o in frame_ancestors
+        .iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+    {
+        let u = http_url(o, "frame ancestor")?;
+        if u.path() != "/" || u.query().is_some() || u.fragment().is_some() {
+            return Err(IdentityError::Invalid(format!(
+                "the frame ancestor '{o}' must be an origin (scheme://host[:port])"
+            )));
+        }
+        let origin = u.origin().ascii_serialization();
+        if !out.contains(&origin) {
+            out.push(origin);
+        }
+    }
+    Ok(out)
+}
+
 pub async fn create(
     db: &Db,
     name: &str,
     webhook_url: Option<&str>,
     frame_ancestors: &[String],
+    allow_private_webhooks: bool,
     actor: &str,
     client_addr: &str,
 ) -> Result<Credentials, IdentityError> {
@@ -46,28 +83,14 @@ pub async fn create(
         ));
     }
     if let Some(w) = webhook_url {
-        http_url(w, "webhook URL")?;
+        crate::webhooks::check_url(w, allow_private_webhooks).map_err(IdentityError::Invalid)?;
     }
-    let mut origins = Vec::new();
-    for o in frame_ancestors {
-        let u = http_url(o, "frame ancestor")?;
-        if u.path() != "/" || u.query().is_some() {
-            return Err(IdentityError::Invalid(format!(
-                "the frame ancestor '{o}' must be an origin (scheme://host[:port])"
-            )));
-        }
-        origins.push(u.origin().ascii_serialization());
-    }
-    let mut wh = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut wh);
+    let origins = origins(frame_ancestors)?;
     let creds = Credentials {
         integrator_id: uuid::Uuid::new_v4().to_string(),
-        api_key: format!("kd_{}", &random_token()[..32]),
+        api_key: new_api_key(),
         api_secret: random_token(),
-        webhook_secret: format!(
-            "whsec_{}",
-            base64::engine::general_purpose::STANDARD.encode(wh)
-        ),
+        webhook_secret: new_webhook_secret(),
     };
     let mut tx = db.begin().await?;
     rows::insert(
@@ -122,4 +145,146 @@ pub async fn authenticate(
         (true, false) => Authentication::Disabled,
         (true, true) => Authentication::Ok(row),
     })
+}
+
+/// What an admin may change about an integrator.
+#[derive(Debug, Clone)]
+pub struct IntegratorSettings {
+    pub webhook_url: Option<String>,
+    pub frame_ancestors: Vec<String>,
+    /// `PENDING_VALIDATION` or `PENDING_VERIFICATION`.
+    pub submit_state: String,
+}
+
+pub async fn update(
+    db: &Db,
+    id: &str,
+    s: &IntegratorSettings,
+    allow_private_webhooks: bool,
+    actor: &str,
+    client_addr: &str,
+) -> Result<(), IdentityError> {
+    let webhook = s
+        .webhook_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|w| !w.is_empty());
+    if let Some(w) = webhook {
+        crate::webhooks::check_url(w, allow_private_webhooks).map_err(IdentityError::Invalid)?;
+    }
+    if !matches!(
+        s.submit_state.as_str(),
+        "PENDING_VALIDATION" | "PENDING_VERIFICATION"
+    ) {
+        return Err(IdentityError::Invalid(
+            "submissions go to PENDING_VALIDATION or PENDING_VERIFICATION".into(),
+        ));
+    }
+    let origins = origins(&s.frame_ancestors)?;
+    let mut tx = db.begin().await?;
+    if rows::update_settings(
+        &mut tx,
+        id,
+        webhook,
+        &serde_json::to_string(&origins).map_err(anyhow::Error::from)?,
+        &s.submit_state,
+    )
+    .await?
+        == 0
+    {
+        return Err(IdentityError::Invalid("no such integrator".into()));
+    }
+    audit::record(
+        db,
+        &mut tx,
+        Event {
+            actor,
+            action: "integrator.update",
+            scan_id: None,
+            client_addr,
+            detail: serde_json::json!({"integrator_id": id, "webhook_url": webhook, "frame_ancestors": origins, "submit_state": s.submit_state}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// A new API secret, shown once; the old one stops working at once, and so
+/// do tokens issued with it.
+#[derive(Debug, Serialize)]
+pub struct RotatedSecret {
+    pub api_key: String,
+    pub api_secret: String,
+}
+
+pub async fn rotate_secret(
+    db: &Db,
+    id: &str,
+    actor: &str,
+    client_addr: &str,
+) -> Result<RotatedSecret, IdentityError> {
+    let secret = random_token();
+    let mut tx = db.begin().await?;
+    if rows::set_credentials(
+        &mut tx,
+        id,
+        &new_api_key(),
+        &sha256_hex(&secret),
+        &new_webhook_secret(),
+    )
+    .await?
+        == 0
+    {
+        return Err(IdentityError::Invalid("no such integrator".into()));
+    }
+    audit::record(
+        db,
+        &mut tx,
+        Event {
+            actor,
+            action: "integrator.rotate_secret",
+            scan_id: None,
+            client_addr,
+            detail: serde_json::json!({"integrator_id": id}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let api_key = rows::api_key_of(db.write(), id).await?.unwrap_or_default();
+    Ok(RotatedSecret {
+        api_key,
+        api_secret: secret,
+    })
+}
+
+pub async fn set_enabled(
+    db: &Db,
+    id: &str,
+    enabled: bool,
+    actor: &str,
+    client_addr: &str,
+) -> Result<(), IdentityError> {
+    let mut tx = db.begin().await?;
+    if rows::set_enabled_in(&mut tx, id, enabled).await? == 0 {
+        return Err(IdentityError::Invalid("no such integrator".into()));
+    }
+    audit::record(
+        db,
+        &mut tx,
+        Event {
+            actor,
+            action: if enabled {
+                "integrator.enable"
+            } else {
+                "integrator.disable"
+            },
+            scan_id: None,
+            client_addr,
+            detail: serde_json::json!({"integrator_id": id}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }

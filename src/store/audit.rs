@@ -68,3 +68,13 @@ pub async fn recent(
     .fetch_all(pool)
     .await
 }
+
+/// Every entry about one case, oldest first (for its certified zip).
+pub async fn all_for_case(pool: &AnyPool, scan_id: &str) -> Result<Vec<Entry>, sqlx::Error> {
+    sqlx::query_as::<_, Entry>(&format!(
+        "SELECT {COLS} FROM audit_log WHERE scan_id = $1 ORDER BY seq"
+    ))
+    .bind(scan_id)
+    .fetch_all(pool)
+    .await
+}

@@ -92,3 +92,94 @@ pub async fn instance_secret(
         .fetch_one(pool)
         .await
 }
+
+/// An integrator as the admin page shows it (never the secret hash).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct IntegratorRow {
+    pub id: String,
+    pub name: String,
+    pub enabled: i64,
+    pub api_key: Option<String>,
+    pub webhook_url: Option<String>,
+    pub frame_ancestors: String,
+    pub submit_state: String,
+    pub created_at: i64,
+}
+
+const ROW_COLS: &str =
+    "id, name, enabled, api_key, webhook_url, frame_ancestors, submit_state, created_at";
+
+pub async fn list(pool: &AnyPool) -> Result<Vec<IntegratorRow>, sqlx::Error> {
+    sqlx::query_as::<_, IntegratorRow>(&format!("SELECT {ROW_COLS} FROM integrators ORDER BY name"))
+        .fetch_all(pool)
+        .await
+}
+
+pub async fn get(pool: &AnyPool, id: &str) -> Result<Option<IntegratorRow>, sqlx::Error> {
+    sqlx::query_as::<_, IntegratorRow>(&format!("SELECT {ROW_COLS} FROM integrators WHERE id = $1"))
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+}
+
+pub async fn update_settings(
+    tx: &mut Tx,
+    id: &str,
+    webhook_url: Option<&str>,
+    frame_ancestors: &str,
+    submit_state: &str,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE integrators SET webhook_url = $1, frame_ancestors = $2, submit_state = $3 WHERE id = $4",
+    )
+    .bind(webhook_url)
+    .bind(frame_ancestors)
+    .bind(submit_state)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}
+
+/// New API credentials (the old secret stops working at once). Integrators
+/// created before the API existed get an api_key here too.
+pub async fn set_credentials(
+    tx: &mut Tx,
+    id: &str,
+    api_key: &str,
+    secret_hash: &str,
+    webhook_secret: &str,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE integrators SET api_key = COALESCE(api_key, $1), secret_hash = $2, \
+         webhook_secret = COALESCE(webhook_secret, $3) WHERE id = $4",
+    )
+    .bind(api_key)
+    .bind(secret_hash)
+    .bind(webhook_secret)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}
+
+pub async fn set_enabled_in(tx: &mut Tx, id: &str, enabled: bool) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("UPDATE integrators SET enabled = $1 WHERE id = $2")
+            .bind(enabled as i64)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
+    )
+}
+
+pub async fn api_key_of(pool: &AnyPool, id: &str) -> Result<Option<String>, sqlx::Error> {
+    Ok(
+        sqlx::query_scalar::<_, Option<String>>("SELECT api_key FROM integrators WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?
+            .flatten(),
+    )
+}

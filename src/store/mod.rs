@@ -6,6 +6,7 @@ pub mod audit;
 pub mod integrators;
 pub mod processes;
 pub mod users;
+pub mod webhooks;
 
 use anyhow::Context;
 use sqlx::any::{AnyArguments, AnyPoolOptions};

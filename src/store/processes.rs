@@ -696,3 +696,93 @@ pub async fn blob_in_use(pool: &AnyPool, sha256: &str) -> Result<bool, sqlx::Err
             > 0,
     )
 }
+
+/// Makes `sha256` the process's report PDF (replacing any earlier one) and
+/// its `pdfChecksum`.
+pub async fn replace_report(
+    tx: &mut Tx,
+    scan_id: &str,
+    sha256: &str,
+    size: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM evidence WHERE scan_id = $1 AND kind = 'pdf' AND evidence_type = 'report'",
+    )
+    .bind(scan_id)
+    .execute(&mut **tx)
+    .await?;
+    insert_evidence(
+        tx,
+        &EvidenceRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            scan_id: scan_id.into(),
+            kind: "pdf".into(),
+            evidence_type: "report".into(),
+            sha256: sha256.into(),
+            size,
+            media_type: "application/pdf".into(),
+            created_at: now,
+        },
+    )
+    .await?;
+    sqlx::query("UPDATE processes SET pdf_checksum = $1 WHERE scan_id = $2")
+        .bind(sha256)
+        .bind(scan_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The applicant's submission: pre-review state → the integrator's
+/// configured review state, with fresh validations. Guarded like every
+/// transition by version and state.
+#[allow(clippy::too_many_arguments)]
+pub async fn submit(
+    tx: &mut Tx,
+    scan_id: &str,
+    version: i64,
+    from: State,
+    to: State,
+    validations: &str,
+    failing: &str,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE processes SET state = $1, version = version + 1, validations = $2, \
+         failing_validations = $3, updated_at = $4 \
+         WHERE scan_id = $5 AND version = $6 AND state = $7",
+    )
+    .bind(to.as_str())
+    .bind(validations)
+    .bind(failing)
+    .bind(now)
+    .bind(scan_id)
+    .bind(version)
+    .bind(from.as_str())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}
+
+/// Replaces the evidence of one kind and type (a retaken photo) and moves a
+/// `CREATED` process to `IN_PROGRESS`; returns whether the state moved.
+pub async fn put_evidence(tx: &mut Tx, e: &EvidenceRow) -> Result<bool, sqlx::Error> {
+    sqlx::query("DELETE FROM evidence WHERE scan_id = $1 AND kind = $2 AND evidence_type = $3")
+        .bind(e.scan_id.clone())
+        .bind(e.kind.clone())
+        .bind(e.evidence_type.clone())
+        .execute(&mut **tx)
+        .await?;
+    insert_evidence(tx, e).await?;
+    Ok(sqlx::query(
+        "UPDATE processes SET state = 'IN_PROGRESS', version = version + 1, updated_at = $1 \
+         WHERE scan_id = $2 AND state = 'CREATED'",
+    )
+    .bind(e.created_at)
+    .bind(e.scan_id.clone())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected()
+        == 1)
+}

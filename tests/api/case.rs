@@ -433,7 +433,16 @@ async fn two_racing_decisions_one_wins_nothing_half_written(b: Backend) {
                 name: format!("racer{i}"),
                 client_addr: "test".into(),
             };
-            cases::decide(&state.db, &state.settings, &id2, &input, &who, false).await
+            cases::decide(
+                &state.db,
+                &state.settings,
+                &state.blobs,
+                &id2,
+                &input,
+                &who,
+                false,
+            )
+            .await
         }));
     }
     let mut wins = 0;
@@ -571,7 +580,7 @@ async fn concurrent_writes_never_fail(b: Backend) {
 }
 
 /// The PDF's text as `pdftotext` (poppler) extracts it, if installed.
-fn pdf_text(pdf: &[u8]) -> Option<String> {
+pub fn pdf_text(pdf: &[u8]) -> Option<String> {
     use std::io::Write;
     let mut child = std::process::Command::new("pdftotext")
         .args(["-enc", "UTF-8", "-", "-"])

@@ -27,6 +27,8 @@ pub struct TestApp {
     pub state: actix_web::web::Data<AppState>,
     pub database_url: String,
     pub data_dir: std::path::PathBuf,
+    pub settings: Settings,
+    stop: kycdesk::startup::StopHandle,
     _dir: tempfile::TempDir,
 }
 
@@ -70,25 +72,45 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> 
     let mut s = Settings::new(dir.path().join("data"));
     s.bind = "127.0.0.1:0".into();
     s.workers = 2;
+    // Test receivers listen on loopback, and retries must come quickly.
+    s.webhooks.allow_private = true;
+    s.webhooks.first_retry_ms = 300;
+    s.webhooks.max_delay_ms = 1_000;
+    s.webhooks.poll_ms = 50;
+    s.webhooks.timeout_ms = 3_000;
     if backend == Backend::Postgres {
         s.database_url = fresh_postgres().await?;
     }
     tweak(&mut s);
     let database_url = s.database_url.clone();
     let data_dir = s.data_dir.clone();
-    let app = Application::build(s)
-        .await
-        .unwrap_or_else(|e| panic!("build: {e:#}"));
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let state = app.state.clone();
-    tokio::spawn(app.run_until_stopped());
+    let (base, state, stop) = start(s.clone()).await;
     Some(TestApp {
         base,
         state,
         database_url,
         data_dir,
+        settings: s,
+        stop,
         _dir: dir,
     })
+}
+
+async fn start(
+    s: Settings,
+) -> (
+    String,
+    actix_web::web::Data<AppState>,
+    kycdesk::startup::StopHandle,
+) {
+    let app = Application::build(s)
+        .await
+        .unwrap_or_else(|e| panic!("build: {e:#}"));
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state.clone();
+    let stop = app.stop_handle();
+    tokio::spawn(app.run_until_stopped());
+    (base, state, stop)
 }
 
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
@@ -123,6 +145,16 @@ pub fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
 }
 
 impl TestApp {
+    /// Stops the server and its background tasks and starts a new one on
+    /// the same database and data dir (a new port).
+    pub async fn restart(&mut self) {
+        self.stop.stop().await;
+        let (base, state, stop) = start(self.settings.clone()).await;
+        self.base = base;
+        self.state = state;
+        self.stop = stop;
+    }
+
     pub async fn seed(&self, n: usize) {
         kycdesk::demo::seed_if_empty(&self.state, n)
             .await

@@ -12,12 +12,13 @@ both_backends!(
     other_tenants_see_nothing
 );
 
-async fn integrator(app: &TestApp, name: &str) -> Credentials {
+pub async fn integrator(app: &TestApp, name: &str) -> Credentials {
     integrators::create(
         &app.state.db,
         name,
         Some("http://127.0.0.1:9/hook"),
         &[],
+        true,
         "test",
         "test",
     )
@@ -25,7 +26,7 @@ async fn integrator(app: &TestApp, name: &str) -> Credentials {
     .unwrap_or_else(|e| panic!("{e}"))
 }
 
-async fn token(app: &TestApp, c: &Credentials) -> String {
+pub async fn token(app: &TestApp, c: &Credentials) -> String {
     let r = reqwest::Client::new()
         .post(app.url("/auth/token"))
         .header("Accept", "application/json")
@@ -38,7 +39,7 @@ async fn token(app: &TestApp, c: &Credentials) -> String {
     v["access_token"].as_str().unwrap_or_default().to_string()
 }
 
-async fn call(
+pub async fn call(
     app: &TestApp,
     method: reqwest::Method,
     path: &str,
@@ -58,7 +59,7 @@ async fn call(
 }
 
 /// Hands the demo cases of one demo integrator to a credentialed one.
-async fn adopt(app: &TestApp, c: &Credentials) {
+pub async fn adopt(app: &TestApp, c: &Credentials) {
     sqlx::query("UPDATE processes SET integrator_id = $1 WHERE integrator_id = (SELECT id FROM integrators WHERE name = 'Acme Bank')")
         .bind(&c.integrator_id)
         .execute(app.state.db.write())
@@ -66,7 +67,7 @@ async fn adopt(app: &TestApp, c: &Credentials) {
         .unwrap_or_else(|e| panic!("{e}"));
 }
 
-async fn owned_in(app: &TestApp, c: &Credentials, state: &str) -> Vec<String> {
+pub async fn owned_in(app: &TestApp, c: &Credentials, state: &str) -> Vec<String> {
     sqlx::query_scalar::<_, String>(
         "SELECT scan_id FROM processes WHERE integrator_id = $1 AND state = $2 ORDER BY created_at",
     )

@@ -1,0 +1,331 @@
+//! Admin pages for integrators (API tenants) and the webhook delivery log.
+
+use super::error::DeskError;
+use super::{htmx_go, render, Layout};
+use crate::domain::{fmt_ms, now_ms, Role};
+use crate::identity::integrators::{self, IntegratorSettings};
+use crate::security::session::DeskSession;
+use crate::startup::AppState;
+use crate::store::integrators::{self as rows, IntegratorRow};
+use crate::store::webhooks::{self as hooks, AttemptRow, EventRow};
+use actix_web::{web, HttpResponse};
+use askama::Template;
+use serde::Deserialize;
+
+pub struct IntegratorView {
+    pub row: IntegratorRow,
+    pub origins: String,
+    pub created: String,
+}
+
+#[derive(Template)]
+#[template(path = "desk/integrators.html")]
+struct IntegratorsPage {
+    layout: Layout,
+    integrators: Vec<IntegratorView>,
+}
+
+pub async fn list(
+    state: web::Data<AppState>,
+    session: DeskSession,
+) -> Result<HttpResponse, DeskError> {
+    session.require(Role::Admin)?;
+    let integrators = rows::list(state.db.read())
+        .await?
+        .into_iter()
+        .map(|row| IntegratorView {
+            origins: serde_json::from_str::<Vec<String>>(&row.frame_ancestors)
+                .unwrap_or_default()
+                .join("\n"),
+            created: fmt_ms(row.created_at),
+            row,
+        })
+        .collect();
+    render(&IntegratorsPage {
+        layout: Layout::new(&session),
+        integrators,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "desk/secret_partial.html")]
+struct SecretPartial {
+    title: String,
+    rows: Vec<(&'static str, String)>,
+}
+
+fn secret_html(
+    title: String,
+    rows: Vec<(&'static str, String)>,
+) -> Result<HttpResponse, DeskError> {
+    let html = SecretPartial { title, rows }
+        .render()
+        .map_err(|e| DeskError::Internal(e.into()))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(html))
+}
+
+#[derive(Deserialize)]
+pub struct CreateForm {
+    name: String,
+    webhook_url: Option<String>,
+    frame_ancestors: Option<String>,
+    submit_state: Option<String>,
+}
+
+fn lines(s: &Option<String>) -> Vec<String> {
+    s.as_deref()
+        .unwrap_or_default()
+        .split(['\n', ',', ' '])
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// Creates an integrator and shows its credentials once, in place.
+pub async fn create(
+    state: web::Data<AppState>,
+    session: DeskSession,
+    form: web::Form<CreateForm>,
+) -> Result<HttpResponse, DeskError> {
+    session.require(Role::Admin)?;
+    let allow = state.settings.webhooks.allow_private;
+    let webhook = form
+        .webhook_url
+        .as_deref()
+        .map(str::trim)
+        .filter(|w| !w.is_empty());
+    let origins = lines(&form.frame_ancestors);
+    let submit_state = form
+        .submit_state
+        .clone()
+        .unwrap_or_else(|| "PENDING_VERIFICATION".into());
+    // Check everything before creating anything.
+    if !matches!(
+        submit_state.as_str(),
+        "PENDING_VALIDATION" | "PENDING_VERIFICATION"
+    ) {
+        return Err(DeskError::BadRequest(
+            "submissions go to PENDING_VALIDATION or PENDING_VERIFICATION".into(),
+        ));
+    }
+    let creds = integrators::create(
+        &state.db,
+        &form.name,
+        webhook,
+        &origins,
+        allow,
+        &session.email,
+        &session.client_addr,
+    )
+    .await?;
+    if submit_state != "PENDING_VERIFICATION" {
+        integrators::update(
+            &state.db,
+            &creds.integrator_id,
+            &IntegratorSettings {
+                webhook_url: webhook.map(str::to_string),
+                frame_ancestors: origins,
+                submit_state,
+            },
+            allow,
+            &session.email,
+            &session.client_addr,
+        )
+        .await?;
+    }
+    secret_html(
+        format!(
+            "Integrator '{}' created. Copy these now: the secret is not shown again.",
+            form.name.trim()
+        ),
+        vec![
+            ("integrator_id", creds.integrator_id),
+            ("api_key", creds.api_key),
+            ("api_secret", creds.api_secret),
+            ("webhook_secret", creds.webhook_secret),
+        ],
+    )
+}
+
+#[derive(Deserialize)]
+pub struct SettingsForm {
+    webhook_url: Option<String>,
+    frame_ancestors: Option<String>,
+    submit_state: String,
+}
+
+pub async fn update(
+    state: web::Data<AppState>,
+    session: DeskSession,
+    path: web::Path<String>,
+    form: web::Form<SettingsForm>,
+) -> Result<HttpResponse, DeskError> {
+    session.require(Role::Admin)?;
+    integrators::update(
+        &state.db,
+        &path.into_inner(),
+        &IntegratorSettings {
+            webhook_url: form.webhook_url.clone(),
+            frame_ancestors: lines(&form.frame_ancestors),
+            submit_state: form.submit_state.clone(),
+        },
+        state.settings.webhooks.allow_private,
+        &session.email,
+        &session.client_addr,
+    )
+    .await?;
+    Ok(htmx_go("/desk/admin/integrators"))
+}
+
+pub async fn rotate(
+    state: web::Data<AppState>,
+    session: DeskSession,
+    path: web::Path<String>,
+) -> Result<HttpResponse, DeskError> {
+    session.require(Role::Admin)?;
+    let id = path.into_inner();
+    let r =
+        integrators::rotate_secret(&state.db, &id, &session.email, &session.client_addr).await?;
+    secret_html(
+        "New API secret. The old one and its tokens no longer work. Copy it now: it is not shown again.".into(),
+        vec![("api_key", r.api_key), ("api_secret", r.api_secret)],
+    )
+}
+
+async fn set_enabled(
+    state: &AppState,
+    session: &DeskSession,
+    id: &str,
+    enabled: bool,
+) -> Result<HttpResponse, DeskError> {
+    session.require(Role::Admin)?;
+    integrators::set_enabled(&state.db, id, enabled, &session.email, &session.client_addr).await?;
+    Ok(htmx_go("/desk/admin/integrators"))
+}
+
+pub async fn disable(
+    state: web::Data<AppState>,
+    session: DeskSession,
+    path: web::Path<String>,
+) -> Result<HttpResponse, DeskError> {
+    set_enabled(&state, &session, &path.into_inner(), false).await
+}
+
+pub async fn enable(
+    state: web::Data<AppState>,
+    session: DeskSession,
+    path: web::Path<String>,
+) -> Result<HttpResponse, DeskError> {
+    set_enabled(&state, &session, &path.into_inner(), true).await
+}
+
+pub struct EventView {
+    pub e: EventRow,
+    pub created: String,
+    pub next: String,
+    pub attempts: Vec<AttemptView>,
+}
+
+pub struct AttemptView {
+    pub at: String,
+    pub url: String,
+    pub status: String,
+    pub error: String,
+    pub duration_ms: i64,
+}
+
+impl From<AttemptRow> for AttemptView {
+    fn from(a: AttemptRow) -> Self {
+        AttemptView {
+            at: fmt_ms(a.at),
+            url: a.url,
+            status: a.status_code.map(|c| c.to_string()).unwrap_or_default(),
+            error: a.error.unwrap_or_default(),
+            duration_ms: a.duration_ms,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "desk/webhooks.html")]
+struct WebhooksPage {
+    layout: Layout,
+    events: Vec<EventView>,
+    filter: String,
+}
+
+#[derive(Deserialize)]
+pub struct WebhookQuery {
+    state: Option<String>,
+}
+
+/// Every event with every attempt, newest first (the last 200).
+pub async fn deliveries(
+    state: web::Data<AppState>,
+    session: DeskSession,
+    q: web::Query<WebhookQuery>,
+) -> Result<HttpResponse, DeskError> {
+    session.require(Role::Admin)?;
+    let filter = q
+        .state
+        .clone()
+        .filter(|s| matches!(s.as_str(), "pending" | "delivered" | "failed"))
+        .unwrap_or_default();
+    let rows = hooks::recent(
+        state.db.read(),
+        (!filter.is_empty()).then_some(filter.as_str()),
+        200,
+    )
+    .await?;
+    let mut events = Vec::with_capacity(rows.len());
+    for e in rows {
+        let attempts = hooks::attempts_for(state.db.read(), &e.id)
+            .await?
+            .into_iter()
+            .map(AttemptView::from)
+            .collect();
+        events.push(EventView {
+            created: fmt_ms(e.created_at),
+            next: if e.state == "pending" {
+                fmt_ms(e.next_attempt_at)
+            } else {
+                String::new()
+            },
+            attempts,
+            e,
+        });
+    }
+    render(&WebhooksPage {
+        layout: Layout::new(&session),
+        events,
+        filter,
+    })
+}
+
+/// Sends an event again now, with its original `webhook-id`.
+pub async fn redeliver(
+    state: web::Data<AppState>,
+    session: DeskSession,
+    path: web::Path<String>,
+) -> Result<HttpResponse, DeskError> {
+    session.require(Role::Admin)?;
+    let id = path.into_inner();
+    if hooks::redeliver(state.db.write(), &id, now_ms()).await? == 0 {
+        return Err(DeskError::NotFound("no such webhook event".into()));
+    }
+    crate::audit::record_now(
+        &state.db,
+        crate::audit::Event {
+            actor: &session.email,
+            action: "webhook.redeliver",
+            scan_id: None,
+            client_addr: &session.client_addr,
+            detail: serde_json::json!({"event": id}),
+        },
+    )
+    .await?;
+    Ok(htmx_go("/desk/admin/webhooks"))
+}
