@@ -300,3 +300,15 @@ macro_rules! both_backends {
         )*
     };
 }
+
+impl TestApp {
+    pub async fn integrator_field(&self, id: &str, col: &str) -> Option<String> {
+        sqlx::query_scalar::<_, Option<String>>(&format!(
+            "SELECT {col} FROM integrators WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_one(self.state.db.read())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+}

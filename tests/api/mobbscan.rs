@@ -726,3 +726,264 @@ async fn repeated_bad_credentials_are_refused_with_429(b: Backend) {
         10
     );
 }
+
+both_backends!(openapi_document_matches_the_served_api);
+
+/// The OpenAPI document lists exactly the reference's operations, each of
+/// them is really served, and the process schema names every field a real
+/// answer carries.
+async fn openapi_document_matches_the_served_api(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(30).await;
+    let r = reqwest::get(app.url("/api/openapi.json"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status(), 200);
+    let doc: Value = r.json().await.unwrap_or_default();
+    assert!(
+        doc["openapi"].as_str().is_some_and(|v| v.starts_with("3.")),
+        "{doc}"
+    );
+    assert_eq!(doc["servers"][0]["url"], app.base.as_str());
+    let mut ops = std::collections::BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        for method in item.as_object().into_iter().flatten().map(|(m, _)| m) {
+            ops.insert(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    let want: std::collections::BTreeSet<String> = [
+        "POST /auth/token",
+        "POST /onboarding",
+        "GET /mobbscan-agent/getVerificationProcessData/{verificationId}",
+        "GET /mobbscan-agent/{verificationId}/image/{imageType}",
+        "GET /mobbscan-agent/{verificationId}/recording/{recordingType}",
+        "GET /mobbscan-agent/api/pdf/{verificationId}",
+        "GET /api/zip/{verificationId}",
+        "POST /mobbscan-agent/accept",
+        "POST /mobbscan-agent/reject",
+        "POST /mobbscan-agent/pending",
+        "DELETE /mobbscan-agent/api/verification/{verificationId}",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(ops, want);
+
+    // Every documented operation is served: an unknown id gets the API's own
+    // JSON 404 (or a 4xx about the body), never the router's empty 404.
+    let c = integrator(&app, "Doc Bank").await;
+    let tok = token(&app, &c).await;
+    let missing = "0b9d2a4e-3c55-4f0e-9a61-1d2f3e4a5b6c";
+    for op in &ops {
+        let (method, path) = op.split_once(' ').unwrap_or_default();
+        let path = path
+            .replace("{verificationId}", missing)
+            .replace("{imageType}", "front")
+            .replace("{recordingType}", "video");
+        let m: reqwest::Method = method.parse().unwrap_or_else(|e| panic!("{e}"));
+        let body = (m == reqwest::Method::POST)
+            .then(|| json!({"verificationId": missing, "rejectionComment": "x"}));
+        let r = reqwest::Client::new()
+            .request(m, app.url(&path))
+            .header("Authorization", format!("Bearer {tok}"))
+            .json(&body.unwrap_or(json!({})))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let status = r.status().as_u16();
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        assert!(
+            status < 500 && (status != 404 || v["status"] == 404),
+            "{op} is documented but not served: {status} {v}"
+        );
+    }
+
+    // The documented process schema covers a real answer, field for field.
+    adopt(&app, &c).await;
+    let id = owned_in(&app, &c, "VERIFIED").await[0].clone();
+    let (_, data) = call(
+        &app,
+        reqwest::Method::GET,
+        &format!("/mobbscan-agent/getVerificationProcessData/{id}"),
+        &tok,
+        None,
+    )
+    .await;
+    let props = &doc["components"]["schemas"]["ProcessData"]["properties"];
+    for key in data.as_object().into_iter().flatten().map(|(k, _)| k) {
+        assert!(props.get(key).is_some(), "{key} is sent but not documented");
+    }
+    let doc_props = &doc["components"]["schemas"]["Document"]["properties"];
+    for key in data["document"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, _)| k)
+    {
+        assert!(
+            doc_props.get(key).is_some(),
+            "document.{key} is sent but not documented"
+        );
+    }
+}
+
+both_backends!(integrators_are_administered_on_the_desk);
+
+async fn token_status(app: &TestApp, key: &str, secret: &str) -> (u16, String) {
+    let r = reqwest::Client::new()
+        .post(app.url("/auth/token"))
+        .json(&json!({"api_key": key, "api_secret": secret}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let s = r.status().as_u16();
+    let v: Value = r.json().await.unwrap_or_default();
+    (
+        s,
+        v["access_token"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+/// Admins create integrators (credentials shown once), change their
+/// settings, rotate the secret (old secret and tokens stop working) and
+/// disable them; agents cannot.
+async fn integrators_are_administered_on_the_desk(b: Backend) {
+    use crate::helpers::{between, ADMIN, AGENT};
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(6).await;
+    let agent = app.login(AGENT).await;
+    assert_eq!(agent.get("/desk/admin/integrators").await.status(), 403);
+    let r = agent
+        .post("/desk/admin/integrators", &[("name", "Agent Bank")])
+        .await;
+    assert_eq!(r.status(), 403);
+
+    let admin = app.login(ADMIN).await;
+    let r = admin
+        .post(
+            "/desk/admin/integrators",
+            &[
+                ("name", "Desk Bank"),
+                ("webhook_url", "https://hooks.desk-bank.example/kyc"),
+                (
+                    "frame_ancestors",
+                    "https://desk-bank.example\nhttps://app.desk-bank.example:8443",
+                ),
+                ("submit_state", "PENDING_VALIDATION"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap_or_default();
+    let field = |k: &str| {
+        between(&html, &format!("id=\"secret-{k}\">"), "<")
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (id, key, secret) = (
+        field("integrator_id"),
+        field("api_key"),
+        field("api_secret"),
+    );
+    assert!(field("webhook_secret").starts_with("whsec_"), "{html}");
+    let (s, old_token) = token_status(&app, &key, &secret).await;
+    assert_eq!(s, 200);
+    let page = admin
+        .get("/desk/admin/integrators")
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(page.contains("Desk Bank") && page.contains(&key));
+    assert!(!page.contains(&secret), "the secret is shown only once");
+    assert!(page.contains("https://app.desk-bank.example:8443"));
+    assert_eq!(
+        app.integrator_field(&id, "submit_state").await.as_deref(),
+        Some("PENDING_VALIDATION")
+    );
+
+    // Bad settings are refused whole.
+    let r = admin
+        .post(
+            &format!("/desk/admin/integrators/{id}"),
+            &[
+                ("webhook_url", "ftp://x.example/"),
+                ("submit_state", "PENDING_VERIFICATION"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    let r = admin
+        .post(
+            &format!("/desk/admin/integrators/{id}"),
+            &[
+                ("webhook_url", "http://10.0.0.8/hook"),
+                ("submit_state", "PENDING_VERIFICATION"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 200, "tests allow private webhook targets");
+    assert_eq!(
+        app.integrator_field(&id, "webhook_url").await.as_deref(),
+        Some("http://10.0.0.8/hook")
+    );
+
+    // Rotation: the old secret and its tokens stop working at once.
+    let r = admin
+        .post(&format!("/desk/admin/integrators/{id}/rotate"), &[])
+        .await;
+    assert_eq!(r.status(), 200);
+    let html = r.text().await.unwrap_or_default();
+    let new_secret = between(&html, "id=\"secret-api_secret\">", "<")
+        .unwrap_or_default()
+        .to_string();
+    assert!(!new_secret.is_empty() && new_secret != secret);
+    assert_eq!(token_status(&app, &key, &secret).await.0, 401);
+    let probe = "/mobbscan-agent/getVerificationProcessData/0b9d2a4e-3c55-4f0e-9a61-1d2f3e4a5b6c";
+    assert_eq!(
+        call(&app, reqwest::Method::GET, probe, &old_token, None)
+            .await
+            .0,
+        401
+    );
+    let (s, new_token) = token_status(&app, &key, &new_secret).await;
+    assert_eq!(s, 200);
+    assert_eq!(
+        call(&app, reqwest::Method::GET, probe, &new_token, None)
+            .await
+            .0,
+        404
+    );
+
+    // Disabled: no tokens, and live ones stop at once.
+    let r = admin
+        .post(&format!("/desk/admin/integrators/{id}/disable"), &[])
+        .await;
+    assert!(r.status().is_success());
+    assert_eq!(token_status(&app, &key, &new_secret).await.0, 403);
+    assert_eq!(
+        call(&app, reqwest::Method::GET, probe, &new_token, None)
+            .await
+            .0,
+        403
+    );
+    let r = admin
+        .post(&format!("/desk/admin/integrators/{id}/enable"), &[])
+        .await;
+    assert!(r.status().is_success());
+    assert_eq!(token_status(&app, &key, &new_secret).await.0, 200);
+    let audit = app
+        .scalar_i64(
+            "SELECT COUNT(*) FROM audit_log WHERE action LIKE 'integrator.%' AND detail LIKE $1",
+            &format!("%{id}%"),
+        )
+        .await;
+    assert_eq!(
+        audit, 6,
+        "create, settings at creation, update, rotate, disable, enable"
+    );
+}
