@@ -28,6 +28,18 @@ pub struct BenchArgs {
     pub database_url: Option<String>,
     #[arg(long, default_value = "./kycdesk-bench")]
     pub data_dir: std::path::PathBuf,
+    /// Skip the desk page latency measurements.
+    #[arg(long)]
+    pub skip_desk: bool,
+    /// Seconds to load each integrator API endpoint for (0 skips it).
+    #[arg(long, default_value_t = 10)]
+    pub api_seconds: u64,
+    /// Concurrent keep-alive connections for the API load.
+    #[arg(long, default_value_t = 16)]
+    pub concurrency: usize,
+    /// Stream a certified zip holding a recording of this many MB (0 skips it).
+    #[arg(long, default_value_t = 0)]
+    pub zip_mb: u64,
 }
 
 const SURNAMES: [&str; 20] = [
@@ -389,6 +401,20 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let port = app.port();
     let state = app.state.clone();
     tokio::spawn(app.run_until_stopped());
+    let base = format!("http://127.0.0.1:{port}");
+    if a.zip_mb > 0 {
+        crate::bench_api::zip_stream(&state, &base, a.zip_mb).await?;
+    }
+    if a.api_seconds > 0 {
+        crate::bench_api::api_throughput(&state, &base, a.concurrency, a.api_seconds).await?;
+    }
+    if a.skip_desk {
+        println!(
+            "memory (server and bench client, one process): {}",
+            memory()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut c = login(port, email, password).await?;
 
     let db = state.db.read();

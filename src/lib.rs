@@ -6,6 +6,7 @@ pub mod api;
 pub mod assets;
 pub mod audit;
 pub mod bench;
+pub mod bench_api;
 pub mod cases;
 pub mod certify;
 pub mod cli;

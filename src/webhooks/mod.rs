@@ -279,7 +279,7 @@ async fn post(policy: &WebhookPolicy, d: &DueRow, raw_url: &str) -> Result<u16, 
         .body(d.payload.clone())
         .send()
         .await
-        .map_err(|e| format!("{}", error_chain(&e)))?;
+        .map_err(|e| error_chain(&e))?;
     Ok(resp.status().as_u16())
 }
 
