@@ -132,6 +132,13 @@ enum IntegratorCommand {
         /// An origin allowed to frame the hosted onboarding page (repeatable).
         #[arg(long = "frame-ancestor")]
         frame_ancestors: Vec<String>,
+        /// An extra header for every webhook, "Name: value" (repeatable).
+        #[arg(long = "webhook-header")]
+        webhook_headers: Vec<String>,
+        /// Where submissions go: PENDING_VERIFICATION (desk review) or
+        /// PENDING_VALIDATION (the integrator validates first).
+        #[arg(long, default_value = "PENDING_VERIFICATION")]
+        submit_state: String,
         /// Accept a webhook URL on a loopback or private address (development only).
         #[arg(long, env = "KYCDESK_WEBHOOK_ALLOW_PRIVATE")]
         webhook_allow_private: bool,
@@ -205,10 +212,29 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                     name,
                     webhook_url,
                     frame_ancestors,
+                    webhook_headers,
+                    submit_state,
                     webhook_allow_private,
                     db,
                 },
         } => {
+            use crate::identity::integrators::{self, IntegratorSettings};
+            // Everything is checked before anything is created.
+            let mut headers = Vec::new();
+            for h in &webhook_headers {
+                let (k, v) = h.split_once(':').ok_or_else(|| {
+                    anyhow::anyhow!("--webhook-header '{h}' must look like 'Name: value'")
+                })?;
+                headers.push((k.trim().to_string(), v.trim().to_string()));
+            }
+            integrators::webhook_headers(&headers)?;
+            if !matches!(
+                submit_state.as_str(),
+                "PENDING_VERIFICATION" | "PENDING_VALIDATION"
+            ) {
+                anyhow::bail!("--submit-state must be PENDING_VERIFICATION or PENDING_VALIDATION");
+            }
+            integrators::origins(&frame_ancestors)?;
             let store = open_db(&db).await?;
             let creds = crate::identity::integrators::create(
                 &store,
@@ -220,6 +246,22 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 "local",
             )
             .await?;
+            if !headers.is_empty() || submit_state != "PENDING_VERIFICATION" {
+                integrators::update(
+                    &store,
+                    &creds.integrator_id,
+                    &IntegratorSettings {
+                        webhook_url,
+                        frame_ancestors,
+                        submit_state,
+                        webhook_headers: headers,
+                    },
+                    webhook_allow_private,
+                    "cli",
+                    "local",
+                )
+                .await?;
+            }
             println!("{}", serde_json::to_string(&creds)?);
             Ok(ExitCode::SUCCESS)
         }

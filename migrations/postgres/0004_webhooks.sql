@@ -28,3 +28,7 @@ CREATE TABLE webhook_attempts (
     duration_ms BIGINT NOT NULL
 );
 CREATE INDEX webhook_attempts_event ON webhook_attempts(event_id, at);
+
+-- Extra headers the integrator wants on every webhook (e.g. Authorization),
+-- a JSON object of name → value.
+ALTER TABLE integrators ADD COLUMN webhook_headers TEXT NOT NULL DEFAULT '{}';

@@ -16,6 +16,40 @@ pub struct IntegratorView {
     pub row: IntegratorRow,
     pub origins: String,
     pub created: String,
+    /// `Name: (unchanged)` per configured header: values may be secrets.
+    pub headers: String,
+}
+
+/// Shown in place of a configured header value; sent back, it keeps it.
+const UNCHANGED: &str = "(unchanged)";
+
+/// `Name: value` lines; a value of `(unchanged)` keeps the stored one.
+fn header_lines(
+    raw: &Option<String>,
+    stored: &std::collections::BTreeMap<String, String>,
+) -> Result<Vec<(String, String)>, DeskError> {
+    let mut out = Vec::new();
+    for line in raw.as_deref().unwrap_or_default().lines() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let (k, v) = line.split_once(':').ok_or_else(|| {
+            DeskError::BadRequest(format!(
+                "webhook header '{line}' must look like 'Name: value'"
+            ))
+        })?;
+        let (k, v) = (k.trim().to_string(), v.trim().to_string());
+        let v = if v == UNCHANGED {
+            stored.get(&k).cloned().ok_or_else(|| {
+                DeskError::BadRequest(format!("give a value for the new header {k}"))
+            })?
+        } else {
+            v
+        };
+        out.push((k, v));
+    }
+    Ok(out)
 }
 
 #[derive(Template)]
@@ -38,6 +72,14 @@ pub async fn list(
                 .unwrap_or_default()
                 .join("\n"),
             created: fmt_ms(row.created_at),
+            headers: serde_json::from_str::<std::collections::BTreeMap<String, String>>(
+                &row.webhook_headers,
+            )
+            .unwrap_or_default()
+            .keys()
+            .map(|k| format!("{k}: {UNCHANGED}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
             row,
         })
         .collect();
@@ -71,6 +113,7 @@ fn secret_html(
 pub struct CreateForm {
     name: String,
     webhook_url: Option<String>,
+    webhook_headers: Option<String>,
     frame_ancestors: Option<String>,
     submit_state: Option<String>,
 }
@@ -98,6 +141,8 @@ pub async fn create(
         .map(str::trim)
         .filter(|w| !w.is_empty());
     let origins = lines(&form.frame_ancestors);
+    let headers = header_lines(&form.webhook_headers, &Default::default())?;
+    integrators::webhook_headers(&headers)?;
     let submit_state = form
         .submit_state
         .clone()
@@ -121,7 +166,7 @@ pub async fn create(
         &session.client_addr,
     )
     .await?;
-    if submit_state != "PENDING_VERIFICATION" {
+    if submit_state != "PENDING_VERIFICATION" || !headers.is_empty() {
         integrators::update(
             &state.db,
             &creds.integrator_id,
@@ -129,6 +174,7 @@ pub async fn create(
                 webhook_url: webhook.map(str::to_string),
                 frame_ancestors: origins,
                 submit_state,
+                webhook_headers: headers,
             },
             allow,
             &session.email,
@@ -153,6 +199,7 @@ pub async fn create(
 #[derive(Deserialize)]
 pub struct SettingsForm {
     webhook_url: Option<String>,
+    webhook_headers: Option<String>,
     frame_ancestors: Option<String>,
     submit_state: String,
 }
@@ -164,13 +211,19 @@ pub async fn update(
     form: web::Form<SettingsForm>,
 ) -> Result<HttpResponse, DeskError> {
     session.require(Role::Admin)?;
+    let id = path.into_inner();
+    let current = rows::get(state.db.read(), &id)
+        .await?
+        .ok_or_else(|| DeskError::NotFound("no such integrator".into()))?;
+    let stored = serde_json::from_str(&current.webhook_headers).unwrap_or_default();
     integrators::update(
         &state.db,
-        &path.into_inner(),
+        &id,
         &IntegratorSettings {
             webhook_url: form.webhook_url.clone(),
             frame_ancestors: lines(&form.frame_ancestors),
             submit_state: form.submit_state.clone(),
+            webhook_headers: header_lines(&form.webhook_headers, &stored)?,
         },
         state.settings.webhooks.allow_private,
         &session.email,

@@ -10,6 +10,7 @@ use crate::store::integrators::{self as rows, IntegratorAuthRow};
 use crate::store::Db;
 use base64::Engine;
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// What `kycdesk integrator create` prints, once.
 #[derive(Debug, Serialize)]
@@ -154,6 +155,59 @@ pub struct IntegratorSettings {
     pub frame_ancestors: Vec<String>,
     /// `PENDING_VALIDATION` or `PENDING_VERIFICATION`.
     pub submit_state: String,
+    /// Extra headers sent with every webhook (the reference lets integrators
+    /// ask for e.g. `Authorization`).
+    pub webhook_headers: Vec<(String, String)>,
+}
+
+/// Header names the signature and transport own; an integrator cannot set them.
+const RESERVED_HEADERS: [&str; 7] = [
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+];
+
+/// Checks extra webhook headers: valid names, no line breaks in values,
+/// nothing the signature or transport owns.
+pub fn webhook_headers(
+    headers: &[(String, String)],
+) -> Result<BTreeMap<String, String>, IdentityError> {
+    let mut out = BTreeMap::new();
+    for (name, value) in headers {
+        let name = name.trim();
+        let value = value.trim();
+        let valid = !name.is_empty()
+            && name.len() <= 100
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !valid {
+            return Err(IdentityError::Invalid(format!(
+                "'{name}' is not a valid header name"
+            )));
+        }
+        if RESERVED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+            return Err(IdentityError::Invalid(format!(
+                "the {name} header is set by kycdesk and cannot be configured"
+            )));
+        }
+        if value.len() > 4096 || value.chars().any(|c| c.is_control() && c != '\t') {
+            return Err(IdentityError::Invalid(format!(
+                "the value of {name} must be one line of at most 4096 characters"
+            )));
+        }
+        out.insert(name.to_string(), value.to_string());
+    }
+    if out.len() > 20 {
+        return Err(IdentityError::Invalid(
+            "at most 20 extra webhook headers".into(),
+        ));
+    }
+    Ok(out)
 }
 
 pub async fn update(
@@ -181,6 +235,7 @@ pub async fn update(
         ));
     }
     let origins = origins(&s.frame_ancestors)?;
+    let headers = webhook_headers(&s.webhook_headers)?;
     let mut tx = db.begin().await?;
     if rows::update_settings(
         &mut tx,
@@ -188,6 +243,7 @@ pub async fn update(
         webhook,
         &serde_json::to_string(&origins).map_err(anyhow::Error::from)?,
         &s.submit_state,
+        &serde_json::to_string(&headers).map_err(anyhow::Error::from)?,
     )
     .await?
         == 0
@@ -202,7 +258,7 @@ pub async fn update(
             action: "integrator.update",
             scan_id: None,
             client_addr,
-            detail: serde_json::json!({"integrator_id": id, "webhook_url": webhook, "frame_ancestors": origins, "submit_state": s.submit_state}),
+            detail: serde_json::json!({"integrator_id": id, "webhook_url": webhook, "frame_ancestors": origins, "submit_state": s.submit_state, "webhook_headers": headers.keys().collect::<Vec<_>>()}),
         },
     )
     .await?;

@@ -104,10 +104,11 @@ pub struct IntegratorRow {
     pub frame_ancestors: String,
     pub submit_state: String,
     pub created_at: i64,
+    pub webhook_headers: String,
 }
 
 const ROW_COLS: &str =
-    "id, name, enabled, api_key, webhook_url, frame_ancestors, submit_state, created_at";
+    "id, name, enabled, api_key, webhook_url, frame_ancestors, submit_state, created_at, webhook_headers";
 
 pub async fn list(pool: &AnyPool) -> Result<Vec<IntegratorRow>, sqlx::Error> {
     sqlx::query_as::<_, IntegratorRow>(&format!("SELECT {ROW_COLS} FROM integrators ORDER BY name"))
@@ -128,13 +129,16 @@ pub async fn update_settings(
     webhook_url: Option<&str>,
     frame_ancestors: &str,
     submit_state: &str,
+    webhook_headers: &str,
 ) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
-        "UPDATE integrators SET webhook_url = $1, frame_ancestors = $2, submit_state = $3 WHERE id = $4",
+        "UPDATE integrators SET webhook_url = $1, frame_ancestors = $2, submit_state = $3, \
+         webhook_headers = $4 WHERE id = $5",
     )
     .bind(webhook_url)
     .bind(frame_ancestors)
     .bind(submit_state)
+    .bind(webhook_headers)
     .bind(id)
     .execute(&mut **tx)
     .await?

@@ -58,11 +58,13 @@ pub struct DueRow {
     pub next_attempt_at: i64,
     pub webhook_url: Option<String>,
     pub webhook_secret: Option<String>,
+    /// JSON object of extra headers the integrator asked for.
+    pub webhook_headers: String,
 }
 
 pub async fn due(pool: &AnyPool, now: i64, limit: i64) -> Result<Vec<DueRow>, sqlx::Error> {
     sqlx::query_as::<_, DueRow>(
-        "SELECT e.id, e.payload, e.created_at, e.attempts, e.next_attempt_at, i.webhook_url, i.webhook_secret \
+        "SELECT e.id, e.payload, e.created_at, e.attempts, e.next_attempt_at, i.webhook_url, i.webhook_secret, i.webhook_headers \
          FROM webhook_events e JOIN integrators i ON i.id = e.integrator_id \
          WHERE e.state = 'pending' AND e.next_attempt_at <= $1 \
          ORDER BY e.next_attempt_at LIMIT $2",

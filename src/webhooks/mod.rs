@@ -270,9 +270,18 @@ async fn post(policy: &WebhookPolicy, d: &DueRow, raw_url: &str) -> Result<u16, 
         .user_agent(concat!("kycdesk-webhooks/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-    let resp = client
-        .post(url)
-        .header("content-type", "application/json")
+    let mut req = client.post(url);
+    // The integrator's own headers (e.g. Authorization); names and values
+    // were checked when configured, the signature headers cannot be among them.
+    let extra: std::collections::BTreeMap<String, String> =
+        serde_json::from_str(&d.webhook_headers).unwrap_or_default();
+    if !extra.keys().any(|k| k.eq_ignore_ascii_case("content-type")) {
+        req = req.header("content-type", "application/json");
+    }
+    for (k, v) in &extra {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let resp = req
         .header("webhook-id", &d.id)
         .header("webhook-timestamp", ts.to_string())
         .header("webhook-signature", signature)

@@ -77,7 +77,7 @@ async fn certified_zip_is_complete_signed_and_tamper_evident(b: Backend) {
     let tok = token(&app, &c).await;
     let id = owned_in(&app, &c, "PENDING_VERIFICATION").await[0].clone();
 
-    let (s, _) = get_bytes(&app, &format!("/api/zip/{id}"), &tok, "application/zip").await;
+    let (s, _) = get_bytes(&app, &format!("/api/zip/{id}"), &tok, "application/json").await;
     assert_eq!(s, 409, "no certified zip before the decision");
 
     let (s, _) = call(
@@ -133,7 +133,7 @@ async fn certified_zip_is_complete_signed_and_tamper_evident(b: Backend) {
         None => eprintln!("SKIPPED pdftotext check: poppler-utils not installed"),
     }
 
-    let (s, zip_bytes) = get_bytes(&app, &format!("/api/zip/{id}"), &tok, "application/zip").await;
+    let (s, zip_bytes) = get_bytes(&app, &format!("/api/zip/{id}"), &tok, "application/json").await;
     assert_eq!(s, 200);
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let file = dir.path().join("case.zip");

@@ -157,3 +157,86 @@ fn integrator_create_prints_credentials_once_and_stores_the_secret_hashed() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("must be an origin"));
 }
+
+#[test]
+fn integrator_create_takes_webhook_headers_and_submit_state_and_refuses_bad_ones_whole() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("data");
+    let run = |extra: &[&str]| {
+        kycdesk()
+            .args(["integrator", "create", "--name", "Hooked"])
+            .args(extra)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let ok = run(&[
+        "--webhook-url",
+        "https://hooked.example/kyc",
+        "--webhook-header",
+        "Authorization: Bearer abc",
+        "--submit-state",
+        "PENDING_VALIDATION",
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    for (args, why) in [
+        (
+            vec!["--webhook-header", "webhook-signature: v1,forged"],
+            "set by kycdesk",
+        ),
+        (vec!["--webhook-header", "no colon"], "Name: value"),
+        (vec!["--submit-state", "VERIFIED"], "--submit-state"),
+        (vec!["--webhook-url", "http://127.0.0.1:9/hook"], "private"),
+    ] {
+        let bad = run(&args);
+        assert!(!bad.status.success(), "{args:?} was accepted");
+        let err = String::from_utf8_lossy(&bad.stderr);
+        assert!(err.contains(why), "{args:?}: {err}");
+    }
+    let out = kycdesk()
+        .args(["signing-key", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let key = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        kycdesk::certify::signing::parse_public_key(&key).is_ok(),
+        "{key}"
+    );
+    let again = kycdesk()
+        .args(["signing-key", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout).trim(),
+        key,
+        "one key per instance"
+    );
+
+    // Exactly one integrator was created: the refused ones left nothing.
+    let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
+    let (n, state, headers): (i64, String, String) = rt.block_on(async {
+        let db = kycdesk::store::Db::connect(&kycdesk::config::default_database_url(&data))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let n = sqlx::query_scalar("SELECT COUNT(*) FROM integrators")
+            .fetch_one(db.read())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (s, h): (String, String) =
+            sqlx::query_as("SELECT submit_state, webhook_headers FROM integrators")
+                .fetch_one(db.read())
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        (n, s, h)
+    });
+    assert_eq!(n, 1);
+    assert_eq!(state, "PENDING_VALIDATION");
+    assert_eq!(headers, r#"{"Authorization":"Bearer abc"}"#);
+}

@@ -874,6 +874,7 @@ async fn integrators_are_administered_on_the_desk(b: Backend) {
                     "https://desk-bank.example\nhttps://app.desk-bank.example:8443",
                 ),
                 ("submit_state", "PENDING_VALIDATION"),
+                ("webhook_headers", "Authorization: Bearer desk-hook-secret"),
             ],
         )
         .await;
@@ -900,6 +901,11 @@ async fn integrators_are_administered_on_the_desk(b: Backend) {
         .unwrap_or_default();
     assert!(page.contains("Desk Bank") && page.contains(&key));
     assert!(!page.contains(&secret), "the secret is shown only once");
+    assert!(page.contains("Authorization: (unchanged)"));
+    assert!(
+        !page.contains("desk-hook-secret"),
+        "header values are not shown"
+    );
     assert!(page.contains("https://app.desk-bank.example:8443"));
     assert_eq!(
         app.integrator_field(&id, "submit_state").await.as_deref(),
@@ -923,6 +929,10 @@ async fn integrators_are_administered_on_the_desk(b: Backend) {
             &[
                 ("webhook_url", "http://10.0.0.8/hook"),
                 ("submit_state", "PENDING_VERIFICATION"),
+                (
+                    "webhook_headers",
+                    "Authorization: (unchanged)\nX-Tenant: desk",
+                ),
             ],
         )
         .await;
@@ -931,6 +941,26 @@ async fn integrators_are_administered_on_the_desk(b: Backend) {
         app.integrator_field(&id, "webhook_url").await.as_deref(),
         Some("http://10.0.0.8/hook")
     );
+    let headers: Value = serde_json::from_str(
+        &app.integrator_field(&id, "webhook_headers")
+            .await
+            .unwrap_or_default(),
+    )
+    .unwrap_or_default();
+    assert_eq!(
+        headers,
+        json!({"Authorization": "Bearer desk-hook-secret", "X-Tenant": "desk"})
+    );
+    let r = admin
+        .post(
+            &format!("/desk/admin/integrators/{id}"),
+            &[
+                ("submit_state", "PENDING_VERIFICATION"),
+                ("webhook_headers", "webhook-signature: forged"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 400, "the signature headers are kycdesk's");
 
     // Rotation: the old secret and its tokens stop working at once.
     let r = admin

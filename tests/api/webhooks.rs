@@ -28,6 +28,8 @@ struct Got {
     timestamp: String,
     signature: String,
     body: String,
+    authorization: String,
+    content_type: String,
     answered: u16,
 }
 
@@ -62,6 +64,8 @@ async fn hook(inbox: web::Data<Inbox>, req: HttpRequest, body: web::Bytes) -> Ht
             timestamp: h("webhook-timestamp"),
             signature: h("webhook-signature"),
             body: String::from_utf8_lossy(&body).into_owned(),
+            authorization: h("authorization"),
+            content_type: h("content-type"),
             answered,
         });
     }
@@ -106,6 +110,22 @@ async fn credentialed(app: &TestApp, url: &str) -> Credentials {
         "Hook Bank",
         Some(url),
         &[],
+        true,
+        "test",
+        "test",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    // The reference lets integrators ask for headers of their own.
+    integrators::update(
+        &app.state.db,
+        &c.integrator_id,
+        &integrators::IntegratorSettings {
+            webhook_url: Some(url.to_string()),
+            frame_ancestors: vec![],
+            submit_state: "PENDING_VERIFICATION".into(),
+            webhook_headers: vec![("Authorization".into(), "Bearer hook-token-123".into())],
+        },
         true,
         "test",
         "test",
@@ -263,6 +283,8 @@ async fn webhooks_are_signed_retried_and_survive_a_restart(b: Backend) {
     let secret = integrator_secret(&c);
     for g in &got {
         assert!(signature_ok(&secret, g), "bad signature on {g:?}");
+        assert_eq!(g.authorization, "Bearer hook-token-123");
+        assert_eq!(g.content_type, "application/json");
         let ts: i64 = g.timestamp.parse().unwrap_or_default();
         assert!(
             (chrono::Utc::now().timestamp() - ts).abs() < 300,
