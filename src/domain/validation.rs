@@ -1,13 +1,15 @@
 //! Validations computed by kycdesk for a case. Each is a named check with
 //! pass / fail / unknown and a reason a reviewer can act on.
 
+use super::mrz;
 use super::process::{Document, Outcome, Validation};
 use chrono::NaiveDate;
 use std::collections::BTreeMap;
 
 /// Names of the validations, as keys of `validations` in the process JSON.
-pub const NAMES: [&str; 6] = [
+pub const NAMES: [&str; 7] = [
     "mrzCheckDigits",
+    "mrzMatchesDocument",
     "documentNotExpired",
     "applicantOfAge",
     "facialMatchingScore",
@@ -45,14 +47,38 @@ pub fn validate(
         out.insert(k.to_string(), Validation { result, reason });
     };
 
-    let (r, why) = match doc.mrz.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+    let parsed = doc
+        .mrz
+        .as_deref()
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(|m| mrz::parse(m, today));
+    let (r, why) = match &parsed {
         None => (Outcome::Unknown, "no MRZ was captured".to_string()),
-        Some(mrz) => match mrz_check_digits(mrz) {
-            Ok(()) => (Outcome::Pass, "every MRZ check digit matches".to_string()),
-            Err(e) => (Outcome::Fail, e),
-        },
+        Some(Err(e)) => (Outcome::Fail, format!("the MRZ cannot be read: {e}")),
+        Some(Ok(m)) if m.all_checks_pass() => (
+            Outcome::Pass,
+            format!("{}: all {} check digits match", m.format, m.checks.len()),
+        ),
+        Some(Ok(m)) => (
+            Outcome::Fail,
+            format!(
+                "{}: check digit wrong for {}",
+                m.format,
+                m.failed_checks().join(", ")
+            ),
+        ),
     };
     put("mrzCheckDigits", r, why);
+
+    let (r, why) = match &parsed {
+        Some(Ok(m)) => mrz_vs_printed(m, doc),
+        _ => (
+            Outcome::Unknown,
+            "no readable MRZ to compare with".to_string(),
+        ),
+    };
+    put("mrzMatchesDocument", r, why);
 
     let (r, why) = match doc.date_of_expiry.as_deref().map(parse_date) {
         None => (Outcome::Unknown, "no expiry date".to_string()),
@@ -155,47 +181,113 @@ pub fn check_digit(field: &str) -> Option<u32> {
     Some(sum % 10)
 }
 
-fn expect_digit(
-    line: &str,
-    range: std::ops::Range<usize>,
-    at: usize,
-    what: &str,
-) -> Result<(), String> {
-    let field = line
-        .get(range)
-        .ok_or_else(|| format!("MRZ too short for the {what}"))?;
-    let want = check_digit(field).ok_or_else(|| format!("invalid characters in the {what}"))?;
-    let got = line
-        .get(at..at + 1)
-        .and_then(|c| c.parse::<u32>().ok())
-        .ok_or_else(|| format!("missing check digit for the {what}"))?;
-    if want == got {
-        Ok(())
+/// Upper case, accents removed, anything else a space: how a printed
+/// name or number is written in an MRZ (ICAO 9303 part 3 transliteration,
+/// for the Latin letters).
+pub fn mrz_form(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let mapped = match c {
+            'Ä' | 'ä' | 'Æ' | 'æ' => "AE",
+            'Ö' | 'ö' | 'Ø' | 'ø' | 'Œ' | 'œ' => "OE",
+            'Ü' | 'ü' => "UE",
+            'ß' => "SS",
+            'Þ' | 'þ' => "TH",
+            'Ñ' | 'ñ' => "N",
+            'Ç' | 'ç' => "C",
+            'À'..='Å' | 'à'..='å' => "A",
+            'È'..='Ë' | 'è'..='ë' => "E",
+            'Ì'..='Ï' | 'ì'..='ï' => "I",
+            'Ò'..='Õ' | 'ò'..='õ' => "O",
+            'Ù'..='Û' | 'ù'..='û' => "U",
+            'Ý' | 'ý' | 'ÿ' => "Y",
+            c if c.is_ascii_alphanumeric() => {
+                out.push(c.to_ascii_uppercase());
+                continue;
+            }
+            _ => " ",
+        };
+        out.push_str(mapped);
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Germany writes ä as AE, Spain's ñ as N: a name matches when either
+/// transliteration does, and a truncated MRZ name matches its prefix.
+fn names_agree(mrz: &str, printed: &str) -> bool {
+    let alt = |s: &str| {
+        mrz_form(
+            &s.replace(['ä', 'Ä'], "a")
+                .replace(['ö', 'Ö'], "o")
+                .replace(['ü', 'Ü'], "u"),
+        )
+    };
+    let m = mrz_form(mrz);
+    [mrz_form(printed), alt(printed)]
+        .iter()
+        .any(|p| !m.is_empty() && (*p == m || (m.len() >= 10 && p.starts_with(&m))))
+}
+
+/// The MRZ against the printed (or keyed-in) fields it repeats.
+fn mrz_vs_printed(m: &mrz::Mrz, doc: &Document) -> (Outcome, String) {
+    let mut differ = Vec::new();
+    let mut compared = 0;
+    let mut cmp = |what: &str, printed: Option<&str>, ok: &dyn Fn(&str) -> bool| {
+        if let Some(p) = printed.map(str::trim).filter(|p| !p.is_empty()) {
+            compared += 1;
+            if !ok(p) {
+                differ.push(what.to_string());
+            }
+        }
+    };
+    cmp("document number", doc.document_number.as_deref(), &|p| {
+        mrz_form(p).replace(' ', "") == m.document_number
+    });
+    cmp("date of birth", doc.date_of_birth.as_deref(), &|p| {
+        parse_date(p).is_some() && parse_date(p) == m.date_of_birth
+    });
+    cmp("date of expiry", doc.date_of_expiry.as_deref(), &|p| {
+        parse_date(p).is_some() && parse_date(p) == m.date_of_expiry
+    });
+    cmp("surname", doc.surname.as_deref(), &|p| {
+        names_agree(&m.primary_identifier, p)
+    });
+    cmp("name", doc.name.as_deref(), &|p| {
+        names_agree(&m.secondary_identifier, p)
+    });
+    cmp("gender", doc.gender.as_deref(), &|p| {
+        let g = p.chars().next().map(|c| c.to_ascii_uppercase());
+        m.sex == 'X' || g == Some(m.sex)
+    });
+    if compared == 0 {
+        (
+            Outcome::Unknown,
+            "no printed fields to compare with".to_string(),
+        )
+    } else if differ.is_empty() {
+        (
+            Outcome::Pass,
+            format!("{compared} printed fields agree with the MRZ"),
+        )
     } else {
-        Err(format!("the {what} check digit is {got}, expected {want}"))
+        (
+            Outcome::Fail,
+            format!("the MRZ disagrees on {}", differ.join(", ")),
+        )
     }
 }
 
-/// Checks the document number, birth and expiry digits of a TD1 (3×30) or
-/// TD3 (2×44) MRZ. The full ICAO parser lands with hosted onboarding.
-pub fn mrz_check_digits(mrz: &str) -> Result<(), String> {
-    let lines: Vec<&str> = mrz
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .collect();
-    match lines.as_slice() {
-        [l1, l2, _l3] if l1.len() == 30 && l2.len() == 30 => {
-            expect_digit(l1, 5..14, 14, "document number")?;
-            expect_digit(l2, 0..6, 6, "date of birth")?;
-            expect_digit(l2, 8..14, 14, "date of expiry")
-        }
-        [_l1, l2] if l2.len() == 44 => {
-            expect_digit(l2, 0..9, 9, "document number")?;
-            expect_digit(l2, 13..19, 19, "date of birth")?;
-            expect_digit(l2, 21..27, 27, "date of expiry")
-        }
-        _ => Err("the MRZ is neither TD1 (3×30) nor TD3 (2×44)".to_string()),
+/// The check digits of any ICAO 9303 MRZ, as one verdict.
+pub fn mrz_check_digits(text: &str) -> Result<(), String> {
+    let today = chrono::Utc::now().date_naive();
+    let m = mrz::parse(text, today).map_err(|e| e.to_string())?;
+    if m.all_checks_pass() {
+        Ok(())
+    } else {
+        Err(format!(
+            "check digit wrong for {}",
+            m.failed_checks().join(", ")
+        ))
     }
 }
 
@@ -215,9 +307,7 @@ mod tests {
     #[test]
     fn a_changed_digit_fails() {
         let bad = TD3.replace("7408122", "7408132");
-        assert!(mrz_check_digits(&bad)
-            .unwrap_err()
-            .contains("date of birth"));
+        assert!(mrz_check_digits(&bad).unwrap_err().contains("dateOfBirth"));
     }
 
     #[test]
@@ -242,5 +332,48 @@ mod tests {
             failing_key(&v),
             ",applicantOfAge,documentNotExpired,imagesPresent,"
         );
+    }
+
+    #[test]
+    fn mrz_is_compared_with_the_printed_fields() {
+        let today = NaiveDate::from_ymd_opt(2010, 1, 1).unwrap_or_default();
+        let mut doc = Document {
+            mrz: Some(TD3.into()),
+            document_number: Some("L898902C3".into()),
+            date_of_birth: Some("1974-08-12".into()),
+            date_of_expiry: Some("15/04/2012".into()),
+            surname: Some("Eriksson".into()),
+            name: Some("Anna María".into()),
+            gender: Some("F".into()),
+            ..Default::default()
+        };
+        let v = validate(&doc, true, true, today, &Thresholds::default());
+        assert_eq!(
+            v["mrzCheckDigits"].result,
+            Outcome::Pass,
+            "{:?}",
+            v["mrzCheckDigits"]
+        );
+        assert_eq!(
+            v["mrzMatchesDocument"].result,
+            Outcome::Pass,
+            "{:?}",
+            v["mrzMatchesDocument"]
+        );
+        doc.date_of_birth = Some("1974-08-13".into());
+        doc.surname = Some("Eriksen".into());
+        let v = validate(&doc, true, true, today, &Thresholds::default());
+        assert_eq!(v["mrzMatchesDocument"].result, Outcome::Fail);
+        assert!(
+            v["mrzMatchesDocument"]
+                .reason
+                .contains("date of birth, surname"),
+            "{:?}",
+            v["mrzMatchesDocument"]
+        );
+        assert!(names_agree("MUELLER", "Müller"));
+        assert!(names_agree("MULLER", "Müller"));
+        assert!(names_agree("PEREZ GARCIA", "Pérez-García"));
+        assert!(!names_agree("PEREZ", "Lopez"));
     }
 }
