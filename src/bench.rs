@@ -119,8 +119,7 @@ fn synthetic(i: usize, rng: &mut StdRng, integrators: &[String], now: i64) -> Ne
     let today = chrono::Utc::now().date_naive();
     let v = validation::validate(
         &document,
-        true,
-        true,
+        &validation::Images::present(true, true),
         today,
         &validation::Thresholds::default(),
     );

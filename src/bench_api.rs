@@ -225,6 +225,8 @@ pub async fn zip_stream(state: &AppState, base: &str, mb: u64) -> anyhow::Result
             size: (mb << 20) as i64,
             media_type: "video/webm".into(),
             created_at: now,
+            width: None,
+            height: None,
         },
     )
     .await?;

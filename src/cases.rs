@@ -6,6 +6,7 @@ use crate::audit::{self, Event};
 use crate::config::Settings;
 use crate::domain::validation::{self, failing_key};
 use crate::domain::{now_ms, Document, State};
+use crate::evidence::upload::StoredEvidence;
 use crate::evidence::BlobStore;
 use crate::store::processes::{
     self as rows, DecisionRow, FieldEditRow, NoteRow, ProcessRow, Transition,
@@ -141,6 +142,24 @@ fn event<'a>(
     }
 }
 
+/// The front and selfie among a case's evidence, with their sizes.
+pub fn images_of(ev: &[crate::store::processes::EvidenceRow]) -> validation::Images {
+    let seen = |t: &str| match ev
+        .iter()
+        .find(|e| e.kind == "image" && e.evidence_type == t)
+    {
+        None => validation::Seen::Absent,
+        Some(e) => match (e.width, e.height) {
+            (Some(w), Some(h)) => validation::Seen::Sized(w as u32, h as u32),
+            _ => validation::Seen::Present,
+        },
+    };
+    validation::Images {
+        front: seen("front"),
+        selfie: seen("selfie"),
+    }
+}
+
 /// Recomputes validations for a document, given which images exist.
 pub async fn validations_for(
     db: &Db,
@@ -149,11 +168,9 @@ pub async fn validations_for(
     doc: &Document,
 ) -> Result<BTreeMap<String, crate::domain::Validation>, CaseError> {
     let ev = rows::evidence_for(db.read(), scan_id).await?;
-    let has = |t: &str| ev.iter().any(|e| e.kind == "image" && e.evidence_type == t);
     Ok(validation::validate(
         doc,
-        has("front"),
-        has("selfie"),
+        &images_of(&ev),
         chrono::Utc::now().date_naive(),
         &s.thresholds,
     ))
@@ -580,24 +597,26 @@ async fn forget_blob(db: &Db, blobs: &BlobStore, sha: &str) {
     }
 }
 
-/// Attaches a piece of evidence to a process the applicant has not yet
-/// submitted (replacing one of the same kind and type). A recording raises
-/// the `VIDEO_AVAILABLE` webhook in the same transaction. The bytes must
-/// already have passed the evidence checks of the caller's channel.
-#[allow(clippy::too_many_arguments)]
+/// Attaches checked, stored evidence (see `evidence::upload`) to a process
+/// the applicant has not yet submitted, replacing one of the same kind and
+/// type. A recording raises the `VIDEO_AVAILABLE` webhook in the same
+/// transaction.
 pub async fn attach_evidence(
     db: &Db,
-    blobs: &BlobStore,
     scan_id: &str,
-    kind: &str,
     evidence_type: &str,
-    bytes: Vec<u8>,
-    media_type: &str,
+    e: &StoredEvidence,
     who: &Actor,
-) -> Result<String, CaseError> {
-    if !matches!(kind, "image" | "recording" | "extraImage") {
+) -> Result<(), CaseError> {
+    let t = evidence_type.trim();
+    if t.is_empty()
+        || t.len() > 40
+        || !t
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
         return Err(CaseError::Invalid(format!(
-            "unknown evidence kind '{kind}'"
+            "'{t}' is not an evidence type (letters, digits, - and _, e.g. front, back, selfie, video)"
         )));
     }
     let p = load(db, scan_id).await?;
@@ -607,23 +626,20 @@ pub async fn attach_evidence(
             "the process is {st}: evidence can only be added before it is submitted"
         )));
     }
-    let size = bytes.len() as i64;
-    let store = blobs.clone();
-    let sha = tokio::task::spawn_blocking(move || store.put(&bytes))
-        .await
-        .map_err(anyhow::Error::from)?
-        .map_err(anyhow::Error::from)?;
+    let kind = e.kind.as_str();
     let now = now_ms();
     let mut tx = db.begin().await?;
     let row = crate::store::processes::EvidenceRow {
         id: uuid::Uuid::new_v4().to_string(),
         scan_id: scan_id.into(),
         kind: kind.into(),
-        evidence_type: evidence_type.into(),
-        sha256: sha.clone(),
-        size,
-        media_type: media_type.into(),
+        evidence_type: t.into(),
+        sha256: e.sha256.clone(),
+        size: e.size,
+        media_type: e.accepted.media_type.into(),
         created_at: now,
+        width: e.accepted.dimensions.map(|d| d.0 as i64),
+        height: e.accepted.dimensions.map(|d| d.1 as i64),
     };
     if rows::put_evidence(&mut tx, &row).await? {
         rows::bump_count(&mut tx, State::Created, -1).await?;
@@ -640,12 +656,12 @@ pub async fn attach_evidence(
             who,
             "evidence.add",
             scan_id,
-            serde_json::json!({"kind": kind, "type": evidence_type, "sha256": sha, "size": size}),
+            serde_json::json!({"kind": kind, "type": t, "sha256": e.sha256, "size": e.size, "media_type": e.accepted.media_type}),
         ),
     )
     .await?;
     tx.commit().await?;
-    Ok(sha)
+    Ok(())
 }
 
 /// The applicant's submission: validations, the report PDF, the state the

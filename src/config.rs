@@ -33,6 +33,7 @@ pub struct Settings {
     /// Lifetime of API access tokens.
     pub token_ttl_secs: i64,
     pub webhooks: crate::webhooks::WebhookPolicy,
+    pub evidence: crate::evidence::intake::EvidenceLimits,
 }
 
 impl Settings {
@@ -57,6 +58,7 @@ impl Settings {
             workers: 0,
             token_ttl_secs: 15 * 60,
             webhooks: crate::webhooks::WebhookPolicy::default(),
+            evidence: crate::evidence::intake::EvidenceLimits::default(),
         }
     }
 

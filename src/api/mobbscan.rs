@@ -175,8 +175,7 @@ pub async fn create_onboarding(
     let doc = Document::default();
     let checks = validation::validate(
         &doc,
-        false,
-        false,
+        &validation::Images::default(),
         chrono::Utc::now().date_naive(),
         &state.settings.thresholds,
     );

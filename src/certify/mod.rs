@@ -109,38 +109,21 @@ pub fn report_for(
     })
 }
 
-/// JPEG evidence goes into the PDF as it is; other images are decoded
-/// (within the decoder's limits) and re-encoded as JPEG.
+/// Evidence images go into the PDF upright, without metadata, at most
+/// 1200 pixels on a side (the original stays in the certified zip).
 fn report_image(blobs: &BlobStore, e: &EvidenceRow, label: &str) -> anyhow::Result<ReportImage> {
     let bytes = blobs.get(&e.sha256)?;
-    let reader = image::ImageReader::new(std::io::Cursor::new(&bytes)).with_guessed_format()?;
-    if reader.format() == Some(image::ImageFormat::Jpeg) {
-        use image::ImageDecoder;
-        // The PDF declares DeviceRGB: only 3-channel JPEGs pass through.
-        let dec = image::codecs::jpeg::JpegDecoder::new(std::io::Cursor::new(&bytes))?;
-        if dec.color_type() == image::ColorType::Rgb8 {
-            let (width, height) = dec.dimensions();
-            return Ok(ReportImage {
-                label: label.into(),
-                jpeg: bytes,
-                width,
-                height,
-            });
-        }
-    }
-    let img = reader.decode()?.to_rgb8();
-    let mut jpeg = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 85).encode_image(&img)?;
+    let (jpeg, width, height) = crate::evidence::intake::derived_jpeg(&bytes, 1200, 40_000_000)?;
     Ok(ReportImage {
         label: label.into(),
         jpeg,
-        width: img.width(),
-        height: img.height(),
+        width,
+        height,
     })
 }
 
 /// Renders a process's report and stores it in the blob store (off the
-/// async threads: images are read and maybe re-encoded). Returns the PDF's
+/// async threads: images are decoded and re-encoded). Returns the PDF's
 /// SHA-256 and size; the caller records it in its transaction.
 pub async fn store_report(
     blobs: &BlobStore,

@@ -137,6 +137,14 @@ struct EvidenceSink<'a> {
 impl EvidenceSink<'_> {
     fn add(&mut self, kind: &str, t: &str, bytes: &[u8], media: &str) -> anyhow::Result<String> {
         let sha = self.blobs.put(bytes)?;
+        let dims = if kind == "image" {
+            image::ImageReader::new(std::io::Cursor::new(bytes))
+                .with_guessed_format()?
+                .into_dimensions()
+                .ok()
+        } else {
+            None
+        };
         self.rows.push(EvidenceRow {
             id: uuid::Uuid::new_v4().to_string(),
             scan_id: self.scan_id.to_string(),
@@ -146,6 +154,8 @@ impl EvidenceSink<'_> {
             size: bytes.len() as i64,
             media_type: media.into(),
             created_at: self.created_at,
+            width: dims.map(|d| d.0 as i64),
+            height: dims.map(|d| d.1 as i64),
         });
         Ok(sha)
     }
@@ -392,16 +402,9 @@ fn prepare(
             }
         }
     }
-    let has = |t: &str| {
-        evidence
-            .rows
-            .iter()
-            .any(|e| e.kind == "image" && e.evidence_type == t)
-    };
     let checks = validation::validate(
         &document,
-        has("front"),
-        has("selfie"),
+        &crate::cases::images_of(&evidence.rows),
         today,
         &validation::Thresholds::default(),
     );

@@ -23,6 +23,9 @@ pub struct Thresholds {
     pub minimum_age: u32,
     pub facial_matching: f64,
     pub facial_liveness: f64,
+    /// Document and selfie images need at least this many pixels on their
+    /// shorter side to be reviewable.
+    pub min_image_side: u32,
 }
 
 impl Default for Thresholds {
@@ -31,14 +34,41 @@ impl Default for Thresholds {
             minimum_age: 18,
             facial_matching: 0.70,
             facial_liveness: 0.70,
+            min_image_side: 240,
+        }
+    }
+}
+
+/// One image as validations see it: absent, present (size unknown), or
+/// present with its pixel size (it was decoded when accepted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Seen {
+    #[default]
+    Absent,
+    Present,
+    Sized(u32, u32),
+}
+
+/// The document front and the selfie, the images every case needs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Images {
+    pub front: Seen,
+    pub selfie: Seen,
+}
+
+impl Images {
+    pub fn present(front: bool, selfie: bool) -> Images {
+        let s = |b: bool| if b { Seen::Present } else { Seen::Absent };
+        Images {
+            front: s(front),
+            selfie: s(selfie),
         }
     }
 }
 
 pub fn validate(
     doc: &Document,
-    has_front: bool,
-    has_selfie: bool,
+    images: &Images,
     today: NaiveDate,
     t: &Thresholds,
 ) -> BTreeMap<String, Validation> {
@@ -135,10 +165,26 @@ pub fn validate(
         put(key, r, why);
     }
 
-    let (r, why) = match (has_front, has_selfie) {
-        (true, true) => (Outcome::Pass, "document and selfie present".to_string()),
-        (false, _) => (Outcome::Fail, "no document image".to_string()),
-        (true, false) => (Outcome::Fail, "no selfie".to_string()),
+    let small = |what: &str, s: Seen| match s {
+        Seen::Sized(w, h) if w.min(h) < t.min_image_side => Some(format!(
+            "the {what} is {w}×{h} pixels, under {} on its shorter side",
+            t.min_image_side
+        )),
+        _ => None,
+    };
+    let (r, why) = match (images.front, images.selfie) {
+        (Seen::Absent, _) => (Outcome::Fail, "no document image".to_string()),
+        (_, Seen::Absent) => (Outcome::Fail, "no selfie".to_string()),
+        (f, s) => match small("document image", f).or_else(|| small("selfie", s)) {
+            Some(why) => (Outcome::Fail, why),
+            None => match (f, s) {
+                (Seen::Sized(fw, fh), Seen::Sized(sw, sh)) => (
+                    Outcome::Pass,
+                    format!("document {fw}×{fh} and selfie {sw}×{sh}, both decoded"),
+                ),
+                _ => (Outcome::Pass, "document and selfie present".to_string()),
+            },
+        },
     };
     put("imagesPresent", r, why);
     out
@@ -319,7 +365,12 @@ mod tests {
             ..Default::default()
         };
         let today = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
-        let v = validate(&doc, true, false, today, &Thresholds::default());
+        let v = validate(
+            &doc,
+            &Images::present(true, false),
+            today,
+            &Thresholds::default(),
+        );
         for n in NAMES {
             assert!(v.contains_key(n), "{n}");
         }
@@ -347,7 +398,12 @@ mod tests {
             gender: Some("F".into()),
             ..Default::default()
         };
-        let v = validate(&doc, true, true, today, &Thresholds::default());
+        let v = validate(
+            &doc,
+            &Images::present(true, true),
+            today,
+            &Thresholds::default(),
+        );
         assert_eq!(
             v["mrzCheckDigits"].result,
             Outcome::Pass,
@@ -362,7 +418,12 @@ mod tests {
         );
         doc.date_of_birth = Some("1974-08-13".into());
         doc.surname = Some("Eriksen".into());
-        let v = validate(&doc, true, true, today, &Thresholds::default());
+        let v = validate(
+            &doc,
+            &Images::present(true, true),
+            today,
+            &Thresholds::default(),
+        );
         assert_eq!(v["mrzMatchesDocument"].result, Outcome::Fail);
         assert!(
             v["mrzMatchesDocument"]
@@ -371,6 +432,13 @@ mod tests {
             "{:?}",
             v["mrzMatchesDocument"]
         );
+        let tiny = Images {
+            front: Seen::Sized(800, 500),
+            selfie: Seen::Sized(100, 120),
+        };
+        let v = validate(&doc, &tiny, today, &Thresholds::default());
+        assert_eq!(v["imagesPresent"].result, Outcome::Fail);
+        assert!(v["imagesPresent"].reason.contains("selfie is 100×120"));
         assert!(names_agree("MUELLER", "Müller"));
         assert!(names_agree("MULLER", "Müller"));
         assert!(names_agree("PEREZ GARCIA", "Pérez-García"));

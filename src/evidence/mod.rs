@@ -1,7 +1,9 @@
 //! Evidence bytes: a content-addressed blob store under the data dir and the
 //! thumbnails derived from images.
 
+pub mod intake;
 pub mod thumbs;
+pub mod upload;
 
 use crate::store::processes::EvidenceRow;
 
@@ -46,6 +48,27 @@ impl BlobStore {
         }
         std::fs::rename(&tmp, &dest)?;
         Ok(sha)
+    }
+
+    /// A fresh path in the store's temp dir (same filesystem, so `adopt`
+    /// is a rename).
+    pub fn temp_path(&self) -> PathBuf {
+        self.root.join("tmp").join(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// Moves a checked temp file under its SHA-256 name. An identical blob
+    /// already stored wins (same bytes); the temp file is then removed.
+    pub fn adopt(&self, tmp: &Path, sha256: &str) -> std::io::Result<()> {
+        let dest = self.path_of(sha256).ok_or_else(|| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad blob name")
+        })?;
+        if dest.exists() {
+            return std::fs::remove_file(tmp);
+        }
+        if let Some(dir) = dest.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::rename(tmp, &dest)
     }
 
     pub fn get(&self, sha256: &str) -> std::io::Result<Vec<u8>> {

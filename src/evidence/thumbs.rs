@@ -38,22 +38,12 @@ impl Thumbnails {
         if out.exists() {
             return Ok(out);
         }
-        let mut reader = image::ImageReader::open(&src)?.with_guessed_format()?;
-        let mut limits = image::Limits::default();
-        limits.max_alloc = Some(MAX_PIXELS * 4);
-        reader.limits(limits);
-        let (w, h) = reader.into_dimensions()?;
-        if u64::from(w) * u64::from(h) > MAX_PIXELS {
-            anyhow::bail!("image too large for a thumbnail ({w}×{h})");
-        }
-        let img = image::ImageReader::open(&src)?
-            .with_guessed_format()?
-            .decode()?;
-        let thumb = img.thumbnail(THUMB_WIDTH, THUMB_WIDTH * 2);
+        // Upright (EXIF orientation applied) and without metadata.
+        let bytes = std::fs::read(&src)?;
+        let (jpeg, _, _) = super::intake::derived_jpeg(&bytes, THUMB_WIDTH, MAX_PIXELS)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
         let tmp = self.dir.join(format!("{}.tmp", uuid::Uuid::new_v4()));
-        thumb
-            .to_rgb8()
-            .save_with_format(&tmp, image::ImageFormat::Jpeg)?;
+        std::fs::write(&tmp, &jpeg)?;
         std::fs::rename(&tmp, &out)?;
         Ok(out)
     }

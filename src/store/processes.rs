@@ -390,12 +390,15 @@ pub struct EvidenceRow {
     pub size: i64,
     pub media_type: String,
     pub created_at: i64,
+    /// Pixel size of images (None for other kinds, or legacy rows).
+    pub width: Option<i64>,
+    pub height: Option<i64>,
 }
 
 pub async fn insert_evidence(tx: &mut Tx, e: &EvidenceRow) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO evidence (id, scan_id, kind, evidence_type, sha256, size, media_type, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO evidence (id, scan_id, kind, evidence_type, sha256, size, media_type, created_at, width, height) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(e.id.clone())
     .bind(e.scan_id.clone())
@@ -405,6 +408,8 @@ pub async fn insert_evidence(tx: &mut Tx, e: &EvidenceRow) -> Result<(), sqlx::E
     .bind(e.size)
     .bind(e.media_type.clone())
     .bind(e.created_at)
+    .bind(e.width)
+    .bind(e.height)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -412,7 +417,7 @@ pub async fn insert_evidence(tx: &mut Tx, e: &EvidenceRow) -> Result<(), sqlx::E
 
 pub async fn evidence_for(pool: &AnyPool, scan_id: &str) -> Result<Vec<EvidenceRow>, sqlx::Error> {
     sqlx::query_as::<_, EvidenceRow>(
-        "SELECT id, scan_id, kind, evidence_type, sha256, size, media_type, created_at FROM evidence \
+        "SELECT id, scan_id, kind, evidence_type, sha256, size, media_type, created_at, width, height FROM evidence \
          WHERE scan_id = $1 ORDER BY kind, evidence_type",
     )
     .bind(scan_id)
@@ -723,6 +728,8 @@ pub async fn replace_report(
             size,
             media_type: "application/pdf".into(),
             created_at: now,
+            width: None,
+            height: None,
         },
     )
     .await?;

@@ -210,18 +210,20 @@ async fn webhooks_are_signed_retried_and_survive_a_restart(b: Backend) {
         client_addr: "test".into(),
     };
     let st = &app.state;
-    cases::attach_evidence(
-        &st.db,
+    let webm = kycdesk::assets::DemoAssets::get("recording.webm")
+        .map(|f| f.data.to_vec())
+        .unwrap_or_default();
+    let stored = kycdesk::evidence::upload::store_bytes(
+        webm,
+        kycdesk::evidence::intake::Kind::Recording,
+        &st.settings.evidence,
         &st.blobs,
-        &fresh,
-        "recording",
-        "video",
-        b"\x1aE\xdf\xa3 not really webm".to_vec(),
-        "video/webm",
-        &who,
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
+    cases::attach_evidence(&st.db, &fresh, "video", &stored, &who)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     let submitted = cases::submit(&st.db, &st.settings, &st.blobs, &fresh, &who)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
