@@ -733,3 +733,109 @@ pub async fn submit(
     tx.commit().await?;
     Ok(to)
 }
+
+/// What a capture engine extracted: document fields, the MRZ text and the
+/// face scores. Fields not sent stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct Extracted {
+    pub fields: BTreeMap<String, String>,
+    pub mrz: Option<String>,
+    pub facial_matching_score: Option<f64>,
+    pub facial_liveness_score: Option<f64>,
+}
+
+/// Records extracted data on a process the applicant has not submitted:
+/// these are the originally extracted values (later desk edits keep them).
+/// An MRZ is parsed by kycdesk itself and fills the fields it repeats that
+/// the capture left empty. Validations are recomputed.
+pub async fn set_extracted(
+    db: &Db,
+    s: &Settings,
+    scan_id: &str,
+    x: &Extracted,
+    who: &Actor,
+) -> Result<Document, CaseError> {
+    let p = load(db, scan_id).await?;
+    let st = state_of(&p)?;
+    if !matches!(st, State::Created | State::InProgress) {
+        return Err(CaseError::Conflict(format!(
+            "the process is {st}: extracted data can only be set before it is submitted"
+        )));
+    }
+    for (k, v) in [
+        ("facialMatchingScore", x.facial_matching_score),
+        ("facialLivenessScore", x.facial_liveness_score),
+    ] {
+        if v.is_some_and(|v| !(0.0..=1.0).contains(&v) || v.is_nan()) {
+            return Err(CaseError::Invalid(format!("{k} must be between 0 and 1")));
+        }
+    }
+    let mut doc = p.document();
+    for (field, value) in &x.fields {
+        let value = value.trim();
+        if value.chars().count() > 500 {
+            return Err(CaseError::Invalid(format!(
+                "{field} is longer than 500 characters"
+            )));
+        }
+        let slot = match field.as_str() {
+            "documentType" => Some(&mut doc.document_type),
+            "issuingState" => Some(&mut doc.issuing_state),
+            "dateOfIssuing" => Some(&mut doc.date_of_issuing),
+            "nationality" => Some(&mut doc.nationality),
+            _ => doc.personal_field_mut(field),
+        }
+        .ok_or_else(|| CaseError::Invalid(format!("'{field}' is not a document field")))?;
+        *slot = Some(value.to_string()).filter(|v| !v.is_empty());
+    }
+    if let Some(m) = x.mrz.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+        if m.len() > 200 {
+            return Err(CaseError::Invalid(
+                "the MRZ is longer than 200 characters".into(),
+            ));
+        }
+        doc.mrz = Some(m.to_string());
+        if let Ok(parsed) = crate::domain::mrz::parse(m, chrono::Utc::now().date_naive()) {
+            crate::domain::mrz::fill_document(&mut doc, &parsed);
+        }
+    }
+    if let Some(v) = x.facial_matching_score {
+        doc.facial_matching_score = Some(format!("{v:.4}"));
+    }
+    if let Some(v) = x.facial_liveness_score {
+        doc.facial_liveness_score = Some(format!("{v:.4}"));
+    }
+    let checks = validations_for(db, s, scan_id, &doc).await?;
+    let now = now_ms();
+    let mut tx = db.begin().await?;
+    if rows::update_document(
+        &mut tx,
+        scan_id,
+        p.version,
+        &doc,
+        &serde_json::to_string(&checks).map_err(anyhow::Error::from)?,
+        &failing_key(&checks),
+        now,
+    )
+    .await?
+        == 0
+    {
+        return Err(CaseError::Conflict(
+            "the process changed meanwhile; send the data again".into(),
+        ));
+    }
+    let fields: Vec<&String> = x.fields.keys().collect();
+    audit::record(
+        db,
+        &mut tx,
+        event(
+            who,
+            "capture.document",
+            scan_id,
+            serde_json::json!({"fields": fields, "mrz": x.mrz.is_some()}),
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(doc)
+}

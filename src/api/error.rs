@@ -23,6 +23,12 @@ pub enum ApiError {
     TooManyRequests { retry_after_secs: i64 },
     #[error("answers are available as application/json, {0} or text/plain")]
     NotAcceptable(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    UnsupportedType(String),
+    #[error("{0}")]
+    Unprocessable(String),
     #[error(transparent)]
     Internal(anyhow::Error),
 }
@@ -44,6 +50,22 @@ impl From<CaseError> for ApiError {
     }
 }
 
+impl From<crate::evidence::upload::UploadError> for ApiError {
+    fn from(e: crate::evidence::upload::UploadError) -> Self {
+        use crate::evidence::intake::Refused;
+        use crate::evidence::upload::UploadError;
+        match e {
+            UploadError::Refused(r @ Refused::TooLarge { .. }) => ApiError::TooLarge(r.to_string()),
+            UploadError::Refused(r @ Refused::WrongType(_)) => {
+                ApiError::UnsupportedType(r.to_string())
+            }
+            UploadError::Refused(r) => ApiError::Unprocessable(r.to_string()),
+            UploadError::Interrupted(m) => ApiError::BadRequest(m),
+            UploadError::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -53,6 +75,9 @@ impl ResponseError for ApiError {
             ApiError::NotFound | ApiError::NotFoundWhat(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

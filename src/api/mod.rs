@@ -1,6 +1,7 @@
 //! The integrator API, compatible with the MobbScan API Gateway: same paths,
 //! field names, status names and codes.
 
+pub mod capture;
 pub mod error;
 pub mod evidence;
 pub mod mobbscan;
@@ -24,7 +25,11 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(mobbscan::certified_zip)
         .service(mobbscan::delete_verification)
         .service(evidence::image)
-        .service(evidence::recording);
+        .service(evidence::recording)
+        .service(capture::image)
+        .service(capture::recording)
+        .service(capture::document)
+        .service(capture::submit);
 }
 
 /// `GET /api/openapi.json`: built once at start (`AppState::openapi`).

@@ -578,3 +578,35 @@ mod never_panics {
         }
     }
 }
+
+/// Fills the document fields an MRZ repeats, where the capture left them
+/// empty (the printed fields, when present, win: the two are compared by
+/// the `mrzMatchesDocument` validation).
+pub fn fill_document(doc: &mut super::Document, m: &Mrz) {
+    fn fill(slot: &mut Option<String>, v: String) {
+        if slot.as_deref().is_none_or(|s| s.trim().is_empty()) && !v.is_empty() {
+            *slot = Some(v);
+        }
+    }
+    let date = |d: Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
+    fill(&mut doc.document_number, m.document_number.clone());
+    fill(&mut doc.surname, m.primary_identifier.clone());
+    fill(&mut doc.name, m.secondary_identifier.clone());
+    fill(&mut doc.date_of_birth, date(m.date_of_birth));
+    fill(&mut doc.date_of_expiry, date(m.date_of_expiry));
+    fill(&mut doc.nationality, m.nationality.clone());
+    fill(&mut doc.issuing_state, m.issuing_state.clone());
+    if m.sex != 'X' {
+        fill(&mut doc.gender, m.sex.to_string());
+    }
+    if m.format == Format::Td3 {
+        fill(&mut doc.personal_number, m.optional_data.clone());
+    }
+    let kind = match (m.format, m.document_code.chars().next()) {
+        (Format::MrvA | Format::MrvB, _) => "Visa",
+        (_, Some('P')) => "Passport",
+        (_, Some('I' | 'A' | 'C')) => "IDCard",
+        _ => "",
+    };
+    fill(&mut doc.document_type, kind.to_string());
+}

@@ -4,6 +4,7 @@
 mod audit;
 mod auth;
 mod browser;
+mod capture;
 mod case;
 mod certify;
 mod cli;

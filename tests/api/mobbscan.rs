@@ -765,6 +765,10 @@ async fn openapi_document_matches_the_served_api(b: Backend) {
         "POST /mobbscan-agent/reject",
         "POST /mobbscan-agent/pending",
         "DELETE /mobbscan-agent/api/verification/{verificationId}",
+        "POST /api/capture/{verificationId}/image/{imageType}",
+        "POST /api/capture/{verificationId}/recording/{recordingType}",
+        "POST /api/capture/{verificationId}/document",
+        "POST /api/capture/{verificationId}/submit",
     ]
     .into_iter()
     .map(String::from)
