@@ -255,6 +255,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                         frame_ancestors,
                         submit_state,
                         webhook_headers: headers,
+                        redirect_top: false,
                     },
                     webhook_allow_private,
                     "cli",

@@ -34,6 +34,8 @@ pub struct Settings {
     pub token_ttl_secs: i64,
     pub webhooks: crate::webhooks::WebhookPolicy,
     pub evidence: crate::evidence::intake::EvidenceLimits,
+    /// How long an onboarding link works (from its creation, until submitted).
+    pub onboarding_ttl_ms: i64,
 }
 
 impl Settings {
@@ -59,6 +61,7 @@ impl Settings {
             token_ttl_secs: 15 * 60,
             webhooks: crate::webhooks::WebhookPolicy::default(),
             evidence: crate::evidence::intake::EvidenceLimits::default(),
+            onboarding_ttl_ms: 7 * 24 * 3_600_000,
         }
     }
 

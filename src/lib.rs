@@ -16,6 +16,7 @@ pub mod desk;
 pub mod domain;
 pub mod evidence;
 pub mod identity;
+pub mod onboarding;
 pub mod security;
 pub mod startup;
 pub mod store;

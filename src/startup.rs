@@ -98,13 +98,14 @@ impl Application {
         let data = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
-                .wrap(security::security_headers())
+                .wrap(actix_web::middleware::from_fn(security::security_headers))
                 .wrap(actix_web::middleware::from_fn(
                     security::request_id::middleware,
                 ))
                 .wrap(TracingLogger::default())
                 .app_data(data.clone())
                 .configure(desk::routes)
+                .configure(crate::onboarding::routes)
                 .into_utoipa_app()
                 .configure(crate::api::routes)
                 .into_app()

@@ -112,6 +112,7 @@ fn secret_html(
 #[derive(Deserialize)]
 pub struct CreateForm {
     name: String,
+    redirect_top: Option<String>,
     webhook_url: Option<String>,
     webhook_headers: Option<String>,
     frame_ancestors: Option<String>,
@@ -166,7 +167,8 @@ pub async fn create(
         &session.client_addr,
     )
     .await?;
-    if submit_state != "PENDING_VERIFICATION" || !headers.is_empty() {
+    if submit_state != "PENDING_VERIFICATION" || !headers.is_empty() || form.redirect_top.is_some()
+    {
         integrators::update(
             &state.db,
             &creds.integrator_id,
@@ -175,6 +177,7 @@ pub async fn create(
                 frame_ancestors: origins,
                 submit_state,
                 webhook_headers: headers,
+                redirect_top: form.redirect_top.is_some(),
             },
             allow,
             &session.email,
@@ -198,6 +201,7 @@ pub async fn create(
 
 #[derive(Deserialize)]
 pub struct SettingsForm {
+    redirect_top: Option<String>,
     webhook_url: Option<String>,
     webhook_headers: Option<String>,
     frame_ancestors: Option<String>,
@@ -224,6 +228,7 @@ pub async fn update(
             frame_ancestors: lines(&form.frame_ancestors),
             submit_state: form.submit_state.clone(),
             webhook_headers: header_lines(&form.webhook_headers, &stored)?,
+            redirect_top: form.redirect_top.is_some(),
         },
         state.settings.webhooks.allow_private,
         &session.email,

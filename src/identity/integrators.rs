@@ -158,6 +158,9 @@ pub struct IntegratorSettings {
     /// Extra headers sent with every webhook (the reference lets integrators
     /// ask for e.g. `Authorization`).
     pub webhook_headers: Vec<(String, String)>,
+    /// After submission, navigate the integrator's top window (not only
+    /// the iframe) to `redirectUrl`.
+    pub redirect_top: bool,
 }
 
 /// Header names the signature and transport own; an integrator cannot set them.
@@ -244,6 +247,7 @@ pub async fn update(
         &serde_json::to_string(&origins).map_err(anyhow::Error::from)?,
         &s.submit_state,
         &serde_json::to_string(&headers).map_err(anyhow::Error::from)?,
+        s.redirect_top,
     )
     .await?
         == 0
@@ -258,7 +262,7 @@ pub async fn update(
             action: "integrator.update",
             scan_id: None,
             client_addr,
-            detail: serde_json::json!({"integrator_id": id, "webhook_url": webhook, "frame_ancestors": origins, "submit_state": s.submit_state, "webhook_headers": headers.keys().collect::<Vec<_>>()}),
+            detail: serde_json::json!({"integrator_id": id, "webhook_url": webhook, "frame_ancestors": origins, "submit_state": s.submit_state, "webhook_headers": headers.keys().collect::<Vec<_>>(), "redirect_top": s.redirect_top}),
         },
     )
     .await?;

@@ -3,7 +3,10 @@
 pub mod request_id;
 pub mod session;
 
-use actix_web::middleware::DefaultHeaders;
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -13,18 +16,40 @@ use sha2::{Digest, Sha256};
 pub const DESK_CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; \
     media-src 'self'; object-src 'none'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
-pub fn security_headers() -> DefaultHeaders {
-    DefaultHeaders::new()
-        .add(("Content-Security-Policy", DESK_CSP))
-        .add(("X-Frame-Options", "DENY"))
-        .add(("X-Content-Type-Options", "nosniff"))
-        .add(("Referrer-Policy", "no-referrer"))
-        .add(("Cross-Origin-Opener-Policy", "same-origin"))
-        .add((
-            "Permissions-Policy",
-            "camera=(), microphone=(), geolocation=()",
-        ))
-        .add(("Cache-Control", "no-store"))
+const DEFAULTS: [(&str, &str); 7] = [
+    ("content-security-policy", DESK_CSP),
+    ("x-frame-options", "DENY"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("cross-origin-opener-policy", "same-origin"),
+    (
+        "permissions-policy",
+        "camera=(), microphone=(), geolocation=()",
+    ),
+    ("cache-control", "no-store"),
+];
+
+/// Sets the default security headers a handler did not set itself. The
+/// hosted onboarding page is framed by integrators: it sets its own
+/// `frame-ancestors` and must carry no `X-Frame-Options` at all (which
+/// would override the allow-list in older browsers).
+pub async fn security_headers(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let frameable = req.path().starts_with("/onboarding/");
+    let mut res = next.call(req).await?;
+    let h = res.headers_mut();
+    for (name, value) in DEFAULTS {
+        if frameable && name == "x-frame-options" {
+            continue;
+        }
+        let name = HeaderName::from_static(name);
+        if !h.contains_key(&name) {
+            h.insert(name, HeaderValue::from_static(value));
+        }
+    }
+    Ok(res)
 }
 
 /// 256 random bits, hex-encoded.

@@ -105,10 +105,11 @@ pub struct IntegratorRow {
     pub submit_state: String,
     pub created_at: i64,
     pub webhook_headers: String,
+    /// 1: after submission, send the integrator's top window to redirectUrl.
+    pub redirect_top: i64,
 }
 
-const ROW_COLS: &str =
-    "id, name, enabled, api_key, webhook_url, frame_ancestors, submit_state, created_at, webhook_headers";
+const ROW_COLS: &str = "id, name, enabled, api_key, webhook_url, frame_ancestors, submit_state, created_at, webhook_headers, redirect_top";
 
 pub async fn list(pool: &AnyPool) -> Result<Vec<IntegratorRow>, sqlx::Error> {
     sqlx::query_as::<_, IntegratorRow>(&format!("SELECT {ROW_COLS} FROM integrators ORDER BY name"))
@@ -130,15 +131,17 @@ pub async fn update_settings(
     frame_ancestors: &str,
     submit_state: &str,
     webhook_headers: &str,
+    redirect_top: bool,
 ) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
         "UPDATE integrators SET webhook_url = $1, frame_ancestors = $2, submit_state = $3, \
-         webhook_headers = $4 WHERE id = $5",
+         webhook_headers = $4, redirect_top = $5 WHERE id = $6",
     )
     .bind(webhook_url)
     .bind(frame_ancestors)
     .bind(submit_state)
     .bind(webhook_headers)
+    .bind(redirect_top as i64)
     .bind(id)
     .execute(&mut **tx)
     .await?

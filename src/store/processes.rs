@@ -793,3 +793,17 @@ pub async fn put_evidence(tx: &mut Tx, e: &EvidenceRow) -> Result<bool, sqlx::Er
     .rows_affected()
         == 1)
 }
+
+/// The SHA-256 of a process's onboarding token, if it has one.
+pub async fn onboarding_token_hash(
+    pool: &AnyPool,
+    scan_id: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    Ok(sqlx::query_scalar::<_, Option<String>>(
+        "SELECT onboarding_token_hash FROM processes WHERE scan_id = $1",
+    )
+    .bind(scan_id)
+    .fetch_optional(pool)
+    .await?
+    .flatten())
+}

@@ -336,3 +336,223 @@ async fn browser_review_flow_sqlite() {
 async fn browser_review_flow_postgres() {
     run(Backend::Postgres).await
 }
+
+/// A page on another origin that embeds the hosted onboarding page in an
+/// iframe, as an integrator's site does; `/done` is its redirect target.
+async fn embedding_site() -> String {
+    use actix_web::{web, App, HttpResponse, HttpServer};
+    #[derive(serde::Deserialize)]
+    struct Q {
+        src: String,
+    }
+    let server = HttpServer::new(|| {
+        App::new()
+            .route(
+                "/embed",
+                web::get().to(|q: web::Query<Q>| async move {
+                    let src = q.src.replace('"', "&quot;");
+                    HttpResponse::Ok().content_type("text/html").body(format!(
+                        "<!doctype html><title>Bank</title><h1 id=bank>Bank site</h1>\
+                         <iframe id=kyc src=\"{src}\" allow=\"camera; microphone\" width=380 height=800></iframe>"
+                    ))
+                }),
+            )
+            .route(
+                "/done",
+                web::get().to(|| async {
+                    HttpResponse::Ok()
+                        .content_type("text/html")
+                        .body("<!doctype html><title>Done</title><h1 id=welcome>Welcome back to the bank</h1>")
+                }),
+            )
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap_or_else(|e| panic!("{e}"));
+    let port = server.addrs()[0].port();
+    tokio::spawn(server.run());
+    format!("http://127.0.0.1:{port}")
+}
+
+async fn upload_in_step(c: &Client, input: &str, file: &std::path::Path, step: &str) {
+    c.wait()
+        .for_element(Locator::Css(input))
+        .await
+        .unwrap_or_else(|e| panic!("{input}: {e}"))
+        .send_keys(&file.display().to_string())
+        .await
+        .unwrap_or_else(|e| panic!("send file to {input}: {e}"));
+    until(&format!("the upload in {step}"), || async {
+        text_of(c, &format!("{step} .status"))
+            .await
+            .contains("Uploaded")
+    })
+    .await;
+}
+
+async fn onboarding_flow(app: &TestApp, c: &Client) {
+    use crate::mobbscan::{call, token};
+    use crate::onboarding::{framed_integrator, jpeg};
+    let site = embedding_site().await;
+    let other_site = embedding_site().await;
+    let ci = framed_integrator(app, std::slice::from_ref(&site), true).await;
+    let tok = token(app, &ci).await;
+    let (s, created) = call(
+        app,
+        reqwest::Method::POST,
+        "/onboarding",
+        &tok,
+        Some(serde_json::json!({"docType": "IDCard", "redirectUrl": format!("{site}/done")})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let id = created["scanId"].as_str().unwrap_or_default().to_string();
+    let url = created["url"].as_str().unwrap_or_default().to_string();
+    let files = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let photo = files.path().join("document.jpg");
+    std::fs::write(&photo, jpeg(1000, 640)).unwrap_or_else(|e| panic!("{e}"));
+    let selfie = files.path().join("selfie.jpg");
+    std::fs::write(&selfie, jpeg(600, 800)).unwrap_or_else(|e| panic!("{e}"));
+    let bad = files.path().join("statement.jpg");
+    std::fs::write(&bad, b"%PDF-1.4 not a photo").unwrap_or_else(|e| panic!("{e}"));
+
+    // A phone-sized window, the page framed by the integrator's site.
+    c.set_window_size(390, 844)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let embed = format!(
+        "{site}/embed?src={}",
+        url::form_urlencoded::byte_serialize(url.as_bytes()).collect::<String>()
+    );
+    c.goto(&embed).await.unwrap_or_else(|e| panic!("{e}"));
+    c.wait()
+        .for_element(Locator::Css("#bank"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let frame = c
+        .wait()
+        .for_element(Locator::Css("#kyc"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    frame
+        .enter_frame()
+        .await
+        .unwrap_or_else(|e| panic!("enter the iframe: {e}"));
+    c.wait()
+        .for_element(Locator::Css("#onboarding"))
+        .await
+        .unwrap_or_else(|e| panic!("the allowed origin can frame the page: {e}"));
+
+    // A file that is not a photo is refused with a clear message.
+    upload_attempt(c, "#file-front", &bad).await;
+    until("the refusal", || async {
+        text_of(c, "#step-front .status")
+            .await
+            .contains("not accepted")
+    })
+    .await;
+    upload_in_step(c, "#file-front", &photo, "#step-front").await;
+    click(c, "#step-front button.next").await;
+    upload_in_step(c, "#file-back", &photo, "#step-back").await;
+    click(c, "#step-back button.next").await;
+    upload_in_step(c, "#file-selfie", &selfie, "#step-selfie").await;
+    click(c, "#step-selfie button.next").await;
+    // The video is optional: skip it.
+    click(c, "#step-video button.next").await;
+    until("the review", || async {
+        text_of(c, "#step-review").await.contains("Uploaded")
+    })
+    .await;
+    std::fs::write(
+        artifact("onboarding.png"),
+        c.screenshot().await.unwrap_or_else(|e| panic!("{e}")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    click(c, "#submit").await;
+    // The integrator asked for the top window: the whole page goes to redirectUrl.
+    until("the redirect of the top window", || async {
+        url_of(c).await == format!("{site}/done")
+    })
+    .await;
+    c.enter_frame(None)
+        .await
+        .unwrap_or_else(|e| panic!("back to the top document: {e}"));
+    c.wait()
+        .for_element(Locator::Css("#welcome"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        app.process_field(&id, "state").await.as_deref(),
+        Some("PENDING_VALIDATION")
+    );
+    assert_eq!(
+        app.scalar_i64(
+            "SELECT COUNT(*) FROM evidence WHERE scan_id = $1 AND kind = 'image'",
+            &id
+        )
+        .await,
+        3
+    );
+
+    // Framed by an origin the integrator did not allow: the browser blocks it.
+    let (_, created) = call(
+        app,
+        reqwest::Method::POST,
+        "/onboarding",
+        &tok,
+        Some(serde_json::json!({})),
+    )
+    .await;
+    let url2 = created["url"].as_str().unwrap_or_default().to_string();
+    let embed2 = format!(
+        "{other_site}/embed?src={}",
+        url::form_urlencoded::byte_serialize(url2.as_bytes()).collect::<String>()
+    );
+    c.goto(&embed2).await.unwrap_or_else(|e| panic!("{e}"));
+    let frame = c
+        .wait()
+        .for_element(Locator::Css("#kyc"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    frame
+        .enter_frame()
+        .await
+        .unwrap_or_else(|e| panic!("enter the iframe: {e}"));
+    assert!(
+        c.find(Locator::Css("#onboarding")).await.is_err(),
+        "a foreign origin must not be able to frame the page"
+    );
+}
+
+async fn upload_attempt(c: &Client, input: &str, file: &std::path::Path) {
+    c.wait()
+        .for_element(Locator::Css(input))
+        .await
+        .unwrap_or_else(|e| panic!("{input}: {e}"))
+        .send_keys(&file.display().to_string())
+        .await
+        .unwrap_or_else(|e| panic!("send file to {input}: {e}"));
+}
+
+async fn run_onboarding(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(3).await;
+    let Some((_driver, c)) = start_browser().await else {
+        return;
+    };
+    onboarding_flow(&app, &c).await;
+    let _ = c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_onboarding_flow_sqlite() {
+    run_onboarding(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_onboarding_flow_postgres() {
+    run_onboarding(Backend::Postgres).await
+}

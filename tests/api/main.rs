@@ -10,6 +10,7 @@ mod certify;
 mod cli;
 mod helpers;
 mod mobbscan;
+mod onboarding;
 mod queue;
 mod security;
 mod webhooks;

@@ -125,6 +125,7 @@ async fn credentialed(app: &TestApp, url: &str) -> Credentials {
             frame_ancestors: vec![],
             submit_state: "PENDING_VERIFICATION".into(),
             webhook_headers: vec![("Authorization".into(), "Bearer hook-token-123".into())],
+            redirect_top: false,
         },
         true,
         "test",

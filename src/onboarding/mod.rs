@@ -1,0 +1,420 @@
+//! The hosted onboarding page (SPEC section 4): what the applicant sees,
+//! usually inside the integrator's iframe. The applicant's session is the
+//! onboarding token (in the link, then in a request header), never a
+//! cookie: third-party cookies do not survive in iframes. The page may be
+//! framed only by the integrator's allowed origins.
+
+pub mod i18n;
+
+use crate::cases::{self, Actor, CaseError};
+use crate::domain::{now_ms, State};
+use crate::evidence::intake::{Kind, Refused};
+use crate::evidence::upload::{self, UploadError};
+use crate::security::{constant_time_eq, session::client_addr, sha256_hex};
+use crate::startup::AppState;
+use crate::store::integrators::{self as integrator_rows, IntegratorRow};
+use crate::store::processes::{self as rows, ProcessRow};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use askama::Template;
+use i18n::Strings;
+use serde::Deserialize;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/onboarding/{scan_id}", web::get().to(page))
+        .route(
+            "/onboarding/{scan_id}/evidence/{kind}/{evidence_type}",
+            web::post().to(evidence),
+        )
+        .route("/onboarding/{scan_id}/submit", web::post().to(submit));
+}
+
+/// The page's policy: its own scripts and styles only, camera previews from
+/// blob: URLs, and framing by the integrator's allowed origins alone.
+fn csp(origins: &[String]) -> String {
+    let ancestors = if origins.is_empty() {
+        "'none'".to_string()
+    } else {
+        origins.join(" ")
+    };
+    format!(
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; \
+         media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors {ancestors}"
+    )
+}
+
+fn framing_headers(b: &mut actix_web::HttpResponseBuilder, integrator: Option<&IntegratorRow>) {
+    let origins: Vec<String> = integrator
+        .and_then(|i| serde_json::from_str(&i.frame_ancestors).ok())
+        .unwrap_or_default();
+    b.insert_header(("Content-Security-Policy", csp(&origins)))
+        // The camera is this page's job; inside an iframe the integrator
+        // must also grant it (allow="camera; microphone").
+        .insert_header((
+            "Permissions-Policy",
+            "camera=(self), microphone=(self), geolocation=()",
+        ))
+        // A popup opened by the integrator keeps its opener.
+        .insert_header(("Cross-Origin-Opener-Policy", "unsafe-none"))
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Referrer-Policy", "no-referrer"));
+}
+
+/// Whether the link can be used, and if not, why (shown to the applicant).
+enum Access {
+    Open(Box<ProcessRow>),
+    Finished(Box<ProcessRow>),
+    Expired,
+    Invalid,
+}
+
+async fn access(state: &AppState, scan_id: &str, token: &str) -> Result<Access, sqlx::Error> {
+    let Ok(id) = uuid::Uuid::parse_str(scan_id) else {
+        return Ok(Access::Invalid);
+    };
+    let id = id.to_string();
+    let Some(p) = rows::get(state.db.read(), &id).await? else {
+        return Ok(Access::Invalid);
+    };
+    let stored = rows::onboarding_token_hash(state.db.read(), &id).await?;
+    let valid = stored
+        .as_deref()
+        .is_some_and(|h| !token.is_empty() && constant_time_eq(h, &sha256_hex(token)));
+    if !valid {
+        return Ok(Access::Invalid);
+    }
+    Ok(match p.state() {
+        Ok(State::Created | State::InProgress)
+            if now_ms() > p.created_at + state.settings.onboarding_ttl_ms =>
+        {
+            Access::Expired
+        }
+        Ok(State::Created | State::InProgress) => Access::Open(Box::new(p)),
+        _ => Access::Finished(Box::new(p)),
+    })
+}
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    token: Option<String>,
+    lang: Option<String>,
+}
+
+fn strings(req: &HttpRequest, lang: Option<&str>) -> &'static Strings {
+    let header = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    i18n::pick(lang, header)
+}
+
+#[derive(Template)]
+#[template(path = "onboarding/page.html")]
+struct Page<'a> {
+    t: &'static Strings,
+    scan_id: &'a str,
+    token: &'a str,
+    needs_back: bool,
+    steps: usize,
+    i18n_json: String,
+    css: String,
+    js: String,
+    has: Vec<String>,
+}
+
+impl Page<'_> {
+    /// `1` when the slot already holds evidence (a reloaded page).
+    fn done(&self, slot: &str) -> &'static str {
+        if self.has.iter().any(|h| h == slot) {
+            "1"
+        } else {
+            ""
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "onboarding/closed.html")]
+struct Closed {
+    t: &'static Strings,
+    title: &'static str,
+    text: &'static str,
+    link: Option<String>,
+    css: String,
+}
+
+fn html(status: StatusCode, integrator: Option<&IntegratorRow>, body: String) -> HttpResponse {
+    let mut b = HttpResponse::build(status);
+    framing_headers(&mut b, integrator);
+    b.content_type("text/html; charset=utf-8").body(body)
+}
+
+fn render<T: Template>(t: &T) -> Result<String, actix_web::Error> {
+    t.render()
+        .map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()))
+}
+
+/// Only http(s) redirect targets are followed.
+fn safe_redirect(u: Option<&str>) -> Option<String> {
+    u.and_then(|u| url::Url::parse(u).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .map(|u| u.to_string())
+}
+
+pub async fn page(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    q: web::Query<PageQuery>,
+) -> Result<HttpResponse, actix_web::Error> {
+    let t = strings(&req, q.lang.as_deref());
+    let token = q.token.clone().unwrap_or_default();
+    let scan_id = path.into_inner();
+    let css = crate::assets::url("onboarding.css");
+    let acc = access(&state, &scan_id, &token)
+        .await
+        .map_err(actix_web::error::ErrorInternalServerError)?;
+    let integrator = match &acc {
+        Access::Open(p) | Access::Finished(p) => {
+            integrator_rows::get(state.db.read(), &p.integrator_id)
+                .await
+                .map_err(actix_web::error::ErrorInternalServerError)?
+        }
+        _ => None,
+    };
+    match acc {
+        Access::Open(p) => {
+            let has = rows::evidence_for(state.db.read(), &p.scan_id)
+                .await
+                .map_err(actix_web::error::ErrorInternalServerError)?
+                .into_iter()
+                .map(|e| format!("{}/{}", e.kind, e.evidence_type))
+                .collect();
+            let needs_back = p.doc_type.as_deref() != Some("Passport");
+            let body = render(&Page {
+                t,
+                scan_id: &p.scan_id,
+                token: &token,
+                needs_back,
+                steps: if needs_back { 5 } else { 4 },
+                i18n_json: serde_json::to_string(t)
+                    .map_err(actix_web::error::ErrorInternalServerError)?
+                    // Safe inside <script type="application/json">.
+                    .replace('<', "\\u003c"),
+                css,
+                js: crate::assets::url("onboarding.js"),
+                has,
+            })?;
+            Ok(html(StatusCode::OK, integrator.as_ref(), body))
+        }
+        Access::Finished(p) => {
+            let body = render(&Closed {
+                t,
+                title: t.done_title,
+                text: t.done_text,
+                link: safe_redirect(p.redirect_url.as_deref()),
+                css,
+            })?;
+            Ok(html(StatusCode::OK, integrator.as_ref(), body))
+        }
+        Access::Expired => {
+            let body = render(&Closed {
+                t,
+                title: t.closed_title,
+                text: t.expired_text,
+                link: None,
+                css,
+            })?;
+            Ok(html(StatusCode::GONE, None, body))
+        }
+        Access::Invalid => {
+            let body = render(&Closed {
+                t,
+                title: t.closed_title,
+                text: t.invalid_text,
+                link: None,
+                css,
+            })?;
+            Ok(html(StatusCode::NOT_FOUND, None, body))
+        }
+    }
+}
+
+/// Errors of the page's own requests: a status, a stable `code` the page
+/// translates, and an English description for logs and integrators.
+fn json_error(status: StatusCode, code: &str, description: String) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header(("Cache-Control", "no-store"))
+        .json(serde_json::json!({"status": status.as_u16(), "code": code, "description": description}))
+}
+
+fn upload_error(e: UploadError) -> HttpResponse {
+    let (status, code) = match &e {
+        UploadError::Refused(r) => match r {
+            Refused::Empty => (StatusCode::UNPROCESSABLE_ENTITY, "empty"),
+            Refused::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            Refused::WrongType(_) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "wrong_type"),
+            Refused::TooManyPixels { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "too_many_pixels"),
+            Refused::TooSmall { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "too_small"),
+            Refused::Undecodable(_) | Refused::Polyglot | Refused::BadContainer(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "unreadable")
+            }
+        },
+        UploadError::Interrupted(_) => (StatusCode::BAD_REQUEST, "network"),
+        UploadError::Internal(err) => {
+            tracing::error!(error = ?err, "onboarding upload failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "other")
+        }
+    };
+    json_error(status, code, e.to_string())
+}
+
+fn case_error(e: CaseError) -> HttpResponse {
+    match e {
+        CaseError::NotFound => json_error(StatusCode::NOT_FOUND, "closed", e.to_string()),
+        CaseError::Invalid(m) => json_error(StatusCode::BAD_REQUEST, "other", m),
+        CaseError::Conflict(m) => json_error(StatusCode::CONFLICT, "closed", m),
+        CaseError::Internal(err) => {
+            tracing::error!(error = ?err, "onboarding request failed");
+            json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "other",
+                "internal error".into(),
+            )
+        }
+    }
+}
+
+fn header_token(req: &HttpRequest) -> String {
+    req.headers()
+        .get("X-Onboarding-Token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The open process for a page request, or the response to give instead.
+async fn open_process(
+    req: &HttpRequest,
+    state: &AppState,
+    scan_id: &str,
+) -> Result<ProcessRow, HttpResponse> {
+    match access(state, scan_id, &header_token(req)).await {
+        Ok(Access::Open(p)) => Ok(*p),
+        Ok(Access::Finished(_)) => Err(json_error(
+            StatusCode::CONFLICT,
+            "closed",
+            "this verification was already submitted".into(),
+        )),
+        Ok(Access::Expired) => Err(json_error(
+            StatusCode::GONE,
+            "closed",
+            "this onboarding link has expired".into(),
+        )),
+        Ok(Access::Invalid) => Err(json_error(
+            StatusCode::NOT_FOUND,
+            "closed",
+            "no such onboarding, or a wrong token".into(),
+        )),
+        Err(e) => Err(case_error(CaseError::from(e))),
+    }
+}
+
+fn applicant(req: &HttpRequest) -> Actor {
+    Actor {
+        name: "applicant".into(),
+        client_addr: client_addr(req),
+    }
+}
+
+const EVIDENCE_TYPES: [(&str, &str); 4] = [
+    ("image", "front"),
+    ("image", "back"),
+    ("image", "selfie"),
+    ("recording", "video"),
+];
+
+pub async fn evidence(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let (scan_id, kind, evidence_type) = path.into_inner();
+    let p = match open_process(&req, &state, &scan_id).await {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    if !EVIDENCE_TYPES.contains(&(kind.as_str(), evidence_type.as_str())) {
+        return json_error(
+            StatusCode::NOT_FOUND,
+            "other",
+            format!("no evidence slot {kind}/{evidence_type}"),
+        );
+    }
+    let Some(k) = Kind::parse(&kind) else {
+        return json_error(StatusCode::NOT_FOUND, "other", "no such kind".into());
+    };
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    let stored =
+        match upload::receive(payload, declared, k, &state.settings.evidence, &state.blobs).await {
+            Ok(s) => s,
+            Err(e) => return upload_error(e),
+        };
+    if let Err(e) = cases::attach_evidence(
+        &state.db,
+        &p.scan_id,
+        &evidence_type,
+        &stored,
+        &applicant(&req),
+    )
+    .await
+    {
+        return case_error(e);
+    }
+    HttpResponse::Created()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(serde_json::json!({
+            "kind": kind,
+            "type": evidence_type,
+            "mediaType": stored.accepted.media_type,
+            "size": stored.size,
+        }))
+}
+
+pub async fn submit(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let p = match open_process(&req, &state, &path.into_inner()).await {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    if let Err(e) = cases::submit(
+        &state.db,
+        &state.settings,
+        &state.blobs,
+        &p.scan_id,
+        &applicant(&req),
+    )
+    .await
+    {
+        return case_error(e);
+    }
+    let top = match integrator_rows::get(state.db.read(), &p.integrator_id).await {
+        Ok(i) => i.is_some_and(|i| i.redirect_top == 1),
+        Err(e) => return case_error(e.into()),
+    };
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(serde_json::json!({
+            "redirectUrl": safe_redirect(p.redirect_url.as_deref()),
+            "topWindow": top,
+        }))
+}
