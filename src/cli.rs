@@ -103,6 +103,27 @@ struct ServeArgs {
     /// Minutes an API access token lives.
     #[arg(long, env = "KYCDESK_TOKEN_TTL_MINUTES", default_value_t = 15)]
     token_ttl_minutes: i64,
+    /// Hours an onboarding link works (until the applicant submits).
+    #[arg(long, env = "KYCDESK_ONBOARDING_TTL_HOURS", default_value_t = 168)]
+    onboarding_ttl_hours: i64,
+    /// Largest accepted image upload, in MB.
+    #[arg(long, env = "KYCDESK_MAX_IMAGE_MB", default_value_t = 15)]
+    max_image_mb: u64,
+    /// Largest accepted recording upload, in MB.
+    #[arg(long, env = "KYCDESK_MAX_RECORDING_MB", default_value_t = 200)]
+    max_recording_mb: u64,
+    /// Images with more pixels than this (in megapixels) are refused before decoding.
+    #[arg(long, env = "KYCDESK_MAX_MEGAPIXELS", default_value_t = 40)]
+    max_megapixels: u64,
+    /// The minimum age of an applicant (the applicantOfAge validation).
+    #[arg(long, env = "KYCDESK_MINIMUM_AGE", default_value_t = 18)]
+    minimum_age: u32,
+    /// Face-match score (0-1) at or above which facialMatchingScore passes.
+    #[arg(long, env = "KYCDESK_FACE_MATCH_THRESHOLD", default_value_t = 0.70)]
+    face_match_threshold: f64,
+    /// Liveness score (0-1) at or above which facialLivenessScore passes.
+    #[arg(long, env = "KYCDESK_LIVENESS_THRESHOLD", default_value_t = 0.70)]
+    liveness_threshold: f64,
 }
 
 #[derive(Subcommand)]
@@ -350,6 +371,35 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("the token lifetime must be between 1 minute and 24 hours");
     }
     s.token_ttl_secs = a.token_ttl_minutes * 60;
+    if !(1..=24 * 365).contains(&a.onboarding_ttl_hours) {
+        anyhow::bail!("the onboarding link lifetime must be between 1 hour and 1 year");
+    }
+    s.onboarding_ttl_ms = a.onboarding_ttl_hours * 3_600_000;
+    if a.max_image_mb == 0 || a.max_recording_mb == 0 || a.max_megapixels == 0 {
+        anyhow::bail!("evidence limits must be positive");
+    }
+    if a.max_image_mb > 200 || a.max_megapixels > 200 {
+        anyhow::bail!(
+            "images are decoded in memory: keep --max-image-mb and --max-megapixels at 200 or less"
+        );
+    }
+    s.evidence.image_max_bytes = a.max_image_mb << 20;
+    s.evidence.recording_max_bytes = a.max_recording_mb << 20;
+    s.evidence.max_pixels = a.max_megapixels * 1_000_000;
+    for (name, v) in [
+        ("--face-match-threshold", a.face_match_threshold),
+        ("--liveness-threshold", a.liveness_threshold),
+    ] {
+        if !(0.0..=1.0).contains(&v) {
+            anyhow::bail!("{name} must be between 0 and 1");
+        }
+    }
+    if a.minimum_age > 130 {
+        anyhow::bail!("--minimum-age must be a plausible age");
+    }
+    s.thresholds.minimum_age = a.minimum_age;
+    s.thresholds.facial_matching = a.face_match_threshold;
+    s.thresholds.facial_liveness = a.liveness_threshold;
     let backend = crate::store::Backend::from_url(&s.database_url).map_err(anyhow::Error::msg)?;
     let app = Application::build(s).await?;
     let st = &app.state.settings;
@@ -387,6 +437,30 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
             None => println!(
                 "the demo integrator's API secret was shown when the demo was first seeded"
             ),
+        }
+        // A fresh applicant link on every demo start, to try the hosted page.
+        let acme = crate::store::integrators::list(app.state.db.read())
+            .await?
+            .into_iter()
+            .find(|i| i.name == crate::demo::INTEGRATORS[0]);
+        if let Some(acme) = acme {
+            let opened = crate::onboarding::open(
+                &app.state,
+                &acme.id,
+                crate::onboarding::NewOnboarding {
+                    scan_id: uuid::Uuid::new_v4().to_string(),
+                    doc_type: Some("IDCard".into()),
+                    country_id: Some("ESP".into()),
+                    ..Default::default()
+                },
+                &crate::cases::Actor {
+                    name: "demo".into(),
+                    client_addr: "local".into(),
+                },
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+            println!("applicant page (a new demo onboarding): {}", opened.url);
         }
     }
     app.run_until_stopped().await?;

@@ -8,13 +8,10 @@ use super::token::{self, ApiClient};
 use crate::audit::{self, Event};
 use crate::cases::{self, Decision, DecisionInput};
 use crate::domain::process::DOC_TYPES;
-use crate::domain::validation::{self, failing_key};
-use crate::domain::{now_ms, Document, State};
 use crate::identity::integrators::{self, Authentication};
-use crate::security::{session::client_addr, sha256_hex};
+use crate::security::session::client_addr;
 use crate::startup::AppState;
-use crate::store::is_unique_violation;
-use crate::store::processes::{self as rows, NewProcess, ProcessRow};
+use crate::store::processes::{self as rows, ProcessRow};
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -171,63 +168,24 @@ pub async fn create_onboarding(
             .to_string(),
         None => uuid::Uuid::new_v4().to_string(),
     };
-    let onboarding_token = uuid::Uuid::new_v4().to_string();
-    let doc = Document::default();
-    let checks = validation::validate(
-        &doc,
-        &validation::Images::default(),
-        chrono::Utc::now().date_naive(),
-        &state.settings.thresholds,
-    );
-    let process = NewProcess {
-        scan_id: scan_id.clone(),
-        integrator_id: client.integrator_id.clone(),
-        state: State::Created,
-        country_id: country,
-        doc_type,
-        doc_specific_type: blank(&b.doc_specific_type).map(str::to_string),
-        redirect_url: redirect,
-        validations: serde_json::to_string(&checks).map_err(|e| ApiError::Internal(e.into()))?,
-        failing_validations: failing_key(&checks),
-        document: doc,
-        agent: None,
-        verification_result: None,
-        rejection_reason: None,
-        comment: None,
-        client_info: None,
-        pdf_checksum: None,
-        created_at: now_ms(),
-        verification_time: None,
-    };
-    let extra =
-        serde_json::Value::Object(b.verification_extra_data.unwrap_or_default()).to_string();
-    let mut tx = state.db.begin().await?;
-    if let Err(e) = rows::insert_many(&mut tx, std::slice::from_ref(&process)).await {
-        return Err(if is_unique_violation(&e) {
-            ApiError::Conflict(format!("scanId {scan_id} is already taken"))
-        } else {
-            e.into()
-        });
-    }
-    rows::set_onboarding(&mut tx, &scan_id, &sha256_hex(&onboarding_token), &extra).await?;
-    audit::record(
-        &state.db,
-        &mut tx,
-        Event {
-            actor: &client.actor().name,
-            action: "onboarding.create",
-            scan_id: Some(&scan_id),
-            client_addr: &client.client_addr,
-            detail: serde_json::json!({}),
+    let opened = crate::onboarding::open(
+        &state,
+        &client.integrator_id,
+        crate::onboarding::NewOnboarding {
+            scan_id,
+            country_id: country,
+            doc_type,
+            doc_specific_type: blank(&b.doc_specific_type).map(str::to_string),
+            redirect_url: redirect,
+            extra: b.verification_extra_data.unwrap_or_default(),
         },
+        &client.actor(),
     )
     .await?;
-    tx.commit().await?;
-    let base = state.settings.public_url.as_str().trim_end_matches('/');
     Ok(HttpResponse::Ok().json(serde_json::json!({
-        "scanId": scan_id,
-        "onboardingToken": onboarding_token,
-        "url": format!("{base}/onboarding/{scan_id}?token={onboarding_token}"),
+        "scanId": opened.scan_id,
+        "onboardingToken": opened.token,
+        "url": opened.url,
     })))
 }
 

@@ -418,3 +418,89 @@ pub async fn submit(
             "topWindow": top,
         }))
 }
+
+/// What an integrator asks for when it opens an onboarding.
+#[derive(Debug, Clone, Default)]
+pub struct NewOnboarding {
+    pub scan_id: String,
+    pub country_id: Option<String>,
+    pub doc_type: Option<String>,
+    pub doc_specific_type: Option<String>,
+    pub redirect_url: Option<String>,
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+pub struct Opened {
+    pub scan_id: String,
+    /// A UUID (as the reference says), shown once; only its SHA-256 is stored.
+    pub token: String,
+    pub url: String,
+}
+
+/// Creates a process in `CREATED` with a fresh onboarding token.
+pub async fn open(
+    state: &AppState,
+    integrator_id: &str,
+    n: NewOnboarding,
+    who: &Actor,
+) -> Result<Opened, CaseError> {
+    use crate::domain::validation::{self, failing_key};
+    // The reference types onboardingToken as a UUID: v4, 122 random bits.
+    let token = uuid::Uuid::new_v4().to_string();
+    let doc = crate::domain::Document::default();
+    let checks = validation::validate(
+        &doc,
+        &validation::Images::default(),
+        chrono::Utc::now().date_naive(),
+        &state.settings.thresholds,
+    );
+    let process = rows::NewProcess {
+        scan_id: n.scan_id.clone(),
+        integrator_id: integrator_id.into(),
+        state: State::Created,
+        country_id: n.country_id,
+        doc_type: n.doc_type,
+        doc_specific_type: n.doc_specific_type,
+        redirect_url: n.redirect_url,
+        validations: serde_json::to_string(&checks).map_err(anyhow::Error::from)?,
+        failing_validations: failing_key(&checks),
+        document: doc,
+        agent: None,
+        verification_result: None,
+        rejection_reason: None,
+        comment: None,
+        client_info: None,
+        pdf_checksum: None,
+        created_at: now_ms(),
+        verification_time: None,
+    };
+    let extra = serde_json::Value::Object(n.extra).to_string();
+    let mut tx = state.db.begin().await?;
+    if let Err(e) = rows::insert_many(&mut tx, std::slice::from_ref(&process)).await {
+        return Err(if crate::store::is_unique_violation(&e) {
+            CaseError::Conflict(format!("scanId {} is already taken", n.scan_id))
+        } else {
+            e.into()
+        });
+    }
+    rows::set_onboarding(&mut tx, &n.scan_id, &sha256_hex(&token), &extra).await?;
+    crate::audit::record(
+        &state.db,
+        &mut tx,
+        crate::audit::Event {
+            actor: &who.name,
+            action: "onboarding.create",
+            scan_id: Some(&n.scan_id),
+            client_addr: &who.client_addr,
+            detail: serde_json::json!({}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    let base = state.settings.public_url.as_str().trim_end_matches('/');
+    Ok(Opened {
+        url: format!("{base}/onboarding/{}?token={token}", n.scan_id),
+        scan_id: n.scan_id,
+        token,
+    })
+}

@@ -63,6 +63,8 @@ async fn start_browser() -> Option<(Driver, Client)> {
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--no-first-run", "--disable-quic", "--window-size=1400,1000",
+                // A synthetic camera, so MediaRecorder can be exercised.
+                "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
                 format!("--user-data-dir={}", driver._profile.path().display())
             ]
         }),
@@ -457,7 +459,18 @@ async fn onboarding_flow(app: &TestApp, c: &Client) {
     click(c, "#step-back button.next").await;
     upload_in_step(c, "#file-selfie", &selfie, "#step-selfie").await;
     click(c, "#step-selfie button.next").await;
-    // The video is optional: skip it.
+    // The optional video, recorded in the browser (MediaRecorder, a fake camera).
+    click(c, "#step-video button.record").await;
+    c.wait()
+        .for_element(Locator::Css("#step-video button.stop:not([hidden])"))
+        .await
+        .unwrap_or_else(|e| panic!("recording started: {e}"));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    click(c, "#step-video button.stop").await;
+    until("the recorded video's upload", || async {
+        text_of(c, "#step-video .status").await.contains("Uploaded")
+    })
+    .await;
     click(c, "#step-video button.next").await;
     until("the review", || async {
         text_of(c, "#step-review").await.contains("Uploaded")
@@ -492,6 +505,13 @@ async fn onboarding_flow(app: &TestApp, c: &Client) {
         )
         .await,
         3
+    );
+    assert_eq!(
+        app.process_field_of_evidence(&id, "recording")
+            .await
+            .as_deref(),
+        Some("video/webm"),
+        "the browser's recording passed the container check"
     );
 
     // Framed by an origin the integrator did not allow: the browser blocks it.

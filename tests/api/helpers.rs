@@ -312,3 +312,17 @@ impl TestApp {
         .unwrap_or_else(|e| panic!("{e}"))
     }
 }
+
+impl TestApp {
+    /// The media type of a process's evidence of one kind.
+    pub async fn process_field_of_evidence(&self, scan_id: &str, kind: &str) -> Option<String> {
+        sqlx::query_scalar::<_, String>(
+            "SELECT media_type FROM evidence WHERE scan_id = $1 AND kind = $2",
+        )
+        .bind(scan_id)
+        .bind(kind)
+        .fetch_optional(self.state.db.read())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+}
