@@ -129,6 +129,18 @@ fn raw_upload(app: &TestApp, path: &str, tok: &str, declared: Option<u64>, send:
     resp.lines().next().unwrap_or_default().to_string()
 }
 
+/// Declares `declared` bytes, sends `send` of them, and hangs up.
+fn interrupted_upload(app: &TestApp, path: &str, tok: &str, declared: u64, send: usize) {
+    let addr = app.base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("{e}"));
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {tok}\r\nContent-Type: image/jpeg\r\nContent-Length: {declared}\r\n\r\n"
+    );
+    let _ = s.write_all(head.as_bytes());
+    let _ = s.write_all(&vec![0xFFu8; send]);
+    let _ = s.shutdown(std::net::Shutdown::Both);
+}
+
 async fn evidence_count(app: &TestApp, id: &str) -> i64 {
     app.scalar_i64("SELECT COUNT(*) FROM evidence WHERE scan_id = $1", id)
         .await
@@ -259,6 +271,13 @@ async fn capture_engine_attaches_checked_evidence_and_submits(b: Backend) {
         line.is_empty() || line.contains(" 413 "),
         "chunked past the limit: {line}"
     );
+    // A client that goes away mid-upload.
+    interrupted_upload(&app, &format!("{base}/image/back"), &tok, 5 << 20, 1 << 20);
+    let mut waited = 0;
+    while temp_files(&app) > 0 && waited < 50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+    }
     assert_eq!(evidence_count(&app, &id).await, 2);
     assert_eq!(temp_files(&app), 0, "no half-written upload is left");
 
