@@ -74,7 +74,7 @@ pub fn report_for(
         if let Some(r) = &d.reason {
             lines.push(("Rejection reason".to_string(), r.clone()));
         }
-        if let Some(c) = &d.comment {
+        if let Some(c) = d.comment.as_ref().filter(|c| d.reason.as_ref() != Some(*c)) {
             lines.push(("Comment".to_string(), c.clone()));
         }
     }

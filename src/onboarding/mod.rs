@@ -84,6 +84,13 @@ async fn access(state: &AppState, scan_id: &str, token: &str) -> Result<Access, 
     if !valid {
         return Ok(Access::Invalid);
     }
+    // A disabled integrator's links stop working with its API access.
+    let enabled = crate::store::integrators::by_id(state.db.read(), &p.integrator_id)
+        .await?
+        .is_some_and(|i| i.enabled == 1);
+    if !enabled {
+        return Ok(Access::Invalid);
+    }
     Ok(match p.state() {
         Ok(State::Created | State::InProgress)
             if now_ms() > p.created_at + state.settings.onboarding_ttl_ms =>

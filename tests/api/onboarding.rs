@@ -143,6 +143,28 @@ async fn hosted_page_works_by_token_and_frames_only_for_allowed_origins(b: Backe
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(es.text().await.unwrap_or_default().contains("lang=\"es\""));
 
+    // A disabled integrator's links stop working; enabled again, they work.
+    kycdesk::store::integrators::set_enabled(app.state.db.write(), &c.integrator_id, false)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let r = http
+        .get(&url)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status(), 404);
+    kycdesk::store::integrators::set_enabled(app.state.db.write(), &c.integrator_id, true)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        http.get(&url)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .unwrap_or(0),
+        200
+    );
+
     // The desk still refuses framing.
     let desk = http
         .get(app.url("/desk/login"))
