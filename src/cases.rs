@@ -22,6 +22,9 @@ pub enum CaseError {
     Invalid(String),
     #[error("{0}")]
     Conflict(String),
+    /// A per-process ceiling was reached (uploads).
+    #[error("{0}")]
+    Limit(String),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -603,11 +606,39 @@ async fn forget_blob(db: &Db, blobs: &BlobStore, sha: &str) {
 /// transaction.
 pub async fn attach_evidence(
     db: &Db,
+    blobs: &BlobStore,
     scan_id: &str,
     evidence_type: &str,
     e: &StoredEvidence,
     who: &Actor,
 ) -> Result<(), CaseError> {
+    match attach(db, scan_id, evidence_type, e, who).await {
+        Ok(replaced) => {
+            // A retaken photo's old bytes go, unless something else uses them.
+            for old in replaced.iter().filter(|s| **s != e.sha256) {
+                forget_blob(db, blobs, old).await;
+            }
+            Ok(())
+        }
+        Err(err) => {
+            // The checked blob was stored before this; nothing refers to it now.
+            forget_blob(db, blobs, &e.sha256).await;
+            Err(err)
+        }
+    }
+}
+
+/// Uploads a process accepts in all (retakes included): enough for any
+/// honest applicant, a ceiling for anyone filling the disk.
+pub const MAX_UPLOADS: i64 = 40;
+
+async fn attach(
+    db: &Db,
+    scan_id: &str,
+    evidence_type: &str,
+    e: &StoredEvidence,
+    who: &Actor,
+) -> Result<Vec<String>, CaseError> {
     let t = evidence_type.trim();
     if t.is_empty()
         || t.len() > 40
@@ -626,6 +657,11 @@ pub async fn attach_evidence(
             "the process is {st}: evidence can only be added before it is submitted"
         )));
     }
+    if rows::upload_count(db.read(), scan_id).await? >= MAX_UPLOADS {
+        return Err(CaseError::Limit(format!(
+            "this process has received {MAX_UPLOADS} uploads; no more are accepted"
+        )));
+    }
     let kind = e.kind.as_str();
     let now = now_ms();
     let mut tx = db.begin().await?;
@@ -641,7 +677,8 @@ pub async fn attach_evidence(
         width: e.accepted.dimensions.map(|d| d.0 as i64),
         height: e.accepted.dimensions.map(|d| d.1 as i64),
     };
-    if rows::put_evidence(&mut tx, &row).await? {
+    let (moved, replaced) = rows::put_evidence(&mut tx, &row).await?;
+    if moved {
         rows::bump_count(&mut tx, State::Created, -1).await?;
         rows::bump_count(&mut tx, State::InProgress, 1).await?;
     }
@@ -661,7 +698,7 @@ pub async fn attach_evidence(
     )
     .await?;
     tx.commit().await?;
-    Ok(())
+    Ok(replaced)
 }
 
 /// The applicant's submission: validations, the report PDF, the state the

@@ -24,7 +24,7 @@
   var messages = {
     too_large: t.err_too_large, wrong_type: t.err_wrong_type, unreadable: t.err_unreadable,
     too_small: t.err_too_small, too_many_pixels: t.err_too_many_pixels, empty: t.err_empty,
-    closed: t.err_closed, network: t.err_network, other: t.err_other
+    closed: t.err_closed, too_many: t.err_too_many, network: t.err_network, other: t.err_other
   };
 
   function refresh() {

@@ -60,6 +60,7 @@ async fn receive(
     .await?;
     cases::attach_evidence(
         &state.db,
+        &state.blobs,
         &p.scan_id,
         &evidence_type,
         &stored,

@@ -44,7 +44,7 @@ impl From<CaseError> for ApiError {
         match e {
             CaseError::NotFound => ApiError::NotFound,
             CaseError::Invalid(m) => ApiError::BadRequest(m),
-            CaseError::Conflict(m) => ApiError::Conflict(m),
+            CaseError::Conflict(m) | CaseError::Limit(m) => ApiError::Conflict(m),
             CaseError::Internal(e) => ApiError::Internal(e),
         }
     }

@@ -39,7 +39,7 @@ impl From<CaseError> for DeskError {
         match e {
             CaseError::NotFound => DeskError::NotFound("no such case".into()),
             CaseError::Invalid(m) => DeskError::BadRequest(m),
-            CaseError::Conflict(m) => DeskError::Conflict(m),
+            CaseError::Conflict(m) | CaseError::Limit(m) => DeskError::Conflict(m),
             CaseError::Internal(e) => DeskError::Internal(e),
         }
     }

@@ -19,6 +19,9 @@ pub struct EvidenceLimits {
     pub max_pixels: u64,
     /// The shorter side below which a document or selfie is too small to review.
     pub min_side: u32,
+    /// An upload that sends nothing for this long is abandoned (and its
+    /// temporary file removed): a stalled or vanished client cannot hold one open.
+    pub upload_idle_ms: u64,
 }
 
 impl Default for EvidenceLimits {
@@ -28,6 +31,7 @@ impl Default for EvidenceLimits {
             recording_max_bytes: 200 << 20,
             max_pixels: 40_000_000,
             min_side: 240,
+            upload_idle_ms: 30_000,
         }
     }
 }

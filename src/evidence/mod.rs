@@ -22,7 +22,28 @@ impl BlobStore {
     pub fn open(data_dir: &Path) -> std::io::Result<BlobStore> {
         let root = data_dir.join("blobs");
         std::fs::create_dir_all(root.join("tmp"))?;
-        Ok(BlobStore { root })
+        let store = BlobStore { root };
+        store.sweep_temp(std::time::Duration::from_secs(3600));
+        Ok(store)
+    }
+
+    /// Removes temporary upload files older than `age`: what a crash in
+    /// the middle of an upload leaves behind.
+    pub fn sweep_temp(&self, age: std::time::Duration) {
+        let Ok(dir) = std::fs::read_dir(self.root.join("tmp")) else {
+            return;
+        };
+        for entry in dir.flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|e| e > age);
+            if old {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 
     pub fn path_of(&self, sha256: &str) -> Option<PathBuf> {

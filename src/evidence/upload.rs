@@ -64,12 +64,26 @@ pub async fn receive(
         .0
         .clone()
         .ok_or_else(|| anyhow::anyhow!("no temp path"))?;
-    let mut file = tokio::fs::File::create(&path)
-        .await
-        .map_err(anyhow::Error::from)?;
+    // Created synchronously: were this future dropped (the client hung up)
+    // during an off-thread create, the file would appear after `TempFile`
+    // had already cleaned up.
+    let mut file =
+        tokio::fs::File::from_std(std::fs::File::create(&path).map_err(anyhow::Error::from)?);
     let mut hasher = Sha256::new();
     let mut size = 0u64;
-    while let Some(chunk) = payload.next().await {
+    let idle = std::time::Duration::from_millis(limits.upload_idle_ms);
+    loop {
+        let next = tokio::time::timeout(idle, payload.next())
+            .await
+            .map_err(|_| {
+                UploadError::Interrupted(format!(
+                    "nothing arrived for {} s",
+                    limits.upload_idle_ms / 1000
+                ))
+            })?;
+        let Some(chunk) = next else {
+            break;
+        };
         let chunk = chunk.map_err(|e| UploadError::Interrupted(e.to_string()))?;
         size += chunk.len() as u64;
         if size > max {

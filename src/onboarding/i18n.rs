@@ -46,6 +46,7 @@ pub struct Strings {
     pub err_too_many_pixels: &'static str,
     pub err_empty: &'static str,
     pub err_closed: &'static str,
+    pub err_too_many: &'static str,
     pub err_network: &'static str,
     pub err_other: &'static str,
 }
@@ -92,6 +93,7 @@ pub const EN: Strings = Strings {
     err_too_many_pixels: "The image is too large (too many pixels). Use a smaller one.",
     err_empty: "The file is empty.",
     err_closed: "This verification was already submitted.",
+    err_too_many: "Too many uploads for this verification. Contact the company that sent you the link.",
     err_network: "The upload was interrupted. Check your connection and try again.",
     err_other: "Something went wrong. Try again.",
 };
@@ -138,6 +140,7 @@ pub const ES: Strings = Strings {
     err_too_many_pixels: "La imagen es demasiado grande (demasiados píxeles). Usa una más pequeña.",
     err_empty: "El archivo está vacío.",
     err_closed: "Esta verificación ya se envió.",
+    err_too_many: "Demasiadas subidas para esta verificación. Contacta con la empresa que te envió el enlace.",
     err_network: "La subida se interrumpió. Comprueba tu conexión e inténtalo de nuevo.",
     err_other: "Algo ha fallado. Inténtalo de nuevo.",
 };

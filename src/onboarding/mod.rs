@@ -282,6 +282,7 @@ fn case_error(e: CaseError) -> HttpResponse {
         CaseError::NotFound => json_error(StatusCode::NOT_FOUND, "closed", e.to_string()),
         CaseError::Invalid(m) => json_error(StatusCode::BAD_REQUEST, "other", m),
         CaseError::Conflict(m) => json_error(StatusCode::CONFLICT, "closed", m),
+        CaseError::Limit(m) => json_error(StatusCode::TOO_MANY_REQUESTS, "too_many", m),
         CaseError::Internal(err) => {
             tracing::error!(error = ?err, "onboarding request failed");
             json_error(
@@ -375,6 +376,7 @@ pub async fn evidence(
         };
     if let Err(e) = cases::attach_evidence(
         &state.db,
+        &state.blobs,
         &p.scan_id,
         &evidence_type,
         &stored,

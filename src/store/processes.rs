@@ -773,8 +773,20 @@ pub async fn submit(
 }
 
 /// Replaces the evidence of one kind and type (a retaken photo) and moves a
-/// `CREATED` process to `IN_PROGRESS`; returns whether the state moved.
-pub async fn put_evidence(tx: &mut Tx, e: &EvidenceRow) -> Result<bool, sqlx::Error> {
+/// `CREATED` process to `IN_PROGRESS`; returns whether the state moved and
+/// the blobs of the evidence it replaced.
+pub async fn put_evidence(
+    tx: &mut Tx,
+    e: &EvidenceRow,
+) -> Result<(bool, Vec<String>), sqlx::Error> {
+    let replaced: Vec<String> = sqlx::query_scalar(
+        "SELECT sha256 FROM evidence WHERE scan_id = $1 AND kind = $2 AND evidence_type = $3",
+    )
+    .bind(e.scan_id.clone())
+    .bind(e.kind.clone())
+    .bind(e.evidence_type.clone())
+    .fetch_all(&mut **tx)
+    .await?;
     sqlx::query("DELETE FROM evidence WHERE scan_id = $1 AND kind = $2 AND evidence_type = $3")
         .bind(e.scan_id.clone())
         .bind(e.kind.clone())
@@ -782,7 +794,7 @@ pub async fn put_evidence(tx: &mut Tx, e: &EvidenceRow) -> Result<bool, sqlx::Er
         .execute(&mut **tx)
         .await?;
     insert_evidence(tx, e).await?;
-    Ok(sqlx::query(
+    let moved = sqlx::query(
         "UPDATE processes SET state = 'IN_PROGRESS', version = version + 1, updated_at = $1 \
          WHERE scan_id = $2 AND state = 'CREATED'",
     )
@@ -791,7 +803,18 @@ pub async fn put_evidence(tx: &mut Tx, e: &EvidenceRow) -> Result<bool, sqlx::Er
     .execute(&mut **tx)
     .await?
     .rows_affected()
-        == 1)
+        == 1;
+    Ok((moved, replaced))
+}
+
+/// How many pieces of evidence a process has received (audited uploads).
+pub async fn upload_count(pool: &AnyPool, scan_id: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM audit_log WHERE scan_id = $1 AND action = 'evidence.add'",
+    )
+    .bind(scan_id)
+    .fetch_one(pool)
+    .await
 }
 
 /// The SHA-256 of a process's onboarding token, if it has one.

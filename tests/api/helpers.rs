@@ -78,6 +78,8 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> 
     s.webhooks.max_delay_ms = 1_000;
     s.webhooks.poll_ms = 50;
     s.webhooks.timeout_ms = 3_000;
+    // So the test of a client vanishing mid-upload needs no long wait.
+    s.evidence.upload_idle_ms = 1_500;
     if backend == Backend::Postgres {
         s.database_url = fresh_postgres().await?;
     }

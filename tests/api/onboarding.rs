@@ -215,6 +215,18 @@ async fn hosted_page_works_by_token_and_frames_only_for_allowed_origins(b: Backe
         (201, Some("video/webm")),
         "{v}"
     );
+    // Retakes are fine, up to a ceiling that stops anyone filling the disk.
+    let mut accepted = 4;
+    loop {
+        let (s, v) = put(&app, &id, "image/selfie", &otok, jpeg(640, 400 + accepted)).await;
+        if s != 201 {
+            assert_eq!((s, v["code"].as_str()), (429, Some("too_many")), "{v}");
+            break;
+        }
+        accepted += 1;
+        assert!(accepted <= 40, "no ceiling on uploads");
+    }
+    assert_eq!(accepted, kycdesk::cases::MAX_UPLOADS as u32);
     // A reload resumes: the page knows what is uploaded.
     let html = http
         .get(&url)
