@@ -535,7 +535,7 @@ pub async fn decide(
     if changed == 0 {
         tx.rollback().await?;
         if let Some((sha, _)) = &report {
-            forget_blob(db, blobs, sha).await;
+            crate::evidence::forget(db, blobs, None, sha).await;
         }
         let now_p = load(db, scan_id).await?;
         return Err(CaseError::Conflict(match now_p.state() {
@@ -584,20 +584,10 @@ pub async fn decide(
     tx.commit().await?;
     if let (Some(old), Some((new, _))) = (&p.pdf_checksum, &report) {
         if old != new {
-            forget_blob(db, blobs, old).await;
+            crate::evidence::forget(db, blobs, None, old).await;
         }
     }
     Ok(to)
-}
-
-/// Removes a blob no evidence row refers to any more. Best effort: a blob
-/// left behind is only wasted disk.
-async fn forget_blob(db: &Db, blobs: &BlobStore, sha: &str) {
-    if let Ok(false) = rows::blob_in_use(db.read(), sha).await {
-        if let Some(path) = blobs.path_of(sha) {
-            let _ = tokio::fs::remove_file(path).await;
-        }
-    }
 }
 
 /// Attaches checked, stored evidence (see `evidence::upload`) to a process
@@ -616,13 +606,13 @@ pub async fn attach_evidence(
         Ok(replaced) => {
             // A retaken photo's old bytes go, unless something else uses them.
             for old in replaced.iter().filter(|s| **s != e.sha256) {
-                forget_blob(db, blobs, old).await;
+                crate::evidence::forget(db, blobs, None, old).await;
             }
             Ok(())
         }
         Err(err) => {
             // The checked blob was stored before this; nothing refers to it now.
-            forget_blob(db, blobs, &e.sha256).await;
+            crate::evidence::forget(db, blobs, None, &e.sha256).await;
             Err(err)
         }
     }

@@ -33,13 +33,6 @@ pub struct EvidenceStored {
     pub height: Option<u32>,
 }
 
-fn declared_len(req: &HttpRequest) -> Option<u64> {
-    req.headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok())
-}
-
 async fn receive(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -52,7 +45,7 @@ async fn receive(
     let p = owned(&state, &client, &id).await?;
     let stored = upload::receive(
         payload,
-        declared_len(&req),
+        upload::declared_len(&req),
         kind,
         &state.settings.evidence,
         &state.blobs,

@@ -410,12 +410,7 @@ pub async fn delete_verification(
     tx.commit().await?;
     // Bytes go after the commit: a failed delete never loses evidence.
     for e in &evidence {
-        state.thumbs.remove(&e.sha256);
-        if !rows::blob_in_use(state.db.read(), &e.sha256).await? {
-            if let Some(path) = state.blobs.path_of(&e.sha256) {
-                let _ = tokio::fs::remove_file(path).await;
-            }
-        }
+        crate::evidence::forget(&state.db, &state.blobs, Some(&state.thumbs), &e.sha256).await;
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "status": "VERIFICATION_DELETED",

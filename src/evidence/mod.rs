@@ -100,6 +100,24 @@ impl BlobStore {
     }
 }
 
+/// Deletes a blob (and its thumbnail) once no evidence row refers to it.
+/// Best effort: a blob left behind is only wasted disk.
+pub async fn forget(
+    db: &crate::store::Db,
+    blobs: &BlobStore,
+    thumbs: Option<&thumbs::Thumbnails>,
+    sha256: &str,
+) {
+    if let Some(t) = thumbs {
+        t.remove(sha256);
+    }
+    if let Ok(false) = crate::store::processes::blob_in_use(db.read(), sha256).await {
+        if let Some(path) = blobs.path_of(sha256) {
+            let _ = tokio::fs::remove_file(path).await;
+        }
+    }
+}
+
 /// Audits an evidence download. A player seeking through a recording sends
 /// many range requests; only the one that starts at byte 0 (or a plain GET)
 /// counts as a download.

@@ -41,6 +41,15 @@ impl Drop for TempFile {
     }
 }
 
+/// The request's declared `Content-Length`, if any: an upload declaring
+/// more than its limit is refused before a byte is read.
+pub fn declared_len(req: &actix_web::HttpRequest) -> Option<u64> {
+    req.headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+}
+
 /// Streams a request body into the blob store, checking it on the way in.
 /// `declared_len` (Content-Length) over the limit is refused before a byte
 /// is read.

@@ -364,11 +364,7 @@ pub async fn evidence(
     let Some(k) = Kind::parse(&kind) else {
         return json_error(StatusCode::NOT_FOUND, "other", "no such kind".into());
     };
-    let declared = req
-        .headers()
-        .get(actix_web::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
+    let declared = upload::declared_len(&req);
     let stored =
         match upload::receive(payload, declared, k, &state.settings.evidence, &state.blobs).await {
             Ok(s) => s,
