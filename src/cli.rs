@@ -34,6 +34,11 @@ enum Command {
         #[command(subcommand)]
         command: IntegratorCommand,
     },
+    /// The operator's fraud-risk lists (watchlists, addresses, IPs, e-mail domains).
+    RiskList {
+        #[command(subcommand)]
+        command: RiskListCommand,
+    },
     /// The audit log.
     Audit {
         #[command(subcommand)]
@@ -124,6 +129,26 @@ struct ServeArgs {
     /// Liveness score (0-1) at or above which facialLivenessScore passes.
     #[arg(long, env = "KYCDESK_LIVENESS_THRESHOLD", default_value_t = 0.70)]
     liveness_threshold: f64,
+    /// SMTP server for e-mail codes and magic links, e.g. smtp://mail:25 or
+    /// smtps://user:pass@mail:465. Without it, e-mail stays in the desk's outbox.
+    #[arg(long, env = "KYCDESK_SMTP_URL")]
+    smtp_url: Option<String>,
+    /// The From address of those e-mails.
+    #[arg(
+        long,
+        env = "KYCDESK_SMTP_FROM",
+        default_value = "kycdesk <no-reply@localhost>"
+    )]
+    smtp_from: String,
+    /// Seconds a client must wait between calls to one verification or login endpoint.
+    #[arg(long, env = "KYCDESK_OTP_RATE_WINDOW_SECS", default_value_t = 30)]
+    otp_rate_window_secs: i64,
+    /// Days a mobile user token lives.
+    #[arg(long, env = "KYCDESK_USER_TOKEN_TTL_DAYS", default_value_t = 365)]
+    user_token_ttl_days: i64,
+    /// Let agents (not only supervisors) record manual approvals.
+    #[arg(long, env = "KYCDESK_AGENTS_CAN_APPROVE")]
+    agents_can_approve: bool,
 }
 
 #[derive(Subcommand)]
@@ -163,6 +188,32 @@ enum IntegratorCommand {
         /// Accept a webhook URL on a loopback or private address (development only).
         #[arg(long, env = "KYCDESK_WEBHOOK_ALLOW_PRIVATE")]
         webhook_allow_private: bool,
+        /// Mobile verifications pass with the code 000000 (testing only).
+        #[arg(long)]
+        sandbox: bool,
+        /// A URI e-mail magic links may redirect to (repeatable).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+}
+
+#[derive(Subcommand)]
+enum RiskListCommand {
+    /// Replace a list with the rows of a CSV file (format in README and samples/risk-lists).
+    Load {
+        /// watchlist, alertlist, high_risk_address, non_approved_address,
+        /// restricted_ip or restricted_email_domain.
+        #[arg(long)]
+        list: String,
+        #[arg(long)]
+        file: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
+    /// Print how many entries each list holds.
+    Show {
         #[command(flatten)]
         db: DbArgs,
     },
@@ -236,6 +287,8 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                     webhook_headers,
                     submit_state,
                     webhook_allow_private,
+                    sandbox,
+                    redirect_uris,
                     db,
                 },
         } => {
@@ -284,7 +337,37 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 )
                 .await?;
             }
+            if sandbox || !redirect_uris.is_empty() {
+                integrators::set_verification(
+                    &store,
+                    &creds.integrator_id,
+                    sandbox,
+                    &redirect_uris,
+                    "cli",
+                    "local",
+                )
+                .await?;
+            }
             println!("{}", serde_json::to_string(&creds)?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::RiskList {
+            command: RiskListCommand::Load { list, file, db },
+        } => {
+            let data = std::fs::read(&file)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+            let store = open_db(&db).await?;
+            let n = crate::verify::lists::load(&store, &list, &data).await?;
+            println!("loaded {n} entries into {list}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::RiskList {
+            command: RiskListCommand::Show { db },
+        } => {
+            let store = open_db(&db).await?;
+            for (list, n) in crate::verify::lists::counts(&store).await? {
+                println!("{list}: {n}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Audit {
@@ -367,6 +450,17 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         s.reject_reasons = reasons;
     }
     s.webhooks.allow_private = a.webhook_allow_private;
+    if !(0..=3600).contains(&a.otp_rate_window_secs) {
+        anyhow::bail!("--otp-rate-window-secs must be between 0 and 3600");
+    }
+    s.otp.rate_window_ms = a.otp_rate_window_secs * 1000;
+    if !(1..=3650).contains(&a.user_token_ttl_days) {
+        anyhow::bail!("--user-token-ttl-days must be between 1 and 3650");
+    }
+    s.otp.user_token_ttl_ms = a.user_token_ttl_days * 86_400_000;
+    s.messaging.smtp_url = a.smtp_url.filter(|u| !u.trim().is_empty());
+    s.messaging.from = a.smtp_from;
+    s.agents_can_approve = a.agents_can_approve;
     if !(1..=24 * 60).contains(&a.token_ttl_minutes) {
         anyhow::bail!("the token lifetime must be between 1 minute and 24 hours");
     }

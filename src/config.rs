@@ -36,6 +36,20 @@ pub struct Settings {
     pub evidence: crate::evidence::intake::EvidenceLimits,
     /// How long an onboarding link works (from its creation, until submitted).
     pub onboarding_ttl_ms: i64,
+    /// One-time codes, magic links, mobile-API limits and tokens.
+    pub otp: crate::verify::otp::OtpPolicy,
+    pub messaging: MessagingSettings,
+    /// How long a quiz can be answered.
+    pub quiz_ttl_ms: i64,
+    /// Agents may create manual approvals (supervisors and admins always can).
+    pub agents_can_approve: bool,
+}
+
+/// Where e-mail goes: an SMTP server, or (none configured) the desk outbox.
+#[derive(Debug, Clone)]
+pub struct MessagingSettings {
+    pub smtp_url: Option<String>,
+    pub from: String,
 }
 
 impl Settings {
@@ -62,6 +76,13 @@ impl Settings {
             webhooks: crate::webhooks::WebhookPolicy::default(),
             evidence: crate::evidence::intake::EvidenceLimits::default(),
             onboarding_ttl_ms: 7 * 24 * 3_600_000,
+            otp: crate::verify::otp::OtpPolicy::default(),
+            messaging: MessagingSettings {
+                smtp_url: None,
+                from: "kycdesk <no-reply@localhost>".into(),
+            },
+            quiz_ttl_ms: 15 * 60_000,
+            agents_can_approve: false,
         }
     }
 

@@ -20,4 +20,5 @@ pub mod onboarding;
 pub mod security;
 pub mod startup;
 pub mod store;
+pub mod verify;
 pub mod webhooks;

@@ -25,6 +25,8 @@ pub struct AppState {
     pub signing_key: ed25519_dalek::SigningKey,
     /// The integrator API's OpenAPI document, serialised once.
     pub openapi: String,
+    /// Sends one-time codes and magic links (SMTP / outbox).
+    pub postman: crate::verify::messaging::Postman,
 }
 
 pub struct Application {
@@ -73,7 +75,9 @@ impl Application {
         let demo = settings.demo;
         let openapi =
             crate::api::openapi::document(settings.public_url.as_str()).to_pretty_json()?;
+        let postman = crate::verify::messaging::Postman::from_settings(&settings)?;
         let state = web::Data::new(AppState {
+            postman,
             db,
             settings,
             blobs,
@@ -109,6 +113,7 @@ impl Application {
                 .into_utoipa_app()
                 .configure(crate::api::routes)
                 .into_app()
+                .configure(crate::api::identity_routes)
                 .route("/api/openapi.json", web::get().to(crate::api::openapi_json))
                 .route("/static/{name}", web::get().to(assets::serve))
                 .route(

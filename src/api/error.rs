@@ -29,8 +29,36 @@ pub enum ApiError {
     UnsupportedType(String),
     #[error("{0}")]
     Unprocessable(String),
+    #[error("{message}")]
+    RateLimited {
+        message: String,
+        retry_after_secs: i64,
+    },
+    #[error("{0}")]
+    BadGateway(String),
     #[error(transparent)]
     Internal(anyhow::Error),
+}
+
+impl From<crate::verify::VerifyError> for ApiError {
+    fn from(e: crate::verify::VerifyError) -> Self {
+        use crate::verify::VerifyError as V;
+        match e {
+            V::Invalid(m) => ApiError::BadRequest(m),
+            V::Unauthorized(m) => ApiError::Unauthorized(m),
+            V::NotFound(m) => ApiError::NotFoundWhat(m),
+            V::Conflict(m) => ApiError::Conflict(m),
+            V::Unprocessable(m) => ApiError::Unprocessable(m),
+            r @ V::RateLimited {
+                retry_after_secs, ..
+            } => ApiError::RateLimited {
+                message: r.to_string(),
+                retry_after_secs,
+            },
+            V::Delivery(m) => ApiError::BadGateway(m),
+            V::Internal(e) => ApiError::Internal(e),
+        }
+    }
 }
 
 impl From<sqlx::Error> for ApiError {
@@ -79,6 +107,8 @@ impl ResponseError for ApiError {
             ApiError::UnsupportedType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -97,7 +127,10 @@ impl ResponseError for ApiError {
             ApiError::Unauthorized(_) => {
                 b.insert_header(("WWW-Authenticate", "Bearer"));
             }
-            ApiError::TooManyRequests { retry_after_secs } => {
+            ApiError::TooManyRequests { retry_after_secs }
+            | ApiError::RateLimited {
+                retry_after_secs, ..
+            } => {
                 b.insert_header(("Retry-After", retry_after_secs.to_string()));
             }
             _ => {}

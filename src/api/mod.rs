@@ -4,7 +4,9 @@
 pub mod capture;
 pub mod error;
 pub mod evidence;
+pub mod identity;
 pub mod mobbscan;
+pub mod mobile;
 pub mod openapi;
 pub mod process_json;
 pub mod token;
@@ -37,4 +39,11 @@ pub async fn openapi_json(state: web::Data<crate::startup::AppState>) -> HttpRes
     HttpResponse::Ok()
         .content_type("application/json")
         .body(state.openapi.clone())
+}
+
+/// The identity-verification families (mobile, Verification and Identity
+/// APIs): plain actix routes, documented by their own references.
+pub fn identity_routes(cfg: &mut web::ServiceConfig) {
+    mobile::routes(cfg);
+    identity::routes(cfg);
 }

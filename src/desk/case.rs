@@ -8,6 +8,7 @@ use crate::domain::{fmt_ms, now_ms, Role, State, Validation};
 use crate::security::session::DeskSession;
 use crate::startup::AppState;
 use crate::store::audit as audit_rows;
+use crate::store::contacts;
 use crate::store::processes::{self as rows, ProcessRow};
 use actix_files::NamedFile;
 use actix_web::http::header::{self, ContentDisposition, DispositionType};
@@ -74,6 +75,22 @@ struct CasePage {
     reject_reasons: Vec<String>,
     notes: Vec<NoteView>,
     history: Vec<HistoryItem>,
+    /// The applicant's every verification, oldest first (issue 5).
+    timeline: Vec<TimelineItem>,
+    can_approve: bool,
+}
+
+pub struct TimelineItem {
+    pub at: String,
+    pub kind: String,
+    pub state: String,
+    pub detail: String,
+}
+
+/// Who may record a manual approval: supervisors and admins, and agents
+/// where the operator allowed it.
+fn may_approve(state: &AppState, session: &DeskSession) -> bool {
+    session.role >= Role::Supervisor || state.settings.agents_can_approve
 }
 
 /// Document fields in the order of the MobbScan reference.
@@ -239,6 +256,21 @@ pub async fn page(
     let claim_holder = if live { p.claimed_by.clone() } else { None };
     let claimed_by_me = claim_holder.as_deref() == Some(session.email.as_str());
 
+    // Viewing creates nothing: a case without a contact has no timeline yet.
+    let timeline = match contacts::of_process(db, &scan_id).await? {
+        Some(cid) => contacts::timeline(db, &cid)
+            .await?
+            .into_iter()
+            .map(|t| TimelineItem {
+                at: fmt_ms(t.at),
+                kind: t.kind,
+                state: t.state,
+                detail: t.detail,
+            })
+            .collect(),
+        None => vec![],
+    };
+
     audit::record_now(
         &state.db,
         Event {
@@ -275,6 +307,8 @@ pub async fn page(
             })
             .collect(),
         history,
+        timeline,
+        can_approve: may_approve(&state, &session),
         layout: Layout::new(&session),
         p,
     })
@@ -370,6 +404,70 @@ pub async fn decide(
         &input,
         &session.actor(),
         true,
+    )
+    .await?;
+    Ok(htmx_go(&format!("/desk/cases/{scan_id}")))
+}
+
+#[derive(Deserialize)]
+pub struct ApprovalForm {
+    reason: String,
+}
+
+/// A manual `adminApproval` of the case's applicant, with a required reason.
+pub async fn approve(
+    state: web::Data<AppState>,
+    session: DeskSession,
+    path: web::Path<String>,
+    form: web::Form<ApprovalForm>,
+) -> Result<HttpResponse, DeskError> {
+    if !may_approve(&state, &session) {
+        return Err(DeskError::Forbidden(
+            "only supervisors may approve an applicant manually".into(),
+        ));
+    }
+    let scan_id = path.into_inner();
+    load(&state, &scan_id).await?;
+    if form.reason.trim().is_empty() {
+        return Err(DeskError::BadRequest(
+            "a manual approval needs a reason".into(),
+        ));
+    }
+    let cid = crate::verify::contact_for_process(&state.db, &scan_id)
+        .await?
+        .ok_or_else(|| DeskError::NotFound("no such case".into()))?;
+    let contact = contacts::get_any(state.db.read(), &cid)
+        .await?
+        .ok_or_else(|| DeskError::NotFound("no such contact".into()))?;
+    crate::verify::records::create_approval(
+        &state.db,
+        &contact,
+        &form.reason,
+        &session.email,
+        &session.client_addr,
+    )
+    .await?;
+    Ok(htmx_go(&format!("/desk/cases/{scan_id}")))
+}
+
+/// Ends the applicant's mobile-app sessions (every user token).
+pub async fn revoke_tokens(
+    state: web::Data<AppState>,
+    session: DeskSession,
+    path: web::Path<String>,
+) -> Result<HttpResponse, DeskError> {
+    session.require(Role::Supervisor)?;
+    let scan_id = path.into_inner();
+    load(&state, &scan_id).await?;
+    let cid = contacts::of_process(state.db.read(), &scan_id)
+        .await?
+        .ok_or_else(|| DeskError::Conflict("this applicant has no mobile users".into()))?;
+    crate::verify::users::revoke_contact_tokens(
+        &state.db,
+        &cid,
+        Some(&scan_id),
+        &session.email,
+        &session.client_addr,
     )
     .await?;
     Ok(htmx_go(&format!("/desk/cases/{scan_id}")))

@@ -45,6 +45,18 @@ impl From<CaseError> for DeskError {
     }
 }
 
+impl From<crate::verify::VerifyError> for DeskError {
+    fn from(e: crate::verify::VerifyError) -> Self {
+        use crate::verify::VerifyError as V;
+        match e {
+            V::Invalid(m) | V::Unprocessable(m) => DeskError::BadRequest(m),
+            V::NotFound(m) => DeskError::NotFound(m),
+            V::Conflict(m) => DeskError::Conflict(m),
+            other => DeskError::Internal(anyhow::anyhow!(other.to_string())),
+        }
+    }
+}
+
 impl From<IdentityError> for DeskError {
     fn from(e: IdentityError) -> Self {
         match e {

@@ -18,6 +18,8 @@ pub struct IntegratorView {
     pub created: String,
     /// `Name: (unchanged)` per configured header: values may be secrets.
     pub headers: String,
+    /// Magic-link redirect URIs, one per line.
+    pub redirect_uris: String,
 }
 
 /// Shown in place of a configured header value; sent back, it keeps it.
@@ -72,6 +74,9 @@ pub async fn list(
                 .unwrap_or_default()
                 .join("\n"),
             created: fmt_ms(row.created_at),
+            redirect_uris: serde_json::from_str::<Vec<String>>(&row.redirect_uris)
+                .unwrap_or_default()
+                .join("\n"),
             headers: serde_json::from_str::<std::collections::BTreeMap<String, String>>(
                 &row.webhook_headers,
             )
@@ -386,4 +391,81 @@ pub async fn redeliver(
     )
     .await?;
     Ok(htmx_go("/desk/admin/webhooks"))
+}
+
+#[derive(Deserialize)]
+pub struct VerificationForm {
+    sandbox: Option<String>,
+    redirect_uris: Option<String>,
+}
+
+/// The sandbox switch and the magic-link redirect allow-list.
+pub async fn verification(
+    state: web::Data<AppState>,
+    session: DeskSession,
+    path: web::Path<String>,
+    form: web::Form<VerificationForm>,
+) -> Result<HttpResponse, DeskError> {
+    session.require(Role::Admin)?;
+    let uris: Vec<String> = form
+        .redirect_uris
+        .as_deref()
+        .unwrap_or_default()
+        .split(['\n', ' ', ','])
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
+    integrators::set_verification(
+        &state.db,
+        &path,
+        form.sandbox.is_some(),
+        &uris,
+        &session.email,
+        &session.client_addr,
+    )
+    .await?;
+    Ok(htmx_go("/desk/admin/integrators"))
+}
+
+#[derive(Template)]
+#[template(path = "desk/messages.html")]
+struct MessagesPage {
+    layout: Layout,
+    messages: Vec<MessageView>,
+}
+
+pub struct MessageView {
+    pub at: String,
+    pub channel: String,
+    pub recipient: String,
+    pub subject: String,
+    pub body: String,
+    pub state: String,
+    pub error: String,
+}
+
+/// The outbox: every SMS and e-mail kycdesk sent or tried to send. SMS has
+/// no gateway yet, so this page is where development and pilots read them.
+pub async fn messages(
+    state: web::Data<AppState>,
+    session: DeskSession,
+) -> Result<HttpResponse, DeskError> {
+    session.require(Role::Admin)?;
+    let messages = crate::verify::messaging::recent(&state.db, 200)
+        .await?
+        .into_iter()
+        .map(|m| MessageView {
+            at: fmt_ms(m.created_at),
+            channel: m.channel,
+            recipient: m.recipient,
+            subject: m.subject,
+            body: m.body,
+            state: m.state,
+            error: m.error.unwrap_or_default(),
+        })
+        .collect();
+    render(&MessagesPage {
+        layout: Layout::new(&session),
+        messages,
+    })
 }

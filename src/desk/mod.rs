@@ -29,6 +29,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/cases/{scan_id}/edit", web::post().to(case::edit))
             .route("/cases/{scan_id}/decision", web::post().to(case::decide))
             .route("/cases/{scan_id}/notes", web::post().to(case::note))
+            .route("/cases/{scan_id}/approval", web::post().to(case::approve))
+            .route(
+                "/cases/{scan_id}/revoke-tokens",
+                web::post().to(case::revoke_tokens),
+            )
             .route("/cases/{scan_id}/zip", web::get().to(case::certified_zip))
             .route(
                 "/cases/{scan_id}/evidence/{id}",
@@ -51,6 +56,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::post().to(admin::enable_user),
             )
             .route("/admin/integrators", web::get().to(integrations::list))
+            .route(
+                "/admin/integrators/{id}/verification",
+                web::post().to(integrations::verification),
+            )
+            .route("/admin/messages", web::get().to(integrations::messages))
             .route("/admin/integrators", web::post().to(integrations::create))
             .route(
                 "/admin/integrators/{id}",

@@ -270,6 +270,58 @@ pub async fn update(
     Ok(())
 }
 
+/// The identity-verification settings of an integrator: the sandbox switch
+/// (where `000000` passes mobile verifications) and the magic-link redirect
+/// allow-list. Each URI must be absolute http(s) without a fragment.
+pub async fn set_verification(
+    db: &Db,
+    id: &str,
+    sandbox: bool,
+    redirect_uris: &[String],
+    actor: &str,
+    client_addr: &str,
+) -> Result<(), IdentityError> {
+    let mut uris = vec![];
+    for u in redirect_uris {
+        let parsed = url::Url::parse(u)
+            .map_err(|e| IdentityError::Invalid(format!("redirect URI '{u}': {e}")))?;
+        if !matches!(parsed.scheme(), "https" | "http") || parsed.fragment().is_some() {
+            return Err(IdentityError::Invalid(format!(
+                "redirect URI '{u}' must be an http(s) URI without a #fragment"
+            )));
+        }
+        if !uris.contains(u) {
+            uris.push(u.clone());
+        }
+    }
+    let json = serde_json::to_string(&uris).map_err(anyhow::Error::from)?;
+    let mut tx = db.begin().await?;
+    let n = sqlx::query("UPDATE integrators SET sandbox = $1, redirect_uris = $2 WHERE id = $3")
+        .bind(i64::from(sandbox))
+        .bind(&json)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+    if n == 0 {
+        return Err(IdentityError::Invalid("no such integrator".into()));
+    }
+    audit::record(
+        db,
+        &mut tx,
+        Event {
+            actor,
+            action: "integrator.verification_settings",
+            scan_id: None,
+            client_addr,
+            detail: serde_json::json!({"integrator_id": id, "sandbox": sandbox, "redirect_uris": uris}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
 /// A new API secret, shown once; the old one stops working at once, and so
 /// do tokens issued with it.
 #[derive(Debug, Serialize)]

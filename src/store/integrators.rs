@@ -107,9 +107,13 @@ pub struct IntegratorRow {
     pub webhook_headers: String,
     /// 1: after submission, send the integrator's top window to redirectUrl.
     pub redirect_top: i64,
+    /// 1: mobile verifications accept the sandbox code 000000.
+    pub sandbox: i64,
+    /// JSON array of the magic-link redirect URIs allowed.
+    pub redirect_uris: String,
 }
 
-const ROW_COLS: &str = "id, name, enabled, api_key, webhook_url, frame_ancestors, submit_state, created_at, webhook_headers, redirect_top";
+const ROW_COLS: &str = "id, name, enabled, api_key, webhook_url, frame_ancestors, submit_state, created_at, webhook_headers, redirect_top, sandbox, redirect_uris";
 
 pub async fn list(pool: &AnyPool) -> Result<Vec<IntegratorRow>, sqlx::Error> {
     sqlx::query_as::<_, IntegratorRow>(&format!("SELECT {ROW_COLS} FROM integrators ORDER BY name"))

@@ -3,6 +3,7 @@
 //! own migrations. The backend is chosen from the URL scheme at start.
 
 pub mod audit;
+pub mod contacts;
 pub mod integrators;
 pub mod processes;
 pub mod users;
@@ -202,6 +203,23 @@ impl Binds {
         &self,
         mut q: Query<'q, Any, AnyArguments<'q>>,
     ) -> Query<'q, Any, AnyArguments<'q>> {
+        for b in &self.0 {
+            q = match b {
+                Bind::Text(s) => q.bind(s.clone()),
+                Bind::Int(i) => q.bind(*i),
+                Bind::Real(f) => q.bind(*f),
+            };
+        }
+        q
+    }
+}
+
+impl Binds {
+    /// The same binds for a `query_as`.
+    pub fn apply_as<'q, T>(
+        &self,
+        mut q: sqlx::query::QueryAs<'q, Any, T, AnyArguments<'q>>,
+    ) -> sqlx::query::QueryAs<'q, Any, T, AnyArguments<'q>> {
         for b in &self.0 {
             q = match b {
                 Bind::Text(s) => q.bind(s.clone()),

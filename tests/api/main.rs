@@ -13,4 +13,5 @@ mod mobbscan;
 mod onboarding;
 mod queue;
 mod security;
+mod verification;
 mod webhooks;

@@ -1,0 +1,843 @@
+//! The Apiture-style Identity API under `/identity`, in HAL+JSON: fraud-risk
+//! reports, quizzes, contact verification and approvals; errors in the
+//! reference's `_error` shape.
+
+use super::error::ApiError;
+use super::token::ApiClient;
+use crate::domain::rfc3339_ms;
+use crate::startup::AppState;
+use crate::verify::records::{self, ApprovalRow, FraudRow, PageQuery, QuizRow};
+use crate::verify::{contact_uri, parse_contact_uri, Pii, VerifyError};
+use actix_web::http::StatusCode;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+
+const HAL: &str = "application/hal+json";
+const PROFILES: &str = "https://api.apiture.com/schemas";
+
+#[derive(Debug, thiserror::Error)]
+pub enum HalError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(anyhow::Error),
+}
+
+impl From<sqlx::Error> for HalError {
+    fn from(e: sqlx::Error) -> Self {
+        HalError::Internal(e.into())
+    }
+}
+
+impl From<VerifyError> for HalError {
+    fn from(e: VerifyError) -> Self {
+        match e {
+            VerifyError::Invalid(m) => HalError::BadRequest(m),
+            VerifyError::Unauthorized(m) => HalError::Unauthorized(m),
+            VerifyError::NotFound(m) => HalError::NotFound(m),
+            VerifyError::Conflict(m) => HalError::Conflict(m),
+            VerifyError::Unprocessable(m) => HalError::Unprocessable(m),
+            r @ VerifyError::RateLimited { .. } => HalError::Unavailable(r.to_string()),
+            VerifyError::Delivery(m) => HalError::Unavailable(m),
+            VerifyError::Internal(e) => HalError::Internal(e),
+        }
+    }
+}
+
+impl From<ApiError> for HalError {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::Forbidden(m) => HalError::Forbidden(m),
+            ApiError::Internal(e) => HalError::Internal(e),
+            other => HalError::Unauthorized(other.to_string()),
+        }
+    }
+}
+
+impl HalError {
+    fn kind(&self) -> &'static str {
+        match self {
+            HalError::BadRequest(_) => "badRequest",
+            HalError::Unauthorized(_) => "unauthorized",
+            HalError::Forbidden(_) => "forbidden",
+            HalError::NotFound(_) => "notFound",
+            HalError::Conflict(_) => "conflict",
+            HalError::Unprocessable(_) => "unprocessableEntity",
+            HalError::Unavailable(_) => "serviceUnavailable",
+            HalError::Internal(_) => "internalError",
+        }
+    }
+}
+
+impl ResponseError for HalError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            HalError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            HalError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            HalError::Forbidden(_) => StatusCode::FORBIDDEN,
+            HalError::NotFound(_) => StatusCode::NOT_FOUND,
+            HalError::Conflict(_) => StatusCode::CONFLICT,
+            HalError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            HalError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            HalError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let rid = crate::security::request_id::current().unwrap_or_default();
+        let message = match self {
+            HalError::Internal(e) => {
+                tracing::error!(request_id = %rid, error = ?e, "identity API request failed");
+                format!("internal error (request id {rid}); nothing was changed")
+            }
+            other => other.to_string(),
+        };
+        let mut b = HttpResponse::build(self.status_code());
+        if matches!(self, HalError::Unauthorized(_)) {
+            b.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        b.content_type(HAL).json(json!({
+            "_profile": format!("{PROFILES}/common/errorResponse/v1.0.0/profile.json"),
+            "_error": {
+                "_id": if rid.is_empty() { uuid::Uuid::new_v4().to_string() } else { rid.to_string() },
+                "message": message,
+                "statusCode": self.status_code().as_u16(),
+                "type": self.kind(),
+                "occurredAt": rfc3339_ms(crate::domain::now_ms()),
+                "_links": {},
+            }
+        }))
+    }
+}
+
+/// The integrator: `Authorization: Bearer <JWT>`; an `API-Key` sent beside
+/// it must be that integrator's.
+pub struct IdentityClient(pub ApiClient);
+
+async fn key_owner(state: &AppState, key: &str) -> Result<Option<(String, i64)>, sqlx::Error> {
+    sqlx::query_as::<_, (String, i64)>("SELECT id, enabled FROM integrators WHERE api_key = $1")
+        .bind(key)
+        .fetch_optional(state.db.read())
+        .await
+}
+
+fn api_key_header(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get("API-Key")
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+}
+
+impl FromRequest for IdentityClient {
+    type Error = HalError;
+    type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, p: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        let fut = ApiClient::from_request(&req, p);
+        Box::pin(async move {
+            let client = fut.await?;
+            if let Some(k) = api_key_header(&req) {
+                let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| {
+                    HalError::Internal(anyhow::anyhow!("application state missing"))
+                })?;
+                match key_owner(state, &k).await? {
+                    Some((id, _)) if id == client.integrator_id => {}
+                    _ => {
+                        return Err(HalError::Unauthorized(
+                            "the API-Key does not belong to the integrator of the access token"
+                                .into(),
+                        ))
+                    }
+                }
+            }
+            Ok(IdentityClient(client))
+        })
+    }
+}
+
+/// Root and apiDoc: an API-Key alone is enough, or a bearer token.
+async fn any_credential(req: &HttpRequest, state: &AppState) -> Result<(), HalError> {
+    if let Some(k) = api_key_header(req) {
+        return match key_owner(state, &k).await? {
+            Some((_, 1)) => Ok(()),
+            Some(_) => Err(HalError::Forbidden("this integrator is disabled".into())),
+            None => Err(HalError::Unauthorized("unknown API-Key".into())),
+        };
+    }
+    IdentityClient::from_request(req, &mut actix_web::dev::Payload::None)
+        .await
+        .map(|_| ())
+}
+
+fn hal(status: StatusCode, body: Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type(HAL)
+        .insert_header(("Cache-Control", "no-store"))
+        .body(body.to_string())
+}
+
+fn link(href: impl Into<String>) -> Value {
+    json!({"href": href.into()})
+}
+
+/// `GET /identity/`
+pub async fn root(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, HalError> {
+    any_credential(&req, &state).await?;
+    Ok(hal(
+        StatusCode::OK,
+        json!({
+            "id": "identity",
+            "name": "Identity",
+            "apiVersion": "0.1.0",
+            "_profile": format!("{PROFILES}/common/root/v1.0.0/profile.json"),
+            "_links": {
+                "apiture:fraudRiskReports": link("/identity/fraudRiskReports"),
+                "apiture:quizzes": link("/identity/quizzes"),
+                "apiture:contactVerification": link("/identity/contactVerification"),
+                "apiture:approvals": link("/identity/approvals"),
+                "apiture:apiDoc": link("/identity/apiDoc"),
+            }
+        }),
+    ))
+}
+
+/// `GET /identity/apiDoc`: this API's OpenAPI document.
+pub async fn api_doc(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HalError> {
+    any_credential(&req, &state).await?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(api_document(state.settings.public_url.as_str()).to_string()))
+}
+
+fn identity_json(p: &Pii) -> Value {
+    let mut v = serde_json::to_value(p).unwrap_or_else(|_| json!({}));
+    v["_profile"] = json!(format!("{PROFILES}/identity/identity/v1.0.0/profile.json"));
+    v
+}
+
+/// The opaque verification token: a JWT under the instance key naming the
+/// contact, the resource and its state.
+fn verification_token(
+    state: &AppState,
+    contact_id: &str,
+    kind: &str,
+    id: &str,
+    st: &str,
+) -> String {
+    let claims = json!({
+        "sub": contact_id,
+        "typ": kind,
+        "rid": id,
+        "state": st,
+        "iat": chrono::Utc::now().timestamp(),
+        "iss": super::token::issuer(state),
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(&state.jwt_key),
+    )
+    .unwrap_or_default()
+}
+
+fn fraud_json(state: &AppState, r: &FraudRow) -> Value {
+    json!({
+        "_profile": format!("{PROFILES}/identity/fraudRiskReport/v1.0.0/profile.json"),
+        "_links": {
+            "self": link(format!("/identity/fraudRiskReports/{}", r.id)),
+            "apiture:contact": link(contact_uri(&r.contact_id)),
+        },
+        "_id": r.id,
+        "type": "fraudRiskReport",
+        "createdAt": rfc3339_ms(r.created_at),
+        "inputs": {"identity": identity_json(&r.pii())},
+        "outputs": {
+            "state": r.state,
+            "fraudRiskCategories": r.categories(),
+            "token": verification_token(state, &r.contact_id, "fraudRiskReport", &r.id, &r.state),
+        }
+    })
+}
+
+fn quiz_json(state: &AppState, q: &QuizRow) -> Value {
+    let base = format!("/identity/quizzes/{}", q.id);
+    let mut links = serde_json::Map::new();
+    links.insert("self".into(), link(&base));
+    if q.state == "asked" {
+        links.insert("apiture:score".into(), link(format!("{base}/answers")));
+    }
+    if q.state == "pending" {
+        links.insert(
+            "apiture:getQuestions".into(),
+            link(format!("{base}/questions")),
+        );
+    }
+    links.insert("apiture:contact".into(), link(contact_uri(&q.contact_id)));
+    json!({
+        "_id": q.id,
+        "type": "quiz",
+        "createdAt": rfc3339_ms(q.created_at),
+        "expiresAt": rfc3339_ms(q.expires_at),
+        "_profile": format!("{PROFILES}/identity/quiz/v1.0.0/profile.json"),
+        "_links": links,
+        "inputs": {"identity": identity_json(&q.pii())},
+        "outputs": {
+            "state": q.state,
+            "token": verification_token(state, &q.contact_id, "quiz", &q.id, &q.state),
+        }
+    })
+}
+
+fn approval_json(a: &ApprovalRow) -> Value {
+    json!({
+        "_profile": format!("{PROFILES}/identity/approval/v1.0.0/profile.json"),
+        "_links": {
+            "self": link(format!("/identity/approvals/{}", a.id)),
+            "apiture:contact": link(contact_uri(&a.contact_id)),
+        },
+        "_id": a.id,
+        "type": "adminApproval",
+        "createdAt": rfc3339_ms(a.created_at),
+        "reason": a.reason,
+    })
+}
+
+/// PII and the optional `apiture:contact` link of a create request.
+fn create_body(body: &[u8]) -> Result<(Option<String>, Pii), HalError> {
+    let v: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        serde_json::from_slice(body)
+            .map_err(|e| HalError::BadRequest(format!("malformed JSON body: {e}")))?
+    };
+    let contact = match v.pointer("/_links/apiture:contact/href") {
+        None => None,
+        Some(Value::String(h)) => Some(parse_contact_uri(h).ok_or_else(|| {
+            HalError::BadRequest(format!(
+                "the apiture:contact link '{h}' is not a contact URI (/contacts/contacts/{{id}})"
+            ))
+        })?),
+        Some(_) => {
+            return Err(HalError::BadRequest(
+                "_links.apiture:contact.href must be a string".into(),
+            ))
+        }
+    };
+    // The identity may sit at the top level (the create schemas) or under
+    // inputs.identity (the resource's own shape).
+    let src = v.pointer("/inputs/identity").cloned().unwrap_or(v.clone());
+    let mut obj = src.as_object().cloned().unwrap_or_default();
+    obj.retain(|k, _| !k.starts_with('_'));
+    let pii: Pii = serde_json::from_value(Value::Object(obj))
+        .map_err(|e| HalError::BadRequest(format!("invalid identity: {e}")))?;
+    Ok((contact, pii.validated()?))
+}
+
+fn created(location: String, body: Value) -> HttpResponse {
+    HttpResponse::Created()
+        .content_type(HAL)
+        .insert_header(("Location", location))
+        .insert_header(("Cache-Control", "no-store"))
+        .body(body.to_string())
+}
+
+/// `POST /identity/fraudRiskReports`
+pub async fn create_fraud_report(
+    state: web::Data<AppState>,
+    c: IdentityClient,
+    body: web::Bytes,
+) -> Result<HttpResponse, HalError> {
+    let (contact, pii) = create_body(&body)?;
+    let r = records::create_fraud_report(
+        &state.db,
+        state.settings.thresholds.minimum_age,
+        &c.0.integrator_id,
+        contact.as_deref(),
+        pii,
+    )
+    .await?;
+    Ok(created(
+        format!("/identity/fraudRiskReports/{}", r.id),
+        fraud_json(&state, &r),
+    ))
+}
+
+/// `GET /identity/fraudRiskReports/{id}`
+pub async fn fraud_report(
+    state: web::Data<AppState>,
+    c: IdentityClient,
+    path: web::Path<String>,
+) -> Result<HttpResponse, HalError> {
+    let r = records::fraud_report(&state.db, &c.0.integrator_id, &path)
+        .await?
+        .ok_or_else(|| {
+            HalError::NotFound(format!(
+                "There is no such fraud-risk report resource at {}",
+                path.as_str()
+            ))
+        })?;
+    Ok(hal(StatusCode::OK, fraud_json(&state, &r)))
+}
+
+fn page_query(q: &BTreeMap<String, String>, quizzes: bool) -> Result<PageQuery, HalError> {
+    let int = |name: &str, default: i64| -> Result<i64, HalError> {
+        match q.get(name) {
+            None => Ok(default),
+            Some(v) => v
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| HalError::BadRequest(format!("{name} must be an integer, not '{v}'"))),
+        }
+    };
+    let start = int("start", 0)?;
+    let limit = int("limit", 100)?;
+    if start < 0 {
+        return Err(HalError::Unprocessable("start must be 0 or more".into()));
+    }
+    if !(1..=1000).contains(&limit) {
+        return Err(HalError::Unprocessable("limit must be 1 to 1000".into()));
+    }
+    let mut sort = vec![];
+    if let Some(s) = q.get("sortBy").filter(|s| !s.trim().is_empty()) {
+        for part in s.split(',') {
+            let part = part.trim();
+            let (desc, field) = match part.strip_prefix('-') {
+                Some(f) => (true, f),
+                None => (false, part.strip_prefix('+').unwrap_or(part)),
+            };
+            let col = records::column(field, quizzes).ok_or_else(|| {
+                HalError::Unprocessable(format!(
+                    "cannot sort by '{field}': use state, createdAt{}",
+                    if quizzes { ", expiresAt" } else { "" }
+                ))
+            })?;
+            sort.push((col, desc));
+        }
+    }
+    let filter = match q.get("filter").filter(|s| !s.trim().is_empty()) {
+        Some(f) => Some(
+            records::parse_filter(f, quizzes)
+                .map_err(|e| HalError::BadRequest(format!("filter: {e}")))?,
+        ),
+        None => None,
+    };
+    Ok(PageQuery {
+        start,
+        limit,
+        sort,
+        filter,
+        q: q.get("q").cloned(),
+    })
+}
+
+/// `_links` for paging: the query's other parameters are kept.
+fn paging_links(path: &str, q: &BTreeMap<String, String>, p: &PageQuery, more: bool) -> Value {
+    let with = |start: i64| {
+        let mut params: Vec<(String, String)> = q
+            .iter()
+            .filter(|(k, _)| *k != "start" && *k != "limit")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        params.insert(0, ("limit".into(), p.limit.to_string()));
+        params.insert(0, ("start".into(), start.to_string()));
+        format!(
+            "{path}?{}",
+            serde_urlencoded::to_string(&params).unwrap_or_default()
+        )
+    };
+    let mut l = serde_json::Map::new();
+    l.insert("self".into(), link(with(p.start)));
+    l.insert("first".into(), link(with(0)));
+    if p.start > 0 {
+        l.insert("prev".into(), link(with((p.start - p.limit).max(0))));
+    }
+    if more {
+        l.insert("next".into(), link(with(p.start + p.limit)));
+    }
+    l.insert("collection".into(), link(path));
+    Value::Object(l)
+}
+
+fn collection(
+    name: &str,
+    item_profile: &str,
+    path: &str,
+    q: &BTreeMap<String, String>,
+    p: &PageQuery,
+    items: Vec<Value>,
+    more: bool,
+) -> Value {
+    json!({
+        "_profile": format!("{PROFILES}/identity/{name}/v1.0.0/profile.json"),
+        "start": p.start,
+        "limit": p.limit,
+        "count": items.len(),
+        "name": name,
+        "_links": paging_links(path, q, p, more),
+        "_embedded": {
+            "_profile": format!("{PROFILES}/identity/{item_profile}/v1.0.0/profile.json"),
+            "items": items,
+        }
+    })
+}
+
+/// `GET /identity/fraudRiskReports`
+pub async fn fraud_reports(
+    state: web::Data<AppState>,
+    c: IdentityClient,
+    q: web::Query<BTreeMap<String, String>>,
+) -> Result<HttpResponse, HalError> {
+    let p = page_query(&q, false)?;
+    let (rows, more) = records::fraud_reports(&state.db, &c.0.integrator_id, &p).await?;
+    let items = rows.iter().map(|r| fraud_json(&state, r)).collect();
+    Ok(hal(
+        StatusCode::OK,
+        collection(
+            "fraudRiskReports",
+            "fraudRiskReport",
+            "/identity/fraudRiskReports",
+            &q,
+            &p,
+            items,
+            more,
+        ),
+    ))
+}
+
+/// `POST /identity/quizzes`
+pub async fn create_quiz(
+    state: web::Data<AppState>,
+    c: IdentityClient,
+    body: web::Bytes,
+) -> Result<HttpResponse, HalError> {
+    let (contact, pii) = create_body(&body)?;
+    let q = records::create_quiz(
+        &state.db,
+        state.settings.quiz_ttl_ms,
+        &c.0.integrator_id,
+        contact.as_deref(),
+        pii,
+    )
+    .await?;
+    Ok(created(
+        format!("/identity/quizzes/{}", q.id),
+        quiz_json(&state, &q),
+    ))
+}
+
+async fn load_quiz(state: &AppState, c: &IdentityClient, id: &str) -> Result<QuizRow, HalError> {
+    records::quiz(&state.db, &c.0.integrator_id, id)
+        .await?
+        .ok_or_else(|| HalError::NotFound(format!("There is no such quiz resource at {id}")))
+}
+
+/// `GET /identity/quizzes/{id}`
+pub async fn quiz(
+    state: web::Data<AppState>,
+    c: IdentityClient,
+    path: web::Path<String>,
+) -> Result<HttpResponse, HalError> {
+    let q = load_quiz(&state, &c, &path).await?;
+    Ok(hal(StatusCode::OK, quiz_json(&state, &q)))
+}
+
+/// `GET /identity/quizzes`
+pub async fn quizzes(
+    state: web::Data<AppState>,
+    c: IdentityClient,
+    q: web::Query<BTreeMap<String, String>>,
+) -> Result<HttpResponse, HalError> {
+    let p = page_query(&q, true)?;
+    let (rows, more) = records::quizzes(&state.db, &c.0.integrator_id, &p).await?;
+    let items = rows.iter().map(|r| quiz_json(&state, r)).collect();
+    Ok(hal(
+        StatusCode::OK,
+        collection("quizzes", "quiz", "/identity/quizzes", &q, &p, items, more),
+    ))
+}
+
+/// `POST /identity/quizzes/{id}/questions`: pending → asked.
+pub async fn questions(
+    state: web::Data<AppState>,
+    c: IdentityClient,
+    path: web::Path<String>,
+) -> Result<HttpResponse, HalError> {
+    let q = load_quiz(&state, &c, &path).await?;
+    let qs = records::ask(&state.db, &q).await?;
+    let base = format!("/identity/quizzes/{}", q.id);
+    Ok(hal(
+        StatusCode::CREATED,
+        json!({
+            "_links": {"up": link(&base), "apiture:score": link(format!("{base}/answers"))},
+            "questions": qs.iter().map(|q| q.public()).collect::<Vec<_>>(),
+            "token": verification_token(&state, &q.contact_id, "quiz", &q.id, "asked"),
+        }),
+    ))
+}
+
+/// `POST /identity/quizzes/{id}/answers`: asked → passed | failed.
+pub async fn answers(
+    state: web::Data<AppState>,
+    c: IdentityClient,
+    path: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HalError> {
+    let v: Value = serde_json::from_slice(&body)
+        .map_err(|e| HalError::BadRequest(format!("malformed JSON body: {e}")))?;
+    let list = v.get("answers").and_then(Value::as_array).ok_or_else(|| {
+        HalError::BadRequest("answers must be an array of {questionId, answer}".into())
+    })?;
+    let mut answers = vec![];
+    for a in list {
+        let (Some(qid), Some(ans)) = (
+            a.get("questionId").and_then(Value::as_str),
+            a.get("answer").and_then(Value::as_str),
+        ) else {
+            return Err(HalError::BadRequest(
+                "each answer needs questionId and answer strings".into(),
+            ));
+        };
+        for (n, s) in [("questionId", qid), ("answer", ans)] {
+            if s.is_empty() || s.chars().count() > 256 {
+                return Err(HalError::BadRequest(format!(
+                    "{n} must be 1 to 256 characters"
+                )));
+            }
+        }
+        answers.push((qid.to_string(), ans.to_string()));
+    }
+    let q = load_quiz(&state, &c, &path).await?;
+    records::answer(&state.db, &q, &answers).await?;
+    let q = load_quiz(&state, &c, &path).await?;
+    Ok(hal(StatusCode::CREATED, quiz_json(&state, &q)))
+}
+
+/// The contact named by `contactUri`, or 400 (malformed) / `unknown`.
+async fn contact_param(
+    state: &AppState,
+    c: &IdentityClient,
+    q: &BTreeMap<String, String>,
+    unknown: fn(String) -> HalError,
+) -> Result<crate::store::contacts::ContactRow, HalError> {
+    let uri = q
+        .get("contactUri")
+        .ok_or_else(|| HalError::BadRequest("the contactUri query parameter is required".into()))?;
+    let id = parse_contact_uri(uri).ok_or_else(|| {
+        HalError::BadRequest(format!(
+            "contactUri '{uri}' is not a contact URI (/contacts/contacts/{{id}})"
+        ))
+    })?;
+    crate::store::contacts::get(state.db.read(), &c.0.integrator_id, &id)
+        .await?
+        .ok_or_else(|| unknown(format!("contactUri '{uri}' names no contact")))
+}
+
+fn verification_type(q: &BTreeMap<String, String>) -> Result<Option<&str>, HalError> {
+    match q.get("type").map(String::as_str) {
+        None | Some("") => Ok(None),
+        Some(t @ ("fraudRiskReport" | "quiz" | "adminApproval")) => Ok(Some(t)),
+        Some(t) => Err(HalError::BadRequest(format!(
+            "type '{t}' is not fraudRiskReport, quiz or adminApproval"
+        ))),
+    }
+}
+
+/// `GET /identity/contactVerification?contactUri=…[&type=…]`
+pub async fn contact_verification(
+    state: web::Data<AppState>,
+    c: IdentityClient,
+    q: web::Query<BTreeMap<String, String>>,
+) -> Result<HttpResponse, HalError> {
+    let kind = verification_type(&q)?;
+    let contact = contact_param(&state, &c, &q, HalError::BadRequest).await?;
+    let vs = records::contact_verifications(&state.db, &contact.id, kind).await?;
+    let items: Vec<Value> = vs
+        .iter()
+        .map(|v| {
+            let href = match v.kind {
+                "fraudRiskReport" => format!("/identity/fraudRiskReports/{}", v.id),
+                "quiz" => format!("/identity/quizzes/{}", v.id),
+                _ => format!("/identity/approvals/{}", v.id),
+            };
+            json!({"type": v.kind, "_links": {"self": link(href)}, "state": v.state, "verifiedAt": rfc3339_ms(v.at)})
+        })
+        .collect();
+    Ok(hal(
+        StatusCode::OK,
+        json!({"_links": {"apiture:contact": link(contact_uri(&contact.id))}, "verifications": items}),
+    ))
+}
+
+/// `POST /identity/approvals?contactUri=…&type=adminApproval`; an optional
+/// JSON body `{"reason": "…"}` records why.
+pub async fn create_approval(
+    state: web::Data<AppState>,
+    c: IdentityClient,
+    q: web::Query<BTreeMap<String, String>>,
+    body: web::Bytes,
+) -> Result<HttpResponse, HalError> {
+    if let Some(t) = verification_type(&q)? {
+        if t != "adminApproval" {
+            return Err(HalError::BadRequest(format!(
+                "approvals are of type adminApproval, not {t}"
+            )));
+        }
+    }
+    let reason = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let v: Value = serde_json::from_slice(&body)
+            .map_err(|e| HalError::BadRequest(format!("malformed JSON body: {e}")))?;
+        v.get("reason").and_then(Value::as_str).map(str::to_string)
+    };
+    let contact = contact_param(&state, &c, &q, HalError::Unprocessable).await?;
+    let reason = reason.unwrap_or_else(|| {
+        format!(
+            "Approved through the Identity API by integrator {}",
+            c.0.name
+        )
+    });
+    let a = records::create_approval(
+        &state.db,
+        &contact,
+        &reason,
+        &c.0.actor().name,
+        &c.0.client_addr,
+    )
+    .await?;
+    Ok(created(
+        format!("/identity/approvals/{}", a.id),
+        approval_json(&a),
+    ))
+}
+
+/// `GET /identity/approvals/{id}` (also `/identity/approval/{id}`, the form
+/// the reference's examples link to).
+pub async fn approval(
+    state: web::Data<AppState>,
+    c: IdentityClient,
+    path: web::Path<String>,
+) -> Result<HttpResponse, HalError> {
+    let a = records::approval(&state.db, &c.0.integrator_id, &path)
+        .await?
+        .ok_or_else(|| {
+            HalError::NotFound(format!("There is no such approval at {}", path.as_str()))
+        })?;
+    Ok(hal(StatusCode::OK, approval_json(&a)))
+}
+
+/// `GET /contacts/contacts/{id}`: what the `apiture:contact` links point at.
+pub async fn contact(
+    state: web::Data<AppState>,
+    c: IdentityClient,
+    path: web::Path<String>,
+) -> Result<HttpResponse, HalError> {
+    let row = crate::store::contacts::get(state.db.read(), &c.0.integrator_id, &path)
+        .await?
+        .ok_or_else(|| {
+            HalError::NotFound(format!("There is no such contact at {}", path.as_str()))
+        })?;
+    let mut v = serde_json::to_value(row.pii()).unwrap_or_else(|_| json!({}));
+    v["_id"] = json!(row.id);
+    v["_profile"] = json!(format!("{PROFILES}/contacts/contact/v1.0.0/profile.json"));
+    v["createdAt"] = json!(rfc3339_ms(row.created_at));
+    v["_links"] = json!({
+        "self": link(contact_uri(&row.id)),
+        "apiture:verification": link(format!("/identity/contactVerification?contactUri={}", contact_uri(&row.id))),
+    });
+    Ok(hal(StatusCode::OK, v))
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/identity", web::get().to(root))
+        .route("/identity/", web::get().to(root))
+        .route("/identity/apiDoc", web::get().to(api_doc))
+        .route("/identity/fraudRiskReports", web::get().to(fraud_reports))
+        .route(
+            "/identity/fraudRiskReports",
+            web::post().to(create_fraud_report),
+        )
+        .route(
+            "/identity/fraudRiskReports/{id}",
+            web::get().to(fraud_report),
+        )
+        .route("/identity/quizzes", web::get().to(quizzes))
+        .route("/identity/quizzes", web::post().to(create_quiz))
+        .route("/identity/quizzes/{id}", web::get().to(quiz))
+        .route(
+            "/identity/quizzes/{id}/questions",
+            web::post().to(questions),
+        )
+        .route("/identity/quizzes/{id}/answers", web::post().to(answers))
+        .route(
+            "/identity/contactVerification",
+            web::get().to(contact_verification),
+        )
+        .route("/identity/approvals", web::post().to(create_approval))
+        .route("/identity/approvals/{id}", web::get().to(approval))
+        .route("/identity/approval/{id}", web::get().to(approval))
+        .route("/contacts/contacts/{id}", web::get().to(contact));
+}
+
+/// The OpenAPI document of `/identity` (served by `apiDoc`).
+pub fn api_document(server: &str) -> Value {
+    let op = |id: &str, summary: &str, codes: &[u16]| {
+        let responses: serde_json::Map<String, Value> = codes
+            .iter()
+            .map(|c| (c.to_string(), json!({"description": StatusCode::from_u16(*c).ok().and_then(|s| s.canonical_reason()).unwrap_or("")})))
+            .collect();
+        json!({"operationId": id, "summary": summary, "responses": responses, "security": [{"bearer": [], "apiKey": []}]})
+    };
+    let paging: Vec<Value> = ["start", "limit", "sortBy", "filter", "q"]
+        .iter()
+        .map(|n| json!({"name": n, "in": "query", "required": false, "schema": {"type": if *n == "start" || *n == "limit" {"integer"} else {"string"}}}))
+        .collect();
+    let contact_uri = json!({"name": "contactUri", "in": "query", "required": true, "schema": {"type": "string"}});
+    let type_param = json!({"name": "type", "in": "query", "required": false, "schema": {"type": "string", "enum": ["fraudRiskReport", "quiz", "adminApproval"]}});
+    json!({
+        "openapi": "3.0.3",
+        "info": {"title": "Identity", "version": "0.3.2", "description": "Fraud-risk reports, KBA quizzes, contact verification and manual approvals (Apiture Identity compatible), served by kycdesk."},
+        "servers": [{"url": format!("{}/identity", server.trim_end_matches('/'))}],
+        "components": {"securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "From POST /auth/token"},
+            "apiKey": {"type": "apiKey", "in": "header", "name": "API-Key"}
+        }},
+        "paths": {
+            "/": {"get": op("getApi", "Top-level resources and operations in this API", &[200])},
+            "/apiDoc": {"get": op("getApiDoc", "Return API definition document", &[200])},
+            "/fraudRiskReports": {
+                "get": op("getFraudRiskReports", "Return a collection of fraud-risk analysis reports", &[200, 400, 422]).as_object().cloned().map(|mut o| { o.insert("parameters".into(), json!(paging)); Value::Object(o) }).unwrap_or_default(),
+                "post": op("createFraudRiskReport", "Create a new fraud-risk analysis report", &[201, 400])
+            },
+            "/fraudRiskReports/{fraudRiskReportId}": {"get": op("getFraudRiskReport", "Fetch a fraud-risk report", &[200, 404])},
+            "/quizzes": {
+                "get": op("getQuizzes", "Return a collection of quizzes", &[200, 400, 422]).as_object().cloned().map(|mut o| { o.insert("parameters".into(), json!(paging)); Value::Object(o) }).unwrap_or_default(),
+                "post": op("createQuiz", "Create a new quiz", &[201, 400])
+            },
+            "/quizzes/{quizId}": {"get": op("getQuiz", "Fetch a quiz", &[200, 404])},
+            "/quizzes/{quizId}/questions": {"post": op("createQuizQuestions", "Generate the questions for a quiz", &[201, 400, 409])},
+            "/quizzes/{quizId}/answers": {"post": op("scoreQuiz", "Submit the answers to a quiz", &[201, 400, 409])},
+            "/contactVerification": {"get": op("getContactVerification", "Retrieves the contact verification status", &[200, 400]).as_object().cloned().map(|mut o| { o.insert("parameters".into(), json!([contact_uri, type_param])); Value::Object(o) }).unwrap_or_default()},
+            "/approvals": {"post": op("createApproval", "Create a new approval resource", &[201, 400, 422])},
+            "/approvals/{approvalId}": {"get": op("getApproval", "Fetch an approval", &[200, 404])}
+        }
+    })
+}

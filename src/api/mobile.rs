@@ -1,0 +1,754 @@
+//! The Apto-style mobile API (`/v1/config`, `/v1/verifications/...`,
+//! `/v1/user...`) and the Verification API (`/v1/verification/...`).
+//! Handlers parse and authenticate; `crate::verify` does the work.
+
+use super::error::ApiError;
+use crate::security::session::client_addr;
+use crate::startup::AppState;
+use crate::verify::users::{self, Datapoint, UserRow};
+use crate::verify::{otp, profile};
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
+use futures_util::future::LocalBoxFuture;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+#[derive(Debug, sqlx::FromRow)]
+struct KeyRow {
+    id: String,
+    name: String,
+    enabled: i64,
+    sandbox: i64,
+    api_key: Option<String>,
+    redirect_uris: String,
+}
+
+async fn integrator_by(state: &AppState, col: &str, v: &str) -> Result<Option<KeyRow>, ApiError> {
+    Ok(sqlx::query_as::<_, KeyRow>(&format!(
+        "SELECT id, name, enabled, sandbox, api_key, redirect_uris FROM integrators WHERE {col} = $1"
+    ))
+    .bind(v)
+    .fetch_optional(state.db.read())
+    .await?)
+}
+
+fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))
+}
+
+/// `Api-Key: Bearer <key>` (or the bare key), as the reference allows both.
+fn api_key(req: &HttpRequest) -> Option<String> {
+    let v = req.headers().get("Api-Key")?.to_str().ok()?.trim();
+    let v = v
+        .strip_prefix("Bearer ")
+        .or_else(|| v.strip_prefix("bearer "))
+        .unwrap_or(v);
+    Some(v.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+/// The integrator calling the mobile API, by its Mobile API key.
+pub struct MobileClient {
+    pub integrator_id: String,
+    pub sandbox: bool,
+    pub client_addr: String,
+}
+
+impl FromRequest for MobileClient {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = app_state(&req)?;
+            let key = api_key(&req).ok_or_else(|| {
+                ApiError::Unauthorized("send the Mobile API key as 'Api-Key: Bearer <key>'".into())
+            })?;
+            let row = integrator_by(&state, "api_key", &key)
+                .await?
+                .ok_or_else(|| ApiError::Unauthorized("unknown Mobile API key".into()))?;
+            if row.enabled != 1 {
+                return Err(ApiError::Forbidden("this integrator is disabled".into()));
+            }
+            Ok(MobileClient {
+                integrator_id: row.id,
+                sandbox: row.sandbox == 1,
+                client_addr: client_addr(&req),
+            })
+        })
+    }
+}
+
+/// A logged-in mobile user (`Authorization: Bearer <user_token>`).
+pub struct MobileUser {
+    pub user: UserRow,
+    pub token: String,
+    pub redirect_uris: Vec<String>,
+    pub integrator_name: String,
+}
+
+impl FromRequest for MobileUser {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = app_state(&req)?;
+            let token = req
+                .headers()
+                .get("Authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| {
+                    v.strip_prefix("Bearer ")
+                        .or_else(|| v.strip_prefix("bearer "))
+                })
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .ok_or_else(|| {
+                    ApiError::Unauthorized(
+                        "send the user token as 'Authorization: Bearer <user_token>'".into(),
+                    )
+                })?
+                .to_string();
+            let user = users::by_token(&state.db, &token).await?.ok_or_else(|| {
+                ApiError::Unauthorized("the user token is unknown, expired or revoked".into())
+            })?;
+            let row = integrator_by(&state, "id", &user.integrator_id)
+                .await?
+                .ok_or_else(|| ApiError::Unauthorized("the integrator no longer exists".into()))?;
+            if row.enabled != 1 {
+                return Err(ApiError::Forbidden("this integrator is disabled".into()));
+            }
+            // A Mobile API key, when sent, must be this user's integrator's.
+            if let Some(k) = api_key(&req) {
+                if row.api_key.as_deref() != Some(k.as_str()) {
+                    return Err(ApiError::Unauthorized(
+                        "the Api-Key does not belong to this user's integrator".into(),
+                    ));
+                }
+            }
+            Ok(MobileUser {
+                user,
+                token,
+                redirect_uris: serde_json::from_str(&row.redirect_uris).unwrap_or_default(),
+                integrator_name: row.name,
+            })
+        })
+    }
+}
+
+async fn limit(state: &AppState, endpoint: &str, who: &str) -> Result<(), ApiError> {
+    otp::rate_limit(
+        &state.db,
+        &format!("{endpoint}:{who}"),
+        state.settings.otp.rate_window_ms,
+    )
+    .await
+    .map_err(ApiError::from)
+}
+
+fn mobile_who(c: &MobileClient) -> String {
+    format!("{}:{}", c.integrator_id, c.client_addr)
+}
+
+fn ok(v: Value) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(v)
+}
+
+/// `GET /v1/config`
+pub async fn config(c: MobileClient) -> Result<HttpResponse, ApiError> {
+    Ok(ok(json!({
+        "project": {
+            "primary_auth_credential": "phone",
+            "secondary_auth_credential": "birthdate",
+            "sandbox": c.sandbox,
+        }
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct StartBody {
+    datapoint_type: Option<String>,
+    datapoint: Option<Value>,
+}
+
+/// `POST /v1/verifications/start`
+pub async fn start(
+    state: web::Data<AppState>,
+    c: MobileClient,
+    body: web::Json<StartBody>,
+) -> Result<HttpResponse, ApiError> {
+    let dp = Datapoint::parse(
+        body.datapoint_type.as_deref(),
+        body.datapoint.as_ref().unwrap_or(&Value::Null),
+    )?;
+    limit(&state, "mobile:start", &mobile_who(&c)).await?;
+    let (v, s) = users::start(
+        &state.db,
+        &state.postman,
+        &state.jwt_key,
+        &state.settings.otp,
+        &c.integrator_id,
+        &dp,
+        None,
+    )
+    .await?;
+    Ok(ok(users::verification_json(&v, s.as_ref())))
+}
+
+/// `POST /v1/verifications/primary/start`
+pub async fn primary_start(
+    state: web::Data<AppState>,
+    c: MobileClient,
+    u: MobileUser,
+) -> Result<HttpResponse, ApiError> {
+    if u.user.integrator_id != c.integrator_id {
+        return Err(ApiError::Unauthorized(
+            "the user token belongs to another integrator".into(),
+        ));
+    }
+    limit(&state, "mobile:primary", &mobile_who(&c)).await?;
+    let (v, s) = users::start_primary(
+        &state.db,
+        &state.postman,
+        &state.jwt_key,
+        &state.settings.otp,
+        &u.user,
+    )
+    .await?;
+    Ok(ok(users::verification_json(&v, s.as_ref())))
+}
+
+fn verification_id(raw: &str) -> Result<&str, ApiError> {
+    let ok = raw.len() == 23
+        && raw.starts_with("entity_")
+        && raw[7..].bytes().all(|b| b.is_ascii_hexdigit());
+    if ok {
+        Ok(raw)
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "'{raw}' is not a verification id (entity_ and 16 hex digits)"
+        )))
+    }
+}
+
+async fn load(
+    state: &AppState,
+    c: &MobileClient,
+    id: &str,
+) -> Result<otp::VerificationRow, ApiError> {
+    otp::get(&state.db, &c.integrator_id, verification_id(id)?)
+        .await?
+        .filter(|v| v.channel == "mobile")
+        .ok_or_else(|| ApiError::NotFoundWhat("No existing verification".into()))
+}
+
+async fn with_secondary(state: &AppState, v: &otp::VerificationRow) -> Result<Value, ApiError> {
+    let s = match &v.secondary_id {
+        Some(s) => otp::get(&state.db, &v.integrator_id, s).await?,
+        None => None,
+    };
+    Ok(users::verification_json(v, s.as_ref()))
+}
+
+#[derive(Deserialize)]
+pub struct FinishBody {
+    secret: Option<String>,
+}
+
+/// `POST /v1/verifications/{verification_id}/finish`
+pub async fn finish(
+    state: web::Data<AppState>,
+    c: MobileClient,
+    path: web::Path<String>,
+    body: web::Json<FinishBody>,
+) -> Result<HttpResponse, ApiError> {
+    let secret = body
+        .secret
+        .as_deref()
+        .ok_or_else(|| ApiError::BadRequest("secret is required".into()))?;
+    limit(&state, "mobile:finish", &mobile_who(&c)).await?;
+    let v = load(&state, &c, &path).await?;
+    let v = users::finish(
+        &state.db,
+        &state.jwt_key,
+        &state.settings.otp,
+        c.sandbox,
+        &v,
+        secret,
+    )
+    .await?;
+    Ok(ok(with_secondary(&state, &v).await?))
+}
+
+/// `POST /v1/verifications/{verification_id}/restart`
+pub async fn restart(
+    state: web::Data<AppState>,
+    c: MobileClient,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    limit(&state, "mobile:restart", &mobile_who(&c)).await?;
+    let v = load(&state, &c, &path).await?;
+    let (v, s) = users::restart(
+        &state.db,
+        &state.postman,
+        &state.jwt_key,
+        &state.settings.otp,
+        &v,
+    )
+    .await?;
+    Ok(ok(users::verification_json(&v, s.as_ref())))
+}
+
+/// `GET /v1/verifications/{verification_id}/status`
+pub async fn status(
+    state: web::Data<AppState>,
+    c: MobileClient,
+    path: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    limit(&state, "mobile:status", &mobile_who(&c)).await?;
+    let v = load(&state, &c, &path).await?;
+    Ok(ok(with_secondary(&state, &v).await?))
+}
+
+#[derive(Deserialize)]
+pub struct UserBody {
+    metadata: Option<String>,
+    data_points: Option<Value>,
+}
+
+fn data_points(b: &UserBody) -> Result<users::UserData, ApiError> {
+    let dp = b
+        .data_points
+        .as_ref()
+        .ok_or_else(|| ApiError::BadRequest("data_points is required".into()))?;
+    Ok(users::parse_data_points(dp)?)
+}
+
+/// `POST /v1/user`
+pub async fn create_user(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    c: MobileClient,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let ct = req
+        .headers()
+        .get("Content-Type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if ct.starts_with("application/jwt") {
+        return Err(ApiError::UnsupportedType(
+            "signed payloads (application/jwt) are not accepted here: send the same fields as application/json over HTTPS".into(),
+        ));
+    }
+    let b: UserBody = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::BadRequest(format!("malformed JSON body: {e}")))?;
+    let data = data_points(&b)?;
+    let (u, token) = users::create(
+        &state.db,
+        &state.settings.otp,
+        &c.integrator_id,
+        data,
+        b.metadata.clone(),
+    )
+    .await?;
+    Ok(ok(users::user_json(&state.db, &u, &token).await?))
+}
+
+/// `PUT /v1/user`
+pub async fn update_user(
+    state: web::Data<AppState>,
+    u: MobileUser,
+    body: web::Json<UserBody>,
+) -> Result<HttpResponse, ApiError> {
+    let data = data_points(&body)?;
+    users::update(&state.db, &u.user, data).await?;
+    Ok(ok(users::user_json(&state.db, &u.user, &u.token).await?))
+}
+
+/// `GET /v1/user`
+pub async fn get_user(state: web::Data<AppState>, u: MobileUser) -> Result<HttpResponse, ApiError> {
+    Ok(ok(users::user_json(&state.db, &u.user, &u.token).await?))
+}
+
+#[derive(Deserialize)]
+pub struct LoginBody {
+    verifications: Option<Value>,
+}
+
+/// `POST /v1/user/login`
+pub async fn login(
+    state: web::Data<AppState>,
+    c: MobileClient,
+    body: web::Json<LoginBody>,
+) -> Result<HttpResponse, ApiError> {
+    let ids: Vec<String> = body
+        .verifications
+        .as_ref()
+        .and_then(|v| v.get("data"))
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            ApiError::BadRequest(
+                "verifications must be {\"type\": \"list\", \"data\": [{\"verification_id\": ...}, ...]}".into(),
+            )
+        })?
+        .iter()
+        .filter_map(|v| v.get("verification_id").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect();
+    for id in &ids {
+        verification_id(id)?;
+    }
+    limit(&state, "mobile:login", &mobile_who(&c)).await?;
+    let (u, token) = users::login(&state.db, &state.settings.otp, &c.integrator_id, &ids).await?;
+    Ok(ok(
+        json!({"type": "user", "user_id": u.id, "user_token": token}),
+    ))
+}
+
+// ---- Verification API ----------------------------------------------------
+
+fn email_of(raw: Option<&str>) -> Result<String, ApiError> {
+    let e = raw.unwrap_or("").trim().to_lowercase();
+    if crate::verify::valid_email(&e) {
+        Ok(e)
+    } else {
+        Err(ApiError::BadRequest(
+            "email must be an e-mail address".into(),
+        ))
+    }
+}
+
+fn phone_of(raw: Option<&str>) -> Result<String, ApiError> {
+    let p = crate::verify::normalize_phone(raw.unwrap_or(""));
+    let digits = p.trim_start_matches('+').len();
+    if (7..=15).contains(&digits) {
+        Ok(p)
+    } else {
+        Err(ApiError::BadRequest(
+            "phone_number must hold 7 to 15 digits (E.164, e.g. +15551230000)".into(),
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LinkBody {
+    email: Option<String>,
+    redirect_uri: Option<String>,
+    email_content: Option<profile::EmailContent>,
+    #[serde(default)]
+    update_primary: bool,
+}
+
+/// `POST /v1/verification/links/email`
+pub async fn send_link(
+    state: web::Data<AppState>,
+    u: MobileUser,
+    body: web::Json<LinkBody>,
+) -> Result<HttpResponse, ApiError> {
+    let email = email_of(body.email.as_deref())?;
+    let redirect = body
+        .redirect_uri
+        .as_deref()
+        .ok_or_else(|| ApiError::BadRequest("redirect_uri is required".into()))?;
+    if !profile::redirect_allowed(&u.redirect_uris, redirect) {
+        return Err(ApiError::BadRequest(format!(
+            "redirect_uri '{redirect}' is not an allowed redirect URI of integrator {}",
+            u.integrator_name
+        )));
+    }
+    limit(&state, "otp:link", &u.user.id).await?;
+    profile::send_link(
+        &state.db,
+        &state.postman,
+        &state.jwt_key,
+        &state.settings.otp,
+        state.settings.public_url.as_str(),
+        &u.user,
+        &email,
+        redirect,
+        body.update_primary,
+        &body.email_content.clone().unwrap_or_default(),
+    )
+    .await?;
+    Ok(ok(json!({"message": "Verification email sent"})))
+}
+
+#[derive(Deserialize)]
+pub struct EmailSendBody {
+    email: Option<String>,
+    email_content: Option<profile::EmailContent>,
+}
+
+/// `POST /v1/verification/otp/email/send`
+pub async fn email_send(
+    state: web::Data<AppState>,
+    u: MobileUser,
+    body: web::Json<EmailSendBody>,
+) -> Result<HttpResponse, ApiError> {
+    let email = email_of(body.email.as_deref())?;
+    limit(&state, "otp:email", &u.user.id).await?;
+    let custom = body.email_content.as_ref().and_then(|c| {
+        c.text
+            .as_ref()
+            .filter(|t| t.contains("{otp}"))
+            .map(|t| crate::verify::messaging::Message {
+                channel: crate::verify::messaging::Channel::Email,
+                to: email.clone(),
+                subject: c.subject.clone().unwrap_or_default(),
+                body: t.clone(),
+            })
+    });
+    profile::send_code(
+        &state.db,
+        &state.postman,
+        &state.jwt_key,
+        &state.settings.otp,
+        &u.user,
+        "email",
+        &email,
+        custom,
+    )
+    .await?;
+    Ok(ok(json!({"message": "Email sent successfully"})))
+}
+
+#[derive(Deserialize)]
+pub struct ValidateBody {
+    email: Option<String>,
+    phone_number: Option<String>,
+    passcode: Option<String>,
+    #[serde(default)]
+    update_primary: bool,
+}
+
+async fn validate(
+    state: &AppState,
+    u: &MobileUser,
+    kind: &str,
+    target: &str,
+    body: &ValidateBody,
+) -> Result<HttpResponse, ApiError> {
+    let passcode = body
+        .passcode
+        .as_deref()
+        .ok_or_else(|| ApiError::BadRequest("passcode is required".into()))?;
+    let result = profile::validate_code(
+        &state.db,
+        &state.jwt_key,
+        &state.settings.otp,
+        &u.user,
+        kind,
+        target,
+        passcode,
+        body.update_primary,
+    )
+    .await?;
+    Ok(ok(json!({"result": result})))
+}
+
+/// `POST /v1/verification/otp/email/validate`
+pub async fn email_validate(
+    state: web::Data<AppState>,
+    u: MobileUser,
+    body: web::Json<ValidateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let email = email_of(body.email.as_deref())?;
+    validate(&state, &u, "email", &email, &body).await
+}
+
+#[derive(Deserialize)]
+pub struct SmsSendBody {
+    custom_message: Option<String>,
+    sender_id: Option<String>,
+    phone_number: Option<String>,
+}
+
+/// `POST /v1/verification/otp/sms/send`
+pub async fn sms_send(
+    state: web::Data<AppState>,
+    u: MobileUser,
+    body: web::Json<SmsSendBody>,
+) -> Result<HttpResponse, ApiError> {
+    let phone = phone_of(body.phone_number.as_deref())?;
+    if let Some(m) = &body.custom_message {
+        if !m.contains("{otp}") || !m.contains("{app}") {
+            return Err(ApiError::BadRequest(
+                "custom_message must contain the {otp} and {app} placeholders".into(),
+            ));
+        }
+        if m.chars().count() > 140 {
+            return Err(ApiError::BadRequest(
+                "custom_message is limited to 140 characters".into(),
+            ));
+        }
+    }
+    if body
+        .sender_id
+        .as_ref()
+        .is_some_and(|s| s.chars().count() > 11)
+    {
+        return Err(ApiError::BadRequest(
+            "sender_id is limited to 11 characters".into(),
+        ));
+    }
+    limit(&state, "otp:sms", &u.user.id).await?;
+    let custom = body
+        .custom_message
+        .as_ref()
+        .map(|m| crate::verify::messaging::Message {
+            channel: crate::verify::messaging::Channel::Sms,
+            to: phone.clone(),
+            subject: body.sender_id.clone().unwrap_or_default(),
+            body: m.clone(),
+        });
+    profile::send_code(
+        &state.db,
+        &state.postman,
+        &state.jwt_key,
+        &state.settings.otp,
+        &u.user,
+        "phone",
+        &phone,
+        custom,
+    )
+    .await?;
+    Ok(ok(json!({"message": "SMS sent"})))
+}
+
+/// `POST /v1/verification/otp/sms/validate`
+pub async fn sms_validate(
+    state: web::Data<AppState>,
+    u: MobileUser,
+    body: web::Json<ValidateBody>,
+) -> Result<HttpResponse, ApiError> {
+    let phone = phone_of(body.phone_number.as_deref())?;
+    validate(&state, &u, "phone", &phone, &body).await
+}
+
+#[derive(Deserialize)]
+pub struct LinkQuery {
+    t: Option<String>,
+}
+
+fn link_parts<'a>(id: &'a str, t: Option<&'a str>) -> Option<(&'a str, &'a str)> {
+    let t = t?;
+    let ok_id = verification_id(id).is_ok();
+    let ok_t = !t.is_empty()
+        && t.len() <= 128
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    (ok_id && ok_t).then_some((id, t))
+}
+
+fn page(title: &str, body: &str) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Referrer-Policy", "no-referrer"))
+        .body(format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{title}</title>\
+             <link rel=\"stylesheet\" href=\"/static/onboarding.css\"></head><body><main class=\"onb\"><h1>{title}</h1>{body}</main></body></html>"
+        ))
+}
+
+/// `GET /v1/verification/links/email/{id}?t=…`: a page with a button.
+/// Opening the link changes nothing, so mail scanners that fetch links
+/// cannot use it up; the applicant's click (a POST) confirms.
+pub async fn link_page(path: web::Path<String>, q: web::Query<LinkQuery>) -> HttpResponse {
+    match link_parts(&path, q.t.as_deref()) {
+        Some((id, t)) => page(
+            "Confirm your e-mail",
+            &format!(
+                "<form method=\"post\" action=\"/v1/verification/links/email/{id}\"><input type=\"hidden\" name=\"t\" value=\"{t}\">\
+                 <p>Press the button to confirm this e-mail address.</p><button type=\"submit\">Confirm my e-mail</button></form>"
+            ),
+        ),
+        None => page("This link is not valid", "<p>Ask for a new e-mail.</p>"),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LinkForm {
+    t: Option<String>,
+}
+
+/// `POST /v1/verification/links/email/{id}`: confirms, then sends the
+/// browser to the integrator's redirect_uri with `result=true|false`.
+pub async fn link_confirm(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<LinkForm>,
+) -> Result<HttpResponse, ApiError> {
+    let Some((id, t)) = link_parts(&path, form.t.as_deref()) else {
+        return Ok(page(
+            "This link is not valid",
+            "<p>Ask for a new e-mail.</p>",
+        ));
+    };
+    match profile::confirm_link(&state.db, &state.jwt_key, &state.settings.otp, id, t).await {
+        Ok((to, _)) => Ok(HttpResponse::SeeOther()
+            .insert_header(("Location", to))
+            .insert_header(("Cache-Control", "no-store"))
+            .finish()),
+        Err(crate::verify::VerifyError::NotFound(_)) => Ok(page(
+            "This link is not valid",
+            "<p>Ask for a new e-mail.</p>",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(super::error::json_config())
+        .route("/v1/config", web::get().to(config))
+        .route("/v1/verifications/start", web::post().to(start))
+        .route(
+            "/v1/verifications/primary/start",
+            web::post().to(primary_start),
+        )
+        .route(
+            "/v1/verifications/{verification_id}/finish",
+            web::post().to(finish),
+        )
+        .route(
+            "/v1/verifications/{verification_id}/restart",
+            web::post().to(restart),
+        )
+        .route(
+            "/v1/verifications/{verification_id}/status",
+            web::get().to(status),
+        )
+        .route("/v1/user", web::post().to(create_user))
+        .route("/v1/user", web::put().to(update_user))
+        .route("/v1/user", web::get().to(get_user))
+        .route("/v1/user/login", web::post().to(login))
+        .route("/v1/verification/links/email", web::post().to(send_link))
+        .route(
+            "/v1/verification/links/email/{id}",
+            web::get().to(link_page),
+        )
+        .route(
+            "/v1/verification/links/email/{id}",
+            web::post().to(link_confirm),
+        )
+        .route(
+            "/v1/verification/otp/email/send",
+            web::post().to(email_send),
+        )
+        .route(
+            "/v1/verification/otp/email/validate",
+            web::post().to(email_validate),
+        )
+        .route("/v1/verification/otp/sms/send", web::post().to(sms_send))
+        .route(
+            "/v1/verification/otp/sms/validate",
+            web::post().to(sms_validate),
+        );
+}
