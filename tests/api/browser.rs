@@ -1,7 +1,7 @@
 //! Browser tests: headless Chromium driven over WebDriver (chromedriver),
 //! against a real server. Screenshots land in target/test-artifacts/.
 
-use crate::helpers::{require_all, spawn_app, Backend, TestApp, AGENT};
+use crate::helpers::{require_all, spawn_app, spawn_with, Backend, TestApp, AGENT};
 use fantoccini::{Client, ClientBuilder, Locator};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -283,6 +283,21 @@ async fn desk_flow(app: &TestApp, c: &Client) {
         Some("Document expired")
     );
 
+    // A manual approval of the applicant, with its reason, joins the
+    // case's verification timeline (agents may approve in this run).
+    c.find(Locator::Css("#approval-reason"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .send_keys("Identity confirmed by video call")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    click(c, "#approval-form button").await;
+    until("the approval in the timeline", || async {
+        let t = text_of(c, "#verifications").await;
+        t.contains("adminApproval") && t.contains("Identity confirmed by video call")
+    })
+    .await;
+
     // A reject without a reason shows the error in place and changes nothing.
     let third = app.cases_in("PENDING_VERIFICATION").await.remove(0);
     open_case_and_claim(c, app, &third).await;
@@ -318,7 +333,7 @@ async fn desk_flow(app: &TestApp, c: &Client) {
 }
 
 async fn run(b: Backend) {
-    let Some(app) = spawn_app(b).await else {
+    let Some(app) = spawn_with(b, |s| s.agents_can_approve = true).await else {
         return;
     };
     app.seed(40).await;
