@@ -722,16 +722,43 @@ async fn verification_api_follows_the_reference(b: Backend) {
     let (s, _) = post_user(&app, "/v1/verification/links/email", &t, link_body.clone()).await;
     assert!(s == 400 || s == 403, "an unlisted redirect: {s}");
     assert!(codes_to(&app, "link@example.com").await.is_empty());
-    integrators::set_verification(
-        &app.state.db,
-        &c.integrator_id,
-        false,
-        &["https://app.example.com/verify".to_string()],
-        "test",
-        "test",
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    // The allow-list is set on the desk (admins only); a bad URI changes nothing.
+    app.seed(1).await;
+    let admin = app.login(crate::helpers::ADMIN).await;
+    let settings = format!("/desk/admin/integrators/{}/verification", c.integrator_id);
+    let r = admin
+        .post(&settings, &[("redirect_uris", "javascript:alert(1)")])
+        .await;
+    assert_eq!(r.status(), 400);
+    let agent = app.login(AGENT).await;
+    let r = agent
+        .post(
+            &settings,
+            &[("redirect_uris", "https://app.example.com/verify")],
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    let r = admin
+        .post(
+            &settings,
+            &[("redirect_uris", "https://app.example.com/verify")],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        app.integrator_field(&c.integrator_id, "redirect_uris")
+            .await
+            .as_deref(),
+        Some("[\"https://app.example.com/verify\"]")
+    );
+    // The outbox page shows the SMS sent above.
+    let outbox = admin.get("/desk/admin/messages").await;
+    assert_eq!(outbox.status(), 200);
+    assert!(outbox
+        .text()
+        .await
+        .unwrap_or_default()
+        .contains("+15557654321"));
     let (s, v) = post_user(&app, "/v1/verification/links/email", &t, link_body).await;
     assert_eq!((s, v), (200, json!({"message": "Verification email sent"})));
     let mail: String = sqlx::query_scalar("SELECT body FROM messages WHERE recipient = $1")
