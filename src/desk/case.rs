@@ -263,9 +263,19 @@ pub async fn page(
             .into_iter()
             .map(|t| TimelineItem {
                 at: fmt_ms(t.at),
-                kind: t.kind,
                 state: t.state,
-                detail: t.detail,
+                detail: if t.kind == "fraudRiskReport" {
+                    // Stored as the API's category objects; the desk shows their types.
+                    serde_json::from_str::<Vec<serde_json::Value>>(&t.detail)
+                        .unwrap_or_default()
+                        .iter()
+                        .filter_map(|c| c["type"].as_str().map(str::to_string))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                } else {
+                    t.detail
+                },
+                kind: t.kind,
             })
             .collect(),
         None => vec![],

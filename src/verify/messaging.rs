@@ -136,9 +136,17 @@ impl Postman {
             Ok(false) => ("outbox", None),
             Err(e) => ("failed", Some(format!("{e:#}"))),
         };
-        sqlx::query("UPDATE messages SET state = $1, error = $2 WHERE id = $3")
+        // A delivered message held a live code or link: the copy kept here
+        // would undo storing codes hashed, so only the outbox keeps text.
+        let body = if state == "sent" {
+            "(delivered; the text held a one-time secret and is not kept)"
+        } else {
+            m.body.as_str()
+        };
+        sqlx::query("UPDATE messages SET state = $1, error = $2, body = $3 WHERE id = $4")
             .bind(state)
             .bind(error.clone())
+            .bind(body)
             .bind(&id)
             .execute(db.write())
             .await?;

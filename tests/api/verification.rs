@@ -1000,6 +1000,15 @@ async fn email_reaches_a_real_smtp_server(b: Backend) {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(state, "sent");
+    let kept: String = sqlx::query_scalar("SELECT body FROM messages WHERE recipient = $1")
+        .bind("name@example.com")
+        .fetch_one(app.state.db.read())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        code_in(&kept).is_none() && !kept.contains(&code),
+        "a delivered code is not kept in the database: {kept}"
+    );
     let (s, v) = post_user(
         &app,
         "/v1/verification/otp/email/validate",
@@ -1242,6 +1251,18 @@ async fn fraud_risk_rules_compute_every_category(b: Backend) {
         "name and birthdate both differ: {r}"
     );
     let failed_id = r["_id"].as_str().unwrap_or_default().to_string();
+    // The case page lists both reports in the applicant's timeline.
+    let desk = app.login(AGENT).await;
+    let page = desk
+        .get(&format!("/desk/cases/{scan}"))
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    let timeline =
+        crate::helpers::between(&page, "id=\"verifications\"", "</ol>").unwrap_or_default();
+    assert_eq!(timeline.matches("fraudRiskReport").count(), 2, "{timeline}");
+    assert!(timeline.contains("personalInfoDoesNotMatch"), "{timeline}");
 
     // Collections: paging links, sort, filter, q.
     let (s, page) = hal(
