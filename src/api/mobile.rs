@@ -486,6 +486,26 @@ pub struct EmailSendBody {
     email_content: Option<profile::EmailContent>,
 }
 
+async fn send_code(
+    state: &AppState,
+    u: &MobileUser,
+    kind: &str,
+    target: &str,
+    custom: Option<crate::verify::messaging::Message>,
+) -> Result<(), ApiError> {
+    Ok(profile::send_code(
+        &state.db,
+        &state.postman,
+        &state.jwt_key,
+        &state.settings.otp,
+        &u.user,
+        kind,
+        target,
+        custom,
+    )
+    .await?)
+}
+
 /// `POST /v1/verification/otp/email/send`
 pub async fn email_send(
     state: web::Data<AppState>,
@@ -505,17 +525,7 @@ pub async fn email_send(
                 body: t.clone(),
             })
     });
-    profile::send_code(
-        &state.db,
-        &state.postman,
-        &state.jwt_key,
-        &state.settings.otp,
-        &u.user,
-        "email",
-        &email,
-        custom,
-    )
-    .await?;
+    send_code(&state, &u, "email", &email, custom).await?;
     Ok(ok(json!({"message": "Email sent successfully"})))
 }
 
@@ -608,17 +618,7 @@ pub async fn sms_send(
             subject: body.sender_id.clone().unwrap_or_default(),
             body: m.clone(),
         });
-    profile::send_code(
-        &state.db,
-        &state.postman,
-        &state.jwt_key,
-        &state.settings.otp,
-        &u.user,
-        "phone",
-        &phone,
-        custom,
-    )
-    .await?;
+    send_code(&state, &u, "phone", &phone, custom).await?;
     Ok(ok(json!({"message": "SMS sent"})))
 }
 

@@ -169,15 +169,6 @@ pub async fn user(db: &Db, id: &str) -> Result<Option<UserRow>, sqlx::Error> {
     .await
 }
 
-pub async fn user_of_contact(db: &Db, contact_id: &str) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as::<_, UserRow>(
-        "SELECT id, integrator_id, contact_id, metadata, created_at FROM mobile_users WHERE contact_id = $1",
-    )
-    .bind(contact_id)
-    .fetch_optional(db.read())
-    .await
-}
-
 /// Starts verifying a phone or e-mail: stores the code's hash, sends the
 /// code. When a user already holds the datapoint (a login), a birthdate
 /// verification is started beside it as the secondary credential.
