@@ -60,6 +60,24 @@ impl ContactRow {
     }
 }
 
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// The twelve PII columns, in the order both `insert` and `update` name them.
+fn bind_pii<'q>(q: AnyQuery<'q>, p: &Pii) -> AnyQuery<'q> {
+    q.bind(p.first_name.clone())
+        .bind(p.last_name.clone())
+        .bind(p.birthdate.clone())
+        .bind(p.email.clone())
+        .bind(p.phone.clone())
+        .bind(p.address1.clone())
+        .bind(p.address2.clone())
+        .bind(p.city.clone())
+        .bind(p.region.clone())
+        .bind(p.postal_code.clone())
+        .bind(p.tax_id.clone())
+        .bind(p.ip_address.clone())
+}
+
 pub async fn insert(
     tx: &mut Tx,
     id: &str,
@@ -67,52 +85,22 @@ pub async fn insert(
     p: &Pii,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!(
+    let sql = format!(
         "INSERT INTO contacts ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, $13, $14, $15, $15)"
-    ))
-    .bind(id)
-    .bind(integrator_id)
-    .bind(p.first_name.clone())
-    .bind(p.last_name.clone())
-    .bind(p.birthdate.clone())
-    .bind(p.email.clone())
-    .bind(p.phone.clone())
-    .bind(p.address1.clone())
-    .bind(p.address2.clone())
-    .bind(p.city.clone())
-    .bind(p.region.clone())
-    .bind(p.postal_code.clone())
-    .bind(p.tax_id.clone())
-    .bind(p.ip_address.clone())
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    );
+    let q = sqlx::query(&sql).bind(id).bind(integrator_id);
+    bind_pii(q, p).bind(now).execute(&mut **tx).await?;
     Ok(())
 }
 
 /// Writes the contact's current PII (the caller merged old and new).
 pub async fn update(tx: &mut Tx, id: &str, p: &Pii, now: i64) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    let q = sqlx::query(
         "UPDATE contacts SET first_name = $1, last_name = $2, birthdate = $3, email = $4, phone = $5, \
          address1 = $6, address2 = $7, city = $8, region = $9, postal_code = $10, tax_id = $11, \
          ip_address = $12, updated_at = $13 WHERE id = $14",
-    )
-    .bind(p.first_name.clone())
-    .bind(p.last_name.clone())
-    .bind(p.birthdate.clone())
-    .bind(p.email.clone())
-    .bind(p.phone.clone())
-    .bind(p.address1.clone())
-    .bind(p.address2.clone())
-    .bind(p.city.clone())
-    .bind(p.region.clone())
-    .bind(p.postal_code.clone())
-    .bind(p.tax_id.clone())
-    .bind(p.ip_address.clone())
-    .bind(now)
-    .bind(id)
-    .execute(&mut **tx)
-    .await?;
+    );
+    bind_pii(q, p).bind(now).bind(id).execute(&mut **tx).await?;
     Ok(())
 }
 
