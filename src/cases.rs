@@ -7,12 +7,39 @@ use crate::config::Settings;
 use crate::domain::validation::{self, failing_key};
 use crate::domain::{now_ms, Document, State};
 use crate::evidence::upload::StoredEvidence;
-use crate::evidence::BlobStore;
+use crate::evidence::{BlobStore, StagedBlob};
 use crate::store::processes::{
     self as rows, DecisionRow, FieldEditRow, NoteRow, ProcessRow, Transition,
 };
-use crate::store::Db;
+use crate::store::{Db, Tx};
 use std::collections::BTreeMap;
+
+/// Places the blobs a transaction's rows refer to, then commits. Placing
+/// comes last (after the audit lock) so every transaction takes its locks in
+/// the same order. If placing or committing fails, the placed bytes are
+/// forgotten again: nothing refers to them.
+async fn commit_with_blobs(
+    db: &Db,
+    blobs: &BlobStore,
+    mut tx: Tx,
+    staged: Vec<StagedBlob>,
+) -> Result<(), CaseError> {
+    let shas: Vec<String> = staged.iter().map(|b| b.sha256.clone()).collect();
+    let result = async {
+        for b in staged {
+            blobs.place(db, &mut tx, b).await?;
+        }
+        tx.commit().await
+    }
+    .await;
+    if let Err(e) = result {
+        for sha in &shas {
+            crate::evidence::forget(db, blobs, None, sha).await;
+        }
+        return Err(e.into());
+    }
+    Ok(())
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CaseError {
@@ -96,10 +123,24 @@ pub async fn claim(db: &Db, s: &Settings, scan_id: &str, who: &Actor) -> Result<
     let now = now_ms();
     let mut tx = db.begin().await?;
     if rows::claim(&mut tx, scan_id, &who.name, now, now - s.claim_idle_ms).await? == 0 {
-        let holder = p.claimed_by.unwrap_or_default();
-        return Err(CaseError::Conflict(format!(
-            "{holder} already holds this case"
-        )));
+        // The claim loaded above may be older than the one that won: name
+        // the holder as the database has it now.
+        let current = rows::claim_holder(&mut tx, scan_id).await?;
+        tx.rollback().await?;
+        return Err(match current {
+            None => CaseError::NotFound,
+            Some((_, st)) if st.parse::<State>().is_ok_and(|s| s.is_final()) => {
+                CaseError::Conflict(format!(
+                    "this case was decided meanwhile ({st}) and cannot be claimed"
+                ))
+            }
+            Some((Some(holder), _)) => CaseError::Conflict(format!(
+                "{holder} already holds this case; ask a supervisor to release it"
+            )),
+            Some((None, _)) => CaseError::Conflict(
+                "the claim changed while you pressed it; press Claim again".into(),
+            ),
+        });
     }
     audit::record(
         db,
@@ -473,8 +514,8 @@ pub async fn decide(
     let prepared = prepare_edit(db, s, &p, &input.changes).await?;
     let now = now_ms();
     // A final decision re-issues the report PDF with the decision on it.
-    // The blob is written before the transaction (content-addressed, so a
-    // losing race leaves only an unreferenced file, removed below).
+    // It is rendered before the transaction and staged; only a commit places
+    // it, so a decision that loses its race leaves no file.
     let report = if to.is_final() {
         let (doc, checks) = match &prepared {
             Some(e) => (e.doc.clone(), e.checks.clone()),
@@ -491,7 +532,7 @@ pub async fn decide(
             reason: reason.map(str::to_string),
             comment: comment.map(str::to_string),
         };
-        Some(crate::certify::store_report(blobs, &p, &doc, &checks, &evidence, Some(line)).await?)
+        Some(crate::certify::stage_report(blobs, &p, &doc, &checks, &evidence, Some(line)).await?)
     } else {
         None
     };
@@ -534,9 +575,6 @@ pub async fn decide(
     .await?;
     if changed == 0 {
         tx.rollback().await?;
-        if let Some((sha, _)) = &report {
-            crate::evidence::forget(db, blobs, None, sha).await;
-        }
         let now_p = load(db, scan_id).await?;
         return Err(CaseError::Conflict(match now_p.state() {
             Ok(st) if st.is_final() => format!(
@@ -563,8 +601,8 @@ pub async fn decide(
     .await?;
     rows::bump_count(&mut tx, from, -1).await?;
     rows::bump_count(&mut tx, to, 1).await?;
-    if let Some((sha, size)) = &report {
-        rows::replace_report(&mut tx, scan_id, sha, *size, now).await?;
+    if let Some((staged, size)) = &report {
+        rows::replace_report(&mut tx, scan_id, &staged.sha256, *size, now).await?;
     }
     crate::store::webhooks::enqueue(&mut tx, &p.integrator_id, scan_id, to.as_str(), now).await?;
     audit::record(
@@ -581,8 +619,9 @@ pub async fn decide(
         ),
     )
     .await?;
-    tx.commit().await?;
-    if let (Some(old), Some((new, _))) = (&p.pdf_checksum, &report) {
+    let new_report = report.as_ref().map(|(b, _)| b.sha256.clone());
+    commit_with_blobs(db, blobs, tx, report.map(|(b, _)| b).into_iter().collect()).await?;
+    if let (Some(old), Some(new)) = (&p.pdf_checksum, &new_report) {
         if old != new {
             crate::evidence::forget(db, blobs, None, old).await;
         }
@@ -599,23 +638,16 @@ pub async fn attach_evidence(
     blobs: &BlobStore,
     scan_id: &str,
     evidence_type: &str,
-    e: &StoredEvidence,
+    e: StoredEvidence,
     who: &Actor,
 ) -> Result<(), CaseError> {
-    match attach(db, scan_id, evidence_type, e, who).await {
-        Ok(replaced) => {
-            // A retaken photo's old bytes go, unless something else uses them.
-            for old in replaced.iter().filter(|s| **s != e.sha256) {
-                crate::evidence::forget(db, blobs, None, old).await;
-            }
-            Ok(())
-        }
-        Err(err) => {
-            // The checked blob was stored before this; nothing refers to it now.
-            crate::evidence::forget(db, blobs, None, &e.sha256).await;
-            Err(err)
-        }
+    let sha256 = e.sha256.clone();
+    let replaced = attach(db, blobs, scan_id, evidence_type, e, who).await?;
+    // A retaken photo's old bytes go, unless something else uses them.
+    for old in replaced.iter().filter(|s| **s != sha256) {
+        crate::evidence::forget(db, blobs, None, old).await;
     }
+    Ok(())
 }
 
 /// Uploads a process accepts in all (retakes included): enough for any
@@ -624,9 +656,10 @@ pub const MAX_UPLOADS: i64 = 40;
 
 async fn attach(
     db: &Db,
+    blobs: &BlobStore,
     scan_id: &str,
     evidence_type: &str,
-    e: &StoredEvidence,
+    e: StoredEvidence,
     who: &Actor,
 ) -> Result<Vec<String>, CaseError> {
     let t = evidence_type.trim();
@@ -687,7 +720,7 @@ async fn attach(
         ),
     )
     .await?;
-    tx.commit().await?;
+    commit_with_blobs(db, blobs, tx, vec![e.blob]).await?;
     Ok(replaced)
 }
 
@@ -720,8 +753,9 @@ pub async fn submit(
     let evidence = rows::evidence_for(db.read(), scan_id).await?;
     let mut shown = p.clone();
     shown.state = to.as_str().into();
-    let (sha, size) =
-        crate::certify::store_report(blobs, &shown, &doc, &checks, &evidence, None).await?;
+    let (report, size) =
+        crate::certify::stage_report(blobs, &shown, &doc, &checks, &evidence, None).await?;
+    let sha = report.sha256.clone();
     let now = now_ms();
     let mut tx = db.begin().await?;
     let validations = serde_json::to_string(&checks).map_err(anyhow::Error::from)?;
@@ -757,7 +791,7 @@ pub async fn submit(
         ),
     )
     .await?;
-    tx.commit().await?;
+    commit_with_blobs(db, blobs, tx, vec![report]).await?;
     Ok(to)
 }
 

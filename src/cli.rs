@@ -4,6 +4,7 @@ use crate::config::{self, Settings};
 use crate::domain::Role;
 use crate::startup::Application;
 use crate::store::Db;
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
 use std::io::Read;
 use std::path::PathBuf;
@@ -46,22 +47,33 @@ enum Command {
     },
     /// Load N processes and measure desk page latency (see README).
     Bench(crate::bench::BenchArgs),
-    /// Check a certified zip offline; exit 0 with a one-line verdict when valid.
+    /// Check a certified zip offline and print a one-line verdict.
+    ///
+    /// Exit 0 and `OK: …` only when the signature checks against the key
+    /// given with --public-key (the instance's, from `kycdesk signing-key`).
+    /// Without --public-key the zip can only be checked against the key its
+    /// own manifest names, which anyone re-signing a tampered zip can replace:
+    /// exit 3 and `NOT TRUSTED: … signature not checked against a trusted
+    /// key`. Exit 1 and `INVALID: <reason>` for a damaged or forged zip.
     VerifyZip {
         /// The zip to check.
         file: PathBuf,
-        /// The signing key to require (base64 or hex, as `kycdesk signing-key` prints).
-        /// Without it the key named in the manifest is used, which proves integrity
-        /// but not origin.
+        /// The trusted signing key (base64 or hex, as `kycdesk signing-key` prints).
         #[arg(long)]
         public_key: Option<String>,
     },
-    /// Print the public key certified zips are signed with (created if missing).
+    /// Print the public key certified zips are signed with. Reads the key
+    /// `serve` created in its data dir (--data-dir or KYCDESK_DATA_DIR, as for
+    /// `serve`); never creates one.
     SigningKey {
         #[arg(long, env = "KYCDESK_DATA_DIR", default_value = "./kycdesk-data")]
         data_dir: PathBuf,
     },
 }
+
+/// `verify-zip`: the zip is intact and consistent, but its signature was
+/// only checked against the key it carries itself.
+const EXIT_UNTRUSTED: u8 = 3;
 
 #[derive(Args, Clone)]
 pub struct DbArgs {
@@ -103,8 +115,27 @@ struct ServeArgs {
     #[arg(long, env = "KYCDESK_REJECT_REASONS", value_delimiter = '|')]
     reject_reasons: Vec<String>,
     /// Deliver webhooks to loopback / private addresses (development only).
-    #[arg(long, env = "KYCDESK_WEBHOOK_ALLOW_PRIVATE")]
+    #[arg(long, env = "KYCDESK_WEBHOOK_ALLOW_PRIVATE", value_parser = BoolishValueParser::new())]
     webhook_allow_private: bool,
+    /// Seconds before the first webhook retry; each retry doubles the delay.
+    #[arg(long, env = "KYCDESK_WEBHOOK_FIRST_RETRY_SECS", default_value_t = 5.0)]
+    webhook_first_retry_secs: f64,
+    /// The longest delay between two webhook retries, in seconds.
+    #[arg(long, env = "KYCDESK_WEBHOOK_MAX_DELAY_SECS", default_value_t = 21_600)]
+    webhook_max_delay_secs: i64,
+    /// Hours after an event during which failed deliveries are retried.
+    #[arg(long, env = "KYCDESK_WEBHOOK_RETRY_WINDOW_HOURS", default_value_t = 72)]
+    webhook_retry_window_hours: i64,
+    /// Seconds a webhook receiver has to answer.
+    #[arg(long, env = "KYCDESK_WEBHOOK_TIMEOUT_SECS", default_value_t = 10)]
+    webhook_timeout_secs: u64,
+    /// Webhook deliveries in flight at once.
+    #[arg(long, env = "KYCDESK_WEBHOOK_CONCURRENCY", default_value_t = 8)]
+    webhook_concurrency: usize,
+    /// On SIGTERM / Ctrl-C: seconds for webhook deliveries and requests in
+    /// flight to finish before they are abandoned.
+    #[arg(long, env = "KYCDESK_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    shutdown_grace_secs: u64,
     /// Minutes an API access token lives.
     #[arg(long, env = "KYCDESK_TOKEN_TTL_MINUTES", default_value_t = 15)]
     token_ttl_minutes: i64,
@@ -147,7 +178,7 @@ struct ServeArgs {
     #[arg(long, env = "KYCDESK_USER_TOKEN_TTL_DAYS", default_value_t = 365)]
     user_token_ttl_days: i64,
     /// Let agents (not only supervisors) record manual approvals.
-    #[arg(long, env = "KYCDESK_AGENTS_CAN_APPROVE")]
+    #[arg(long, env = "KYCDESK_AGENTS_CAN_APPROVE", value_parser = BoolishValueParser::new())]
     agents_can_approve: bool,
 }
 
@@ -186,7 +217,7 @@ enum IntegratorCommand {
         #[arg(long, default_value = "PENDING_VERIFICATION")]
         submit_state: String,
         /// Accept a webhook URL on a loopback or private address (development only).
-        #[arg(long, env = "KYCDESK_WEBHOOK_ALLOW_PRIVATE")]
+        #[arg(long, env = "KYCDESK_WEBHOOK_ALLOW_PRIVATE", value_parser = BoolishValueParser::new())]
         webhook_allow_private: bool,
         /// Mobile verifications pass with the code 000000 (testing only).
         #[arg(long)]
@@ -399,9 +430,13 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             })
             .await?;
             match verdict {
-                Ok(v) => {
+                Ok(v) if v.pinned => {
                     println!("{}", crate::certify::zip::verdict_line(&v));
                     Ok(ExitCode::SUCCESS)
+                }
+                Ok(v) => {
+                    println!("{}", crate::certify::zip::verdict_line(&v));
+                    Ok(ExitCode::from(EXIT_UNTRUSTED))
                 }
                 Err(reason) => {
                     println!("INVALID: {reason}");
@@ -410,7 +445,15 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::SigningKey { data_dir } => {
-            let key = crate::certify::signing::load_or_create(&data_dir)?;
+            let path = crate::certify::signing::key_path(&data_dir);
+            if !path.exists() {
+                anyhow::bail!(
+                    "no signing key at {}: `kycdesk serve` creates it in its data dir; \
+                     pass that dir with --data-dir or KYCDESK_DATA_DIR",
+                    path.display()
+                );
+            }
+            let key = crate::certify::signing::load(&path)?;
             println!(
                 "{}",
                 crate::certify::signing::public_key_text(&key.verifying_key())
@@ -450,6 +493,16 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
         s.reject_reasons = reasons;
     }
     s.webhooks.allow_private = a.webhook_allow_private;
+    if !a.webhook_first_retry_secs.is_finite() || a.webhook_first_retry_secs <= 0.0 {
+        anyhow::bail!("--webhook-first-retry-secs must be a positive number of seconds");
+    }
+    s.webhooks.first_retry_ms = (a.webhook_first_retry_secs * 1000.0).round() as i64;
+    s.webhooks.max_delay_ms = a.webhook_max_delay_secs.saturating_mul(1000);
+    s.webhooks.max_age_ms = a.webhook_retry_window_hours.saturating_mul(3_600_000);
+    s.webhooks.timeout_ms = a.webhook_timeout_secs.saturating_mul(1000);
+    s.webhooks.concurrency = a.webhook_concurrency;
+    s.webhooks.shutdown_grace_ms = a.shutdown_grace_secs.saturating_mul(1000);
+    s.webhooks.validate().map_err(anyhow::Error::msg)?;
     if !(0..=3600).contains(&a.otp_rate_window_secs) {
         anyhow::bail!("--otp-rate-window-secs must be between 0 and 3600");
     }
@@ -557,6 +610,35 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
             println!("applicant page (a new demo onboarding): {}", opened.url);
         }
     }
+    let stop = app.stop_handle();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("stopping: finishing work in flight");
+        stop.stop().await;
+    });
     app.run_until_stopped().await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// SIGTERM (service managers, `kill`) or Ctrl-C.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

@@ -10,6 +10,7 @@ use actix_web::dev::Server;
 use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context;
 use std::net::TcpListener;
+use std::time::Duration;
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
 
@@ -34,6 +35,8 @@ pub struct Application {
     server: Server,
     /// Tells background tasks (the webhook dispatcher) to stop.
     shutdown: tokio::sync::watch::Sender<bool>,
+    /// Turns true once `run_until_stopped` has finished.
+    stopped: tokio::sync::watch::Sender<bool>,
     background: Vec<tokio::task::JoinHandle<()>>,
     pub state: web::Data<AppState>,
     /// The demo integrator's API credentials, when this start seeded the demo.
@@ -102,6 +105,7 @@ impl Application {
         let data = state.clone();
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(actix_web::middleware::from_fn(refuse_nul))
                 .wrap(actix_web::middleware::from_fn(security::security_headers))
                 .wrap(actix_web::middleware::from_fn(
                     security::request_id::middleware,
@@ -125,6 +129,15 @@ impl Application {
                     web::get().to(|| async { desk::redirect("/desk/queue") }),
                 )
         })
+        .disable_signals()
+        .shutdown_timeout(
+            state
+                .settings
+                .webhooks
+                .shutdown_grace_ms
+                .div_ceil(1000)
+                .max(1),
+        )
         .listen(listener)?;
         if workers > 0 {
             server = server.workers(workers);
@@ -133,6 +146,7 @@ impl Application {
             port: addr.port(),
             server: server.run(),
             shutdown,
+            stopped: tokio::sync::watch::channel(false).0,
             background,
             state,
             demo_credentials,
@@ -143,37 +157,104 @@ impl Application {
         self.port
     }
 
-    /// Serves until the server stops (signal or `StopHandle::stop`), then
-    /// stops the background tasks.
+    /// Serves until `StopHandle::stop` (the CLI calls it on SIGTERM /
+    /// Ctrl-C). Stopping takes background work down first, within the
+    /// webhook shutdown grace, while the HTTP workers (whose runtimes may
+    /// own pooled database connections) are still alive; then the server
+    /// stops, finishing requests in flight within the same grace.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let r = self.server.await;
-        let _ = self.shutdown.send(true);
+        let handle = self.server.handle();
+        let grace = Duration::from_millis(self.state.settings.webhooks.shutdown_grace_ms);
+        let mut server = tokio::spawn(self.server);
+        let mut stop = self.shutdown.subscribe();
+        let served = tokio::select! {
+            r = &mut server => Some(r),
+            _ = stop.wait_for(|s| *s) => None,
+        };
+        self.shutdown.send_replace(true);
+        let begun = tokio::time::Instant::now();
         for t in self.background {
-            let _ = t.await;
+            // The dispatcher keeps to the grace itself; this bounds a stuck one.
+            let left = (begun + grace + Duration::from_secs(2))
+                .saturating_duration_since(tokio::time::Instant::now());
+            if tokio::time::timeout(left, t).await.is_err() {
+                tracing::warn!("a background task did not stop within the grace");
+            }
         }
-        r
+        let r = match served {
+            Some(r) => r,
+            None => {
+                let left = (begun + grace).saturating_duration_since(tokio::time::Instant::now());
+                if tokio::time::timeout(left.max(Duration::from_millis(500)), handle.stop(true))
+                    .await
+                    .is_err()
+                {
+                    handle.stop(false).await;
+                }
+                server.await
+            }
+        };
+        self.stopped.send_replace(true);
+        r.unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
 
     pub fn stop_handle(&self) -> StopHandle {
         StopHandle {
-            server: self.server.handle(),
             shutdown: self.shutdown.clone(),
+            stopped: self.stopped.subscribe(),
         }
     }
 }
 
-/// Stops a running application from elsewhere (tests restart one this way).
+/// Stops a running application from elsewhere (the CLI on a signal; tests).
 #[derive(Clone)]
 pub struct StopHandle {
-    server: actix_web::dev::ServerHandle,
     shutdown: tokio::sync::watch::Sender<bool>,
+    stopped: tokio::sync::watch::Receiver<bool>,
 }
 
 impl StopHandle {
-    /// Stops background tasks first (no new webhook attempt starts), then
-    /// the HTTP server.
+    /// Asks `run_until_stopped` to stop (background tasks first, then the
+    /// HTTP server) and waits until it has.
     pub async fn stop(&self) {
-        let _ = self.shutdown.send(true);
-        self.server.stop(true).await;
+        self.shutdown.send_replace(true);
+        let mut stopped = self.stopped.clone();
+        let _ = stopped.wait_for(|s| *s).await;
     }
+}
+
+/// Refuses a request carrying U+0000 in its path, query or text body (see
+/// `security::text_input`) with 400 in the error shape of the family the
+/// path belongs to; nothing behind it runs.
+async fn refuse_nul(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    use crate::security::text_input::{check, Verdict, MAX_CHECKED_BODY};
+    use actix_web::ResponseError;
+    let (status, message) = match check(&mut req).await {
+        Verdict::Clean => return Ok(next.call(req).await?.map_into_boxed_body()),
+        Verdict::Refused(place) => (actix_web::http::StatusCode::BAD_REQUEST, place.message()),
+        Verdict::TooLarge => (
+            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "a text request body may be at most {} KiB",
+                MAX_CHECKED_BODY >> 10
+            ),
+        ),
+    };
+    let path = req.path();
+    let too_large = status == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE;
+    let response = if path.starts_with("/desk") {
+        desk::error::DeskError::BadRequest(message).error_response()
+    } else if path.starts_with("/identity") {
+        crate::api::identity::HalError::BadRequest(message).error_response()
+    } else if too_large {
+        crate::api::error::ApiError::TooLarge(message).error_response()
+    } else {
+        crate::api::error::ApiError::BadRequest(message).error_response()
+    };
+    let mut response = response;
+    *response.status_mut() = status;
+    Ok(req.into_response(response))
 }

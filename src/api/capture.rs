@@ -51,25 +51,26 @@ async fn receive(
         &state.blobs,
     )
     .await?;
+    let answer = EvidenceStored {
+        scan_id: p.scan_id.clone(),
+        kind: kind.as_str().into(),
+        evidence_type: evidence_type.clone(),
+        media_type: stored.accepted.media_type.into(),
+        size: stored.size,
+        sha256: stored.sha256.clone(),
+        width: stored.accepted.dimensions.map(|d| d.0),
+        height: stored.accepted.dimensions.map(|d| d.1),
+    };
     cases::attach_evidence(
         &state.db,
         &state.blobs,
         &p.scan_id,
         &evidence_type,
-        &stored,
+        stored,
         &client.actor(),
     )
     .await?;
-    Ok(HttpResponse::Created().json(EvidenceStored {
-        scan_id: p.scan_id,
-        kind: kind.as_str().into(),
-        evidence_type,
-        media_type: stored.accepted.media_type.into(),
-        size: stored.size,
-        sha256: stored.sha256,
-        width: stored.accepted.dimensions.map(|d| d.0),
-        height: stored.accepted.dimensions.map(|d| d.1),
-    }))
+    Ok(HttpResponse::Created().json(answer))
 }
 
 #[utoipa::path(

@@ -2,7 +2,7 @@
 //! JSON with base64, the raw bytes (with `Range`), or base64 text.
 
 use super::error::ApiError;
-use super::openapi::{Binary, ImageJson, PdfJson, RecordingJson, StatusBody};
+use super::openapi::{Binary, ImageJson, PdfJson, StatusBody};
 use super::token::ApiClient;
 use crate::startup::AppState;
 use crate::store::processes::{self as rows, EvidenceRow};
@@ -10,6 +10,14 @@ use actix_files::NamedFile;
 use actix_web::http::header;
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use base64::Engine;
+
+/// The JSON form's fields, as the reference documents them: images and
+/// recordings alike carry `imageType` and `image`; the PDF `pdfDocument`.
+#[derive(Clone, Copy)]
+enum JsonForm {
+    Media,
+    Pdf,
+}
 
 enum Form {
     Json,
@@ -50,8 +58,7 @@ async fn serve(
     client: &ApiClient,
     scan_id: &str,
     e: &EvidenceRow,
-    json_key: &str,
-    type_key: &str,
+    json: JsonForm,
 ) -> Result<HttpResponse, ApiError> {
     let form = negotiate(req, &e.media_type)?;
     let path = state
@@ -83,8 +90,13 @@ async fn serve(
                         "timestamp": crate::domain::rfc3339_ms(e.created_at),
                         "scanId": scan_id,
                     });
-                    v[type_key] = serde_json::Value::String(e.evidence_type.clone());
-                    v[json_key] = serde_json::Value::String(b64);
+                    match json {
+                        JsonForm::Media => {
+                            v["imageType"] = e.evidence_type.clone().into();
+                            v["image"] = b64.into();
+                        }
+                        JsonForm::Pdf => v["pdfDocument"] = b64.into(),
+                    }
                     HttpResponse::Ok().json(v)
                 }
                 _ => HttpResponse::Ok()
@@ -143,7 +155,7 @@ pub async fn image(
 ) -> Result<HttpResponse, ApiError> {
     let (id, t) = path.into_inner();
     let (scan_id, e) = find(&state, &client, &id, "image", Some(&t)).await?;
-    serve(&req, &state, &client, &scan_id, &e, "image", "imageType").await
+    serve(&req, &state, &client, &scan_id, &e, JsonForm::Media).await
 }
 
 #[utoipa::path(
@@ -155,7 +167,7 @@ pub async fn image(
     ),
     responses(
         (status = 200, description = "The recording in the form the Accept header asks for; binary answers carry the real media type and honour Range", content(
-            (RecordingJson = "application/json"),
+            (ImageJson = "application/json"),
             (Binary = "video/webm"),
             (Binary = "video/mp4"),
             (String = "text/plain"),
@@ -175,16 +187,7 @@ pub async fn recording(
 ) -> Result<HttpResponse, ApiError> {
     let (id, t) = path.into_inner();
     let (scan_id, e) = find(&state, &client, &id, "recording", Some(&t)).await?;
-    serve(
-        &req,
-        &state,
-        &client,
-        &scan_id,
-        &e,
-        "recording",
-        "recordingType",
-    )
-    .await
+    serve(&req, &state, &client, &scan_id, &e, JsonForm::Media).await
 }
 
 #[utoipa::path(
@@ -210,5 +213,5 @@ pub async fn pdf(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let (scan_id, e) = find(&state, &client, &path.into_inner(), "pdf", None).await?;
-    serve(&req, &state, &client, &scan_id, &e, "pdf", "pdfType").await
+    serve(&req, &state, &client, &scan_id, &e, JsonForm::Pdf).await
 }

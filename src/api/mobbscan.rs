@@ -58,7 +58,7 @@ pub async fn auth_token(
     let throttle_key = format!("api-token:{addr}");
     let policy = token_throttle();
     let throttle =
-        match crate::identity::Throttled::check(&state.db, &throttle_key, &policy).await? {
+        match crate::identity::Throttled::reserve(&state.db, &throttle_key, &policy).await? {
             Ok(t) => t,
             Err(left_ms) => {
                 return Err(ApiError::TooManyRequests {
@@ -82,7 +82,10 @@ pub async fn auth_token(
             .await?;
             Err(ApiError::Unauthorized("wrong api_key or api_secret".into()))
         }
-        Authentication::Disabled => Err(ApiError::Forbidden("this integrator is disabled".into())),
+        Authentication::Disabled => {
+            throttle.release(&state.db).await?;
+            Err(ApiError::Forbidden("this integrator is disabled".into()))
+        }
         Authentication::Ok(row) => {
             throttle.succeed(&state.db).await?;
             let token = token::issue(&state, &row.id, row.secret_hash.as_deref())?;

@@ -35,7 +35,8 @@ pub struct OnboardingResponse {
     pub url: String,
 }
 
-/// `Accept: application/json` form of an image.
+/// `Accept: application/json` form of an image, and of a recording: the
+/// reference documents the same fields (`imageType`, `image`) for both.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ImageJson {
@@ -46,26 +47,15 @@ pub struct ImageJson {
     pub image: String,
 }
 
-/// `Accept: application/json` form of a recording.
-#[derive(Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RecordingJson {
-    pub timestamp: String,
-    pub recording_type: String,
-    pub scan_id: String,
-    /// Base64 of the original bytes.
-    pub recording: String,
-}
-
-/// `Accept: application/json` form of the report PDF.
+/// `Accept: application/json` form of the report PDF (the reference's
+/// `pdfDocument`).
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PdfJson {
     pub timestamp: String,
-    pub pdf_type: String,
     pub scan_id: String,
     /// Base64 of the PDF.
-    pub pdf: String,
+    pub pdf_document: String,
 }
 
 /// Raw bytes (binary forms; `Range` honoured).

@@ -122,17 +122,18 @@ fn report_image(blobs: &BlobStore, e: &EvidenceRow, label: &str) -> anyhow::Resu
     })
 }
 
-/// Renders a process's report and stores it in the blob store (off the
-/// async threads: images are decoded and re-encoded). Returns the PDF's
-/// SHA-256 and size; the caller records it in its transaction.
-pub async fn store_report(
+/// Renders a process's report and stages it in the blob store (off the
+/// async threads: images are decoded and re-encoded). Returns the staged
+/// PDF and its size; the caller places it in the transaction that records
+/// it, so a transaction that fails leaves no file behind.
+pub async fn stage_report(
     blobs: &BlobStore,
     p: &ProcessRow,
     doc: &Document,
     validations: &BTreeMap<String, Validation>,
     evidence: &[EvidenceRow],
     decision: Option<DecisionLine>,
-) -> anyhow::Result<(String, i64)> {
+) -> anyhow::Result<(crate::evidence::StagedBlob, i64)> {
     let (blobs, p, doc, validations, evidence) = (
         blobs.clone(),
         p.clone(),
@@ -142,8 +143,8 @@ pub async fn store_report(
     );
     tokio::task::spawn_blocking(move || {
         let pdf = report_for(&p, &doc, &validations, &evidence, &blobs, decision.as_ref());
-        let sha = blobs.put(&pdf)?;
-        Ok((sha, pdf.len() as i64))
+        let staged = blobs.stage(&pdf)?;
+        Ok((staged, pdf.len() as i64))
     })
     .await?
 }

@@ -487,16 +487,17 @@ fn read_small(
 
 /// The one-line verdict `kycdesk verify-zip` prints.
 pub fn verdict_line(v: &Verified) -> String {
-    format!(
-        "OK: certified zip for process {} — {} files, {} bytes, signature valid ({} key {})",
-        v.scan_id,
-        v.files,
-        v.bytes,
-        if v.pinned {
-            "pinned"
-        } else {
-            "embedded, not pinned:"
-        },
-        v.public_key
-    )
+    if v.pinned {
+        format!(
+            "OK: certified zip for process {} — {} files, {} bytes, signature valid (trusted key {})",
+            v.scan_id, v.files, v.bytes, v.public_key
+        )
+    } else {
+        format!(
+            "NOT TRUSTED: certified zip for process {} — {} files, {} bytes consistent with the key its own manifest names ({}); \
+             signature not checked against a trusted key: anyone can re-sign a changed zip with their own key. \
+             Pass --public-key with the instance's key (kycdesk signing-key)",
+            v.scan_id, v.files, v.bytes, v.public_key
+        )
+    }
 }

@@ -585,9 +585,10 @@ pub async fn thumb(
         .map_err(|err| DeskError::Internal(err.into()))?
         .set_content_type(mime::IMAGE_JPEG);
     let mut resp = named.into_response(&req);
+    // ID images must not outlive the session in the browser's cache.
     resp.headers_mut().insert(
         header::CACHE_CONTROL,
-        header::HeaderValue::from_static("private, max-age=3600"),
+        header::HeaderValue::from_static("no-store"),
     );
     Ok(resp)
 }

@@ -61,11 +61,19 @@ pub struct Mrz {
     /// TD1 line 2 optional data.
     pub optional_data_2: String,
     pub checks: Vec<Check>,
+    /// Fields no check digit covers (or covers too weakly) that break ICAO
+    /// 9303-3's syntax: a code outside the list, an impossible date, digits
+    /// in a name. Each says which field and why.
+    pub problems: Vec<String>,
+    /// The name zone is full to its last position: the names may have been
+    /// truncated (ICAO 9303-3 4.6), so a longer printed name can still agree.
+    pub names_truncated: bool,
 }
 
 impl Mrz {
+    /// Every check digit matches and every field is well-formed.
     pub fn all_checks_pass(&self) -> bool {
-        self.checks.iter().all(|c| c.ok)
+        self.checks.iter().all(|c| c.ok) && self.problems.is_empty()
     }
 
     pub fn failed_checks(&self) -> Vec<&'static str> {
@@ -74,6 +82,126 @@ impl Mrz {
             .filter(|c| !c.ok)
             .map(|c| c.field)
             .collect()
+    }
+
+    /// Why the MRZ fails, in words: wrong check digits, then syntax.
+    pub fn failure_reason(&self) -> String {
+        let mut parts = Vec::new();
+        let failed = self.failed_checks();
+        if !failed.is_empty() {
+            parts.push(format!("check digit wrong for {}", failed.join(", ")));
+        }
+        parts.extend(self.problems.iter().cloned());
+        parts.join("; ")
+    }
+}
+
+/// Nationality and issuing-state codes ICAO 9303-3 allows: ISO 3166-1
+/// alpha-3, plus its own codes (Germany's `D`, British subtypes, the United
+/// Nations, the EU, stateless persons and refugees, organisations, the
+/// `UTO` specimen state, and Kosovo as issuers write it).
+const STATE_CODES: &str = "AFG ALA ALB DZA ASM AND AGO AIA ATA ATG ARG ARM ABW AUS AUT AZE BHS BHR BGD BRB BLR \
+    BEL BLZ BEN BMU BTN BOL BES BIH BWA BVT BRA IOT BRN BGR BFA BDI CPV KHM CMR CAN CYM CAF TCD CHL CHN CXR \
+    CCK COL COM COG COD COK CRI CIV HRV CUB CUW CYP CZE DNK DJI DMA DOM ECU EGY SLV GNQ ERI EST SWZ ETH FLK \
+    FRO FJI FIN FRA GUF PYF ATF GAB GMB GEO DEU GHA GIB GRC GRL GRD GLP GUM GTM GGY GIN GNB GUY HTI HMD VAT \
+    HND HKG HUN ISL IND IDN IRN IRQ IRL IMN ISR ITA JAM JPN JEY JOR KAZ KEN KIR PRK KOR KWT KGZ LAO LVA LBN \
+    LSO LBR LBY LIE LTU LUX MAC MDG MWI MYS MDV MLI MLT MHL MTQ MRT MUS MYT MEX FSM MDA MCO MNG MNE MSR MAR \
+    MOZ MMR NAM NRU NPL NLD NCL NZL NIC NER NGA NIU NFK MKD MNP NOR OMN PAK PLW PSE PAN PNG PRY PER PHL PCN \
+    POL PRT PRI QAT REU ROU RUS RWA BLM SHN KNA LCA MAF SPM VCT WSM SMR STP SAU SEN SRB SYC SLE SGP SXM SVK \
+    SVN SLB SOM ZAF SGS SSD ESP LKA SDN SUR SJM SWE CHE SYR TWN TJK TZA THA TLS TGO TKL TON TTO TUN TUR TKM \
+    TCA TUV UGA UKR ARE GBR USA UMI URY UZB VUT VEN VNM VGB VIR WLF ESH YEM ZMB ZWE \
+    D GBD GBN GBO GBP GBS UNO UNA UNK EUE XXA XXB XXC XXX XBA XIM XCC XCE XCO XDC XEC XES XMP XOM XPO XSC \
+    UTO RKS XKX ANT";
+
+/// True for a code ICAO 9303-3 lists (`D` is written `D<<` in the zone).
+pub fn is_state_code(code: &str) -> bool {
+    !code.is_empty() && STATE_CODES.split_whitespace().any(|c| c == code)
+}
+
+/// Syntax checks of ICAO 9303-3 for the fields check digits do not protect.
+struct Syntax(Vec<String>);
+
+impl Syntax {
+    fn document_code(&mut self, b: &[u8], format: Format) {
+        let allowed: &[u8] = match format {
+            Format::Td1 | Format::Td2 => b"ACI",
+            Format::Td3 => b"P",
+            Format::MrvA | Format::MrvB => b"V",
+        };
+        let second_ok = b[1] == b'<' || b[1].is_ascii_uppercase();
+        if !allowed.contains(&b[0]) || !second_ok {
+            self.0.push(format!(
+                "documentCode '{}' is not a {format} document code (it starts with {})",
+                String::from_utf8_lossy(b),
+                allowed
+                    .iter()
+                    .map(|c| (*c as char).to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+
+    fn state(&mut self, field: &str, b: &[u8]) {
+        let raw = String::from_utf8_lossy(b);
+        // Codes are left-aligned: `D<<` is Germany, `<<D` is nothing.
+        let code = raw.trim_end_matches('<');
+        if code.contains('<') || !is_state_code(code) {
+            self.0.push(format!(
+                "{field} '{raw}' is not an ICAO 9303 state or organisation code"
+            ));
+        }
+    }
+
+    fn sex(&mut self, b: u8) {
+        if !matches!(b, b'F' | b'M' | b'X' | b'<') {
+            self.0
+                .push(format!("sex '{}' must be F, M, X or <", b as char));
+        }
+    }
+
+    fn date(&mut self, field: &str, b: &[u8]) {
+        let raw = String::from_utf8_lossy(b);
+        match yymmdd(b) {
+            None => self.0.push(format!(
+                "{field} '{raw}' is not a date: six digits YYMMDD expected"
+            )),
+            Some((_, m, _)) if !(1..=12).contains(&m) => self
+                .0
+                .push(format!("{field} '{raw}': month {m} does not exist")),
+            Some((yy, m, d)) => {
+                // Any century will do to ask whether the day exists; 2000
+                // and 1900 differ only on 29 February of year 00.
+                let exists = NaiveDate::from_ymd_opt(2000 + yy, m, d).is_some()
+                    || NaiveDate::from_ymd_opt(1900 + yy, m, d).is_some();
+                if !exists {
+                    self.0.push(format!(
+                        "{field} '{raw}': day {d} does not exist in month {m}"
+                    ));
+                }
+            }
+        }
+    }
+
+    /// `PRIMARY<<SECONDARY<PARTS<<<…`: letters and `<` only, the primary
+    /// identifier first, one `<<` between the two, single `<` inside them.
+    fn names(&mut self, b: &[u8]) {
+        let raw = String::from_utf8_lossy(b);
+        let used = raw.trim_end_matches('<');
+        let why = if used.is_empty() {
+            Some("is empty")
+        } else if !used.bytes().all(|c| c.is_ascii_uppercase() || c == b'<') {
+            Some("may hold only the letters A-Z and <")
+        } else if used.starts_with('<') {
+            Some("must start with the primary identifier")
+        } else if used.matches("<<").count() > 1 || used.contains("<<<") {
+            Some("must separate the primary and secondary identifiers by one << only")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            self.0.push(format!("the name field '{used}' {why}"));
+        }
     }
 }
 
@@ -184,10 +312,20 @@ fn sex(b: u8) -> char {
 struct Checker(Vec<Check>);
 
 impl Checker {
+    /// A mandatory field's check digit is always a digit.
     fn check(&mut self, field: &'static str, data: &[u8], digit: u8) {
+        self.push(field, data, digit, false);
+    }
+
+    /// An optional field left empty may carry `<` as its check digit
+    /// (ICAO 9303-4 4.2.2.2: TD3's personal number).
+    fn check_optional(&mut self, field: &'static str, data: &[u8], digit: u8) {
+        self.push(field, data, digit, true);
+    }
+
+    fn push(&mut self, field: &'static str, data: &[u8], digit: u8, optional: bool) {
         let computed = check_digit(data);
-        // An empty optional field may carry '<' as its check digit.
-        let filler_ok = digit == b'<' && data.iter().all(|&b| b == b'<');
+        let filler_ok = optional && digit == b'<' && data.iter().all(|&b| b == b'<');
         let ok = filler_ok || (digit.is_ascii_digit() && (digit - b'0') as u32 == computed);
         self.0.push(Check {
             field,
@@ -295,7 +433,17 @@ fn td1(l1: &[u8], l2: &[u8], l3: &[u8], today: NaiveDate) -> Mrz {
     composite.extend_from_slice(&l2[18..29]);
     c.check("composite", &composite, l2[29]);
     let (primary, secondary) = names(l3);
+    let mut syntax = Syntax(Vec::new());
+    syntax.document_code(&l1[0..2], Format::Td1);
+    syntax.state("issuingState", &l1[2..5]);
+    syntax.date("dateOfBirth", &l2[0..6]);
+    syntax.sex(l2[7]);
+    syntax.date("dateOfExpiry", &l2[8..14]);
+    syntax.state("nationality", &l2[15..18]);
+    syntax.names(l3);
     Mrz {
+        problems: syntax.0,
+        names_truncated: l3[29] != b'<',
         format: Format::Td1,
         document_code: code(&l1[0..2]),
         issuing_state: code(&l1[2..5]),
@@ -348,7 +496,7 @@ fn two_line(l1: &[u8], l2: &[u8], width: usize, today: NaiveDate) -> Mrz {
     c.check("dateOfExpiry", &l2[21..27], l2[27]);
     match format {
         Format::Td3 => {
-            c.check("personalNumber", &l2[28..42], l2[42]);
+            c.check_optional("personalNumber", &l2[28..42], l2[42]);
             let mut composite = l2[0..10].to_vec();
             composite.extend_from_slice(&l2[13..20]);
             composite.extend_from_slice(&l2[21..43]);
@@ -364,7 +512,17 @@ fn two_line(l1: &[u8], l2: &[u8], width: usize, today: NaiveDate) -> Mrz {
         Format::MrvA | Format::MrvB | Format::Td1 => {}
     }
     let (primary, secondary) = names(&l1[5..]);
+    let mut syntax = Syntax(Vec::new());
+    syntax.document_code(&l1[0..2], format);
+    syntax.state("issuingState", &l1[2..5]);
+    syntax.date("dateOfBirth", &l2[13..19]);
+    syntax.sex(l2[20]);
+    syntax.date("dateOfExpiry", &l2[21..27]);
+    syntax.state("nationality", &l2[10..13]);
+    syntax.names(&l1[5..]);
     Mrz {
+        problems: syntax.0,
+        names_truncated: l1[width - 1] != b'<',
         format,
         document_code: code(&l1[0..2]),
         issuing_state: code(&l1[2..5]),
@@ -530,6 +688,122 @@ mod tests {
             "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<\n{l2}"
         ));
         assert!(m.all_checks_pass(), "{:?}", m.checks);
+    }
+}
+
+#[cfg(test)]
+mod syntax_tests {
+    use super::*;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 22).unwrap_or_default()
+    }
+
+    /// Recomputes every check digit of a TD3, so only syntax can fail it.
+    fn td3(l1: &str, l2_body: &str) -> String {
+        let b = l2_body.as_bytes();
+        let mut l2 = b[..44].to_vec();
+        l2[9] = b'0' + check_digit(&b[0..9]) as u8;
+        l2[19] = b'0' + check_digit(&b[13..19]) as u8;
+        l2[27] = b'0' + check_digit(&b[21..27]) as u8;
+        l2[42] = b'0' + check_digit(&b[28..42]) as u8;
+        let mut composite = l2[0..10].to_vec();
+        composite.extend_from_slice(&l2[13..20]);
+        composite.extend_from_slice(&l2[21..43]);
+        l2[43] = b'0' + check_digit(&composite) as u8;
+        format!("{l1}\n{}", String::from_utf8_lossy(&l2))
+    }
+
+    const L1: &str = "P<UTOERIKSSON<<ANNA<MARIA<<<<<<<<<<<<<<<<<<<";
+    const L2: &str = "L898902C36UTO7408122F1204159ZE184226B<<<<<10";
+
+    fn problems(s: &str) -> Vec<String> {
+        parse(s, today())
+            .map(|m| m.problems)
+            .unwrap_or_else(|e| vec![e.to_string()])
+    }
+
+    #[test]
+    fn the_specimen_with_recomputed_digits_is_clean() {
+        let m = parse(&td3(L1, L2), today()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(m.all_checks_pass(), "{:?} {:?}", m.checks, m.problems);
+    }
+
+    #[test]
+    fn filler_is_no_check_digit_for_mandatory_fields() {
+        // Document number "<<<<<<<<<" with '<' as its digit: only an
+        // optional field may do that.
+        let l2 = format!("<<<<<<<<<<{}", &L2[10..]);
+        let m = parse(&format!("{L1}\n{l2}"), today()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            m.failed_checks().contains(&"documentNumber"),
+            "{:?}",
+            m.checks
+        );
+        assert!(!m.all_checks_pass());
+    }
+
+    #[test]
+    fn all_filler_zones_fail() {
+        for s in [
+            format!("{}\n{}\n{}", "<".repeat(30), "<".repeat(30), "<".repeat(30)),
+            format!("{}\n{}", "<".repeat(36), "<".repeat(36)),
+            format!("{}\n{}", "<".repeat(44), "<".repeat(44)),
+        ] {
+            let m = parse(&s, today()).unwrap_or_else(|e| panic!("{e}"));
+            assert!(!m.all_checks_pass(), "{s}");
+            assert!(!m.problems.is_empty(), "{s}");
+        }
+    }
+
+    #[test]
+    fn impossible_and_non_digit_dates_fail_with_the_reason() {
+        let month13 = td3(L1, &L2.replace("740812", "741312"));
+        let p = problems(&month13);
+        assert!(p.iter().any(|x| x.contains("month 13")), "{p:?}");
+        let feb30 = td3(L1, &L2.replace("740812", "740230"));
+        assert!(problems(&feb30).iter().any(|x| x.contains("day 30")));
+        // A letter in the date whose check digit still matches ('A' = 10
+        // weighs like "10", but the field is no date).
+        let letter = td3(L1, &L2.replace("740812", "74A812"));
+        let m = parse(&letter, today()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(m.failed_checks().is_empty(), "{:?}", m.checks);
+        assert!(!m.all_checks_pass());
+        assert!(
+            m.failure_reason().contains("dateOfBirth"),
+            "{}",
+            m.failure_reason()
+        );
+    }
+
+    #[test]
+    fn codes_sex_and_names_follow_icao_9303_3() {
+        assert!(problems(&td3(L1, &L2.replace("UTO7", "QQQ7")))
+            .iter()
+            .any(|x| x.starts_with("nationality")));
+        assert!(problems(&td3(&L1.replace("P<UTO", "P<ZZZ"), L2))
+            .iter()
+            .any(|x| x.starts_with("issuingState")));
+        // Germany is the one-letter code D, written D<<.
+        assert!(problems(&td3(
+            &L1.replace("P<UTO", "P<D<<"),
+            &L2.replace("UTO7", "D<<7")
+        ))
+        .is_empty());
+        assert!(problems(&td3(L1, &L2.replace("2F1", "2Q1")))
+            .iter()
+            .any(|x| x.starts_with("sex")));
+        assert!(problems(&td3(&L1.replace("P<", "X<"), L2))
+            .iter()
+            .any(|x| x.starts_with("documentCode")));
+        assert!(problems(&td3(&L1.replace("ERIKSSON", "ERIKSS0N"), L2))
+            .iter()
+            .any(|x| x.contains("A-Z")));
+        assert!(
+            problems(&td3(&L1.replace("ANNA<MARIA<", "ANNA<<MARIA"), L2))
+                .iter()
+                .any(|x| x.contains("<<"))
+        );
     }
 }
 

@@ -7,7 +7,8 @@ use chrono::NaiveDate;
 use std::collections::BTreeMap;
 
 /// Names of the validations, as keys of `validations` in the process JSON.
-pub const NAMES: [&str; 7] = [
+pub const NAMES: [&str; 8] = [
+    "documentDataPresent",
     "mrzCheckDigits",
     "mrzMatchesDocument",
     "documentNotExpired",
@@ -92,11 +93,7 @@ pub fn validate(
         ),
         Some(Ok(m)) => (
             Outcome::Fail,
-            format!(
-                "{}: check digit wrong for {}",
-                m.format,
-                m.failed_checks().join(", ")
-            ),
+            format!("{}: {}", m.format, m.failure_reason()),
         ),
     };
     put("mrzCheckDigits", r, why);
@@ -187,6 +184,39 @@ pub fn validate(
         },
     };
     put("imagesPresent", r, why);
+
+    // SPEC §4: without a reliable extraction the case reaches the desk with
+    // a failing validation, and the agent keys the data in.
+    let missing: Vec<&str> = [
+        ("name", &doc.name),
+        ("surname", &doc.surname),
+        ("document number", &doc.document_number),
+        ("date of birth", &doc.date_of_birth),
+    ]
+    .into_iter()
+    .filter(|(_, v)| v.as_deref().is_none_or(|v| v.trim().is_empty()))
+    .map(|(k, _)| k)
+    .collect();
+    let (r, why) = match missing.len() {
+        0 => (
+            Outcome::Pass,
+            "name, surname, document number and date of birth are present".to_string(),
+        ),
+        4 => (
+            Outcome::Fail,
+            "no document data was extracted: key in the name, surname, document number \
+             and date of birth from the document image"
+                .to_string(),
+        ),
+        _ => (
+            Outcome::Fail,
+            format!(
+                "missing {}: key it in from the document image",
+                missing.join(", ")
+            ),
+        ),
+    };
+    put("documentDataPresent", r, why);
     out
 }
 
@@ -259,8 +289,9 @@ pub fn mrz_form(s: &str) -> String {
 }
 
 /// Germany writes ä as AE, Spain's ñ as N: a name matches when either
-/// transliteration does, and a truncated MRZ name matches its prefix.
-fn names_agree(mrz: &str, printed: &str) -> bool {
+/// transliteration does. Whole names are compared; only an MRZ name the
+/// zone truncated (`may_be_cut`) matches a longer printed name it begins.
+fn names_agree(mrz: &str, printed: &str, may_be_cut: bool) -> bool {
     let alt = |s: &str| {
         mrz_form(
             &s.replace(['ä', 'Ä'], "a")
@@ -271,7 +302,7 @@ fn names_agree(mrz: &str, printed: &str) -> bool {
     let m = mrz_form(mrz);
     [mrz_form(printed), alt(printed)]
         .iter()
-        .any(|p| !m.is_empty() && (*p == m || (m.len() >= 10 && p.starts_with(&m))))
+        .any(|p| !m.is_empty() && (*p == m || (may_be_cut && p.starts_with(&m))))
 }
 
 /// The MRZ against the printed (or keyed-in) fields it repeats.
@@ -295,11 +326,15 @@ fn mrz_vs_printed(m: &mrz::Mrz, doc: &Document) -> (Outcome, String) {
     cmp("date of expiry", doc.date_of_expiry.as_deref(), &|p| {
         parse_date(p).is_some() && parse_date(p) == m.date_of_expiry
     });
+    // Only the identifier that reaches the end of a full name zone can have
+    // been truncated: the secondary one, or the primary when it stands alone.
+    let secondary_cut = m.names_truncated && !m.secondary_identifier.is_empty();
+    let primary_cut = m.names_truncated && m.secondary_identifier.is_empty();
     cmp("surname", doc.surname.as_deref(), &|p| {
-        names_agree(&m.primary_identifier, p)
+        names_agree(&m.primary_identifier, p, primary_cut)
     });
     cmp("name", doc.name.as_deref(), &|p| {
-        names_agree(&m.secondary_identifier, p)
+        names_agree(&m.secondary_identifier, p, secondary_cut)
     });
     cmp("gender", doc.gender.as_deref(), &|p| {
         let g = p.chars().next().map(|c| c.to_ascii_uppercase());
@@ -330,10 +365,7 @@ pub fn mrz_check_digits(text: &str) -> Result<(), String> {
     if m.all_checks_pass() {
         Ok(())
     } else {
-        Err(format!(
-            "check digit wrong for {}",
-            m.failed_checks().join(", ")
-        ))
+        Err(m.failure_reason())
     }
 }
 
@@ -354,6 +386,31 @@ mod tests {
     fn a_changed_digit_fails() {
         let bad = TD3.replace("7408122", "7408132");
         assert!(mrz_check_digits(&bad).unwrap_err().contains("dateOfBirth"));
+    }
+
+    #[test]
+    fn a_case_without_extracted_data_fails_document_data_present() {
+        let today = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap_or_default();
+        let images = Images::present(true, true);
+        let t = Thresholds::default();
+        let v = validate(&Document::default(), &images, today, &t);
+        assert_eq!(v["documentDataPresent"].result, Outcome::Fail);
+        assert!(v["documentDataPresent"].reason.contains("no document data"));
+        assert_eq!(failing_key(&v), ",documentDataPresent,");
+        let partial = Document {
+            name: Some("Ana".into()),
+            surname: Some("Ruiz".into()),
+            ..Default::default()
+        };
+        let v = validate(&partial, &images, today, &t);
+        assert_eq!(v["documentDataPresent"].result, Outcome::Fail);
+        assert!(
+            v["documentDataPresent"]
+                .reason
+                .contains("document number, date of birth"),
+            "{}",
+            v["documentDataPresent"].reason
+        );
     }
 
     #[test]
@@ -381,7 +438,7 @@ mod tests {
         assert_eq!(v["imagesPresent"].result, Outcome::Fail);
         assert_eq!(
             failing_key(&v),
-            ",applicantOfAge,documentNotExpired,imagesPresent,"
+            ",applicantOfAge,documentDataPresent,documentNotExpired,imagesPresent,"
         );
     }
 
@@ -439,9 +496,13 @@ mod tests {
         let v = validate(&doc, &tiny, today, &Thresholds::default());
         assert_eq!(v["imagesPresent"].result, Outcome::Fail);
         assert!(v["imagesPresent"].reason.contains("selfie is 100×120"));
-        assert!(names_agree("MUELLER", "Müller"));
-        assert!(names_agree("MULLER", "Müller"));
-        assert!(names_agree("PEREZ GARCIA", "Pérez-García"));
-        assert!(!names_agree("PEREZ", "Lopez"));
+        assert!(names_agree("MUELLER", "Müller", false));
+        assert!(names_agree("MULLER", "Müller", false));
+        assert!(names_agree("PEREZ GARCIA", "Pérez-García", false));
+        assert!(!names_agree("PEREZ", "Lopez", false));
+        // Whole names: one letter more is another name, unless the zone
+        // truncated the MRZ's.
+        assert!(!names_agree("GARCIA MUELLER", "García Müllerx", false));
+        assert!(names_agree("GARCIA MUELLER", "García Müllerx", true));
     }
 }

@@ -128,11 +128,54 @@ fn describe(head: &[u8]) -> &'static str {
 
 fn image_limits(max_pixels: u64) -> image::Limits {
     let mut l = image::Limits::default();
-    // RGBA8 of the largest accepted image, plus decoder working space.
+    // RGBA8 of the largest accepted image, plus decoder working space. No
+    // width or height limit: those would refuse a 50000 × 50000 header as
+    // "undecodable" before the pixel count below can say what is wrong.
     l.max_alloc = Some(max_pixels * 4 + (64 << 20));
-    l.max_image_width = Some(30_000);
-    l.max_image_height = Some(30_000);
+    l.max_image_width = None;
+    l.max_image_height = None;
     l
+}
+
+/// Pixel memory all image decodes together may hold at once. A 150 KB PNG
+/// can declare 40 megapixels (120 MB decoded): without a shared budget, a
+/// few uploads at once multiply that. A decode waits until its share is
+/// free; one larger than the whole budget takes all of it, alone.
+pub const DECODE_BUDGET_BYTES: u64 = 256 << 20;
+
+/// The budget, counted in MiB. Decodes run on blocking threads, so a plain
+/// mutex and condition variable is the right tool for waiting.
+struct DecodeBudget {
+    free: std::sync::Mutex<u32>,
+    freed: std::sync::Condvar,
+}
+
+static BUDGET: DecodeBudget = DecodeBudget {
+    free: std::sync::Mutex::new((DECODE_BUDGET_BYTES >> 20) as u32),
+    freed: std::sync::Condvar::new(),
+};
+
+/// A share of the decode budget, given back when dropped.
+struct DecodeMemory(u32);
+
+impl Drop for DecodeMemory {
+    fn drop(&mut self) {
+        let mut free = BUDGET.free.lock().unwrap_or_else(|p| p.into_inner());
+        *free += self.0;
+        BUDGET.freed.notify_all();
+    }
+}
+
+/// Waits until `bytes` of the decode budget are free and takes them.
+fn reserve_decode_memory(bytes: u64) -> DecodeMemory {
+    let whole = (DECODE_BUDGET_BYTES >> 20) as u32;
+    let mib = (bytes.div_ceil(1 << 20).min(u64::from(whole)) as u32).max(1);
+    let mut free = BUDGET.free.lock().unwrap_or_else(|p| p.into_inner());
+    while *free < mib {
+        free = BUDGET.freed.wait(free).unwrap_or_else(|p| p.into_inner());
+    }
+    *free -= mib;
+    DecodeMemory(mib)
 }
 
 /// Signatures of other formats that have no business inside a photo.
@@ -195,8 +238,10 @@ pub fn check_image(bytes: &[u8], l: &EvidenceLimits) -> Result<Accepted, Refused
     if FOREIGN.iter().any(|sig| contains(bytes, sig)) {
         return Err(Refused::Polyglot);
     }
-    let img = decode(bytes, format, l.max_pixels)?;
+    let (img, memory) = decode(bytes, format, l.max_pixels)?;
     let (w, h) = (img.width(), img.height());
+    drop(img);
+    drop(memory);
     if w.min(h) < l.min_side {
         return Err(Refused::TooSmall {
             w,
@@ -215,7 +260,13 @@ pub fn check_image(bytes: &[u8], l: &EvidenceLimits) -> Result<Accepted, Refused
 
 /// Decodes within limits, the dimensions checked from the header before any
 /// pixel memory is allocated, and applies the EXIF orientation.
-fn decode(bytes: &[u8], format: ImageFormat, max_pixels: u64) -> Result<DynamicImage, Refused> {
+/// The image comes with its share of the decode budget: hold it for as long
+/// as the pixels (or copies of them) live.
+fn decode(
+    bytes: &[u8],
+    format: ImageFormat,
+    max_pixels: u64,
+) -> Result<(DynamicImage, DecodeMemory), Refused> {
     let undecodable = |e: image::ImageError| Refused::Undecodable(e.to_string());
     let mut reader = ImageReader::with_format(std::io::Cursor::new(bytes), format);
     reader.limits(image_limits(max_pixels));
@@ -229,9 +280,11 @@ fn decode(bytes: &[u8], format: ImageFormat, max_pixels: u64) -> Result<DynamicI
         });
     }
     let orientation = decoder.orientation().map_err(undecodable)?;
+    // The pixels, plus a second copy while a rotation is applied.
+    let memory = reserve_decode_memory(decoder.total_bytes().saturating_mul(2));
     let mut img = DynamicImage::from_decoder(decoder).map_err(undecodable)?;
     img.apply_orientation(orientation);
-    Ok(img)
+    Ok((img, memory))
 }
 
 /// A derived image of stored evidence: upright (EXIF orientation applied),
@@ -243,7 +296,7 @@ pub fn derived_jpeg(
 ) -> Result<(Vec<u8>, u32, u32), Refused> {
     let format =
         sniff_image(bytes).ok_or_else(|| Refused::WrongType("not a JPEG or PNG image".into()))?;
-    let img = decode(bytes, format, max_pixels)?;
+    let (img, _memory) = decode(bytes, format, max_pixels)?;
     let img = if img.width().max(img.height()) > max_side {
         img.thumbnail(max_side, max_side)
     } else {

@@ -6,6 +6,7 @@ pub mod thumbs;
 pub mod upload;
 
 use crate::store::processes::EvidenceRow;
+use crate::store::{Db, Tx};
 
 use sha2::{Digest, Sha256};
 use std::io::Write;
@@ -71,25 +72,60 @@ impl BlobStore {
         Ok(sha)
     }
 
-    /// A fresh path in the store's temp dir (same filesystem, so `adopt`
-    /// is a rename).
+    /// A fresh path in the store's temp dir (same filesystem, so placing
+    /// a staged blob is a rename).
     pub fn temp_path(&self) -> PathBuf {
         self.root.join("tmp").join(uuid::Uuid::new_v4().to_string())
     }
 
-    /// Moves a checked temp file under its SHA-256 name. An identical blob
-    /// already stored wins (same bytes); the temp file is then removed.
-    pub fn adopt(&self, tmp: &Path, sha256: &str) -> std::io::Result<()> {
-        let dest = self.path_of(sha256).ok_or_else(|| {
-            std::io::Error::new(std::io::ErrorKind::InvalidInput, "bad blob name")
-        })?;
-        if dest.exists() {
-            return std::fs::remove_file(tmp);
+    /// Writes bytes to a temp file, to be placed under their name by the
+    /// transaction that refers to them (see `StagedBlob`).
+    pub fn stage(&self, bytes: &[u8]) -> std::io::Result<StagedBlob> {
+        let staged = StagedBlob {
+            tmp: Some(self.temp_path()),
+            sha256: hex::encode(Sha256::digest(bytes)),
+        };
+        if let Some(path) = &staged.tmp {
+            let mut f = std::fs::File::create(path)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
         }
-        if let Some(dir) = dest.parent() {
-            std::fs::create_dir_all(dir)?;
+        Ok(staged)
+    }
+
+    /// Inside `tx`, which must already hold (or be about to insert) the row
+    /// that refers to the blob: takes the blob's lock and moves the staged
+    /// bytes under their name. A concurrent `forget` of the same bytes holds
+    /// the same lock from its in-use check to its unlink, so it either
+    /// finished first (the file is gone and is written anew here) or runs
+    /// after this commit and sees the row. An identical blob already stored
+    /// wins (same bytes) and the temp file goes.
+    pub async fn place(
+        &self,
+        db: &Db,
+        tx: &mut Tx,
+        mut staged: StagedBlob,
+    ) -> Result<(), sqlx::Error> {
+        db.lock_blob(tx, &staged.sha256).await?;
+        let dest = self
+            .path_of(&staged.sha256)
+            .ok_or_else(|| sqlx::Error::Protocol(format!("bad blob name {}", staged.sha256)))?;
+        let Some(tmp) = staged.tmp.take() else {
+            return Ok(());
+        };
+        let moved = (|| {
+            if dest.exists() {
+                return std::fs::remove_file(&tmp);
+            }
+            if let Some(dir) = dest.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::rename(&tmp, &dest)
+        })();
+        if moved.is_err() {
+            staged.tmp = Some(tmp);
         }
-        std::fs::rename(tmp, &dest)
+        moved.map_err(sqlx::Error::Io)
     }
 
     pub fn get(&self, sha256: &str) -> std::io::Result<Vec<u8>> {
@@ -100,22 +136,66 @@ impl BlobStore {
     }
 }
 
-/// Deletes a blob (and its thumbnail) once no evidence row refers to it.
-/// Best effort: a blob left behind is only wasted disk.
-pub async fn forget(
-    db: &crate::store::Db,
+/// Checked bytes in a temp file of the blob store, not yet under their
+/// name: nothing can refer to them yet, so dropping one (a refused upload, a
+/// decision that lost its race) removes the file and leaves nothing behind.
+#[derive(Debug)]
+pub struct StagedBlob {
+    tmp: Option<PathBuf>,
+    pub sha256: String,
+}
+
+impl StagedBlob {
+    /// A temp file already written and hashed (a streamed upload).
+    pub fn from_temp(tmp: PathBuf, sha256: String) -> StagedBlob {
+        StagedBlob {
+            tmp: Some(tmp),
+            sha256,
+        }
+    }
+}
+
+impl Drop for StagedBlob {
+    fn drop(&mut self) {
+        if let Some(p) = self.tmp.take() {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// Deletes a blob (and its thumbnail) once no evidence row refers to it. The
+/// in-use check and the unlink happen under the blob's lock (see
+/// `BlobStore::place`), so bytes another process is adopting at that moment
+/// are never lost. Best effort: a blob left behind is only wasted disk.
+#[tracing::instrument(skip(db, blobs, thumbs))]
+pub async fn forget(db: &Db, blobs: &BlobStore, thumbs: Option<&thumbs::Thumbnails>, sha256: &str) {
+    if let Err(e) = forget_locked(db, blobs, thumbs, sha256).await {
+        tracing::warn!(error = %e, "an unreferenced blob was kept");
+    }
+}
+
+async fn forget_locked(
+    db: &Db,
     blobs: &BlobStore,
     thumbs: Option<&thumbs::Thumbnails>,
     sha256: &str,
-) {
-    if let Some(t) = thumbs {
-        t.remove(sha256);
-    }
-    if let Ok(false) = crate::store::processes::blob_in_use(db.read(), sha256).await {
-        if let Some(path) = blobs.path_of(sha256) {
-            let _ = tokio::fs::remove_file(path).await;
+) -> Result<(), sqlx::Error> {
+    let Some(path) = blobs.path_of(sha256) else {
+        return Ok(());
+    };
+    let mut tx = db.begin().await?;
+    db.lock_blob(&mut tx, sha256).await?;
+    if !crate::store::processes::blob_in_use(&mut tx, sha256).await? {
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(sqlx::Error::Io(e)),
+        }
+        if let Some(t) = thumbs {
+            t.remove(sha256);
         }
     }
+    tx.commit().await
 }
 
 /// Audits an evidence download. A player seeking through a recording sends

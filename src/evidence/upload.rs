@@ -1,7 +1,8 @@
 //! Receiving evidence: the request body is streamed to a temporary file in
 //! the blob store (hashed on the way, cut off at the kind's size limit),
-//! checked by `intake`, and only then moved under its SHA-256 name. A
-//! refused, interrupted or oversized upload leaves nothing behind.
+//! checked by `intake`, and only then staged for the transaction that
+//! attaches it to move under its SHA-256 name. A refused, interrupted or
+//! oversized upload leaves nothing behind.
 
 use super::intake::{self, Accepted, EvidenceLimits, Kind, Refused};
 use super::BlobStore;
@@ -11,13 +12,16 @@ use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use tokio::io::AsyncWriteExt;
 
-/// Evidence that passed the checks and is stored, ready to attach.
-#[derive(Debug, Clone)]
+/// Evidence that passed the checks, staged in the blob store: the
+/// transaction that attaches it places the bytes under their name
+/// (`BlobStore::place`); dropped unattached, it leaves nothing behind.
+#[derive(Debug)]
 pub struct StoredEvidence {
     pub kind: Kind,
     pub sha256: String,
     pub size: i64,
     pub accepted: Accepted,
+    pub blob: super::StagedBlob,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -104,7 +108,7 @@ pub async fn receive(
     file.sync_all().await.map_err(anyhow::Error::from)?;
     drop(file);
     let sha256 = hex::encode(hasher.finalize());
-    finish(tmp, path, sha256, size, kind, limits, blobs).await
+    finish(tmp, path, sha256, size, kind, limits).await
 }
 
 /// The same checks for evidence already in memory (base64 in JSON).
@@ -132,7 +136,7 @@ pub async fn store_bytes(
     tokio::fs::write(&path, &bytes)
         .await
         .map_err(anyhow::Error::from)?;
-    finish(tmp, path, sha256, size, kind, limits, blobs).await
+    finish(tmp, path, sha256, size, kind, limits).await
 }
 
 async fn finish(
@@ -142,7 +146,6 @@ async fn finish(
     size: u64,
     kind: Kind,
     limits: &EvidenceLimits,
-    blobs: &BlobStore,
 ) -> Result<StoredEvidence, UploadError> {
     let limits = limits.clone();
     let check_path = path.clone();
@@ -156,12 +159,12 @@ async fn finish(
     })
     .await
     .map_err(anyhow::Error::from)??;
-    blobs.adopt(&path, &sha256).map_err(anyhow::Error::from)?;
     tmp.0 = None;
     Ok(StoredEvidence {
         kind,
-        sha256,
+        sha256: sha256.clone(),
         size: size as i64,
         accepted,
+        blob: super::StagedBlob::from_temp(path, sha256),
     })
 }

@@ -6,7 +6,7 @@ pub mod integrators;
 use crate::audit::{self, Event};
 use crate::domain::user::NewPassword;
 use crate::domain::{now_ms, Email, Role};
-use crate::store::users::{self as rows, Throttle, UserRow};
+use crate::store::users::{self as rows, UserRow};
 use crate::store::{is_unique_violation, Db};
 use argon2::password_hash::{
     rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
@@ -173,58 +173,59 @@ pub enum LoginOutcome {
 }
 
 /// A failure counter keyed by anything (a normalised e-mail, an address):
-/// `policy.max_failures` failures within the window lock the key.
+/// `policy.max_failures` failures within the window lock the key. Every
+/// attempt takes its slot atomically *before* the credentials are compared
+/// (`reserve`), so concurrent attempts cannot all be evaluated against one
+/// stale count.
 pub struct Throttled<'a> {
     key: &'a str,
     policy: &'a LockoutPolicy,
-    current: Option<Throttle>,
+    /// This attempt's place in the window (1 = the first).
+    count: i64,
 }
 
 impl<'a> Throttled<'a> {
-    /// Loads the key's counter; `Err(ms)` while it is locked, with the time left.
-    pub async fn check(
+    /// Takes this attempt's slot; `Err(ms)` while the key is locked or its
+    /// window has no slot left, with the time to wait.
+    pub async fn reserve(
         db: &Db,
         key: &'a str,
         policy: &'a LockoutPolicy,
     ) -> Result<Result<Throttled<'a>, i64>, sqlx::Error> {
-        let current = rows::throttle(db.read(), key).await?;
         let now = now_ms();
-        if let Some(t) = &current {
-            if t.locked_until > now {
-                return Ok(Err(t.locked_until - now));
-            }
+        let t = rows::reserve_attempt(db.write(), key, now, policy.window_ms).await?;
+        if t.locked_until > now {
+            return Ok(Err(t.locked_until - now));
+        }
+        if t.failures > policy.max_failures {
+            // Earlier attempts of this burst are still being compared; the
+            // last of them to fail sets the lock.
+            return Ok(Err(policy.lock_ms));
         }
         Ok(Ok(Throttled {
             key,
             policy,
-            current,
+            count: t.failures,
         }))
     }
 
+    /// The attempt failed: the slot stays taken; the last allowed failure
+    /// locks the key.
     pub async fn fail(self, db: &Db) -> Result<(), sqlx::Error> {
-        let now = now_ms();
-        let mut t = match self.current {
-            Some(t) if now - t.window_start < self.policy.window_ms => t,
-            _ => Throttle {
-                failures: 0,
-                window_start: now,
-                locked_until: 0,
-            },
-        };
-        t.failures += 1;
-        if t.failures >= self.policy.max_failures {
-            t.locked_until = now + self.policy.lock_ms;
-            t.failures = 0;
-            t.window_start = now;
+        if self.count >= self.policy.max_failures {
+            let now = now_ms();
+            rows::lock_throttle(db.write(), self.key, now + self.policy.lock_ms, now).await?;
         }
-        rows::put_throttle(db.write(), self.key, &t).await
+        Ok(())
     }
 
     pub async fn succeed(self, db: &Db) -> Result<(), sqlx::Error> {
-        if self.current.is_some() {
-            rows::clear_throttle(db.write(), self.key).await?;
-        }
-        Ok(())
+        rows::clear_throttle(db.write(), self.key).await
+    }
+
+    /// Neither a success nor a failure: the slot is given back.
+    pub async fn release(self, db: &Db) -> Result<(), sqlx::Error> {
+        rows::release_attempt(db.write(), self.key).await
     }
 }
 
@@ -237,7 +238,7 @@ pub async fn login(
     password: &str,
 ) -> Result<LoginOutcome, sqlx::Error> {
     let key = raw_email.trim().to_lowercase();
-    let throttle = match Throttled::check(db, &key, policy).await? {
+    let throttle = match Throttled::reserve(db, &key, policy).await? {
         Ok(t) => t,
         Err(left_ms) => {
             return Ok(LoginOutcome::Locked {

@@ -370,12 +370,18 @@ pub async fn evidence(
             Ok(s) => s,
             Err(e) => return upload_error(e),
         };
+    let answer = serde_json::json!({
+        "kind": kind,
+        "type": evidence_type,
+        "mediaType": stored.accepted.media_type,
+        "size": stored.size,
+    });
     if let Err(e) = cases::attach_evidence(
         &state.db,
         &state.blobs,
         &p.scan_id,
         &evidence_type,
-        &stored,
+        stored,
         &applicant(&req),
     )
     .await
@@ -384,12 +390,7 @@ pub async fn evidence(
     }
     HttpResponse::Created()
         .insert_header(("Cache-Control", "no-store"))
-        .json(serde_json::json!({
-            "kind": kind,
-            "type": evidence_type,
-            "mediaType": stored.accepted.media_type,
-            "size": stored.size,
-        }))
+        .json(answer)
 }
 
 pub async fn submit(

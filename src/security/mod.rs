@@ -2,6 +2,7 @@
 
 pub mod request_id;
 pub mod session;
+pub mod text_input;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};

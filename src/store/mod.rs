@@ -140,6 +140,25 @@ impl Db {
         Ok(())
     }
 
+    /// Serialises, for the rest of the transaction, everything that adopts
+    /// or deletes the blob `sha256` (see `evidence::BlobStore::place`). On
+    /// SQLite every write transaction already runs on the one writer
+    /// connection. Two-key advisory locks live apart from `lock_audit`'s
+    /// one-key space; a 32-bit collision only serialises two blobs.
+    pub async fn lock_blob(&self, tx: &mut Tx, sha256: &str) -> Result<(), sqlx::Error> {
+        if self.backend == Backend::Postgres {
+            let key = sha256
+                .get(..8)
+                .and_then(|h| u32::from_str_radix(h, 16).ok())
+                .unwrap_or(0) as i32;
+            sqlx::query("SELECT pg_advisory_xact_lock(740114, $1)")
+                .bind(key)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
     pub async fn close(&self) {
         self.read.close().await;
         self.write.close().await;
@@ -179,6 +198,23 @@ async fn sqlite_pool(url: &str, max: u32, read_only: bool) -> anyhow::Result<Any
         .connect(url)
         .await
         .with_context(|| format!("cannot open the SQLite database {url}"))
+}
+
+/// Binds an optional `f64` so PostgreSQL sees `float8` whether it is NULL or
+/// not. sqlx 0.8's Any driver sends a NULL `f64` as `float4` (its NULL
+/// conversion swaps the Real and Double kinds), and a statement first
+/// prepared with that NULL then refuses every real value ("incorrect binary
+/// data format in bind parameter"). A NULL `f32` travels as `float8`. Every
+/// optional float goes through here; optional integers, booleans and text
+/// keep their types.
+pub fn bind_opt_f64<'q>(
+    q: Query<'q, Any, AnyArguments<'q>>,
+    v: Option<f64>,
+) -> Query<'q, Any, AnyArguments<'q>> {
+    match v {
+        Some(f) => q.bind(f),
+        None => q.bind(None::<f32>),
+    }
 }
 
 /// A value bound to a dynamically built statement.

@@ -499,7 +499,7 @@ pub async fn update_document(
     let (name, surname, number) = doc.search_keys();
     let score = |s: &Option<String>| s.as_deref().and_then(|v| v.trim().parse::<f64>().ok());
     let json = serde_json::to_string(doc).unwrap_or_else(|_| "{}".into());
-    Ok(sqlx::query(
+    let q = sqlx::query(
         "UPDATE processes SET document = $1, validations = $2, failing_validations = $3, \
          facial_matching_score = $4, facial_liveness_score = $5, search_name = $6, search_surname = $7, \
          document_number = $8, updated_at = $9, version = version + 1 \
@@ -507,18 +507,18 @@ pub async fn update_document(
     )
     .bind(json)
     .bind(validations)
-    .bind(failing)
-    .bind(score(&doc.facial_matching_score))
-    .bind(score(&doc.facial_liveness_score))
-    .bind(name)
-    .bind(surname)
-    .bind(number)
-    .bind(now)
-    .bind(scan_id)
-    .bind(version)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected())
+    .bind(failing);
+    let q = super::bind_opt_f64(q, score(&doc.facial_matching_score));
+    let q = super::bind_opt_f64(q, score(&doc.facial_liveness_score));
+    Ok(q.bind(name)
+        .bind(surname)
+        .bind(number)
+        .bind(now)
+        .bind(scan_id)
+        .bind(version)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected())
 }
 
 /// The state change of a decision. Guarded by version and source state, so
@@ -644,7 +644,8 @@ pub async fn claim(
 ) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
         "UPDATE processes SET claimed_by = $1, claimed_at = $2 WHERE scan_id = $3 \
-         AND (claimed_by IS NULL OR claimed_by = $1 OR claimed_at < $4)",
+         AND (claimed_by IS NULL OR claimed_by = $1 OR claimed_at < $4) \
+         AND state NOT IN ('VERIFIED', 'NOT_VERIFIED')",
     )
     .bind(who)
     .bind(now)
@@ -653,6 +654,20 @@ pub async fn claim(
     .execute(&mut **tx)
     .await?
     .rows_affected())
+}
+
+/// Who holds a case's claim and its state, read inside the transaction
+/// whose claim just failed (so it sees the winner's committed claim).
+pub async fn claim_holder(
+    tx: &mut Tx,
+    scan_id: &str,
+) -> Result<Option<(Option<String>, String)>, sqlx::Error> {
+    sqlx::query_as::<_, (Option<String>, String)>(
+        "SELECT claimed_by, state FROM processes WHERE scan_id = $1",
+    )
+    .bind(scan_id)
+    .fetch_optional(&mut **tx)
+    .await
 }
 
 pub async fn release(tx: &mut Tx, scan_id: &str) -> Result<u64, sqlx::Error> {
@@ -692,11 +707,11 @@ pub async fn delete(tx: &mut Tx, scan_id: &str) -> Result<u64, sqlx::Error> {
 }
 
 /// Whether any evidence still points at a blob (demo cases share some).
-pub async fn blob_in_use(pool: &AnyPool, sha256: &str) -> Result<bool, sqlx::Error> {
+pub async fn blob_in_use(tx: &mut Tx, sha256: &str) -> Result<bool, sqlx::Error> {
     Ok(
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM evidence WHERE sha256 = $1")
             .bind(sha256)
-            .fetch_one(pool)
+            .fetch_one(&mut **tx)
             .await?
             > 0,
     )

@@ -97,6 +97,26 @@ pub async fn lease(
         == 1)
 }
 
+/// Hands back a lease this dispatcher took but will not use (it is shutting
+/// down): the event is due again at once, for this or another server.
+pub async fn release_lease(
+    pool: &AnyPool,
+    id: &str,
+    leased_until: i64,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE webhook_events SET next_attempt_at = $1 \
+         WHERE id = $2 AND state = 'pending' AND next_attempt_at = $3",
+    )
+    .bind(now)
+    .bind(id)
+    .bind(leased_until)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
 pub struct Attempt<'a> {
     pub event_id: &'a str,
     pub at: i64,

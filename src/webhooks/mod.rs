@@ -30,6 +30,39 @@ pub struct WebhookPolicy {
     pub max_age_ms: i64,
     pub poll_ms: u64,
     pub timeout_ms: u64,
+    /// Deliveries in flight at once.
+    pub concurrency: usize,
+    /// On shutdown, how long deliveries in flight may take to finish; the
+    /// ones still waiting for their receiver then are abandoned (their
+    /// leases handed back, nothing recorded, delivered again later).
+    pub shutdown_grace_ms: u64,
+}
+
+impl WebhookPolicy {
+    /// Checks the bounds an operator can set.
+    pub fn validate(&self) -> Result<(), String> {
+        if !(100..=3_600_000).contains(&self.first_retry_ms) {
+            return Err("the first webhook retry delay must be between 0.1 s and 1 h".into());
+        }
+        if self.max_delay_ms < self.first_retry_ms || self.max_delay_ms > 7 * 24 * 3_600_000 {
+            return Err(
+                "the webhook retry cap must be at least the first delay and at most 7 days".into(),
+            );
+        }
+        if !(60_000..=30 * 24 * 3_600_000).contains(&self.max_age_ms) {
+            return Err("the webhook retry window must be between 1 minute and 30 days".into());
+        }
+        if !(100..=300_000).contains(&self.timeout_ms) {
+            return Err("the webhook timeout must be between 0.1 s and 300 s".into());
+        }
+        if !(1..=256).contains(&self.concurrency) {
+            return Err("webhook concurrency must be between 1 and 256".into());
+        }
+        if self.shutdown_grace_ms > 600_000 {
+            return Err("the shutdown grace must be at most 600 s".into());
+        }
+        Ok(())
+    }
 }
 
 impl Default for WebhookPolicy {
@@ -41,6 +74,8 @@ impl Default for WebhookPolicy {
             max_age_ms: 3 * 24 * 3_600_000,
             poll_ms: 500,
             timeout_ms: 10_000,
+            concurrency: 8,
+            shutdown_grace_ms: 10_000,
         }
     }
 }
@@ -137,14 +172,18 @@ pub fn check_url(raw: &str, allow_private: bool) -> Result<url::Url, String> {
     Ok(u)
 }
 
-/// Runs until `shutdown` turns true.
+/// Runs until `shutdown` turns true. Deliveries in flight then get
+/// `shutdown_grace_ms` to finish (each finished one is recorded); the rest
+/// hand their leases back. Callers stop the HTTP server only after this
+/// returns: on PostgreSQL the pool's connections may belong to the server's
+/// worker runtimes, and die with them.
 pub async fn run_dispatcher(db: Db, policy: WebhookPolicy, mut shutdown: watch::Receiver<bool>) {
     tracing::info!("webhook dispatcher started");
     loop {
         if *shutdown.borrow() {
             break;
         }
-        let worked = match dispatch_due(&db, &policy).await {
+        let worked = match dispatch_due(&db, &policy, &shutdown).await {
             Ok(n) => n,
             Err(e) => {
                 tracing::warn!(error = %e, "webhook dispatcher: database error");
@@ -161,34 +200,101 @@ pub async fn run_dispatcher(db: Db, policy: WebhookPolicy, mut shutdown: watch::
     tracing::info!("webhook dispatcher stopped");
 }
 
-/// Delivers the events due now, up to 8 at a time; returns how many.
-pub async fn dispatch_due(db: &Db, policy: &WebhookPolicy) -> Result<usize, sqlx::Error> {
-    let now = now_ms();
-    let due = rows::due(db.read(), now, 32).await?;
-    let lease_until = now + policy.timeout_ms as i64 + 30_000;
-    let mut mine = Vec::new();
-    for d in due {
-        if rows::lease(db.write(), &d.id, d.next_attempt_at, lease_until).await? {
-            mine.push(d);
-        }
-    }
-    let n = mine.len();
-    let results: Vec<Result<(), sqlx::Error>> = futures_util::stream::iter(mine)
-        .map(|d| deliver(db, policy, d))
-        .buffer_unordered(8)
-        .collect()
-        .await;
-    for r in results {
-        r?;
-    }
-    Ok(n)
+/// What became of one leased event.
+enum Delivery {
+    Recorded,
+    /// Shutdown's grace ran out while the receiver had not answered.
+    Abandoned(String),
 }
 
-async fn deliver(db: &Db, policy: &WebhookPolicy, d: DueRow) -> Result<(), sqlx::Error> {
+/// Delivers the events due now, `policy.concurrency` at a time; returns how
+/// many were leased. Stops starting new ones once `shutdown` turns true.
+pub async fn dispatch_due(
+    db: &Db,
+    policy: &WebhookPolicy,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<usize, sqlx::Error> {
+    use futures_util::stream::FuturesUnordered;
+    let now = now_ms();
+    let due = rows::due(db.read(), now, 32).await?;
+    let lease_until = now + policy.timeout_ms as i64 + policy.shutdown_grace_ms as i64 + 30_000;
+    let mut queue = std::collections::VecDeque::new();
+    for d in due {
+        if rows::lease(db.write(), &d.id, d.next_attempt_at, lease_until).await? {
+            queue.push_back(d);
+        }
+    }
+    let n = queue.len();
+    let mut stop = shutdown.clone();
+    let (abandon_tx, abandon_rx) = watch::channel(false);
+    let mut running = FuturesUnordered::new();
+    let mut stopping = *stop.borrow();
+    let mut grace_ends: Option<tokio::time::Instant> = None;
+    let mut abandoned = Vec::new();
+    let mut first_error = None;
+    loop {
+        while !stopping && running.len() < policy.concurrency.max(1) {
+            let Some(d) = queue.pop_front() else { break };
+            running.push(deliver(db, policy, d, abandon_rx.clone()));
+        }
+        if running.is_empty() {
+            break;
+        }
+        let grace = async {
+            match grace_ends {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            Some(r) = running.next() => match r {
+                Ok(Delivery::Recorded) => {}
+                Ok(Delivery::Abandoned(id)) => abandoned.push(id),
+                Err(e) => { first_error.get_or_insert(e); }
+            },
+            r = stop.changed(), if !stopping => {
+                stopping = true;
+                let _ = r;
+                grace_ends = Some(tokio::time::Instant::now() + Duration::from_millis(policy.shutdown_grace_ms));
+            }
+            _ = grace => {
+                // Deliveries still waiting for their receiver give up; those
+                // already recording their attempt finish that.
+                let _ = abandon_tx.send(true);
+                grace_ends = None;
+            }
+        }
+    }
+    let released = now_ms();
+    for id in abandoned.iter().chain(queue.iter().map(|d| &d.id)) {
+        rows::release_lease(db.write(), id, lease_until, released).await?;
+    }
+    if !abandoned.is_empty() || !queue.is_empty() {
+        tracing::warn!(
+            abandoned = abandoned.len(),
+            not_started = queue.len(),
+            "webhook dispatcher stopping: leases handed back"
+        );
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(n),
+    }
+}
+
+async fn deliver(
+    db: &Db,
+    policy: &WebhookPolicy,
+    d: DueRow,
+    mut abandon: watch::Receiver<bool>,
+) -> Result<Delivery, sqlx::Error> {
     let started = now_ms();
     let clock = std::time::Instant::now();
     let url = d.webhook_url.clone().unwrap_or_default();
-    let result = post(policy, &d, &url).await;
+    let result = tokio::select! {
+        r = post(policy, &d, &url) => r,
+        _ = abandon.wait_for(|a| *a) => return Ok(Delivery::Abandoned(d.id)),
+    };
     let duration_ms = clock.elapsed().as_millis() as i64;
     let (status_code, error) = match &result {
         Ok(code) if (200..300).contains(code) => (Some(*code as i64), None),
@@ -232,7 +338,8 @@ async fn deliver(db: &Db, policy: &WebhookPolicy, d: DueRow) -> Result<(), sqlx:
         &outcome,
     )
     .await?;
-    tx.commit().await
+    tx.commit().await?;
+    Ok(Delivery::Recorded)
 }
 
 /// One POST; the status code, or why there was none.

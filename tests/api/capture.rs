@@ -65,11 +65,11 @@ fn crc32(data: &[u8]) -> u32 {
     !c
 }
 
-/// A real 1×1 PNG whose header claims 30,000 × 30,000 pixels.
-fn pixel_bomb() -> Vec<u8> {
+/// A real 1×1 PNG whose header claims `side` × `side` pixels.
+fn pixel_bomb(side: u32) -> Vec<u8> {
     let mut p = png(1, 1);
-    p[16..20].copy_from_slice(&30_000u32.to_be_bytes());
-    p[20..24].copy_from_slice(&30_000u32.to_be_bytes());
+    p[16..20].copy_from_slice(&side.to_be_bytes());
+    p[20..24].copy_from_slice(&side.to_be_bytes());
     let crc = crc32(&p[12..29]);
     p[29..33].copy_from_slice(&crc.to_be_bytes());
     p
@@ -262,7 +262,14 @@ async fn capture_engine_attaches_checked_evidence_and_submits(b: Backend) {
         (
             "huge dimensions",
             "image/png",
-            pixel_bomb(),
+            pixel_bomb(30_000),
+            422,
+            "megapixels",
+        ),
+        (
+            "dimensions past any decoder limit",
+            "image/png",
+            pixel_bomb(50_000),
             422,
             "megapixels",
         ),

@@ -123,6 +123,11 @@ async fn recordings_seek_with_range_and_thumbnails_decode(b: Backend) {
     let thumb = between(&html, "<img src=\"", "\"").unwrap_or_else(|| panic!("no image"));
     let r = desk.get(thumb).await;
     assert_eq!(r.headers()["content-type"], "image/jpeg");
+    assert_eq!(
+        r.headers()["cache-control"],
+        "no-store",
+        "ID images must not stay in the browser cache after logout"
+    );
     let img = image::load_from_memory(&r.bytes().await.unwrap_or_default())
         .unwrap_or_else(|e| panic!("thumbnail decodes: {e}"));
     assert!(img.width() <= 480 && img.width() >= 200, "{}", img.width());

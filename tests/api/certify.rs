@@ -243,6 +243,22 @@ async fn certified_zip_is_complete_signed_and_tamper_evident(b: Backend) {
     let (ok, verdict) = verify_cli(&edited, Some(&key));
     assert!(!ok && verdict.contains("signature"), "{verdict}");
 
+    // Swapped evidence, re-signed with an attacker's key named in the
+    // manifest: never OK without a trusted key, INVALID with one.
+    let forged = forge(&file, dir.path());
+    let (code, verdict) = verify_exit(&forged, None);
+    assert_eq!(code, Some(3), "{verdict}");
+    assert!(
+        !verdict.starts_with("OK") && verdict.contains("not checked against a trusted key"),
+        "{verdict}"
+    );
+    let (code, verdict) = verify_exit(&forged, Some(&key));
+    assert_eq!(code, Some(1), "{verdict}");
+    assert!(verdict.starts_with("INVALID:"), "{verdict}");
+    // The genuine zip without a key: intact, but its origin unchecked.
+    let (code, verdict) = verify_exit(&file, None);
+    assert_eq!(code, Some(3), "{verdict}");
+
     // Other tenants see nothing; the desk offers the same archive.
     let stranger = integrator(&app, "Stranger Bank").await;
     let stok = token(&app, &stranger).await;
@@ -286,6 +302,79 @@ async fn certified_zip_is_complete_signed_and_tamper_evident(b: Backend) {
 }
 
 /// Copies a zip with its manifest changed by `edit` (signature untouched).
+/// An attacker's copy: one evidence file swapped, the manifest updated to
+/// match, signed with the attacker's own key, which the manifest now names.
+fn forge(src: &Path, dir: &Path) -> std::path::PathBuf {
+    use ed25519_dalek::Signer;
+    let attacker = ed25519_dalek::SigningKey::from_bytes(&[9u8; 32]);
+    let f = std::fs::File::open(src).unwrap_or_else(|e| panic!("{e}"));
+    let mut z = zip::ZipArchive::new(f).unwrap_or_else(|e| panic!("{e}"));
+    let mut entries = Vec::new();
+    for i in 0..z.len() {
+        let mut e = z.by_index(i).unwrap_or_else(|e| panic!("{e}"));
+        let mut bytes = Vec::new();
+        e.read_to_end(&mut bytes).unwrap_or_else(|e| panic!("{e}"));
+        entries.push((e.name().to_string(), bytes));
+    }
+    let swapped = b"someone else's face".to_vec();
+    let target = entries
+        .iter()
+        .position(|(n, _)| n.starts_with("evidence/"))
+        .unwrap_or_else(|| panic!("no evidence in the zip"));
+    entries[target].1 = swapped.clone();
+    let target_name = entries[target].0.clone();
+    let (mi, _) = entries
+        .iter()
+        .enumerate()
+        .find(|(_, (n, _))| n == "manifest.json")
+        .unwrap_or_else(|| panic!("no manifest"));
+    let mut m: Value = serde_json::from_slice(&entries[mi].1).unwrap_or_default();
+    for f in m["files"].as_array_mut().into_iter().flatten() {
+        if f["path"] == target_name.as_str() {
+            f["size"] = json!(swapped.len());
+            f["sha256"] = json!(hex::encode(Sha256::digest(&swapped)));
+        }
+    }
+    m["publicKey"] = json!(kycdesk::certify::signing::public_key_text(
+        &attacker.verifying_key()
+    ));
+    let manifest = serde_json::to_vec_pretty(&m).unwrap_or_default();
+    let sig = attacker.sign(&manifest).to_bytes().to_vec();
+    entries[mi].1 = manifest;
+    for (n, b) in entries.iter_mut() {
+        if n == "manifest.sig" {
+            *b = sig.clone();
+        }
+    }
+    let out_path = dir.join("forged.zip");
+    let out = std::fs::File::create(&out_path).unwrap_or_else(|e| panic!("{e}"));
+    let mut w = zip::ZipWriter::new(out);
+    for (name, bytes) in entries {
+        w.start_file(
+            name,
+            zip::write::SimpleFileOptions::default()
+                .compression_method(zip::CompressionMethod::Stored),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        w.write_all(&bytes).unwrap_or_else(|e| panic!("{e}"));
+    }
+    w.finish().unwrap_or_else(|e| panic!("{e}"));
+    out_path
+}
+
+fn verify_exit(file: &Path, key: Option<&str>) -> (Option<i32>, String) {
+    let mut cmd = kycdesk();
+    cmd.arg("verify-zip").arg(file);
+    if let Some(k) = key {
+        cmd.args(["--public-key", k]);
+    }
+    let out = cmd.output().unwrap_or_else(|e| panic!("{e}"));
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
 fn rewrite_manifest(src: &Path, dir: &Path, edit: impl Fn(&mut Value)) -> std::path::PathBuf {
     let f = std::fs::File::open(src).unwrap_or_else(|e| panic!("{e}"));
     let mut z = zip::ZipArchive::new(f).unwrap_or_else(|e| panic!("{e}"));

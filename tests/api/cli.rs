@@ -198,16 +198,41 @@ fn integrator_create_takes_webhook_headers_and_submit_state_and_refuses_bad_ones
         let err = String::from_utf8_lossy(&bad.stderr);
         assert!(err.contains(why), "{args:?}: {err}");
     }
+    // signing-key reads the key `serve` made; it never makes one, and says
+    // where it looked.
+    let none = kycdesk()
+        .args(["signing-key", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!none.status.success());
+    let err = String::from_utf8_lossy(&none.stderr);
+    assert!(
+        err.contains(&data.join("signing-key.ed25519").display().to_string()),
+        "{err}"
+    );
+    assert!(
+        !data.join("signing-key.ed25519").exists(),
+        "no key was created"
+    );
+    let made = kycdesk::certify::signing::load_or_create(&data).unwrap_or_else(|e| panic!("{e}"));
     let out = kycdesk()
         .args(["signing-key", "--data-dir"])
         .arg(&data)
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     let key = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    assert!(
-        kycdesk::certify::signing::parse_public_key(&key).is_ok(),
-        "{key}"
+    assert_eq!(
+        key,
+        kycdesk::certify::signing::public_key_text(&made.verifying_key())
     );
+    // KYCDESK_DATA_DIR is read like `serve` reads it.
+    let from_env = kycdesk()
+        .arg("signing-key")
+        .env("KYCDESK_DATA_DIR", &data)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(String::from_utf8_lossy(&from_env.stdout).trim(), key);
     let again = kycdesk()
         .args(["signing-key", "--data-dir"])
         .arg(&data)

@@ -12,6 +12,7 @@ mod helpers;
 mod mobbscan;
 mod onboarding;
 mod queue;
+mod races;
 mod security;
 mod verification;
 mod webhooks;

@@ -591,6 +591,46 @@ async fn evidence_comes_in_the_three_forms(b: Backend) {
         sum,
         "pdfChecksum is the PDF's SHA-256"
     );
+    // The reference's JSON form of the PDF: {timestamp, scanId, pdfDocument}.
+    let json: Value = get_with_accept(
+        &app,
+        &format!("/mobbscan-agent/api/pdf/{id}"),
+        &t,
+        "application/json",
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap_or_default();
+    assert_eq!(json["scanId"], id);
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(json["pdfDocument"].as_str().unwrap_or_default())
+        .unwrap_or_default();
+    assert_eq!(decoded, pdf, "{json:.200}");
+    // A recording's JSON form uses the fields the reference documents for
+    // it: imageType and image, like an image's.
+    let v: String = sqlx::query_scalar(
+        "SELECT scan_id FROM evidence WHERE kind = 'recording' AND scan_id IN \
+         (SELECT scan_id FROM processes WHERE integrator_id = $1) LIMIT 1",
+    )
+    .bind(&c.integrator_id)
+    .fetch_one(app.state.db.read())
+    .await
+    .unwrap_or_else(|e| panic!("the demo has recordings: {e}"));
+    let json: Value = get_with_accept(
+        &app,
+        &format!("/mobbscan-agent/{v}/recording/video"),
+        &t,
+        "application/json",
+        None,
+    )
+    .await
+    .json()
+    .await
+    .unwrap_or_default();
+    assert_eq!(json["imageType"], "video");
+    assert!(json["image"].as_str().is_some_and(|b| !b.is_empty()));
 }
 
 async fn delete_removes_the_case_and_get_never_does(b: Backend) {

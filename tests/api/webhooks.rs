@@ -222,7 +222,7 @@ async fn webhooks_are_signed_retried_and_survive_a_restart(b: Backend) {
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    cases::attach_evidence(&st.db, &st.blobs, &fresh, "video", &stored, &who)
+    cases::attach_evidence(&st.db, &st.blobs, &fresh, "video", stored, &who)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let submitted = cases::submit(&st.db, &st.settings, &st.blobs, &fresh, &who)

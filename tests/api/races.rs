@@ -1,0 +1,284 @@
+//! Check-then-act races, run as concurrent bursts against a real server:
+//! evidence bytes shared between processes, the login and token throttles,
+//! and claim conflicts.
+
+use crate::both_backends;
+use crate::helpers::{client, spawn_app, Backend, TestApp, AGENT, SUPERVISOR};
+use crate::mobbscan::{integrator, token};
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+both_backends!(
+    acknowledged_uploads_keep_their_bytes_while_the_same_bytes_are_deleted_elsewhere,
+    a_burst_of_wrong_passwords_locks_the_account_before_the_right_one,
+    the_token_throttle_lets_exactly_its_limit_through,
+    a_lost_claim_race_names_the_winner
+);
+
+/// A small JPEG whose bytes depend on `n` (two different `n` never share a
+/// blob).
+fn jpeg(n: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(256, 256, |x, y| {
+        image::Rgb([
+            (n % 251) as u8,
+            (n / 251 % 251) as u8,
+            ((x + y) % 2) as u8 * 40,
+        ])
+    });
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80)
+        .encode_image(&img)
+        .unwrap_or_else(|e| panic!("{e}"));
+    out
+}
+
+async fn send(
+    http: &reqwest::Client,
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    tok: &str,
+    body: Option<Vec<u8>>,
+) -> (u16, Value) {
+    let mut req = http
+        .request(method, app.url(path))
+        .header("Authorization", format!("Bearer {tok}"))
+        .header("Accept", "application/json");
+    req = match body {
+        Some(b) => req.header("Content-Type", "image/jpeg").body(b),
+        None => req.json(&json!({})),
+    };
+    let r = req.send().await.unwrap_or_else(|e| panic!("{path}: {e}"));
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+/// Process A holds image X; at the same moment A drops X (a retake, or the
+/// API deleting A) and B receives X. Content addressing stores X once, so
+/// A's clean-up and B's adoption race for one file. Every upload of B that
+/// was acknowledged must still have its bytes afterwards.
+async fn acknowledged_uploads_keep_their_bytes_while_the_same_bytes_are_deleted_elsewhere(
+    b: Backend,
+) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    let c = integrator(&app, "Race Bank").await;
+    let tok = token(&app, &c).await;
+    let http = reqwest::Client::new();
+    let app = Arc::new(app);
+    const PAIRS: u32 = 400;
+    let results: Vec<(String, String, u16)> = futures_util::stream::iter(0..PAIRS)
+        .map(|i| {
+            let (app, http, tok) = (app.clone(), http.clone(), tok.clone());
+            async move {
+                let new_process = || async {
+                    let (s, v) = send(
+                        &http,
+                        &app,
+                        reqwest::Method::POST,
+                        "/onboarding",
+                        &tok,
+                        None,
+                    )
+                    .await;
+                    assert_eq!(s, 200, "{v}");
+                    v["scanId"].as_str().unwrap_or_default().to_string()
+                };
+                let (a, bb) = (new_process().await, new_process().await);
+                let x = jpeg(2 * i);
+                let (s, v) = send(
+                    &http,
+                    &app,
+                    reqwest::Method::POST,
+                    &format!("/api/capture/{a}/image/front"),
+                    &tok,
+                    Some(x.clone()),
+                )
+                .await;
+                assert_eq!(s, 201, "{v}");
+                let sha = v["sha256"].as_str().unwrap_or_default().to_string();
+                let drop_x = async {
+                    if i % 2 == 0 {
+                        send(
+                            &http,
+                            &app,
+                            reqwest::Method::POST,
+                            &format!("/api/capture/{a}/image/front"),
+                            &tok,
+                            Some(jpeg(2 * i + 1)),
+                        )
+                        .await
+                    } else {
+                        send(
+                            &http,
+                            &app,
+                            reqwest::Method::DELETE,
+                            &format!("/mobbscan-agent/api/verification/{a}"),
+                            &tok,
+                            None,
+                        )
+                        .await
+                    }
+                };
+                let b_front = format!("/api/capture/{bb}/image/front");
+                let adopt_x = send(&http, &app, reqwest::Method::POST, &b_front, &tok, Some(x));
+                let (dropped, adopted) = tokio::join!(drop_x, adopt_x);
+                assert!(matches!(dropped.0, 200 | 201), "{dropped:?}");
+                (bb, sha, adopted.0)
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let mut acknowledged = 0;
+    let mut lost = Vec::new();
+    for (bb, sha, status) in &results {
+        if *status != 201 {
+            continue;
+        }
+        acknowledged += 1;
+        let file = app
+            .data_dir
+            .join("blobs")
+            .join(&sha[..2])
+            .join(sha.as_str());
+        let r = http
+            .get(app.url(&format!("/mobbscan-agent/{bb}/image/front")))
+            .header("Authorization", format!("Bearer {tok}"))
+            .header("Accept", "image/jpeg")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        if !file.exists() || r.status() != 200 {
+            lost.push((bb.clone(), r.status().as_u16()));
+        }
+    }
+    assert_eq!(
+        acknowledged, PAIRS as usize,
+        "every upload of B is acknowledged"
+    );
+    assert!(
+        lost.is_empty(),
+        "{} of {acknowledged} acknowledged uploads lost their bytes: {:?}",
+        lost.len(),
+        &lost[..lost.len().min(5)]
+    );
+}
+
+/// 30 wrong passwords at once: only as many as the policy allows are ever
+/// compared, the rest are refused, and the right password afterwards finds
+/// the account locked.
+async fn a_burst_of_wrong_passwords_locks_the_account_before_the_right_one(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(1).await;
+    let app = Arc::new(app);
+    let statuses: Vec<u16> = futures_util::stream::iter(0..30)
+        .map(|_| {
+            let app = app.clone();
+            async move {
+                let c = client();
+                app.post_login(&c, AGENT.0, "wrong-password")
+                    .await
+                    .status()
+                    .as_u16()
+            }
+        })
+        .buffer_unordered(30)
+        .collect()
+        .await;
+    let compared = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    let max = app.settings.lockout.max_failures as usize;
+    assert_eq!(compared + refused, 30, "{statuses:?}");
+    assert!(
+        compared <= max,
+        "{compared} wrong passwords were compared (limit {max})"
+    );
+    let right = app.post_login(&client(), AGENT.0, AGENT.1).await;
+    assert_eq!(
+        right.status(),
+        429,
+        "the right password after a burst is refused"
+    );
+}
+
+/// 40 bad credentials from one address at once: exactly 10 are checked.
+async fn the_token_throttle_lets_exactly_its_limit_through(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    let c = integrator(&app, "Throttle Bank").await;
+    let http = reqwest::Client::new();
+    let app = Arc::new(app);
+    let statuses: Vec<u16> = futures_util::stream::iter(0..40)
+        .map(|_| {
+            let (app, http, key) = (app.clone(), http.clone(), c.api_key.clone());
+            async move {
+                http.post(app.url("/auth/token"))
+                    .json(&json!({"api_key": key, "api_secret": "wrong"}))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0)
+            }
+        })
+        .buffer_unordered(40)
+        .collect()
+        .await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((checked, refused), (10, 30), "{statuses:?}");
+    let r = http
+        .post(app.url("/auth/token"))
+        .json(&json!({"api_key": c.api_key, "api_secret": c.api_secret}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status(), 429, "the address stays refused");
+}
+
+/// Two reviewers press Claim on the same cases at once: one wins each, and
+/// the other's conflict names the winner.
+async fn a_lost_claim_race_names_the_winner(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(40).await;
+    let agent = Arc::new(app.login(AGENT).await);
+    let supervisor = Arc::new(app.login(SUPERVISOR).await);
+    let ids = app.cases_in("PENDING_VERIFICATION").await;
+    assert!(ids.len() >= 10, "{}", ids.len());
+    let ids: Vec<String> = ids.into_iter().take(20).collect();
+    let mut lost = 0;
+    for id in &ids {
+        let path = format!("/desk/cases/{id}/claim");
+        let (a, s) = tokio::join!(agent.post(&path, &[]), supervisor.post(&path, &[]));
+        let (sa, ss) = (a.status().as_u16(), s.status().as_u16());
+        let (ta, ts) = (
+            a.text().await.unwrap_or_default(),
+            s.text().await.unwrap_or_default(),
+        );
+        let holder = app
+            .process_field(id, "claimed_by")
+            .await
+            .unwrap_or_default();
+        match (sa, ss) {
+            (200, 409) => {
+                lost += 1;
+                assert_eq!(holder, AGENT.0);
+                assert!(ts.contains(AGENT.0), "the conflict names nobody: {ts}");
+            }
+            (409, 200) => {
+                lost += 1;
+                assert_eq!(holder, SUPERVISOR.0);
+                assert!(ta.contains(SUPERVISOR.0), "the conflict names nobody: {ta}");
+            }
+            other => panic!("exactly one claim wins: {other:?}"),
+        }
+    }
+    assert_eq!(lost, ids.len());
+}
