@@ -265,3 +265,65 @@ fn integrator_create_takes_webhook_headers_and_submit_state_and_refuses_bad_ones
     assert_eq!(state, "PENDING_VALIDATION");
     assert_eq!(headers, r#"{"Authorization":"Bearer abc"}"#);
 }
+
+/// Every boolean flag's env twin takes 1/0/true/false/yes/no, as the README
+/// and the error messages write it (`KYCDESK_WEBHOOK_ALLOW_PRIVATE=1`).
+#[tokio::test]
+async fn boolean_env_values_start_the_server() {
+    for (var, value) in [
+        ("KYCDESK_WEBHOOK_ALLOW_PRIVATE", "1"),
+        ("KYCDESK_WEBHOOK_ALLOW_PRIVATE", "0"),
+        ("KYCDESK_WEBHOOK_ALLOW_PRIVATE", "true"),
+        ("KYCDESK_WEBHOOK_ALLOW_PRIVATE", "false"),
+        ("KYCDESK_AGENTS_CAN_APPROVE", "yes"),
+        ("KYCDESK_AGENTS_CAN_APPROVE", "no"),
+    ] {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut child = kycdesk()
+            .args([
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
+            .arg(dir.path())
+            .env(var, value)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("http://127.0.0.1:{port}/healthz");
+        let started = std::time::Instant::now();
+        let mut up = false;
+        while started.elapsed() < std::time::Duration::from_secs(30) {
+            if let Ok(Some(status)) = child.try_wait() {
+                let mut err = String::new();
+                if let Some(mut e) = child.stderr.take() {
+                    let _ = std::io::Read::read_to_string(&mut e, &mut err);
+                }
+                panic!("{var}={value}: serve exited ({status}): {err}");
+            }
+            if reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) {
+                up = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(up, "{var}={value}: serve did not answer");
+    }
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let bad = kycdesk()
+        .args(["serve", "--data-dir"])
+        .arg(dir.path())
+        .env("KYCDESK_WEBHOOK_ALLOW_PRIVATE", "maybe")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("maybe"));
+}

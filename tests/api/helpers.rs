@@ -44,7 +44,7 @@ fn init_tracing() {
     });
 }
 
-async fn fresh_postgres() -> Option<String> {
+pub async fn fresh_postgres() -> Option<String> {
     use sqlx::Connection;
     let admin = postgres_admin_url();
     let conn = sqlx::PgConnection::connect(&admin).await;

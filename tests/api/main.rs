@@ -14,5 +14,7 @@ mod onboarding;
 mod queue;
 mod races;
 mod security;
+mod shutdown;
+mod text_input;
 mod verification;
 mod webhooks;

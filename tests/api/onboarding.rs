@@ -266,6 +266,21 @@ async fn hosted_page_works_by_token_and_frames_only_for_allowed_origins(b: Backe
         Some("PENDING_VALIDATION"),
         "the integrator's submit state"
     );
+    // Nothing was extracted from the photos: the case reaches the desk with
+    // a failing validation the queue's Failing filter finds (SPEC §4).
+    let failing = app
+        .process_field(&id, "failing_validations")
+        .await
+        .unwrap_or_default();
+    assert!(failing.contains(",documentDataPresent,"), "{failing}");
+    let desk = app.login(crate::helpers::AGENT).await;
+    let queue = desk
+        .get("/desk/queue?state=PENDING_VALIDATION&failing=documentDataPresent")
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(queue.contains(&id), "the Failing filter finds the case");
     // Single use: the token now only shows the finished page.
     let (s, v) = submit(otok.clone()).await;
     assert_eq!((s, v["code"].as_str()), (409, Some("closed")));
