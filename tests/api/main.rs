@@ -13,6 +13,7 @@ mod mobbscan;
 mod onboarding;
 mod queue;
 mod races;
+mod schema;
 mod security;
 mod shutdown;
 mod text_input;
