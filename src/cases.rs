@@ -850,7 +850,7 @@ pub async fn set_extracted(
         *slot = Some(value.to_string()).filter(|v| !v.is_empty());
     }
     if let Some(m) = x.mrz.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
-        if m.len() > 200 {
+        if m.chars().count() > 200 {
             return Err(CaseError::Invalid(
                 "the MRZ is longer than 200 characters".into(),
             ));

@@ -225,6 +225,10 @@ enum IntegratorCommand {
         /// A URI e-mail magic links may redirect to (repeatable).
         #[arg(long = "redirect-uri")]
         redirect_uris: Vec<String>,
+        /// Read the key the integrator signs POST /v1/user payloads with
+        /// (application/jwt, HS256; at least 32 characters) from stdin.
+        #[arg(long)]
+        user_payload_key_stdin: bool,
         #[command(flatten)]
         db: DbArgs,
     },
@@ -320,6 +324,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                     webhook_allow_private,
                     sandbox,
                     redirect_uris,
+                    user_payload_key_stdin,
                     db,
                 },
         } => {
@@ -340,6 +345,17 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 anyhow::bail!("--submit-state must be PENDING_VERIFICATION or PENDING_VALIDATION");
             }
             integrators::origins(&frame_ancestors)?;
+            let payload_key = if user_payload_key_stdin {
+                let mut k = String::new();
+                std::io::stdin().read_to_string(&mut k)?;
+                let k = k.trim().to_string();
+                if k.chars().count() < 32 {
+                    anyhow::bail!("the payload signing key must have at least 32 characters");
+                }
+                Some(k)
+            } else {
+                None
+            };
             let store = open_db(&db).await?;
             let creds = crate::identity::integrators::create(
                 &store,
@@ -378,6 +394,10 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                     "local",
                 )
                 .await?;
+            }
+            if let Some(k) = payload_key {
+                integrators::set_user_payload_key(&store, &creds.integrator_id, &k, "cli", "local")
+                    .await?;
             }
             println!("{}", serde_json::to_string(&creds)?);
             Ok(ExitCode::SUCCESS)

@@ -26,6 +26,10 @@ pub struct AppState {
     pub signing_key: ed25519_dalek::SigningKey,
     /// The integrator API's OpenAPI document, serialised once.
     pub openapi: String,
+    /// The mobile and Verification APIs' document, serialised once.
+    pub mobile_openapi: String,
+    /// Every documented path and its methods (405 + Allow for the others).
+    pub documented_routes: crate::api::methods::DocumentedRoutes,
     /// Sends one-time codes and magic links (SMTP / outbox).
     pub postman: crate::verify::messaging::Postman,
 }
@@ -78,7 +82,16 @@ impl Application {
         let demo = settings.demo;
         let openapi =
             crate::api::openapi::document(settings.public_url.as_str()).to_pretty_json()?;
+        let mobile_openapi =
+            crate::api::openapi::mobile_document(settings.public_url.as_str()).to_pretty_json()?;
         let postman = crate::verify::messaging::Postman::from_settings(&settings)?;
+        let mut documented_routes = crate::api::methods::DocumentedRoutes::default();
+        documented_routes.add_document("", &serde_json::from_str(&openapi)?);
+        documented_routes.add_document("", &serde_json::from_str(&mobile_openapi)?);
+        documented_routes.add_document(
+            "/identity",
+            &crate::api::identity::api_document(settings.public_url.as_str()),
+        );
         let state = web::Data::new(AppState {
             postman,
             db,
@@ -87,6 +100,8 @@ impl Application {
             thumbs,
             jwt_key,
             openapi,
+            mobile_openapi,
+            documented_routes,
             signing_key,
         });
         let demo_credentials = if demo {
@@ -116,9 +131,14 @@ impl Application {
                 .configure(crate::onboarding::routes)
                 .into_utoipa_app()
                 .configure(crate::api::routes)
+                .configure(crate::api::mobile::routes)
                 .into_app()
                 .configure(crate::api::identity_routes)
                 .route("/api/openapi.json", web::get().to(crate::api::openapi_json))
+                .route(
+                    "/api/openapi/mobile.json",
+                    web::get().to(crate::api::mobile_openapi_json),
+                )
                 .route("/static/{name}", web::get().to(assets::serve))
                 .route(
                     "/healthz",
@@ -128,6 +148,7 @@ impl Application {
                     "/",
                     web::get().to(|| async { desk::redirect("/desk/queue") }),
                 )
+                .default_service(web::to(crate::api::methods::fallback))
         })
         .disable_signals()
         .shutdown_timeout(

@@ -75,6 +75,7 @@ async fn receive(
 
 #[utoipa::path(
     tag = "capture",
+    operation_id = "captureImage",
     security(("bearer" = [])),
     params(
         ("verificationId" = String, Path, description = "The scanId"),
@@ -104,12 +105,13 @@ pub async fn image(
 
 #[utoipa::path(
     tag = "capture",
+    operation_id = "captureRecording",
     security(("bearer" = [])),
     params(
         ("verificationId" = String, Path, description = "The scanId"),
         ("recordingType" = String, Path, description = "e.g. video"),
     ),
-    request_body(content = Binary, content_type = "video/webm", description = "A WebM or MP4 recording (the container is checked)"),
+    request_body(content = Binary, content_type = "application/octet-stream", description = "A WebM or MP4 recording (the container is checked; the type is read from the bytes, whatever Content-Type says)"),
     responses(
         (status = 201, description = "Stored; the VIDEO_AVAILABLE webhook is sent", body = EvidenceStored),
         (status = 401, description = "No, expired or invalid token", body = StatusBody),
@@ -146,13 +148,17 @@ pub struct DocumentCapture {
     /// Document fields by their process-JSON names (name, surname,
     /// documentNumber, dateOfBirth, dateOfExpiry, nationality, …).
     #[serde(default)]
+    #[schema(value_type = super::openapi::CaptureFields)]
     pub document: BTreeMap<String, String>,
     /// The MRZ text as read (lines separated by newlines). kycdesk parses
     /// and checks it, and fills the fields it repeats that are missing.
+    #[schema(max_length = 200)]
     pub mrz: Option<String>,
     /// 0 to 1.
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub facial_matching_score: Option<f64>,
     /// 0 to 1.
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub facial_liveness_score: Option<f64>,
 }
 

@@ -36,6 +36,8 @@ pub enum ApiError {
     },
     #[error("{0}")]
     BadGateway(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
     #[error(transparent)]
     Internal(anyhow::Error),
 }
@@ -109,6 +111,7 @@ impl ResponseError for ApiError {
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -146,4 +149,19 @@ pub fn json_config() -> actix_web::web::JsonConfig {
     actix_web::web::JsonConfig::default()
         .limit(256 * 1024)
         .error_handler(|err, _| ApiError::BadRequest(format!("malformed JSON body: {err}")).into())
+}
+
+/// Malformed form bodies answer in the same shape: 415 when the body is not
+/// a form at all, 400 otherwise.
+pub fn form_config() -> actix_web::web::FormConfig {
+    actix_web::web::FormConfig::default().error_handler(|err, _| {
+        use actix_web::error::UrlencodedError;
+        match err {
+            UrlencodedError::ContentType => ApiError::UnsupportedType(
+                "send the form as application/x-www-form-urlencoded".into(),
+            )
+            .into(),
+            other => ApiError::BadRequest(format!("malformed form body: {other}")).into(),
+        }
+    })
 }

@@ -130,6 +130,7 @@ async fn find(
 
 #[utoipa::path(
     tag = "evidence",
+    operation_id = "getImage",
     security(("bearer" = [])),
     params(
         ("verificationId" = String, Path, description = "The scanId"),
@@ -160,6 +161,7 @@ pub async fn image(
 
 #[utoipa::path(
     tag = "evidence",
+    operation_id = "getRecording",
     security(("bearer" = [])),
     params(
         ("verificationId" = String, Path, description = "The scanId"),

@@ -32,6 +32,8 @@ pub enum HalError {
     Unprocessable(String),
     #[error("{0}")]
     Unavailable(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
     #[error(transparent)]
     Internal(anyhow::Error),
 }
@@ -59,10 +61,21 @@ impl From<VerifyError> for HalError {
 
 impl From<ApiError> for HalError {
     fn from(e: ApiError) -> Self {
+        let m = e.to_string();
         match e {
-            ApiError::Forbidden(m) => HalError::Forbidden(m),
+            ApiError::BadRequest(_) | ApiError::TooLarge(_) | ApiError::UnsupportedType(_) => {
+                HalError::BadRequest(m)
+            }
+            ApiError::Unauthorized(_) => HalError::Unauthorized(m),
+            ApiError::Forbidden(_) => HalError::Forbidden(m),
+            ApiError::NotFound | ApiError::NotFoundWhat(_) => HalError::NotFound(m),
+            ApiError::Conflict(_) => HalError::Conflict(m),
+            ApiError::Unprocessable(_) | ApiError::NotAcceptable(_) => HalError::Unprocessable(m),
+            ApiError::MethodNotAllowed(_) => HalError::MethodNotAllowed(m),
+            ApiError::TooManyRequests { .. }
+            | ApiError::RateLimited { .. }
+            | ApiError::BadGateway(_) => HalError::Unavailable(m),
             ApiError::Internal(e) => HalError::Internal(e),
-            other => HalError::Unauthorized(other.to_string()),
         }
     }
 }
@@ -77,6 +90,7 @@ impl HalError {
             HalError::Conflict(_) => "conflict",
             HalError::Unprocessable(_) => "unprocessableEntity",
             HalError::Unavailable(_) => "serviceUnavailable",
+            HalError::MethodNotAllowed(_) => "methodNotAllowed",
             HalError::Internal(_) => "internalError",
         }
     }
@@ -92,6 +106,7 @@ impl ResponseError for HalError {
             HalError::Conflict(_) => StatusCode::CONFLICT,
             HalError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             HalError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            HalError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             HalError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -134,12 +149,12 @@ async fn key_owner(state: &AppState, key: &str) -> Result<Option<(String, i64)>,
         .await
 }
 
+/// The `API-Key` header as sent. Present but empty or unreadable is still a
+/// key (a wrong one): a credential that was sent is never silently ignored.
 fn api_key_header(req: &HttpRequest) -> Option<String> {
     req.headers()
         .get("API-Key")
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
+        .map(|v| v.to_str().map(|s| s.trim().to_string()).unwrap_or_default())
 }
 
 impl FromRequest for IdentityClient {
@@ -660,6 +675,17 @@ fn verification_type(q: &BTreeMap<String, String>) -> Result<Option<&str>, HalEr
     }
 }
 
+/// A verification's state as the reference's `contactVerification` enumerates
+/// it: `passed` or `failed`. A fraud report that passed with risk factors
+/// passed; anything not finished is not a verification yet.
+fn verification_state(state: &str) -> Option<&'static str> {
+    match state {
+        "failed" => Some("failed"),
+        s if s.starts_with("passed") => Some("passed"),
+        _ => None,
+    }
+}
+
 /// `GET /identity/contactVerification?contactUri=…[&type=…]`
 pub async fn contact_verification(
     state: web::Data<AppState>,
@@ -671,13 +697,14 @@ pub async fn contact_verification(
     let vs = records::contact_verifications(&state.db, &contact.id, kind).await?;
     let items: Vec<Value> = vs
         .iter()
-        .map(|v| {
+        .filter_map(|v| {
+            let state = verification_state(&v.state)?;
             let href = match v.kind {
                 "fraudRiskReport" => format!("/identity/fraudRiskReports/{}", v.id),
                 "quiz" => format!("/identity/quizzes/{}", v.id),
                 _ => format!("/identity/approvals/{}", v.id),
             };
-            json!({"type": v.kind, "_links": {"self": link(href)}, "state": v.state, "verifiedAt": rfc3339_ms(v.at)})
+            Some(json!({"type": v.kind, "_links": {"self": link(href)}, "state": state, "verifiedAt": rfc3339_ms(v.at)}))
         })
         .collect();
     Ok(hal(
@@ -804,11 +831,30 @@ pub fn api_document(server: &str) -> Value {
             .iter()
             .map(|c| (c.to_string(), json!({"description": StatusCode::from_u16(*c).ok().and_then(|s| s.canonical_reason()).unwrap_or("")})))
             .collect();
-        json!({"operationId": id, "summary": summary, "responses": responses, "security": [{"bearer": [], "apiKey": []}]})
+        // A bearer token alone, or with the integrator's API-Key beside it.
+        json!({"operationId": id, "summary": summary, "responses": responses, "security": [{"bearer": []}, {"bearer": [], "apiKey": []}]})
     };
+    // The root and apiDoc also take the API-Key alone.
+    let open_op = |id: &str, summary: &str| {
+        let mut o = op(id, summary, &[200, 401]);
+        o["security"] = json!([{"apiKey": []}, {"bearer": []}]);
+        o
+    };
+    let with_params = |mut o: Value, params: Value| {
+        o["parameters"] = params;
+        o
+    };
+    let path_param = |name: &str| json!([{"name": name, "in": "path", "required": true, "schema": {"type": "string"}}]);
     let paging: Vec<Value> = ["start", "limit", "sortBy", "filter", "q"]
         .iter()
-        .map(|n| json!({"name": n, "in": "query", "required": false, "schema": {"type": if *n == "start" || *n == "limit" {"integer"} else {"string"}}}))
+        .map(|n| {
+            let schema = match *n {
+                "start" => json!({"type": "integer", "minimum": 0}),
+                "limit" => json!({"type": "integer", "minimum": 1, "maximum": 1000}),
+                _ => json!({"type": "string"}),
+            };
+            json!({"name": n, "in": "query", "required": false, "schema": schema})
+        })
         .collect();
     let contact_uri = json!({"name": "contactUri", "in": "query", "required": true, "schema": {"type": "string"}});
     let type_param = json!({"name": "type", "in": "query", "required": false, "schema": {"type": "string", "enum": ["fraudRiskReport", "quiz", "adminApproval"]}});
@@ -821,23 +867,36 @@ pub fn api_document(server: &str) -> Value {
             "apiKey": {"type": "apiKey", "in": "header", "name": "API-Key"}
         }},
         "paths": {
-            "/": {"get": op("getApi", "Top-level resources and operations in this API", &[200])},
-            "/apiDoc": {"get": op("getApiDoc", "Return API definition document", &[200])},
+            "/": {"get": open_op("getApi", "Top-level resources and operations in this API")},
+            "/apiDoc": {"get": open_op("getApiDoc", "Return API definition document")},
             "/fraudRiskReports": {
-                "get": op("getFraudRiskReports", "Return a collection of fraud-risk analysis reports", &[200, 400, 422]).as_object().cloned().map(|mut o| { o.insert("parameters".into(), json!(paging)); Value::Object(o) }).unwrap_or_default(),
-                "post": op("createFraudRiskReport", "Create a new fraud-risk analysis report", &[201, 400])
+                "get": with_params(op("getFraudRiskReports", "Return a collection of fraud-risk analysis reports", &[200, 400, 401, 422]), json!(paging)),
+                "post": op("createFraudRiskReport", "Create a new fraud-risk analysis report", &[201, 400, 401])
             },
-            "/fraudRiskReports/{fraudRiskReportId}": {"get": op("getFraudRiskReport", "Fetch a fraud-risk report", &[200, 404])},
+            "/fraudRiskReports/{fraudRiskReportId}": {"get": with_params(op("getFraudRiskReport", "Fetch a fraud-risk report", &[200, 401, 404]), path_param("fraudRiskReportId"))},
             "/quizzes": {
-                "get": op("getQuizzes", "Return a collection of quizzes", &[200, 400, 422]).as_object().cloned().map(|mut o| { o.insert("parameters".into(), json!(paging)); Value::Object(o) }).unwrap_or_default(),
-                "post": op("createQuiz", "Create a new quiz", &[201, 400])
+                "get": with_params(op("getQuizzes", "Return a collection of quizzes", &[200, 400, 401, 422]), json!(paging)),
+                "post": op("createQuiz", "Create a new quiz", &[201, 400, 401])
             },
-            "/quizzes/{quizId}": {"get": op("getQuiz", "Fetch a quiz", &[200, 404])},
-            "/quizzes/{quizId}/questions": {"post": op("createQuizQuestions", "Generate the questions for a quiz", &[201, 400, 409])},
-            "/quizzes/{quizId}/answers": {"post": op("scoreQuiz", "Submit the answers to a quiz", &[201, 400, 409])},
-            "/contactVerification": {"get": op("getContactVerification", "Retrieves the contact verification status", &[200, 400]).as_object().cloned().map(|mut o| { o.insert("parameters".into(), json!([contact_uri, type_param])); Value::Object(o) }).unwrap_or_default()},
-            "/approvals": {"post": op("createApproval", "Create a new approval resource", &[201, 400, 422])},
-            "/approvals/{approvalId}": {"get": op("getApproval", "Fetch an approval", &[200, 404])}
+            "/quizzes/{quizId}": {"get": with_params(op("getQuiz", "Fetch a quiz", &[200, 401, 404]), path_param("quizId"))},
+            "/quizzes/{quizId}/questions": {"post": with_params(op("createQuizQuestions", "Generate the questions for a quiz", &[201, 400, 401, 404, 409]), path_param("quizId"))},
+            "/quizzes/{quizId}/answers": {"post": with_params(op("scoreQuiz", "Submit the answers to a quiz", &[201, 400, 401, 404, 409]), path_param("quizId"))},
+            "/contactVerification": {"get": with_params(op("getContactVerification", "Retrieves the contact verification status", &[200, 400, 401]), json!([contact_uri, type_param]))},
+            "/approvals": {"post": op("createApproval", "Create a new approval resource", &[201, 400, 401, 422])},
+            "/approvals/{approvalId}": {"get": with_params(op("getApproval", "Fetch an approval", &[200, 401, 404]), path_param("approvalId"))}
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::verification_state;
+
+    #[test]
+    fn contact_verification_states_stay_within_the_reference_enum() {
+        assert_eq!(verification_state("passed"), Some("passed"));
+        assert_eq!(verification_state("passedWithRiskFactors"), Some("passed"));
+        assert_eq!(verification_state("failed"), Some("failed"));
+        assert_eq!(verification_state("pending"), None);
+    }
 }

@@ -18,7 +18,9 @@ use std::collections::BTreeMap;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct TokenRequest {
+    #[schema(required, nullable = false)]
     api_key: Option<String>,
+    #[schema(required, nullable = false)]
     api_secret: Option<String>,
 }
 
@@ -103,10 +105,20 @@ pub async fn auth_token(
 #[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OnboardingRequest {
+    /// ISO 3166-1 alpha-3, e.g. ESP.
+    #[schema(pattern = r"^\s*([A-Z]{3})?\s*$")]
     country_id: Option<String>,
+    #[schema(pattern = r"^\s*(IDCard|Passport|DrivingLicense)?\s*$")]
     doc_type: Option<String>,
     doc_specific_type: Option<String>,
+    /// Where the applicant goes after submitting: an http(s) URL (it must
+    /// also parse as a URL, which no pattern states).
+    #[schema(pattern = r"^\s*([Hh][Tt][Tt][Pp][Ss]?://.+)?\s*$")]
     redirect_url: Option<String>,
+    /// Your own id for the process (a UUID); one is made when absent.
+    #[schema(
+        pattern = r"^\s*([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})?\s*$"
+    )]
     scan_id: Option<String>,
     verification_extra_data: Option<serde_json::Map<String, serde_json::Value>>,
 }
@@ -118,7 +130,7 @@ fn blank(v: &Option<String>) -> Option<&str> {
 #[utoipa::path(
     tag = "onboarding",
     security(("bearer" = [])),
-    request_body(content = OnboardingRequest, description = "All fields optional"),
+    request_body(content = Option<OnboardingRequest>, description = "Optional, and so is every field"),
     responses(
         (status = 200, description = "The process and its hosted page", body = OnboardingResponse),
         (status = 400, description = "Invalid field", body = StatusBody),
@@ -131,9 +143,17 @@ fn blank(v: &Option<String>) -> Option<&str> {
 pub async fn create_onboarding(
     state: web::Data<AppState>,
     client: ApiClient,
-    body: Option<web::Json<OnboardingRequest>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let b = body.map(|b| b.into_inner()).unwrap_or_default();
+    // No body at all is the reference's plain call; a body that is not the
+    // JSON object it claims to be is refused, never read as "no body".
+    let b: OnboardingRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        OnboardingRequest::default()
+    } else {
+        serde_json::from_slice::<Option<OnboardingRequest>>(&body)
+            .map_err(|e| ApiError::BadRequest(format!("malformed JSON body: {e}")))?
+            .unwrap_or_default()
+    };
     let country = blank(&b.country_id)
         .map(|c| {
             if c.len() == 3 && c.chars().all(|x| x.is_ascii_uppercase()) {
@@ -234,7 +254,10 @@ pub async fn process_data(
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DecisionBody {
+    /// The scanId of the process to decide.
+    #[schema(required, nullable = false)]
     verification_id: Option<String>,
+    #[schema(value_type = Option<super::openapi::PersonalData>, nullable = false)]
     personal_data: Option<BTreeMap<String, serde_json::Value>>,
     rejection_comment: Option<String>,
     #[serde(rename = "type")]
@@ -318,7 +341,7 @@ pub async fn accept(
 #[utoipa::path(
     tag = "verification",
     security(("bearer" = [])),
-    request_body(content = DecisionBody, description = "rejectionComment required"),
+    request_body(content = super::openapi::RejectBody, description = "rejectionComment required"),
     responses(
         (status = 200, description = "Rejected (VERIFICATION_REJECTED)", body = StatusBody),
         (status = 400, description = "Missing or invalid field", body = StatusBody),

@@ -3,15 +3,21 @@
 //! Handlers parse and authenticate; `crate::verify` does the work.
 
 use super::error::ApiError;
+use super::openapi::{
+    ConfigResponse, LoginResponse, MessageResponse, ProjectConfig, StatusBody, UserResponse,
+    ValidateResponse, VerificationResponse,
+};
 use crate::security::session::client_addr;
 use crate::startup::AppState;
 use crate::verify::users::{self, Datapoint, UserRow};
 use crate::verify::{otp, profile};
 use actix_web::dev::Payload;
+use actix_web::{get, post, put};
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use futures_util::future::LocalBoxFuture;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 #[derive(Debug, sqlx::FromRow)]
 struct KeyRow {
@@ -161,23 +167,62 @@ fn ok(v: Value) -> HttpResponse {
 }
 
 /// `GET /v1/config`
-pub async fn config(c: MobileClient) -> Result<HttpResponse, ApiError> {
-    Ok(ok(json!({
-        "project": {
-            "primary_auth_credential": "phone",
-            "secondary_auth_credential": "birthdate",
-            "sandbox": c.sandbox,
-        }
-    })))
+#[utoipa::path(
+    tag = "mobile",
+    operation_id = "getConfig",
+    security(("apiKey" = [])),
+    responses(
+        (status = 200, description = "The verifications required for login and user creation", body = ConfigResponse),
+        (status = 401, description = "No or unknown Mobile API key", body = StatusBody),
+        (status = 403, description = "The integrator is disabled", body = StatusBody),
+    )
+)]
+#[get("/v1/config")]
+pub async fn config(state: web::Data<AppState>, c: MobileClient) -> Result<HttpResponse, ApiError> {
+    let today = chrono::Utc::now().date_naive();
+    let years = state.settings.thresholds.minimum_age;
+    let birthdate = today
+        .checked_sub_months(chrono::Months::new(12 * years))
+        .unwrap_or(today);
+    let answer = ConfigResponse {
+        project: ProjectConfig {
+            birthdate: birthdate.to_string(),
+            primary_auth_credential: "phone".into(),
+            secondary_auth_credential: "birthdate".into(),
+            sandbox: c.sandbox,
+        },
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(answer))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct StartBody {
+    /// phone or email.
+    #[schema(required, nullable = false)]
     datapoint_type: Option<String>,
+    /// `{data_type, country_code, phone_number}` or `{data_type, email}`.
+    #[schema(required, nullable = false)]
     datapoint: Option<Value>,
 }
 
 /// `POST /v1/verifications/start`
+#[utoipa::path(
+    tag = "mobile",
+    operation_id = "startVerification",
+    security(("apiKey" = [])),
+    request_body = StartBody,
+    responses(
+        (status = 200, description = "Started: a code was sent", body = VerificationResponse),
+        (status = 400, description = "Invalid datapoint", body = StatusBody),
+        (status = 401, description = "No or unknown Mobile API key", body = StatusBody),
+        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        (status = 429, description = "One call per 30 s per client and endpoint (Retry-After)", body = StatusBody),
+        (status = 502, description = "The code could not be delivered", body = StatusBody),
+    )
+)]
+#[post("/v1/verifications/start")]
 pub async fn start(
     state: web::Data<AppState>,
     c: MobileClient,
@@ -202,6 +247,20 @@ pub async fn start(
 }
 
 /// `POST /v1/verifications/primary/start`
+#[utoipa::path(
+    tag = "mobile",
+    operation_id = "startPrimaryVerification",
+    security(("userToken" = [], "apiKey" = [])),
+    responses(
+        (status = 200, description = "Started on the user's primary credential", body = VerificationResponse),
+        (status = 400, description = "The user has no primary credential", body = StatusBody),
+        (status = 401, description = "No, unknown, expired or revoked user token", body = StatusBody),
+        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        (status = 429, description = "One call per 30 s per client and endpoint (Retry-After)", body = StatusBody),
+        (status = 502, description = "The code could not be delivered", body = StatusBody),
+    )
+)]
+#[post("/v1/verifications/primary/start")]
 pub async fn primary_start(
     state: web::Data<AppState>,
     c: MobileClient,
@@ -256,12 +315,30 @@ async fn with_secondary(state: &AppState, v: &otp::VerificationRow) -> Result<Va
     Ok(users::verification_json(v, s.as_ref()))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct FinishBody {
+    /// The 6-digit code, or the date of birth (YYYY-MM-DD) for a birthdate verification.
+    #[schema(required, nullable = false)]
     secret: Option<String>,
 }
 
 /// `POST /v1/verifications/{verification_id}/finish`
+#[utoipa::path(
+    tag = "mobile",
+    operation_id = "finishVerification",
+    security(("apiKey" = [])),
+    params(("verification_id" = String, Path, description = "The verification id", pattern = "^entity_[0-9a-f]{16}$")),
+    request_body = FinishBody,
+    responses(
+        (status = 200, description = "The verification's status after this attempt", body = VerificationResponse),
+        (status = 400, description = "Missing secret or malformed id", body = StatusBody),
+        (status = 401, description = "No or unknown Mobile API key", body = StatusBody),
+        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        (status = 404, description = "No such verification", body = StatusBody),
+        (status = 429, description = "One call per 30 s per client and endpoint (Retry-After)", body = StatusBody),
+    )
+)]
+#[post("/v1/verifications/{verification_id}/finish")]
 pub async fn finish(
     state: web::Data<AppState>,
     c: MobileClient,
@@ -287,6 +364,23 @@ pub async fn finish(
 }
 
 /// `POST /v1/verifications/{verification_id}/restart`
+#[utoipa::path(
+    tag = "mobile",
+    operation_id = "restartVerification",
+    security(("apiKey" = [])),
+    params(("verification_id" = String, Path, description = "The verification id", pattern = "^entity_[0-9a-f]{16}$")),
+    responses(
+        (status = 200, description = "A new code was sent", body = VerificationResponse),
+        (status = 400, description = "Malformed id", body = StatusBody),
+        (status = 401, description = "No or unknown Mobile API key", body = StatusBody),
+        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        (status = 404, description = "No such verification", body = StatusBody),
+        (status = 409, description = "The verification cannot be restarted", body = StatusBody),
+        (status = 429, description = "One call per 30 s per client and endpoint (Retry-After)", body = StatusBody),
+        (status = 502, description = "The code could not be delivered", body = StatusBody),
+    )
+)]
+#[post("/v1/verifications/{verification_id}/restart")]
 pub async fn restart(
     state: web::Data<AppState>,
     c: MobileClient,
@@ -306,6 +400,21 @@ pub async fn restart(
 }
 
 /// `GET /v1/verifications/{verification_id}/status`
+#[utoipa::path(
+    tag = "mobile",
+    operation_id = "getVerificationStatus",
+    security(("apiKey" = [])),
+    params(("verification_id" = String, Path, description = "The verification id", pattern = "^entity_[0-9a-f]{16}$")),
+    responses(
+        (status = 200, description = "The verification", body = VerificationResponse),
+        (status = 400, description = "Malformed id", body = StatusBody),
+        (status = 401, description = "No or unknown Mobile API key", body = StatusBody),
+        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        (status = 404, description = "No such verification", body = StatusBody),
+        (status = 429, description = "One call per 30 s per client and endpoint (Retry-After)", body = StatusBody),
+    )
+)]
+#[get("/v1/verifications/{verification_id}/status")]
 pub async fn status(
     state: web::Data<AppState>,
     c: MobileClient,
@@ -316,9 +425,11 @@ pub async fn status(
     Ok(ok(with_secondary(&state, &v).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct UserBody {
     metadata: Option<String>,
+    /// `{type: "list", data: [...]}` of phone, email, birthdate, name, address and id_document items.
+    #[schema(required, nullable = false)]
     data_points: Option<Value>,
 }
 
@@ -330,7 +441,69 @@ fn data_points(b: &UserBody) -> Result<users::UserData, ApiError> {
     Ok(users::parse_data_points(dp)?)
 }
 
+/// The creating-users guide's signed payload: a compact JWS (HS256) whose
+/// claims are the same JSON a plain request sends, signed with the key the
+/// integrator set (`integrator create --user-payload-key-stdin`).
+async fn signed_payload(
+    state: &AppState,
+    c: &MobileClient,
+    body: &[u8],
+) -> Result<UserBody, ApiError> {
+    let key = crate::store::integrators::user_payload_key(state.db.read(), &c.integrator_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::UnsupportedType(
+                "this integrator has no payload signing key: set one (integrator create --user-payload-key-stdin) or send application/json".into(),
+            )
+        })?;
+    let token = std::str::from_utf8(body)
+        .map_err(|_| ApiError::BadRequest("the signed payload is not text".into()))?
+        .trim();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    v.required_spec_claims.clear();
+    v.validate_exp = false;
+    v.validate_aud = false;
+    let data = jsonwebtoken::decode::<Value>(
+        token,
+        &jsonwebtoken::DecodingKey::from_secret(key.as_bytes()),
+        &v,
+    )
+    .map_err(|e| {
+        ApiError::BadRequest(format!(
+            "the signed payload does not verify with the integrator's key (HS256): {e}"
+        ))
+    })?;
+    // An expiry, when the signer set one, is honoured.
+    if let Some(exp) = data.claims.get("exp").and_then(Value::as_i64) {
+        if exp < chrono::Utc::now().timestamp() {
+            return Err(ApiError::BadRequest(
+                "the signed payload has expired".into(),
+            ));
+        }
+    }
+    serde_json::from_value(data.claims)
+        .map_err(|e| ApiError::BadRequest(format!("the signed payload's claims: {e}")))
+}
+
 /// `POST /v1/user`
+#[utoipa::path(
+    tag = "mobile",
+    operation_id = "createUser",
+    security(("apiKey" = [])),
+    request_body(content(
+        (UserBody = "application/json"),
+        (String = "application/jwt"),
+    ), description = "The user's data points, as JSON or as the creating-users guide's signed payload (a JWS over the same JSON, HS256 under the integrator's signing key)"),
+    responses(
+        (status = 200, description = "Created, with a user token", body = UserResponse),
+        (status = 400, description = "Invalid data points, or a bad signature", body = StatusBody),
+        (status = 401, description = "No or unknown Mobile API key", body = StatusBody),
+        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        (status = 409, description = "The primary credential already belongs to a user", body = StatusBody),
+        (status = 415, description = "Neither JSON nor a signed payload", body = StatusBody),
+    )
+)]
+#[post("/v1/user")]
 pub async fn create_user(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -342,13 +515,12 @@ pub async fn create_user(
         .get("Content-Type")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    if ct.starts_with("application/jwt") {
-        return Err(ApiError::UnsupportedType(
-            "signed payloads (application/jwt) are not accepted here: send the same fields as application/json over HTTPS".into(),
-        ));
-    }
-    let b: UserBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::BadRequest(format!("malformed JSON body: {e}")))?;
+    let b: UserBody = if ct.starts_with("application/jwt") {
+        signed_payload(&state, &c, &body).await?
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::BadRequest(format!("malformed JSON body: {e}")))?
+    };
     let data = data_points(&b)?;
     let (u, token) = users::create(
         &state.db,
@@ -362,6 +534,19 @@ pub async fn create_user(
 }
 
 /// `PUT /v1/user`
+#[utoipa::path(
+    tag = "mobile",
+    operation_id = "updateUser",
+    security(("userToken" = []), ("userToken" = [], "apiKey" = [])),
+    request_body = UserBody,
+    responses(
+        (status = 200, description = "The updated user", body = UserResponse),
+        (status = 400, description = "Invalid data points", body = StatusBody),
+        (status = 401, description = "No, unknown, expired or revoked user token", body = StatusBody),
+        (status = 403, description = "The integrator is disabled", body = StatusBody),
+    )
+)]
+#[put("/v1/user")]
 pub async fn update_user(
     state: web::Data<AppState>,
     u: MobileUser,
@@ -373,16 +558,44 @@ pub async fn update_user(
 }
 
 /// `GET /v1/user`
+#[utoipa::path(
+    tag = "mobile",
+    operation_id = "getUser",
+    security(("userToken" = []), ("userToken" = [], "apiKey" = [])),
+    responses(
+        (status = 200, description = "The user", body = UserResponse),
+        (status = 401, description = "No, unknown, expired or revoked user token", body = StatusBody),
+        (status = 403, description = "The integrator is disabled", body = StatusBody),
+    )
+)]
+#[get("/v1/user")]
 pub async fn get_user(state: web::Data<AppState>, u: MobileUser) -> Result<HttpResponse, ApiError> {
     Ok(ok(users::user_json(&state.db, &u.user, &u.token).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct LoginBody {
+    /// `{type: "list", data: [{verification_id}, ...]}`: passed verifications.
+    #[schema(required, nullable = false)]
     verifications: Option<Value>,
 }
 
 /// `POST /v1/user/login`
+#[utoipa::path(
+    tag = "mobile",
+    operation_id = "login",
+    security(("apiKey" = [])),
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Logged in", body = LoginResponse),
+        (status = 400, description = "Malformed verifications", body = StatusBody),
+        (status = 401, description = "No or unknown Mobile API key", body = StatusBody),
+        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        (status = 404, description = "No such verification", body = StatusBody),
+        (status = 429, description = "One call per 30 s per client and endpoint (Retry-After)", body = StatusBody),
+    )
+)]
+#[post("/v1/user/login")]
 pub async fn login(
     state: web::Data<AppState>,
     c: MobileClient,
@@ -437,16 +650,36 @@ fn phone_of(raw: Option<&str>) -> Result<String, ApiError> {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct LinkBody {
+    #[schema(required, nullable = false)]
     email: Option<String>,
+    /// One of the integrator's allowed redirect URIs.
+    #[schema(required, nullable = false)]
     redirect_uri: Option<String>,
+    #[schema(value_type = Option<Object>)]
     email_content: Option<profile::EmailContent>,
     #[serde(default)]
     update_primary: bool,
 }
 
 /// `POST /v1/verification/links/email`
+#[utoipa::path(
+    tag = "verification",
+    operation_id = "sendEmailLink",
+    security(("userToken" = []), ("userToken" = [], "apiKey" = [])),
+    request_body = LinkBody,
+    responses(
+        (status = 200, description = "Sent", body = MessageResponse),
+        (status = 400, description = "Invalid e-mail or redirect URI", body = StatusBody),
+        (status = 401, description = "No, unknown, expired or revoked user token", body = StatusBody),
+        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        (status = 409, description = "Another user already verified this e-mail", body = StatusBody),
+        (status = 429, description = "One call per 30 s per client and endpoint (Retry-After)", body = StatusBody),
+        (status = 502, description = "The e-mail could not be delivered", body = StatusBody),
+    )
+)]
+#[post("/v1/verification/links/email")]
 pub async fn send_link(
     state: web::Data<AppState>,
     u: MobileUser,
@@ -480,9 +713,11 @@ pub async fn send_link(
     Ok(ok(json!({"message": "Verification email sent"})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct EmailSendBody {
+    #[schema(required, nullable = false)]
     email: Option<String>,
+    #[schema(value_type = Option<Object>)]
     email_content: Option<profile::EmailContent>,
 }
 
@@ -507,6 +742,22 @@ async fn send_code(
 }
 
 /// `POST /v1/verification/otp/email/send`
+#[utoipa::path(
+    tag = "verification",
+    operation_id = "sendEmailOtp",
+    security(("userToken" = []), ("userToken" = [], "apiKey" = [])),
+    request_body = EmailSendBody,
+    responses(
+        (status = 200, description = "Sent", body = MessageResponse),
+        (status = 400, description = "Invalid e-mail", body = StatusBody),
+        (status = 401, description = "No, unknown, expired or revoked user token", body = StatusBody),
+        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        (status = 409, description = "Another user already verified this e-mail", body = StatusBody),
+        (status = 429, description = "One call per 30 s per client and endpoint (Retry-After)", body = StatusBody),
+        (status = 502, description = "The e-mail could not be delivered", body = StatusBody),
+    )
+)]
+#[post("/v1/verification/otp/email/send")]
 pub async fn email_send(
     state: web::Data<AppState>,
     u: MobileUser,
@@ -529,10 +780,11 @@ pub async fn email_send(
     Ok(ok(json!({"message": "Email sent successfully"})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ValidateBody {
     email: Option<String>,
     phone_number: Option<String>,
+    #[schema(required, nullable = false)]
     passcode: Option<String>,
     #[serde(default)]
     update_primary: bool,
@@ -564,6 +816,22 @@ async fn validate(
 }
 
 /// `POST /v1/verification/otp/email/validate`
+#[utoipa::path(
+    tag = "verification",
+    operation_id = "validateEmailOtp",
+    security(("userToken" = []), ("userToken" = [], "apiKey" = [])),
+    request_body = ValidateBody,
+    responses(
+        (status = 200, description = "Whether the code was right", body = ValidateResponse),
+        (status = 400, description = "Invalid e-mail or missing passcode", body = StatusBody),
+        (status = 401, description = "No, unknown, expired or revoked user token", body = StatusBody),
+        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        (status = 404, description = "No code was sent to this e-mail", body = StatusBody),
+        (status = 409, description = "Another user already verified this e-mail", body = StatusBody),
+        (status = 422, description = "The code expired, was used or has no attempts left", body = StatusBody),
+    )
+)]
+#[post("/v1/verification/otp/email/validate")]
 pub async fn email_validate(
     state: web::Data<AppState>,
     u: MobileUser,
@@ -573,14 +841,31 @@ pub async fn email_validate(
     validate(&state, &u, "email", &email, &body).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct SmsSendBody {
     custom_message: Option<String>,
     sender_id: Option<String>,
+    #[schema(required, nullable = false)]
     phone_number: Option<String>,
 }
 
 /// `POST /v1/verification/otp/sms/send`
+#[utoipa::path(
+    tag = "verification",
+    operation_id = "sendSmsOtp",
+    security(("userToken" = []), ("userToken" = [], "apiKey" = [])),
+    request_body = SmsSendBody,
+    responses(
+        (status = 200, description = "Sent", body = MessageResponse),
+        (status = 400, description = "Invalid phone number or message", body = StatusBody),
+        (status = 401, description = "No, unknown, expired or revoked user token", body = StatusBody),
+        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        (status = 409, description = "Another user already verified this number", body = StatusBody),
+        (status = 429, description = "One call per 30 s per client and endpoint (Retry-After)", body = StatusBody),
+        (status = 502, description = "The SMS could not be delivered", body = StatusBody),
+    )
+)]
+#[post("/v1/verification/otp/sms/send")]
 pub async fn sms_send(
     state: web::Data<AppState>,
     u: MobileUser,
@@ -623,6 +908,22 @@ pub async fn sms_send(
 }
 
 /// `POST /v1/verification/otp/sms/validate`
+#[utoipa::path(
+    tag = "verification",
+    operation_id = "validateSmsOtp",
+    security(("userToken" = []), ("userToken" = [], "apiKey" = [])),
+    request_body = ValidateBody,
+    responses(
+        (status = 200, description = "Whether the code was right", body = ValidateResponse),
+        (status = 400, description = "Invalid phone number or missing passcode", body = StatusBody),
+        (status = 401, description = "No, unknown, expired or revoked user token", body = StatusBody),
+        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        (status = 404, description = "No code was sent to this number", body = StatusBody),
+        (status = 409, description = "Another user already verified this number", body = StatusBody),
+        (status = 422, description = "The code expired, was used or has no attempts left", body = StatusBody),
+    )
+)]
+#[post("/v1/verification/otp/sms/validate")]
 pub async fn sms_validate(
     state: web::Data<AppState>,
     u: MobileUser,
@@ -632,7 +933,7 @@ pub async fn sms_validate(
     validate(&state, &u, "phone", &phone, &body).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct LinkQuery {
     t: Option<String>,
 }
@@ -661,6 +962,16 @@ fn page(title: &str, body: &str) -> HttpResponse {
 /// `GET /v1/verification/links/email/{id}?t=…`: a page with a button.
 /// Opening the link changes nothing, so mail scanners that fetch links
 /// cannot use it up; the applicant's click (a POST) confirms.
+#[utoipa::path(
+    tag = "verification",
+    operation_id = "getEmailLinkPage",
+    params(
+        ("id" = String, Path, description = "The verification id"),
+        ("t" = Option<String>, Query, description = "The link's secret"),
+    ),
+    responses((status = 200, description = "A page with a confirm button (or saying the link is not valid)", content_type = "text/html", body = String))
+)]
+#[get("/v1/verification/links/email/{id}")]
 pub async fn link_page(path: web::Path<String>, q: web::Query<LinkQuery>) -> HttpResponse {
     match link_parts(&path, q.t.as_deref()) {
         Some((id, t)) => page(
@@ -674,13 +985,26 @@ pub async fn link_page(path: web::Path<String>, q: web::Query<LinkQuery>) -> Htt
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct LinkForm {
     t: Option<String>,
 }
 
 /// `POST /v1/verification/links/email/{id}`: confirms, then sends the
 /// browser to the integrator's redirect_uri with `result=true|false`.
+#[utoipa::path(
+    tag = "verification",
+    operation_id = "confirmEmailLink",
+    params(("id" = String, Path, description = "The verification id")),
+    request_body(content = LinkForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The link is not valid (a page saying so)", content_type = "text/html", body = String),
+        (status = 303, description = "Confirmed or not: on to the integrator's redirect_uri with result=true|false"),
+        (status = 400, description = "The form is malformed", body = StatusBody),
+        (status = 415, description = "Not a form (application/x-www-form-urlencoded)", body = StatusBody),
+    )
+)]
+#[post("/v1/verification/links/email/{id}")]
 pub async fn link_confirm(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -705,50 +1029,26 @@ pub async fn link_confirm(
     }
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
+/// The mobile API's and the Verification API's routes, registered through
+/// utoipa-actix-web so `openapi::mobile_document` is collected from them.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.app_data(super::error::json_config())
-        .route("/v1/config", web::get().to(config))
-        .route("/v1/verifications/start", web::post().to(start))
-        .route(
-            "/v1/verifications/primary/start",
-            web::post().to(primary_start),
-        )
-        .route(
-            "/v1/verifications/{verification_id}/finish",
-            web::post().to(finish),
-        )
-        .route(
-            "/v1/verifications/{verification_id}/restart",
-            web::post().to(restart),
-        )
-        .route(
-            "/v1/verifications/{verification_id}/status",
-            web::get().to(status),
-        )
-        .route("/v1/user", web::post().to(create_user))
-        .route("/v1/user", web::put().to(update_user))
-        .route("/v1/user", web::get().to(get_user))
-        .route("/v1/user/login", web::post().to(login))
-        .route("/v1/verification/links/email", web::post().to(send_link))
-        .route(
-            "/v1/verification/links/email/{id}",
-            web::get().to(link_page),
-        )
-        .route(
-            "/v1/verification/links/email/{id}",
-            web::post().to(link_confirm),
-        )
-        .route(
-            "/v1/verification/otp/email/send",
-            web::post().to(email_send),
-        )
-        .route(
-            "/v1/verification/otp/email/validate",
-            web::post().to(email_validate),
-        )
-        .route("/v1/verification/otp/sms/send", web::post().to(sms_send))
-        .route(
-            "/v1/verification/otp/sms/validate",
-            web::post().to(sms_validate),
-        );
+        .app_data(super::error::form_config())
+        .service(config)
+        .service(start)
+        .service(primary_start)
+        .service(finish)
+        .service(restart)
+        .service(status)
+        .service(create_user)
+        .service(update_user)
+        .service(get_user)
+        .service(login)
+        .service(send_link)
+        .service(link_page)
+        .service(link_confirm)
+        .service(email_send)
+        .service(email_validate)
+        .service(sms_send)
+        .service(sms_validate);
 }

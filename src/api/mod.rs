@@ -5,6 +5,7 @@ pub mod capture;
 pub mod error;
 pub mod evidence;
 pub mod identity;
+pub mod methods;
 pub mod mobbscan;
 pub mod mobile;
 pub mod openapi;
@@ -41,9 +42,14 @@ pub async fn openapi_json(state: web::Data<crate::startup::AppState>) -> HttpRes
         .body(state.openapi.clone())
 }
 
-/// The identity-verification families (mobile, Verification and Identity
-/// APIs): plain actix routes, documented by their own references.
+/// `GET /api/openapi/mobile.json`: the mobile and Verification APIs.
+pub async fn mobile_openapi_json(state: web::Data<crate::startup::AppState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(state.mobile_openapi.clone())
+}
+
+/// The Identity (Apiture) family: plain actix routes.
 pub fn identity_routes(cfg: &mut web::ServiceConfig) {
-    mobile::routes(cfg);
     identity::routes(cfg);
 }

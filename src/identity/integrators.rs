@@ -400,3 +400,39 @@ pub async fn set_enabled(
     tx.commit().await?;
     Ok(())
 }
+
+/// Sets the key an integrator signs `POST /v1/user` payloads with
+/// (`Content-Type: application/jwt`, HS256). At least 32 characters: it is
+/// an HMAC key. The audit entry says that it changed, never what it is.
+pub async fn set_user_payload_key(
+    db: &Db,
+    id: &str,
+    key: &str,
+    actor: &str,
+    client_addr: &str,
+) -> Result<(), IdentityError> {
+    let key = key.trim();
+    if key.chars().count() < 32 {
+        return Err(IdentityError::Invalid(
+            "the payload signing key must have at least 32 characters".into(),
+        ));
+    }
+    let mut tx = db.begin().await?;
+    if crate::store::integrators::set_user_payload_key(&mut tx, id, Some(key)).await? == 0 {
+        return Err(IdentityError::Invalid("no such integrator".into()));
+    }
+    audit::record(
+        db,
+        &mut tx,
+        Event {
+            actor,
+            action: "integrator.user_payload_key",
+            scan_id: None,
+            client_addr,
+            detail: serde_json::json!({"integrator_id": id}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -145,11 +145,13 @@ pub struct PointRow {
     pub is_primary: i64,
     pub verified_at: Option<i64>,
     pub created_at: i64,
+    /// Phones: the calling code, when it was given apart (mobile API).
+    pub country_code: Option<String>,
 }
 
 pub async fn points(pool: &AnyPool, contact_id: &str) -> Result<Vec<PointRow>, sqlx::Error> {
     sqlx::query_as::<_, PointRow>(
-        "SELECT id, contact_id, kind, value, is_primary, verified_at, created_at FROM contact_points \
+        "SELECT id, contact_id, kind, value, is_primary, verified_at, created_at, country_code FROM contact_points \
          WHERE contact_id = $1 ORDER BY created_at, id",
     )
     .bind(contact_id)
@@ -159,12 +161,30 @@ pub async fn points(pool: &AnyPool, contact_id: &str) -> Result<Vec<PointRow>, s
 
 pub async fn points_in(tx: &mut Tx, contact_id: &str) -> Result<Vec<PointRow>, sqlx::Error> {
     sqlx::query_as::<_, PointRow>(
-        "SELECT id, contact_id, kind, value, is_primary, verified_at, created_at FROM contact_points \
+        "SELECT id, contact_id, kind, value, is_primary, verified_at, created_at, country_code FROM contact_points \
          WHERE contact_id = $1 ORDER BY created_at, id",
     )
     .bind(contact_id)
     .fetch_all(&mut **tx)
     .await
+}
+
+/// Records the calling code of a phone point (given apart by the mobile API).
+pub async fn set_country_code(
+    tx: &mut Tx,
+    contact_id: &str,
+    value: &str,
+    country_code: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE contact_points SET country_code = $1 WHERE contact_id = $2 AND kind = 'phone' AND value = $3",
+    )
+    .bind(country_code)
+    .bind(contact_id)
+    .bind(value)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Adds a point, or marks an existing one verified / primary.

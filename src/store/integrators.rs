@@ -194,3 +194,30 @@ pub async fn api_key_of(pool: &AnyPool, id: &str) -> Result<Option<String>, sqlx
             .flatten(),
     )
 }
+
+/// Sets (or clears) the key an integrator signs `POST /v1/user` payloads with.
+pub async fn set_user_payload_key(
+    tx: &mut Tx,
+    id: &str,
+    key: Option<&str>,
+) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("UPDATE integrators SET user_payload_key = $1 WHERE id = $2")
+            .bind(key)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
+    )
+}
+
+/// The key an integrator signs `POST /v1/user` payloads with, if it set one.
+pub async fn user_payload_key(pool: &AnyPool, id: &str) -> Result<Option<String>, sqlx::Error> {
+    Ok(sqlx::query_scalar::<_, Option<String>>(
+        "SELECT user_payload_key FROM integrators WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?
+    .flatten())
+}

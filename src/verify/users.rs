@@ -36,6 +36,14 @@ impl Datapoint {
         }
     }
 
+    /// A phone's calling code, when it was given apart.
+    pub fn country_code(&self) -> Option<&str> {
+        match self {
+            Datapoint::Phone { country_code, .. } if !country_code.is_empty() => Some(country_code),
+            _ => None,
+        }
+    }
+
     /// The stored, compared form.
     pub fn target(&self) -> String {
         match self {
@@ -187,7 +195,9 @@ pub async fn start(
         None => user_by_point(db, integrator_id, dp.kind(), &target).await?,
     };
     let mut secondary_id = None;
-    if let (Some(u), None) = (&existing, for_user) {
+    // A known user's verification comes with its secondary credential, on
+    // /start and /primary/start alike (the reference answers both with it).
+    if let Some(u) = &existing {
         let contact = crow::get(db.read(), integrator_id, &u.contact_id).await?;
         if let Some(birthdate) = contact.and_then(|c| c.birthdate) {
             let id = otp::new_verification_id();
@@ -460,7 +470,14 @@ pub async fn user_json(db: &Db, u: &UserRow, token: &str) -> Result<Value, Verif
         .filter(|p| p.kind == "phone" || p.kind == "email")
     {
         let mut j = if p.kind == "phone" {
-            json!({"type": "phone", "phone_number": p.value})
+            // The reference's {country_code, phone_number}: the national
+            // number after the calling code (the whole E.164 value when the
+            // code was never given apart, e.g. a phone the Identity API set).
+            let cc = p.country_code.as_deref();
+            let national = cc
+                .and_then(|c| p.value.strip_prefix(&format!("+{c}")))
+                .unwrap_or(&p.value);
+            json!({"type": "phone", "country_code": cc, "phone_number": national})
         } else {
             json!({"type": "email", "email": p.value})
         };
@@ -602,6 +619,9 @@ pub async fn create(
         now,
     )
     .await?;
+    if let Some(cc) = dp.country_code() {
+        crow::set_country_code(&mut tx, &contact_id, &dp.target(), cc).await?;
+    }
     crow::set_primary(&mut tx, &contact_id, dp.kind(), &dp.target()).await?;
     let id = format!(
         "crdhldr_{}",
@@ -671,6 +691,9 @@ pub async fn update(db: &Db, u: &UserRow, data: UserData) -> Result<(), VerifyEr
             now_ms(),
         )
         .await?;
+        if let Some(cc) = dp.country_code() {
+            crow::set_country_code(&mut tx, &u.contact_id, &dp.target(), cc).await?;
+        }
     }
     if let Some(c) = &data.country {
         sqlx::query("UPDATE contacts SET country = $1 WHERE id = $2")

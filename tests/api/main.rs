@@ -8,6 +8,7 @@ mod capture;
 mod case;
 mod certify;
 mod cli;
+mod contract;
 mod helpers;
 mod mobbscan;
 mod onboarding;
