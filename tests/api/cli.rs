@@ -327,3 +327,151 @@ async fn boolean_env_values_start_the_server() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("maybe"));
 }
+
+/// The webhook policy and shutdown flags the README documents, as flags and
+/// as env twins; out-of-bounds values are refused at start with the reason.
+#[tokio::test]
+async fn webhook_policy_flags_start_the_server_and_bad_values_are_refused() {
+    let flags = [
+        "--webhook-first-retry-secs",
+        "5",
+        "--webhook-max-delay-secs",
+        "21600",
+        "--webhook-retry-window-hours",
+        "72",
+        "--webhook-timeout-secs",
+        "10",
+        "--webhook-concurrency",
+        "8",
+        "--shutdown-grace-secs",
+        "10",
+    ];
+    let envs = [
+        ("KYCDESK_WEBHOOK_FIRST_RETRY_SECS", "5"),
+        ("KYCDESK_WEBHOOK_MAX_DELAY_SECS", "21600"),
+        ("KYCDESK_WEBHOOK_RETRY_WINDOW_HOURS", "72"),
+        ("KYCDESK_WEBHOOK_TIMEOUT_SECS", "10"),
+        ("KYCDESK_WEBHOOK_CONCURRENCY", "8"),
+        ("KYCDESK_SHUTDOWN_GRACE_SECS", "10"),
+    ];
+    for use_env in [false, true] {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut cmd = kycdesk();
+        cmd.args([
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.path());
+        if use_env {
+            cmd.envs(envs);
+        } else {
+            cmd.args(flags);
+        }
+        let mut child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("http://127.0.0.1:{port}/healthz");
+        let started = std::time::Instant::now();
+        let mut up = false;
+        while started.elapsed() < std::time::Duration::from_secs(30) {
+            if reqwest::get(&url).await.is_ok_and(|r| r.status() == 200) {
+                up = true;
+                break;
+            }
+            if let Ok(Some(s)) = child.try_wait() {
+                panic!("serve exited ({s}) with env={use_env}");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(up, "env={use_env}");
+    }
+    for (flag, value, says) in [
+        ("--webhook-concurrency", "0", "concurrency"),
+        ("--webhook-first-retry-secs", "0", "first-retry"),
+        ("--webhook-timeout-secs", "100000", "timeout"),
+        ("--shutdown-grace-secs", "100000", "grace"),
+    ] {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let out = kycdesk()
+            .args(["serve", "--data-dir"])
+            .arg(dir.path())
+            .args([flag, value])
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!out.status.success(), "{flag} {value} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{flag} {value}: {err}");
+    }
+}
+
+/// `integrator create --user-payload-key-stdin`: the key comes from stdin,
+/// is stored, and a short one is refused before anything is created.
+#[test]
+fn integrator_create_reads_the_payload_key_from_stdin() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("data");
+    let run = |key: &str| {
+        let mut child = kycdesk()
+            .args([
+                "integrator",
+                "create",
+                "--name",
+                "Signed Bank",
+                "--user-payload-key-stdin",
+                "--data-dir",
+            ])
+            .arg(&data)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{e}"));
+        if let Some(mut i) = child.stdin.take() {
+            let _ = i.write_all(key.as_bytes());
+        }
+        child.wait_with_output().unwrap_or_else(|e| panic!("{e}"))
+    };
+    let short = run("too-short\n");
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("32 characters"));
+    let ok = run("a-payload-signing-key-long-enough-for-hs256\n");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let creds: serde_json::Value = serde_json::from_slice(&ok.stdout).unwrap_or_default();
+    let id = creds["integrator_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let rt = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("{e}"));
+    let (n, key): (i64, Option<String>) = rt.block_on(async {
+        let db = kycdesk::store::Db::connect(&kycdesk::config::default_database_url(&data))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let n = sqlx::query_scalar("SELECT COUNT(*) FROM integrators")
+            .fetch_one(db.read())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let key = kycdesk::store::integrators::user_payload_key(db.read(), &id)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        (n, key)
+    });
+    assert_eq!(n, 1, "the refused call created nothing");
+    assert_eq!(
+        key.as_deref(),
+        Some("a-payload-signing-key-long-enough-for-hs256")
+    );
+}
