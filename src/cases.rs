@@ -680,14 +680,19 @@ async fn attach(
             "the process is {st}: evidence can only be added before it is submitted"
         )));
     }
-    if rows::upload_count(db.read(), scan_id).await? >= MAX_UPLOADS {
+    let kind = e.kind.as_str();
+    let now = now_ms();
+    let mut tx = db.begin().await?;
+    // Uploads are counted by their audit entries, and audit appends are
+    // serialised: counting under that lock, in the transaction that adds
+    // the next one, lets a burst of uploads through only up to the ceiling.
+    db.lock_audit(&mut tx).await?;
+    if rows::upload_count(&mut tx, scan_id).await? >= MAX_UPLOADS {
+        tx.rollback().await?;
         return Err(CaseError::Limit(format!(
             "this process has received {MAX_UPLOADS} uploads; no more are accepted"
         )));
     }
-    let kind = e.kind.as_str();
-    let now = now_ms();
-    let mut tx = db.begin().await?;
     let row = crate::store::processes::EvidenceRow {
         id: uuid::Uuid::new_v4().to_string(),
         scan_id: scan_id.into(),

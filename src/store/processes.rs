@@ -823,12 +823,12 @@ pub async fn put_evidence(
 }
 
 /// How many pieces of evidence a process has received (audited uploads).
-pub async fn upload_count(pool: &AnyPool, scan_id: &str) -> Result<i64, sqlx::Error> {
+pub async fn upload_count(tx: &mut Tx, scan_id: &str) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar::<_, i64>(
         "SELECT COUNT(*) FROM audit_log WHERE scan_id = $1 AND action = 'evidence.add'",
     )
     .bind(scan_id)
-    .fetch_one(pool)
+    .fetch_one(&mut **tx)
     .await
 }
 

@@ -13,7 +13,8 @@ both_backends!(
     acknowledged_uploads_keep_their_bytes_while_the_same_bytes_are_deleted_elsewhere,
     a_burst_of_wrong_passwords_locks_the_account_before_the_right_one,
     the_token_throttle_lets_exactly_its_limit_through,
-    a_lost_claim_race_names_the_winner
+    a_lost_claim_race_names_the_winner,
+    a_burst_of_uploads_stops_exactly_at_the_ceiling
 );
 
 /// A small JPEG whose bytes depend on `n` (two different `n` never share a
@@ -281,4 +282,50 @@ async fn a_lost_claim_race_names_the_winner(b: Backend) {
         }
     }
     assert_eq!(lost, ids.len());
+}
+
+/// 60 uploads to one process at once: exactly the ceiling (40) are taken,
+/// the rest refused; the count is checked in the transaction that adds.
+async fn a_burst_of_uploads_stops_exactly_at_the_ceiling(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    let c = integrator(&app, "Burst Bank").await;
+    let tok = token(&app, &c).await;
+    let http = reqwest::Client::new();
+    let (s, v) = send(
+        &http,
+        &app,
+        reqwest::Method::POST,
+        "/onboarding",
+        &tok,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let id = v["scanId"].as_str().unwrap_or_default().to_string();
+    let app = Arc::new(app);
+    let path = format!("/api/capture/{id}/image/front");
+    let statuses: Vec<u16> = futures_util::stream::iter(0..60u32)
+        .map(|i| {
+            let (app, http, tok, path) = (app.clone(), http.clone(), tok.clone(), path.clone());
+            async move {
+                send(
+                    &http,
+                    &app,
+                    reqwest::Method::POST,
+                    &path,
+                    &tok,
+                    Some(jpeg(10_000 + i)),
+                )
+                .await
+                .0
+            }
+        })
+        .buffer_unordered(60)
+        .collect()
+        .await;
+    let taken = statuses.iter().filter(|s| **s == 201).count();
+    let refused = statuses.iter().filter(|s| **s == 409).count();
+    assert_eq!((taken, refused), (40, 20), "{statuses:?}");
 }
