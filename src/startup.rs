@@ -28,6 +28,8 @@ pub struct AppState {
     pub openapi: String,
     /// The mobile and Verification APIs' document, serialised once.
     pub mobile_openapi: String,
+    /// The Identity API's document (`/identity/apiDoc`), serialised once.
+    pub identity_openapi: String,
     /// Every documented path and its methods (405 + Allow for the others).
     pub documented_routes: crate::api::methods::DocumentedRoutes,
     /// Sends one-time codes and magic links (SMTP / outbox).
@@ -84,14 +86,13 @@ impl Application {
             crate::api::openapi::document(settings.public_url.as_str()).to_pretty_json()?;
         let mobile_openapi =
             crate::api::openapi::mobile_document(settings.public_url.as_str()).to_pretty_json()?;
+        let identity_openapi = crate::api::openapi::identity_document(settings.public_url.as_str())
+            .to_pretty_json()?;
         let postman = crate::verify::messaging::Postman::from_settings(&settings)?;
         let mut documented_routes = crate::api::methods::DocumentedRoutes::default();
         documented_routes.add_document("", &serde_json::from_str(&openapi)?);
         documented_routes.add_document("", &serde_json::from_str(&mobile_openapi)?);
-        documented_routes.add_document(
-            "/identity",
-            &crate::api::identity::api_document(settings.public_url.as_str()),
-        );
+        documented_routes.add_document("/identity", &serde_json::from_str(&identity_openapi)?);
         let state = web::Data::new(AppState {
             postman,
             db,
@@ -101,6 +102,7 @@ impl Application {
             jwt_key,
             openapi,
             mobile_openapi,
+            identity_openapi,
             documented_routes,
             signing_key,
         });
@@ -132,6 +134,7 @@ impl Application {
                 .into_utoipa_app()
                 .configure(crate::api::routes)
                 .configure(crate::api::mobile::routes)
+                .configure(crate::api::identity::routes)
                 .into_app()
                 .configure(crate::api::identity_routes)
                 .route("/api/openapi.json", web::get().to(crate::api::openapi_json))

@@ -9,7 +9,7 @@ use crate::startup::AppState;
 use crate::verify::records::{self, ApprovalRow, FraudRow, PageQuery, QuizRow};
 use crate::verify::{contact_uri, parse_contact_uri, Pii, VerifyError};
 use actix_web::http::StatusCode;
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{get, post, web, FromRequest, HttpRequest, HttpResponse, ResponseError};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -211,7 +211,26 @@ fn link(href: impl Into<String>) -> Value {
 }
 
 /// `GET /identity/`
+#[utoipa::path(
+    tag = "identity",
+    operation_id = "getApi",
+    security(("apiKey" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Top-level resources and operations in this API", content_type = "application/hal+json", body = HalObject),
+        (status = 401, description = "No or unknown credential", body = HalErrorBody),
+        (status = 403, description = "The integrator is disabled", body = HalErrorBody),
+    )
+)]
+#[get("/identity/")]
 pub async fn root(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, HalError> {
+    root_answer(req, state).await
+}
+
+/// `GET /identity` (no trailing slash): the same answer.
+pub async fn root_answer(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, HalError> {
     any_credential(&req, &state).await?;
     Ok(hal(
         StatusCode::OK,
@@ -232,6 +251,17 @@ pub async fn root(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpRe
 }
 
 /// `GET /identity/apiDoc`: this API's OpenAPI document.
+#[utoipa::path(
+    tag = "identity",
+    operation_id = "getApiDoc",
+    security(("apiKey" = []), ("bearer" = [])),
+    responses(
+        (status = 200, description = "This API's OpenAPI document", body = Object),
+        (status = 401, description = "No or unknown credential", body = HalErrorBody),
+        (status = 403, description = "The integrator is disabled", body = HalErrorBody),
+    )
+)]
+#[get("/identity/apiDoc")]
 pub async fn api_doc(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -239,7 +269,7 @@ pub async fn api_doc(
     any_credential(&req, &state).await?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
-        .body(api_document(state.settings.public_url.as_str()).to_string()))
+        .body(state.identity_openapi.clone()))
 }
 
 fn identity_json(p: &Pii) -> Value {
@@ -375,6 +405,20 @@ fn created(location: String, body: Value) -> HttpResponse {
 }
 
 /// `POST /identity/fraudRiskReports`
+#[utoipa::path(
+    tag = "identity",
+    operation_id = "createFraudRiskReport",
+    security(("bearer" = []), ("bearer" = [], "apiKey" = [])),
+    request_body(content = Option<IdentityInput>, content_type = "application/json", description = "The identity to check, at the top level or under inputs.identity, with an optional _links.apiture:contact"),
+    responses(
+        (status = 201, description = "The report, with a Location", content_type = "application/hal+json", body = HalObject),
+        (status = 400, description = "Bad request", body = HalErrorBody),
+        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", body = HalErrorBody),
+        (status = 403, description = "The integrator is disabled", body = HalErrorBody),
+        (status = 422, description = "The identity lacks what the checks need", body = HalErrorBody),
+    )
+)]
+#[post("/identity/fraudRiskReports")]
 pub async fn create_fraud_report(
     state: web::Data<AppState>,
     c: IdentityClient,
@@ -396,6 +440,20 @@ pub async fn create_fraud_report(
 }
 
 /// `GET /identity/fraudRiskReports/{id}`
+#[utoipa::path(
+    tag = "identity",
+    operation_id = "getFraudRiskReport",
+    security(("bearer" = []), ("bearer" = [], "apiKey" = [])),
+    params(("fraudRiskReportId" = String, Path, description = "The report's id")),
+    responses(
+        (status = 200, description = "The report", content_type = "application/hal+json", body = HalObject),
+        (status = 400, description = "Bad request", body = HalErrorBody),
+        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", body = HalErrorBody),
+        (status = 403, description = "The integrator is disabled", body = HalErrorBody),
+        (status = 404, description = "No such report (or another integrator's)", body = HalErrorBody),
+    )
+)]
+#[get("/identity/fraudRiskReports/{fraudRiskReportId}")]
 pub async fn fraud_report(
     state: web::Data<AppState>,
     c: IdentityClient,
@@ -412,7 +470,7 @@ pub async fn fraud_report(
     Ok(hal(StatusCode::OK, fraud_json(&state, &r)))
 }
 
-fn page_query(q: &BTreeMap<String, String>, quizzes: bool) -> Result<PageQuery, HalError> {
+fn page_query(q: &BTreeMap<String, String>, of_quizzes: bool) -> Result<PageQuery, HalError> {
     let int = |name: &str, default: i64| -> Result<i64, HalError> {
         match q.get(name) {
             None => Ok(default),
@@ -438,10 +496,10 @@ fn page_query(q: &BTreeMap<String, String>, quizzes: bool) -> Result<PageQuery, 
                 Some(f) => (true, f),
                 None => (false, part.strip_prefix('+').unwrap_or(part)),
             };
-            let col = records::column(field, quizzes).ok_or_else(|| {
+            let col = records::column(field, of_quizzes).ok_or_else(|| {
                 HalError::Unprocessable(format!(
                     "cannot sort by '{field}': use state, createdAt{}",
-                    if quizzes { ", expiresAt" } else { "" }
+                    if of_quizzes { ", expiresAt" } else { "" }
                 ))
             })?;
             sort.push((col, desc));
@@ -449,7 +507,7 @@ fn page_query(q: &BTreeMap<String, String>, quizzes: bool) -> Result<PageQuery, 
     }
     let filter = match q.get("filter").filter(|s| !s.trim().is_empty()) {
         Some(f) => Some(
-            records::parse_filter(f, quizzes)
+            records::parse_filter(f, of_quizzes)
                 .map_err(|e| HalError::BadRequest(format!("filter: {e}")))?,
         ),
         None => None,
@@ -515,6 +573,20 @@ fn collection(
 }
 
 /// `GET /identity/fraudRiskReports`
+#[utoipa::path(
+    tag = "identity",
+    operation_id = "getFraudRiskReports",
+    security(("bearer" = []), ("bearer" = [], "apiKey" = [])),
+    params(Paging),
+    responses(
+        (status = 200, description = "A page of reports", content_type = "application/hal+json", body = HalObject),
+        (status = 400, description = "Bad request", body = HalErrorBody),
+        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", body = HalErrorBody),
+        (status = 403, description = "The integrator is disabled", body = HalErrorBody),
+        (status = 422, description = "start or limit out of range", body = HalErrorBody),
+    )
+)]
+#[get("/identity/fraudRiskReports")]
 pub async fn fraud_reports(
     state: web::Data<AppState>,
     c: IdentityClient,
@@ -538,6 +610,20 @@ pub async fn fraud_reports(
 }
 
 /// `POST /identity/quizzes`
+#[utoipa::path(
+    tag = "identity",
+    operation_id = "createQuiz",
+    security(("bearer" = []), ("bearer" = [], "apiKey" = [])),
+    request_body(content = Option<IdentityInput>, content_type = "application/json", description = "The identity to quiz, at the top level or under inputs.identity, with an optional _links.apiture:contact"),
+    responses(
+        (status = 201, description = "The quiz (pending), with a Location", content_type = "application/hal+json", body = HalObject),
+        (status = 400, description = "Bad request", body = HalErrorBody),
+        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", body = HalErrorBody),
+        (status = 403, description = "The integrator is disabled", body = HalErrorBody),
+        (status = 422, description = "The identity lacks what a quiz needs", body = HalErrorBody),
+    )
+)]
+#[post("/identity/quizzes")]
 pub async fn create_quiz(
     state: web::Data<AppState>,
     c: IdentityClient,
@@ -565,6 +651,20 @@ async fn load_quiz(state: &AppState, c: &IdentityClient, id: &str) -> Result<Qui
 }
 
 /// `GET /identity/quizzes/{id}`
+#[utoipa::path(
+    tag = "identity",
+    operation_id = "getQuiz",
+    security(("bearer" = []), ("bearer" = [], "apiKey" = [])),
+    params(("quizId" = String, Path, description = "The quiz's id")),
+    responses(
+        (status = 200, description = "The quiz", content_type = "application/hal+json", body = HalObject),
+        (status = 400, description = "Bad request", body = HalErrorBody),
+        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", body = HalErrorBody),
+        (status = 403, description = "The integrator is disabled", body = HalErrorBody),
+        (status = 404, description = "No such quiz (or another integrator's)", body = HalErrorBody),
+    )
+)]
+#[get("/identity/quizzes/{quizId}")]
 pub async fn quiz(
     state: web::Data<AppState>,
     c: IdentityClient,
@@ -575,6 +675,20 @@ pub async fn quiz(
 }
 
 /// `GET /identity/quizzes`
+#[utoipa::path(
+    tag = "identity",
+    operation_id = "getQuizzes",
+    security(("bearer" = []), ("bearer" = [], "apiKey" = [])),
+    params(Paging),
+    responses(
+        (status = 200, description = "A page of quizzes", content_type = "application/hal+json", body = HalObject),
+        (status = 400, description = "Bad request", body = HalErrorBody),
+        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", body = HalErrorBody),
+        (status = 403, description = "The integrator is disabled", body = HalErrorBody),
+        (status = 422, description = "start or limit out of range", body = HalErrorBody),
+    )
+)]
+#[get("/identity/quizzes")]
 pub async fn quizzes(
     state: web::Data<AppState>,
     c: IdentityClient,
@@ -590,6 +704,21 @@ pub async fn quizzes(
 }
 
 /// `POST /identity/quizzes/{id}/questions`: pending → asked.
+#[utoipa::path(
+    tag = "identity",
+    operation_id = "createQuizQuestions",
+    security(("bearer" = []), ("bearer" = [], "apiKey" = [])),
+    params(("quizId" = String, Path, description = "The quiz's id")),
+    responses(
+        (status = 201, description = "The questions (pending → asked)", content_type = "application/hal+json", body = HalObject),
+        (status = 400, description = "Bad request", body = HalErrorBody),
+        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", body = HalErrorBody),
+        (status = 403, description = "The integrator is disabled", body = HalErrorBody),
+        (status = 404, description = "No such quiz", body = HalErrorBody),
+        (status = 409, description = "Questions only for a pending quiz", body = HalErrorBody),
+    )
+)]
+#[post("/identity/quizzes/{quizId}/questions")]
 pub async fn questions(
     state: web::Data<AppState>,
     c: IdentityClient,
@@ -609,6 +738,22 @@ pub async fn questions(
 }
 
 /// `POST /identity/quizzes/{id}/answers`: asked → passed | failed.
+#[utoipa::path(
+    tag = "identity",
+    operation_id = "scoreQuiz",
+    security(("bearer" = []), ("bearer" = [], "apiKey" = [])),
+    params(("quizId" = String, Path, description = "The quiz's id")),
+    request_body(content = AnswersInput, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The scored quiz (passed or failed)", content_type = "application/hal+json", body = HalObject),
+        (status = 400, description = "Bad request", body = HalErrorBody),
+        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", body = HalErrorBody),
+        (status = 403, description = "The integrator is disabled", body = HalErrorBody),
+        (status = 404, description = "No such quiz", body = HalErrorBody),
+        (status = 409, description = "Answers only for an asked quiz", body = HalErrorBody),
+    )
+)]
+#[post("/identity/quizzes/{quizId}/answers")]
 pub async fn answers(
     state: web::Data<AppState>,
     c: IdentityClient,
@@ -687,6 +832,19 @@ fn verification_state(state: &str) -> Option<&'static str> {
 }
 
 /// `GET /identity/contactVerification?contactUri=…[&type=…]`
+#[utoipa::path(
+    tag = "identity",
+    operation_id = "getContactVerification",
+    security(("bearer" = []), ("bearer" = [], "apiKey" = [])),
+    params(ContactQuery),
+    responses(
+        (status = 200, description = "The contact's verifications (states passed or failed)", content_type = "application/hal+json", body = HalObject),
+        (status = 400, description = "Bad request", body = HalErrorBody),
+        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", body = HalErrorBody),
+        (status = 403, description = "The integrator is disabled", body = HalErrorBody),
+    )
+)]
+#[get("/identity/contactVerification")]
 pub async fn contact_verification(
     state: web::Data<AppState>,
     c: IdentityClient,
@@ -715,6 +873,21 @@ pub async fn contact_verification(
 
 /// `POST /identity/approvals?contactUri=…&type=adminApproval`; an optional
 /// JSON body `{"reason": "…"}` records why.
+#[utoipa::path(
+    tag = "identity",
+    operation_id = "createApproval",
+    security(("bearer" = []), ("bearer" = [], "apiKey" = [])),
+    params(ContactQuery),
+    request_body(content = Option<ApprovalInput>, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The approval, with a Location", content_type = "application/hal+json", body = HalObject),
+        (status = 400, description = "Bad request", body = HalErrorBody),
+        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", body = HalErrorBody),
+        (status = 403, description = "The integrator is disabled", body = HalErrorBody),
+        (status = 422, description = "contactUri names no contact of this integrator", body = HalErrorBody),
+    )
+)]
+#[post("/identity/approvals")]
 pub async fn create_approval(
     state: web::Data<AppState>,
     c: IdentityClient,
@@ -756,9 +929,31 @@ pub async fn create_approval(
     ))
 }
 
-/// `GET /identity/approvals/{id}` (also `/identity/approval/{id}`, the form
-/// the reference's examples link to).
+/// `GET /identity/approvals/{id}`.
+#[utoipa::path(
+    tag = "identity",
+    operation_id = "getApproval",
+    security(("bearer" = []), ("bearer" = [], "apiKey" = [])),
+    params(("approvalId" = String, Path, description = "The approval's id")),
+    responses(
+        (status = 200, description = "The approval", content_type = "application/hal+json", body = HalObject),
+        (status = 400, description = "Bad request", body = HalErrorBody),
+        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", body = HalErrorBody),
+        (status = 403, description = "The integrator is disabled", body = HalErrorBody),
+        (status = 404, description = "No such approval", body = HalErrorBody),
+    )
+)]
+#[get("/identity/approvals/{approvalId}")]
 pub async fn approval(
+    state: web::Data<AppState>,
+    c: IdentityClient,
+    path: web::Path<String>,
+) -> Result<HttpResponse, HalError> {
+    approval_answer(state, c, path).await
+}
+
+/// `GET /identity/approval/{id}`: the form the reference's examples link to.
+pub async fn approval_answer(
     state: web::Data<AppState>,
     c: IdentityClient,
     path: web::Path<String>,
@@ -793,100 +988,120 @@ pub async fn contact(
     Ok(hal(StatusCode::OK, v))
 }
 
-pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/identity", web::get().to(root))
-        .route("/identity/", web::get().to(root))
-        .route("/identity/apiDoc", web::get().to(api_doc))
-        .route("/identity/fraudRiskReports", web::get().to(fraud_reports))
-        .route(
-            "/identity/fraudRiskReports",
-            web::post().to(create_fraud_report),
-        )
-        .route(
-            "/identity/fraudRiskReports/{id}",
-            web::get().to(fraud_report),
-        )
-        .route("/identity/quizzes", web::get().to(quizzes))
-        .route("/identity/quizzes", web::post().to(create_quiz))
-        .route("/identity/quizzes/{id}", web::get().to(quiz))
-        .route(
-            "/identity/quizzes/{id}/questions",
-            web::post().to(questions),
-        )
-        .route("/identity/quizzes/{id}/answers", web::post().to(answers))
-        .route(
-            "/identity/contactVerification",
-            web::get().to(contact_verification),
-        )
-        .route("/identity/approvals", web::post().to(create_approval))
-        .route("/identity/approvals/{id}", web::get().to(approval))
-        .route("/identity/approval/{id}", web::get().to(approval))
+/// The Identity API's documented routes, registered through
+/// utoipa-actix-web so `openapi::identity_document` is collected from them.
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.app_data(query_config())
+        .service(root)
+        .service(api_doc)
+        .service(fraud_reports)
+        .service(create_fraud_report)
+        .service(fraud_report)
+        .service(quizzes)
+        .service(create_quiz)
+        .service(quiz)
+        .service(questions)
+        .service(answers)
+        .service(contact_verification)
+        .service(create_approval)
+        .service(approval);
+}
+
+/// Aliases the reference's examples use, and the contact the links point
+/// at: served, not part of the Identity document.
+pub fn alias_routes(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(query_config())
+        .route("/identity", web::get().to(root_answer))
+        .route("/identity/approval/{id}", web::get().to(approval_answer))
         .route("/contacts/contacts/{id}", web::get().to(contact));
 }
 
-/// The OpenAPI document of `/identity` (served by `apiDoc`).
-pub fn api_document(server: &str) -> Value {
-    let op = |id: &str, summary: &str, codes: &[u16]| {
-        let responses: serde_json::Map<String, Value> = codes
-            .iter()
-            .map(|c| (c.to_string(), json!({"description": StatusCode::from_u16(*c).ok().and_then(|s| s.canonical_reason()).unwrap_or("")})))
-            .collect();
-        // A bearer token alone, or with the integrator's API-Key beside it.
-        json!({"operationId": id, "summary": summary, "responses": responses, "security": [{"bearer": []}, {"bearer": [], "apiKey": []}]})
-    };
-    // The root and apiDoc also take the API-Key alone.
-    let open_op = |id: &str, summary: &str| {
-        let mut o = op(id, summary, &[200, 401]);
-        o["security"] = json!([{"apiKey": []}, {"bearer": []}]);
-        o
-    };
-    let with_params = |mut o: Value, params: Value| {
-        o["parameters"] = params;
-        o
-    };
-    let path_param = |name: &str| json!([{"name": name, "in": "path", "required": true, "schema": {"type": "string"}}]);
-    let paging: Vec<Value> = ["start", "limit", "sortBy", "filter", "q"]
-        .iter()
-        .map(|n| {
-            let schema = match *n {
-                "start" => json!({"type": "integer", "minimum": 0}),
-                "limit" => json!({"type": "integer", "minimum": 1, "maximum": 1000}),
-                _ => json!({"type": "string"}),
-            };
-            json!({"name": n, "in": "query", "required": false, "schema": schema})
-        })
-        .collect();
-    let contact_uri = json!({"name": "contactUri", "in": "query", "required": true, "schema": {"type": "string"}});
-    let type_param = json!({"name": "type", "in": "query", "required": false, "schema": {"type": "string", "enum": ["fraudRiskReport", "quiz", "adminApproval"]}});
-    json!({
-        "openapi": "3.0.3",
-        "info": {"title": "Identity", "version": "0.3.2", "description": "Fraud-risk reports, KBA quizzes, contact verification and manual approvals (Apiture Identity compatible), served by kycdesk."},
-        "servers": [{"url": format!("{}/identity", server.trim_end_matches('/'))}],
-        "components": {"securitySchemes": {
-            "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "From POST /auth/token"},
-            "apiKey": {"type": "apiKey", "in": "header", "name": "API-Key"}
-        }},
-        "paths": {
-            "/": {"get": open_op("getApi", "Top-level resources and operations in this API")},
-            "/apiDoc": {"get": open_op("getApiDoc", "Return API definition document")},
-            "/fraudRiskReports": {
-                "get": with_params(op("getFraudRiskReports", "Return a collection of fraud-risk analysis reports", &[200, 400, 401, 422]), json!(paging)),
-                "post": op("createFraudRiskReport", "Create a new fraud-risk analysis report", &[201, 400, 401])
-            },
-            "/fraudRiskReports/{fraudRiskReportId}": {"get": with_params(op("getFraudRiskReport", "Fetch a fraud-risk report", &[200, 401, 404]), path_param("fraudRiskReportId"))},
-            "/quizzes": {
-                "get": with_params(op("getQuizzes", "Return a collection of quizzes", &[200, 400, 401, 422]), json!(paging)),
-                "post": op("createQuiz", "Create a new quiz", &[201, 400, 401])
-            },
-            "/quizzes/{quizId}": {"get": with_params(op("getQuiz", "Fetch a quiz", &[200, 401, 404]), path_param("quizId"))},
-            "/quizzes/{quizId}/questions": {"post": with_params(op("createQuizQuestions", "Generate the questions for a quiz", &[201, 400, 401, 404, 409]), path_param("quizId"))},
-            "/quizzes/{quizId}/answers": {"post": with_params(op("scoreQuiz", "Submit the answers to a quiz", &[201, 400, 401, 404, 409]), path_param("quizId"))},
-            "/contactVerification": {"get": with_params(op("getContactVerification", "Retrieves the contact verification status", &[200, 400, 401]), json!([contact_uri, type_param]))},
-            "/approvals": {"post": op("createApproval", "Create a new approval resource", &[201, 400, 401, 422])},
-            "/approvals/{approvalId}": {"get": with_params(op("getApproval", "Fetch an approval", &[200, 401, 404]), path_param("approvalId"))}
-        }
-    })
+/// Unreadable query strings answer in the `_error` shape.
+fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default()
+        .error_handler(|err, _| HalError::BadRequest(format!("malformed query: {err}")).into())
 }
+
+/// Collection paging, as the reference names it.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct Paging {
+    #[param(minimum = 0)]
+    start: Option<i64>,
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<i64>,
+    sort_by: Option<String>,
+    filter: Option<String>,
+    q: Option<String>,
+}
+
+/// The contact a request is about.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ContactQuery {
+    /// `/contacts/contacts/{id}`
+    #[param(rename = "contactUri")]
+    contact_uri: String,
+    #[param(rename = "type", inline)]
+    kind: Option<VerificationKind>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub enum VerificationKind {
+    #[schema(rename = "fraudRiskReport")]
+    FraudRiskReport,
+    #[schema(rename = "quiz")]
+    Quiz,
+    #[schema(rename = "adminApproval")]
+    AdminApproval,
+}
+
+/// An identity to check: the fields of `Pii`, plus an optional
+/// `_links.apiture:contact.href`.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct IdentityInput {
+    #[serde(flatten)]
+    identity: Pii,
+    #[schema(rename = "_links", value_type = Option<Object>)]
+    links: Option<Value>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct AnswersInput {
+    answers: Vec<AnswerInput>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
+pub struct AnswerInput {
+    question_id: String,
+    answer: String,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct ApprovalInput {
+    reason: Option<String>,
+}
+
+/// A HAL resource (`_links`, `_profile`, its fields).
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = Object)]
+#[allow(dead_code)]
+pub struct HalObject(Value);
+
+/// The reference's error shape: `{_profile, _error: {_id, message, statusCode, type, occurredAt, _links}}`.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = Object)]
+#[allow(dead_code)]
+pub struct HalErrorBody(Value);
 
 #[cfg(test)]
 mod tests {

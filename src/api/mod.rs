@@ -49,7 +49,7 @@ pub async fn mobile_openapi_json(state: web::Data<crate::startup::AppState>) -> 
         .body(state.mobile_openapi.clone())
 }
 
-/// The Identity (Apiture) family: plain actix routes.
+/// The Identity family's aliases (and the contacts its links point at).
 pub fn identity_routes(cfg: &mut web::ServiceConfig) {
-    identity::routes(cfg);
+    identity::alias_routes(cfg);
 }

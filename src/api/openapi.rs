@@ -1,9 +1,10 @@
 //! The OpenAPI documents of the API families: the MobbScan-compatible
 //! integrator API (`/api/openapi.json`) and the mobile + Verification APIs
-//! (`/api/openapi/mobile.json`). Paths and methods come from the same route
-//! registrations that serve them (utoipa-actix-web collects them from
-//! `api::routes` and `mobile::routes`), so a document cannot drift from
-//! what the server answers.
+//! (`/api/openapi/mobile.json`) and the Identity API (`/identity/apiDoc`).
+//! Paths and methods come from the same route registrations that serve them
+//! (utoipa-actix-web collects them from `api::routes`, `mobile::routes` and
+//! `identity::routes`), so a document cannot drift from what the server
+//! answers.
 
 use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -355,6 +356,63 @@ fn collect(
     doc.servers = Some(vec![utoipa::openapi::Server::new(
         public_url.trim_end_matches('/'),
     )]);
+    doc
+}
+
+struct IdentityAuth;
+
+impl Modify for IdentityAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("From POST /auth/token"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "apiKey",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "API-Key",
+                "The integrator's api_key; beside a bearer token it must be the same integrator's",
+            ))),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Identity",
+        description = "Fraud-risk reports, KBA quizzes, contact verification and manual approvals (Apiture Identity compatible), served by kycdesk. HAL+JSON; errors in the `_error` shape.",
+    ),
+    modifiers(&IdentityAuth)
+)]
+pub struct IdentityDoc;
+
+/// The Identity API's document, collected from `identity::routes`, with
+/// paths relative to its base (`<public URL>/identity`) as the reference
+/// writes them.
+pub fn identity_document(public_url: &str) -> utoipa::openapi::OpenApi {
+    let mut doc = collect(IdentityDoc::openapi(), super::identity::routes, public_url);
+    let paths = std::mem::take(&mut doc.paths.paths);
+    for (path, item) in paths {
+        let relative = match path.strip_prefix("/identity") {
+            Some("") => "/".to_string(),
+            Some(rest) => rest.to_string(),
+            None => path,
+        };
+        doc.paths.paths.insert(relative, item);
+    }
+    doc.servers = Some(vec![utoipa::openapi::Server::new(format!(
+        "{}/identity",
+        public_url.trim_end_matches('/')
+    ))]);
     doc
 }
 
