@@ -217,8 +217,8 @@ fn link(href: impl Into<String>) -> Value {
     security(("apiKey" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "Top-level resources and operations in this API", content_type = "application/hal+json", body = HalObject),
-        (status = 401, description = "No or unknown credential", body = HalErrorBody),
-        (status = 403, description = "The integrator is disabled", body = HalErrorBody),
+        (status = 401, description = "No or unknown credential", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 403, description = "The integrator is disabled", content_type = "application/hal+json", body = HalErrorBody),
     )
 )]
 #[get("/identity/")]
@@ -257,8 +257,8 @@ pub async fn root_answer(
     security(("apiKey" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "This API's OpenAPI document", body = Object),
-        (status = 401, description = "No or unknown credential", body = HalErrorBody),
-        (status = 403, description = "The integrator is disabled", body = HalErrorBody),
+        (status = 401, description = "No or unknown credential", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 403, description = "The integrator is disabled", content_type = "application/hal+json", body = HalErrorBody),
     )
 )]
 #[get("/identity/apiDoc")]
@@ -412,10 +412,10 @@ fn created(location: String, body: Value) -> HttpResponse {
     request_body(content = Option<IdentityInput>, content_type = "application/json", description = "The identity to check, at the top level or under inputs.identity, with an optional _links.apiture:contact"),
     responses(
         (status = 201, description = "The report, with a Location", content_type = "application/hal+json", body = HalObject),
-        (status = 400, description = "Bad request", body = HalErrorBody),
-        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", body = HalErrorBody),
-        (status = 403, description = "The integrator is disabled", body = HalErrorBody),
-        (status = 422, description = "The identity lacks what the checks need", body = HalErrorBody),
+        (status = 400, description = "Bad request", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 403, description = "The integrator is disabled", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 422, description = "The identity lacks what the checks need", content_type = "application/hal+json", body = HalErrorBody),
     )
 )]
 #[post("/identity/fraudRiskReports")]
@@ -447,10 +447,10 @@ pub async fn create_fraud_report(
     params(("fraudRiskReportId" = String, Path, description = "The report's id")),
     responses(
         (status = 200, description = "The report", content_type = "application/hal+json", body = HalObject),
-        (status = 400, description = "Bad request", body = HalErrorBody),
-        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", body = HalErrorBody),
-        (status = 403, description = "The integrator is disabled", body = HalErrorBody),
-        (status = 404, description = "No such report (or another integrator's)", body = HalErrorBody),
+        (status = 400, description = "Bad request", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 403, description = "The integrator is disabled", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 404, description = "No such report (or another integrator's)", content_type = "application/hal+json", body = HalErrorBody),
     )
 )]
 #[get("/identity/fraudRiskReports/{fraudRiskReportId}")]
@@ -580,10 +580,10 @@ fn collection(
     params(Paging),
     responses(
         (status = 200, description = "A page of reports", content_type = "application/hal+json", body = HalObject),
-        (status = 400, description = "Bad request", body = HalErrorBody),
-        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", body = HalErrorBody),
-        (status = 403, description = "The integrator is disabled", body = HalErrorBody),
-        (status = 422, description = "start or limit out of range", body = HalErrorBody),
+        (status = 400, description = "Bad request", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 403, description = "The integrator is disabled", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 422, description = "start or limit out of range", content_type = "application/hal+json", body = HalErrorBody),
     )
 )]
 #[get("/identity/fraudRiskReports")]
@@ -617,10 +617,10 @@ pub async fn fraud_reports(
     request_body(content = Option<IdentityInput>, content_type = "application/json", description = "The identity to quiz, at the top level or under inputs.identity, with an optional _links.apiture:contact"),
     responses(
         (status = 201, description = "The quiz (pending), with a Location", content_type = "application/hal+json", body = HalObject),
-        (status = 400, description = "Bad request", body = HalErrorBody),
-        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", body = HalErrorBody),
-        (status = 403, description = "The integrator is disabled", body = HalErrorBody),
-        (status = 422, description = "The identity lacks what a quiz needs", body = HalErrorBody),
+        (status = 400, description = "Bad request", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 403, description = "The integrator is disabled", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 422, description = "The identity lacks what a quiz needs", content_type = "application/hal+json", body = HalErrorBody),
     )
 )]
 #[post("/identity/quizzes")]
@@ -658,10 +658,10 @@ async fn load_quiz(state: &AppState, c: &IdentityClient, id: &str) -> Result<Qui
     params(("quizId" = String, Path, description = "The quiz's id")),
     responses(
         (status = 200, description = "The quiz", content_type = "application/hal+json", body = HalObject),
-        (status = 400, description = "Bad request", body = HalErrorBody),
-        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", body = HalErrorBody),
-        (status = 403, description = "The integrator is disabled", body = HalErrorBody),
-        (status = 404, description = "No such quiz (or another integrator's)", body = HalErrorBody),
+        (status = 400, description = "Bad request", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 403, description = "The integrator is disabled", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 404, description = "No such quiz (or another integrator's)", content_type = "application/hal+json", body = HalErrorBody),
     )
 )]
 #[get("/identity/quizzes/{quizId}")]
@@ -682,10 +682,10 @@ pub async fn quiz(
     params(Paging),
     responses(
         (status = 200, description = "A page of quizzes", content_type = "application/hal+json", body = HalObject),
-        (status = 400, description = "Bad request", body = HalErrorBody),
-        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", body = HalErrorBody),
-        (status = 403, description = "The integrator is disabled", body = HalErrorBody),
-        (status = 422, description = "start or limit out of range", body = HalErrorBody),
+        (status = 400, description = "Bad request", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 403, description = "The integrator is disabled", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 422, description = "start or limit out of range", content_type = "application/hal+json", body = HalErrorBody),
     )
 )]
 #[get("/identity/quizzes")]
@@ -711,11 +711,11 @@ pub async fn quizzes(
     params(("quizId" = String, Path, description = "The quiz's id")),
     responses(
         (status = 201, description = "The questions (pending → asked)", content_type = "application/hal+json", body = HalObject),
-        (status = 400, description = "Bad request", body = HalErrorBody),
-        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", body = HalErrorBody),
-        (status = 403, description = "The integrator is disabled", body = HalErrorBody),
-        (status = 404, description = "No such quiz", body = HalErrorBody),
-        (status = 409, description = "Questions only for a pending quiz", body = HalErrorBody),
+        (status = 400, description = "Bad request", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 403, description = "The integrator is disabled", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 404, description = "No such quiz", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 409, description = "Questions only for a pending quiz", content_type = "application/hal+json", body = HalErrorBody),
     )
 )]
 #[post("/identity/quizzes/{quizId}/questions")]
@@ -746,11 +746,11 @@ pub async fn questions(
     request_body(content = AnswersInput, content_type = "application/json"),
     responses(
         (status = 201, description = "The scored quiz (passed or failed)", content_type = "application/hal+json", body = HalObject),
-        (status = 400, description = "Bad request", body = HalErrorBody),
-        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", body = HalErrorBody),
-        (status = 403, description = "The integrator is disabled", body = HalErrorBody),
-        (status = 404, description = "No such quiz", body = HalErrorBody),
-        (status = 409, description = "Answers only for an asked quiz", body = HalErrorBody),
+        (status = 400, description = "Bad request", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 403, description = "The integrator is disabled", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 404, description = "No such quiz", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 409, description = "Answers only for an asked quiz", content_type = "application/hal+json", body = HalErrorBody),
     )
 )]
 #[post("/identity/quizzes/{quizId}/answers")]
@@ -839,9 +839,9 @@ fn verification_state(state: &str) -> Option<&'static str> {
     params(ContactQuery),
     responses(
         (status = 200, description = "The contact's verifications (states passed or failed)", content_type = "application/hal+json", body = HalObject),
-        (status = 400, description = "Bad request", body = HalErrorBody),
-        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", body = HalErrorBody),
-        (status = 403, description = "The integrator is disabled", body = HalErrorBody),
+        (status = 400, description = "Bad request", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 403, description = "The integrator is disabled", content_type = "application/hal+json", body = HalErrorBody),
     )
 )]
 #[get("/identity/contactVerification")]
@@ -881,10 +881,10 @@ pub async fn contact_verification(
     request_body(content = Option<ApprovalInput>, content_type = "application/json"),
     responses(
         (status = 201, description = "The approval, with a Location", content_type = "application/hal+json", body = HalObject),
-        (status = 400, description = "Bad request", body = HalErrorBody),
-        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", body = HalErrorBody),
-        (status = 403, description = "The integrator is disabled", body = HalErrorBody),
-        (status = 422, description = "contactUri names no contact of this integrator", body = HalErrorBody),
+        (status = 400, description = "Bad request", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 403, description = "The integrator is disabled", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 422, description = "contactUri names no contact of this integrator", content_type = "application/hal+json", body = HalErrorBody),
     )
 )]
 #[post("/identity/approvals")]
@@ -937,10 +937,10 @@ pub async fn create_approval(
     params(("approvalId" = String, Path, description = "The approval's id")),
     responses(
         (status = 200, description = "The approval", content_type = "application/hal+json", body = HalObject),
-        (status = 400, description = "Bad request", body = HalErrorBody),
-        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", body = HalErrorBody),
-        (status = 403, description = "The integrator is disabled", body = HalErrorBody),
-        (status = 404, description = "No such approval", body = HalErrorBody),
+        (status = 400, description = "Bad request", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 403, description = "The integrator is disabled", content_type = "application/hal+json", body = HalErrorBody),
+        (status = 404, description = "No such approval", content_type = "application/hal+json", body = HalErrorBody),
     )
 )]
 #[get("/identity/approvals/{approvalId}")]
