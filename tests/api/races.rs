@@ -14,7 +14,8 @@ both_backends!(
     a_burst_of_wrong_passwords_locks_the_account_before_the_right_one,
     the_token_throttle_lets_exactly_its_limit_through,
     a_lost_claim_race_names_the_winner,
-    a_burst_of_uploads_stops_exactly_at_the_ceiling
+    a_burst_of_uploads_stops_exactly_at_the_ceiling,
+    racing_decisions_leave_no_orphan_report_pdfs
 );
 
 /// A small JPEG whose bytes depend on `n` (two different `n` never share a
@@ -328,4 +329,74 @@ async fn a_burst_of_uploads_stops_exactly_at_the_ceiling(b: Backend) {
     let taken = statuses.iter().filter(|s| **s == 201).count();
     let refused = statuses.iter().filter(|s| **s == 409).count();
     assert_eq!((taken, refused), (40, 20), "{statuses:?}");
+}
+
+/// Two API accepts with personalData race on each case: one wins, and the
+/// loser's report PDF (rendered before its transaction) leaves no file:
+/// every blob on disk is referenced by an evidence row.
+async fn racing_decisions_leave_no_orphan_report_pdfs(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(60).await;
+    let c = integrator(&app, "Pdf Bank").await;
+    crate::mobbscan::adopt(&app, &c).await;
+    let tok = token(&app, &c).await;
+    let ids = crate::mobbscan::owned_in(&app, &c, "PENDING_VERIFICATION").await;
+    assert!(ids.len() >= 4, "{}", ids.len());
+    let http = reqwest::Client::new();
+    let accept = |id: String, city: &'static str| {
+        let (http, tok, url) = (http.clone(), tok.clone(), app.url("/mobbscan-agent/accept"));
+        async move {
+            http.post(url)
+                .header("Authorization", format!("Bearer {tok}"))
+                .json(&json!({"verificationId": id, "personalData": {"city": city}}))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }
+    };
+    for id in &ids {
+        let (a, b2) = tokio::join!(accept(id.clone(), "Alpha"), accept(id.clone(), "Beta"));
+        let mut both = [a, b2];
+        both.sort_unstable();
+        assert_eq!(both, [200, 409], "{id}");
+    }
+    let referenced: std::collections::BTreeSet<String> =
+        sqlx::query_scalar("SELECT sha256 FROM evidence")
+            .fetch_all(app.state.db.read())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .collect();
+    let mut orphans = Vec::new();
+    for dir in std::fs::read_dir(app.data_dir.join("blobs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if dir.file_name() == "tmp" {
+            continue;
+        }
+        for f in std::fs::read_dir(dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = f.file_name().to_string_lossy().into_owned();
+            if !referenced.contains(&name) {
+                orphans.push(name);
+            }
+        }
+    }
+    assert!(
+        orphans.is_empty(),
+        "{} unreferenced blobs: {orphans:?}",
+        orphans.len()
+    );
+    let tmp = std::fs::read_dir(app.data_dir.join("blobs").join("tmp"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(tmp, 0, "staged files left behind");
 }
