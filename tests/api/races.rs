@@ -357,11 +357,21 @@ async fn racing_decisions_leave_no_orphan_report_pdfs(b: Backend) {
                 .unwrap_or(0)
         }
     };
-    for id in &ids {
-        let (a, b2) = tokio::join!(accept(id.clone(), "Alpha"), accept(id.clone(), "Beta"));
-        let mut both = [a, b2];
-        both.sort_unstable();
-        assert_eq!(both, [200, 409], "{id}");
+    // Four at once per case, all cases at once: several load the case
+    // before the first commits, render their PDF, then lose.
+    let cities = ["Alpha", "Beta", "Gamma", "Delta"];
+    let outcomes: Vec<(String, Vec<u16>)> = futures_util::future::join_all(ids.iter().map(|id| {
+        let accept = &accept;
+        async move {
+            let all =
+                futures_util::future::join_all(cities.iter().map(|c| accept(id.clone(), c))).await;
+            (id.clone(), all)
+        }
+    }))
+    .await;
+    for (id, mut all) in outcomes {
+        all.sort_unstable();
+        assert_eq!(all, [200, 409, 409, 409], "{id}");
     }
     let referenced: std::collections::BTreeSet<String> =
         sqlx::query_scalar("SELECT sha256 FROM evidence")
