@@ -350,7 +350,7 @@ async fn racing_decisions_leave_no_orphan_report_pdfs(b: Backend) {
         async move {
             http.post(url)
                 .header("Authorization", format!("Bearer {tok}"))
-                .json(&json!({"verificationId": id, "personalData": {"city": city}}))
+                .json(&json!({"verificationId": id, "personalData": {"surname": city}}))
                 .send()
                 .await
                 .map(|r| r.status().as_u16())
