@@ -683,10 +683,11 @@ async fn attach(
     let kind = e.kind.as_str();
     let now = now_ms();
     let mut tx = db.begin().await?;
-    // Uploads are counted by their audit entries, and audit appends are
-    // serialised: counting under that lock, in the transaction that adds
-    // the next one, lets a burst of uploads through only up to the ceiling.
-    db.lock_audit(&mut tx).await?;
+    // Uploads to one process are serialised by its row, taken first (the
+    // lock order every writer follows): counting in the transaction that
+    // adds the next one lets a burst through only up to the ceiling, and two
+    // uploads to one slot never collide on its unique index.
+    db.lock_process(&mut tx, scan_id).await?;
     if rows::upload_count(&mut tx, scan_id).await? >= MAX_UPLOADS {
         tx.rollback().await?;
         return Err(CaseError::Limit(format!(

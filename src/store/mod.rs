@@ -140,6 +140,20 @@ impl Db {
         Ok(())
     }
 
+    /// Locks a process row for the rest of the transaction, before any other
+    /// row or lock is taken (the order every writer follows: process, its
+    /// rows, state counters, audit, blobs). On SQLite the single writer
+    /// connection already serialises.
+    pub async fn lock_process(&self, tx: &mut Tx, scan_id: &str) -> Result<(), sqlx::Error> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT scan_id FROM processes WHERE scan_id = $1 FOR UPDATE")
+                .bind(scan_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Serialises, for the rest of the transaction, everything that adopts
     /// or deletes the blob `sha256` (see `evidence::BlobStore::place`). On
     /// SQLite every write transaction already runs on the one writer
