@@ -519,10 +519,7 @@ pub async fn decide(
     let report = if to.is_final() {
         let (doc, checks) = match &prepared {
             Some(e) => (e.doc.clone(), e.checks.clone()),
-            None => (
-                p.document(),
-                serde_json::from_str(&p.validations).unwrap_or_default(),
-            ),
+            None => (p.document(), p.validations().map_err(anyhow::Error::from)?),
         };
         let evidence = rows::evidence_for(db.read(), scan_id).await?;
         let line = crate::certify::DecisionLine {

@@ -248,7 +248,8 @@ pub async fn process_data(
     let p = owned(&state, &client, &path.into_inner()).await?;
     let evidence = rows::evidence_for(state.db.read(), &p.scan_id).await?;
     let base = state.settings.public_url.as_str().trim_end_matches('/');
-    Ok(HttpResponse::Ok().json(super::process_json::render(&p, &evidence, base)))
+    let data = super::process_json::render(&p, &evidence, base).map_err(ApiError::Internal)?;
+    Ok(HttpResponse::Ok().json(data))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

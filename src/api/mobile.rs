@@ -136,10 +136,17 @@ impl FromRequest for MobileUser {
                     ));
                 }
             }
+            // A corrupt allow-list is an error, never "no URI allowed".
+            let redirect_uris = serde_json::from_str(&row.redirect_uris).map_err(|e| {
+                ApiError::Internal(anyhow::anyhow!(
+                    "integrator {}: the stored redirect_uris do not decode: {e}",
+                    row.id
+                ))
+            })?;
             Ok(MobileUser {
                 user,
                 token,
-                redirect_uris: serde_json::from_str(&row.redirect_uris).unwrap_or_default(),
+                redirect_uris,
                 integrator_name: row.name,
             })
         })

@@ -48,7 +48,11 @@ pub struct ProcessData {
     pub verification_extra_data: Value,
 }
 
-pub fn build(p: &ProcessRow, evidence: &[EvidenceRow], base: &str) -> ProcessData {
+pub fn build(
+    p: &ProcessRow,
+    evidence: &[EvidenceRow],
+    base: &str,
+) -> Result<ProcessData, crate::store::processes::CorruptRow> {
     let id = &p.scan_id;
     let urls = |kind: &str, seg: &str| -> Vec<String> {
         evidence
@@ -59,7 +63,7 @@ pub fn build(p: &ProcessRow, evidence: &[EvidenceRow], base: &str) -> ProcessDat
     };
     let has_pdf = evidence.iter().any(|e| e.kind == "pdf");
     let is_final = p.state().is_ok_and(|s| s.is_final());
-    ProcessData {
+    Ok(ProcessData {
         scan_id: id.clone(),
         status: p.state.clone(),
         verification_result: p.verification_result.clone(),
@@ -68,9 +72,9 @@ pub fn build(p: &ProcessRow, evidence: &[EvidenceRow], base: &str) -> ProcessDat
         document: p.document(),
         images: urls("image", "image"),
         recordings: urls("recording", "recording"),
-        extra_parameters: serde_json::from_str(&p.extra_parameters).unwrap_or_default(),
+        extra_parameters: p.extra_parameters()?,
         extra_images: urls("extraImage", "image"),
-        validations: serde_json::from_str(&p.validations).unwrap_or_default(),
+        validations: p.validations()?,
         pdf_url: has_pdf.then(|| format!("{base}/mobbscan-agent/api/pdf/{id}")),
         pdf_checksum: p.pdf_checksum.clone(),
         rejection_reason: p.rejection_reason.clone(),
@@ -85,9 +89,10 @@ pub fn build(p: &ProcessRow, evidence: &[EvidenceRow], base: &str) -> ProcessDat
         redirect_url: p.redirect_url.clone(),
         verification_extra_data: serde_json::from_str(&p.verification_extra_data)
             .unwrap_or_else(|_| json!({})),
-    }
+    })
 }
 
-pub fn render(p: &ProcessRow, evidence: &[EvidenceRow], base: &str) -> Value {
-    serde_json::to_value(build(p, evidence, base)).unwrap_or(Value::Null)
+/// The process JSON; a corrupt stored column is an error, not a blank field.
+pub fn render(p: &ProcessRow, evidence: &[EvidenceRow], base: &str) -> anyhow::Result<Value> {
+    Ok(serde_json::to_value(build(p, evidence, base)?)?)
 }

@@ -101,7 +101,7 @@ pub async fn assemble(state: &AppState, p: &ProcessRow) -> anyhow::Result<Packag
             path: "process.json".into(),
             source: Source::Bytes(pretty(&crate::api::process_json::render(
                 p, &evidence, base,
-            ))?),
+            )?)?),
             stored: false,
         },
         Entry {

@@ -79,6 +79,36 @@ impl ProcessRow {
     pub fn document(&self) -> Document {
         serde_json::from_str(&self.document).unwrap_or_default()
     }
+
+    /// The stored validations. A row that no longer parses is an error,
+    /// never an empty set (which would read as "nothing failing").
+    pub fn validations(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, crate::domain::Validation>, CorruptRow> {
+        serde_json::from_str(&self.validations).map_err(|e| CorruptRow {
+            scan_id: self.scan_id.clone(),
+            column: "validations",
+            error: e.to_string(),
+        })
+    }
+
+    /// The stored `extraParameters`, likewise.
+    pub fn extra_parameters(&self) -> Result<Vec<serde_json::Value>, CorruptRow> {
+        serde_json::from_str(&self.extra_parameters).map_err(|e| CorruptRow {
+            scan_id: self.scan_id.clone(),
+            column: "extra_parameters",
+            error: e.to_string(),
+        })
+    }
+}
+
+/// A stored JSON column that no longer decodes.
+#[derive(Debug, thiserror::Error)]
+#[error("process {scan_id}: the stored {column} does not decode: {error}")]
+pub struct CorruptRow {
+    pub scan_id: String,
+    pub column: &'static str,
+    pub error: String,
 }
 
 const PROCESS_COLS: &str =

@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 both_backends!(
     reference_samples_are_answered_as_the_references_say,
     undocumented_methods_get_405_with_allow,
-    the_mobile_document_is_generated_and_served
+    the_mobile_document_is_generated_and_served,
+    a_corrupt_stored_row_is_an_error_not_an_empty_field
 );
 
 async fn send(
@@ -329,4 +330,35 @@ async fn the_mobile_document_is_generated_and_served(b: Backend) {
             );
         }
     }
+}
+
+/// Stored validations that no longer decode make the process JSON fail
+/// loudly (500 with a request id), never render as "nothing failing".
+async fn a_corrupt_stored_row_is_an_error_not_an_empty_field(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(10).await;
+    let c = integrator(&app, "Corrupt Bank").await;
+    crate::mobbscan::adopt(&app, &c).await;
+    let tok = token(&app, &c).await;
+    let id = crate::mobbscan::owned_in(&app, &c, "PENDING_VERIFICATION").await[0].clone();
+    let path = format!("/mobbscan-agent/getVerificationProcessData/{id}");
+    let bearer = [("Authorization", format!("Bearer {tok}"))];
+    let (s, v, _) = send(&app, Method::GET, &path, &bearer, None).await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v["validations"].as_object().is_some_and(|o| !o.is_empty()));
+    sqlx::query("UPDATE processes SET validations = 'not json' WHERE scan_id = $1")
+        .bind(&id)
+        .execute(app.state.db.write())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (s, v, _) = send(&app, Method::GET, &path, &bearer, None).await;
+    assert_eq!(s, 500, "{v}");
+    assert!(
+        v["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("request id")),
+        "{v}"
+    );
 }
