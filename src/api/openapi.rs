@@ -282,21 +282,23 @@ pub struct RejectBody {
 #[schema(value_type = String, format = Binary)]
 pub struct Binary(pub Vec<u8>);
 
+/// The integrator's access token, as the integrator and Identity APIs take it.
+fn integrator_bearer() -> SecurityScheme {
+    SecurityScheme::Http(
+        HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("JWT")
+            .description(Some("From POST /auth/token; 15 minutes by default."))
+            .build(),
+    )
+}
+
 struct BearerAuth;
 
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .description(Some("From POST /auth/token; 15 minutes by default."))
-                    .build(),
-            ),
-        );
+        components.add_security_scheme("bearer", integrator_bearer());
     }
 }
 
@@ -365,16 +367,7 @@ impl Modify for IdentityAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         use utoipa::openapi::security::{ApiKey, ApiKeyValue};
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .description(Some("From POST /auth/token"))
-                    .build(),
-            ),
-        );
+        components.add_security_scheme("bearer", integrator_bearer());
         components.add_security_scheme(
             "apiKey",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
