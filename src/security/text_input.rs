@@ -60,13 +60,13 @@ fn json_has_nul(v: &serde_json::Value) -> bool {
     }
 }
 
-/// A `\u0000` escape in raw JSON text, without parsing it (this runs on
-/// every JSON request): the `u` must follow an odd run of backslashes, or
-/// the backslash itself was escaped (`"\\u0000"` is six characters).
+/// A NUL escape (backslash, u, four zeros) in raw JSON text, found without
+/// parsing (this runs on every JSON request). The escape's backslash must
+/// follow an even run of backslashes; otherwise it is itself escaped and
+/// the text is a literal backslash followed by "u0000".
 fn json_escapes_nul(bytes: &[u8]) -> bool {
     bytes.windows(6).enumerate().any(|(i, w)| {
-        w == b"\\u0000"
-            && bytes[..i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0
+        w == b"\\u0000" && bytes[..i].iter().rev().take_while(|b| **b == b'\\').count() % 2 == 0
     })
 }
 
