@@ -1,8 +1,8 @@
 //! The command line (SPEC section 1).
 
+use crate::app::Application;
 use crate::config::{self, Settings};
 use crate::domain::Role;
-use crate::startup::Application;
 use crate::store::Db;
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand};
@@ -46,7 +46,7 @@ enum Command {
         command: AuditCommand,
     },
     /// Load N processes and measure desk page latency (see README).
-    Bench(crate::bench::BenchArgs),
+    Bench(crate::tools::bench::BenchArgs),
     /// Check a certified zip offline and print a one-line verdict.
     ///
     /// Exit 0 and `OK: …` only when the signature checks against the key
@@ -308,7 +308,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             std::io::stdin().read_to_string(&mut password)?;
             let password = password.trim_end_matches(['\n', '\r']);
             let store = open_db(&db).await?;
-            let user = crate::identity::create_user(&store, &email, role, password, "cli", "local")
+            let user = crate::accounts::create_user(&store, &email, role, password, "cli", "local")
                 .await?;
             println!("created {} user {}", user.role, user.email);
             Ok(ExitCode::SUCCESS)
@@ -328,7 +328,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                     db,
                 },
         } => {
-            use crate::identity::integrators::{self, IntegratorSettings};
+            use crate::accounts::integrators::{self, IntegratorSettings};
             // Everything is checked before anything is created.
             let mut headers = Vec::new();
             for h in &webhook_headers {
@@ -357,7 +357,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 None
             };
             let store = open_db(&db).await?;
-            let creds = crate::identity::integrators::create(
+            let creds = crate::accounts::integrators::create(
                 &store,
                 &name,
                 webhook_url.as_deref(),
@@ -408,7 +408,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             let data = std::fs::read(&file)
                 .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
             let store = open_db(&db).await?;
-            let n = crate::verify::lists::load(&store, &list, &data).await?;
+            let n = crate::verification::lists::load(&store, &list, &data).await?;
             println!("loaded {n} entries into {list}");
             Ok(ExitCode::SUCCESS)
         }
@@ -416,7 +416,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             command: RiskListCommand::Show { db },
         } => {
             let store = open_db(&db).await?;
-            for (list, n) in crate::verify::lists::counts(&store).await? {
+            for (list, n) in crate::verification::lists::counts(&store).await? {
                 println!("{list}: {n}");
             }
             Ok(ExitCode::SUCCESS)
@@ -436,7 +436,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        Command::Bench(a) => crate::bench::run(a).await,
+        Command::Bench(a) => crate::tools::bench::run(a).await,
         Command::VerifyZip { file, public_key } => {
             let pinned = match public_key.as_deref() {
                 Some(k) => Some(
@@ -620,7 +620,7 @@ async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
                     country_id: Some("ESP".into()),
                     ..Default::default()
                 },
-                &crate::cases::Actor {
+                &crate::review::Actor {
                     name: "demo".into(),
                     client_addr: "local".into(),
                 },

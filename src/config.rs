@@ -1,7 +1,7 @@
 //! Settings from flags and environment, validated once at start.
 
+use crate::accounts::LockoutPolicy;
 use crate::domain::validation::Thresholds;
-use crate::identity::LockoutPolicy;
 use std::path::PathBuf;
 use url::Url;
 
@@ -37,19 +37,12 @@ pub struct Settings {
     /// How long an onboarding link works (from its creation, until submitted).
     pub onboarding_ttl_ms: i64,
     /// One-time codes, magic links, mobile-API limits and tokens.
-    pub otp: crate::verify::otp::OtpPolicy,
-    pub messaging: MessagingSettings,
+    pub otp: crate::verification::otp::OtpPolicy,
+    pub messaging: crate::verification::messaging::MessagingSettings,
     /// How long a quiz can be answered.
     pub quiz_ttl_ms: i64,
     /// Agents may create manual approvals (supervisors and admins always can).
     pub agents_can_approve: bool,
-}
-
-/// Where e-mail goes: an SMTP server, or (none configured) the desk outbox.
-#[derive(Debug, Clone)]
-pub struct MessagingSettings {
-    pub smtp_url: Option<String>,
-    pub from: String,
 }
 
 impl Settings {
@@ -76,8 +69,8 @@ impl Settings {
             webhooks: crate::webhooks::WebhookPolicy::default(),
             evidence: crate::evidence::intake::EvidenceLimits::default(),
             onboarding_ttl_ms: 7 * 24 * 3_600_000,
-            otp: crate::verify::otp::OtpPolicy::default(),
-            messaging: MessagingSettings {
+            otp: crate::verification::otp::OtpPolicy::default(),
+            messaging: crate::verification::messaging::MessagingSettings {
                 smtp_url: None,
                 from: "kycdesk <no-reply@localhost>".into(),
             },

@@ -2,12 +2,11 @@
 //! server-rendered review desk.
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod accounts;
 pub mod api;
+pub mod app;
 pub mod assets;
 pub mod audit;
-pub mod bench;
-pub mod bench_api;
-pub mod cases;
 pub mod certify;
 pub mod cli;
 pub mod config;
@@ -15,10 +14,11 @@ pub mod demo;
 pub mod desk;
 pub mod domain;
 pub mod evidence;
-pub mod identity;
 pub mod onboarding;
+pub mod review;
 pub mod security;
-pub mod startup;
+pub mod state;
 pub mod store;
-pub mod verify;
+pub mod tools;
+pub mod verification;
 pub mod webhooks;

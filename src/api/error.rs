@@ -1,7 +1,7 @@
 //! The integrator API's error type: JSON `{status, description}` with the
 //! status code the MobbScan reference documents.
 
-use crate::cases::CaseError;
+use crate::review::CaseError;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 
@@ -42,9 +42,9 @@ pub enum ApiError {
     Internal(anyhow::Error),
 }
 
-impl From<crate::verify::VerifyError> for ApiError {
-    fn from(e: crate::verify::VerifyError) -> Self {
-        use crate::verify::VerifyError as V;
+impl From<crate::verification::VerifyError> for ApiError {
+    fn from(e: crate::verification::VerifyError) -> Self {
+        use crate::verification::VerifyError as V;
         match e {
             V::Invalid(m) => ApiError::BadRequest(m),
             V::Unauthorized(m) => ApiError::Unauthorized(m),

@@ -1,15 +1,15 @@
-//! The integrator API, compatible with the MobbScan API Gateway: same paths,
-//! field names, status names and codes.
+//! The integrator-facing APIs, one folder per public reference they stay
+//! compatible with (same paths, field names, status names and codes):
+//! `mobbscan` (onboarding, evidence, decisions, capture engine), `apto`
+//! (mobile users and the Verification API), `apiture` (the Identity HAL API).
+//! `token` is the bearer they share, `error` the JSON error core, `openapi`
+//! their documents.
 
-pub mod capture;
+pub mod apiture;
+pub mod apto;
 pub mod error;
-pub mod evidence;
-pub mod identity;
-pub mod methods;
 pub mod mobbscan;
-pub mod mobile;
 pub mod openapi;
-pub mod process_json;
 pub mod token;
 
 use actix_web::{web, HttpResponse};
@@ -24,26 +24,26 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(mobbscan::accept)
         .service(mobbscan::reject)
         .service(mobbscan::pending)
-        .service(evidence::pdf)
+        .service(mobbscan::evidence::pdf)
         .service(mobbscan::certified_zip)
         .service(mobbscan::delete_verification)
-        .service(evidence::image)
-        .service(evidence::recording)
-        .service(capture::image)
-        .service(capture::recording)
-        .service(capture::document)
-        .service(capture::submit);
+        .service(mobbscan::evidence::image)
+        .service(mobbscan::evidence::recording)
+        .service(mobbscan::capture::image)
+        .service(mobbscan::capture::recording)
+        .service(mobbscan::capture::document)
+        .service(mobbscan::capture::submit);
 }
 
 /// `GET /api/openapi.json`: built once at start (`AppState::openapi`).
-pub async fn openapi_json(state: web::Data<crate::startup::AppState>) -> HttpResponse {
+pub async fn openapi_json(state: web::Data<crate::state::AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(state.openapi.clone())
 }
 
 /// `GET /api/openapi/mobile.json`: the mobile and Verification APIs.
-pub async fn mobile_openapi_json(state: web::Data<crate::startup::AppState>) -> HttpResponse {
+pub async fn mobile_openapi_json(state: web::Data<crate::state::AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(state.mobile_openapi.clone())
@@ -51,5 +51,5 @@ pub async fn mobile_openapi_json(state: web::Data<crate::startup::AppState>) -> 
 
 /// The Identity family's aliases (and the contacts its links point at).
 pub fn identity_routes(cfg: &mut web::ServiceConfig) {
-    identity::alias_routes(cfg);
+    apiture::alias_routes(cfg);
 }

@@ -2,8 +2,8 @@
 //! integrator API (`/api/openapi.json`) and the mobile + Verification APIs
 //! (`/api/openapi/mobile.json`) and the Identity API (`/identity/apiDoc`).
 //! Paths and methods come from the same route registrations that serve them
-//! (utoipa-actix-web collects them from `api::routes`, `mobile::routes` and
-//! `identity::routes`), so a document cannot drift from what the server
+//! (utoipa-actix-web collects them from `api::routes`, `apto::routes` and
+//! `apiture::routes`), so a document cannot drift from what the server
 //! answers.
 
 use serde::Serialize;
@@ -339,9 +339,9 @@ impl Modify for MobileAuth {
 pub struct MobileDoc;
 
 /// The mobile and Verification APIs' document, collected from
-/// `mobile::routes`.
+/// `apto::routes`.
 pub fn mobile_document(public_url: &str) -> utoipa::openapi::OpenApi {
-    collect(MobileDoc::openapi(), super::mobile::routes, public_url)
+    collect(MobileDoc::openapi(), super::apto::routes, public_url)
 }
 
 fn collect(
@@ -388,11 +388,11 @@ impl Modify for IdentityAuth {
 )]
 pub struct IdentityDoc;
 
-/// The Identity API's document, collected from `identity::routes`, with
+/// The Identity API's document, collected from `apiture::routes`, with
 /// paths relative to its base (`<public URL>/identity`) as the reference
 /// writes them.
 pub fn identity_document(public_url: &str) -> utoipa::openapi::OpenApi {
-    let mut doc = collect(IdentityDoc::openapi(), super::identity::routes, public_url);
+    let mut doc = collect(IdentityDoc::openapi(), super::apiture::routes, public_url);
     let paths = std::mem::take(&mut doc.paths.paths);
     for (path, item) in paths {
         let relative = match path.strip_prefix("/identity") {

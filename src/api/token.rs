@@ -3,7 +3,7 @@
 //! `exp`, `iat`, `aud`, `iss` and `sub` must be present and valid.
 
 use super::error::ApiError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::integrators as rows;
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
@@ -84,8 +84,8 @@ pub struct ApiClient {
 }
 
 impl ApiClient {
-    pub fn actor(&self) -> crate::cases::Actor {
-        crate::cases::Actor {
+    pub fn actor(&self) -> crate::review::Actor {
+        crate::review::Actor {
             name: format!("integrator:{}", self.name),
             client_addr: self.client_addr.clone(),
         }
@@ -134,7 +134,7 @@ impl FromRequest for ApiClient {
                 integrator_id: row.id,
                 name: row.name,
                 submit_state: row.submit_state,
-                client_addr: crate::security::session::client_addr(&req),
+                client_addr: crate::security::client_addr(&req),
             })
         })
     }

@@ -17,27 +17,7 @@ pub struct Event<'a> {
     pub detail: serde_json::Value,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Entry {
-    pub seq: i64,
-    pub at: i64,
-    pub actor: String,
-    pub action: String,
-    pub scan_id: Option<String>,
-    pub client_addr: String,
-    pub detail: String,
-    pub prev_hash: String,
-    pub hash: String,
-}
-
-impl Entry {
-    pub fn at_display(&self) -> String {
-        crate::domain::fmt_ms(self.at)
-    }
-    pub fn scan_id_or_empty(&self) -> &str {
-        self.scan_id.as_deref().unwrap_or("")
-    }
-}
+pub use crate::store::audit::Entry;
 
 /// The hash over a canonical JSON array of every field but the hash itself.
 #[allow(clippy::too_many_arguments)]

@@ -1,6 +1,7 @@
 //! Documents kycdesk issues about a case: the report PDF, the certified zip
 //! and the instance key that signs it.
 
+pub mod process_json;
 pub mod report;
 pub mod signing;
 pub mod zip;

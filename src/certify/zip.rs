@@ -10,8 +10,8 @@
 //! grow with recording size.
 
 use crate::domain::rfc3339_ms;
-use crate::startup::AppState;
 use crate::store::processes::{self as rows, ProcessRow};
+use crate::store::Db;
 use actix_web::HttpResponse;
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -85,21 +85,69 @@ fn pretty(v: &serde_json::Value) -> anyhow::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Why a certified zip was not issued.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    /// Only final cases are certified (409 on every channel).
+    #[error("the certified zip is issued once the case is final; it is {0}")]
+    NotFinal(crate::domain::State),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// What issuing needs from the instance.
+pub struct Issuer<'a> {
+    pub db: &'a Db,
+    pub blobs: &'a crate::evidence::BlobStore,
+    pub signing_key: &'a SigningKey,
+    /// The public URL the process JSON's links are made from.
+    pub public_url: &'a str,
+}
+
+/// Issues the certified zip of a final case, for any channel (API or desk):
+/// checks the case is final, assembles and signs the package, and records
+/// the download in the audit log.
+pub async fn issue(
+    issuer: &Issuer<'_>,
+    p: &ProcessRow,
+    actor: &str,
+    client_addr: &str,
+) -> Result<Package, IssueError> {
+    let st = p.state().map_err(|e| IssueError::Internal(e.into()))?;
+    if !st.is_final() {
+        return Err(IssueError::NotFinal(st));
+    }
+    let pkg = assemble(issuer, p).await?;
+    crate::audit::record_now(
+        issuer.db,
+        crate::audit::Event {
+            actor,
+            action: "case.zip.download",
+            scan_id: Some(&p.scan_id),
+            client_addr,
+            detail: json!({}),
+        },
+    )
+    .await
+    .map_err(anyhow::Error::from)?;
+    Ok(pkg)
+}
+
 /// Gathers a process's records and evidence and signs the manifest.
-pub async fn assemble(state: &AppState, p: &ProcessRow) -> anyhow::Result<Package> {
-    let db = state.db.read();
+async fn assemble(issuer: &Issuer<'_>, p: &ProcessRow) -> anyhow::Result<Package> {
+    let db = issuer.db.read();
     let id = &p.scan_id;
     let evidence = rows::evidence_for(db, id).await?;
     let edits = rows::field_edits_for(db, id).await?;
     let decisions = rows::decisions_for(db, id).await?;
     let notes = rows::notes_for(db, id).await?;
     let audit = crate::store::audit::all_for_case(db, id).await?;
-    let base = state.settings.public_url.as_str().trim_end_matches('/');
+    let base = issuer.public_url.trim_end_matches('/');
 
     let mut entries = vec![
         Entry {
             path: "process.json".into(),
-            source: Source::Bytes(pretty(&crate::api::process_json::render(
+            source: Source::Bytes(pretty(&crate::certify::process_json::render(
                 p, &evidence, base,
             )?)?),
             stored: false,
@@ -185,7 +233,7 @@ pub async fn assemble(state: &AppState, p: &ProcessRow) -> anyhow::Result<Packag
             );
             n += 1;
         }
-        let blob = state
+        let blob = issuer
             .blobs
             .path_of(&e.sha256)
             .ok_or_else(|| anyhow::anyhow!("evidence {} has a bad blob name", e.id))?;
@@ -211,11 +259,11 @@ pub async fn assemble(state: &AppState, p: &ProcessRow) -> anyhow::Result<Packag
         format: FORMAT.into(),
         scan_id: id.clone(),
         created_at: rfc3339_ms(crate::domain::now_ms()),
-        public_key: super::signing::public_key_text(&state.signing_key.verifying_key()),
+        public_key: super::signing::public_key_text(&issuer.signing_key.verifying_key()),
         files,
     };
     let manifest = pretty(&serde_json::to_value(&manifest)?)?;
-    let signature = sign(&state.signing_key, &manifest);
+    let signature = sign(issuer.signing_key, &manifest);
     Ok(Package {
         scan_id: id.clone(),
         entries,

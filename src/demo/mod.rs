@@ -5,6 +5,8 @@
 mod draw;
 pub mod mrz;
 
+use crate::accounts;
+use crate::accounts::integrators::Credentials;
 use crate::assets::DemoAssets;
 use crate::audit::{self, Event};
 use crate::certify::report::{self, Report, ReportImage};
@@ -12,9 +14,7 @@ use crate::domain::process::DOC_TYPES;
 use crate::domain::validation::{self, failing_key};
 use crate::domain::{fmt_ms, now_ms, Document, Role, State};
 use crate::evidence::BlobStore;
-use crate::identity;
-use crate::identity::integrators::Credentials;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::processes::{self as rows, DecisionRow, EvidenceRow, NewProcess};
 use crate::store::users as user_rows;
 use image::Rgb;
@@ -404,7 +404,7 @@ fn prepare(
     }
     let checks = validation::validate(
         &document,
-        &crate::cases::images_of(&evidence.rows),
+        &crate::review::images_of(&evidence.rows),
         today,
         &validation::Thresholds::default(),
     );
@@ -525,11 +525,11 @@ pub async fn seed_if_empty(
         return Ok(None);
     }
     for l in &LOGINS {
-        identity::create_user(&state.db, l.email, l.role, l.password, "demo", "local").await?;
+        accounts::create_user(&state.db, l.email, l.role, l.password, "demo", "local").await?;
     }
     let now = now_ms();
     // The first demo integrator gets API credentials, printed once.
-    let creds = crate::identity::integrators::create(
+    let creds = crate::accounts::integrators::create(
         &state.db,
         INTEGRATORS[0],
         None,

@@ -2,11 +2,11 @@
 
 use super::error::DeskError;
 use super::{htmx_go, render, Layout};
+use crate::accounts;
 use crate::audit::{self, Entry, Verdict};
+use crate::desk::session::DeskSession;
 use crate::domain::Role;
-use crate::identity;
-use crate::security::session::DeskSession;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::{audit as audit_rows, users as user_rows};
 use actix_web::{web, HttpResponse};
 use askama::Template;
@@ -98,7 +98,7 @@ pub async fn create_user(
 ) -> Result<HttpResponse, DeskError> {
     session.require(Role::Admin)?;
     let role: Role = form.role.parse().map_err(DeskError::BadRequest)?;
-    identity::create_user(
+    accounts::create_user(
         &state.db,
         &form.email,
         role,
@@ -120,7 +120,7 @@ async fn set_active(
     if id == session.user_id {
         return Err(DeskError::BadRequest("you cannot disable yourself".into()));
     }
-    identity::set_active(&state.db, id, active, &session.email, &session.client_addr).await?;
+    accounts::set_active(&state.db, id, active, &session.email, &session.client_addr).await?;
     Ok(htmx_go("/desk/admin/users"))
 }
 

@@ -1,12 +1,13 @@
 //! Login and logout.
 
 use super::error::DeskError;
+use super::session::{self, DeskSession};
 use super::{redirect, render};
+use crate::accounts::{self, LoginOutcome};
 use crate::audit::{self, Event};
-use crate::identity::{self, LoginOutcome};
-use crate::security::session::{self, client_addr, DeskSession};
+use crate::security::client_addr;
 use crate::security::{constant_time_eq, random_token};
-use crate::startup::AppState;
+use crate::state::AppState;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 use serde::Deserialize;
@@ -72,7 +73,7 @@ pub async fn login(
         return Err(DeskError::Csrf);
     }
     let addr = client_addr(&req);
-    let outcome = identity::login(
+    let outcome = accounts::login(
         &state.db,
         &state.settings.lockout,
         &form.email,

@@ -3,10 +3,10 @@
 use super::error::DeskError;
 use super::{htmx_go, render, Layout};
 use crate::audit::{self, Event};
-use crate::cases::{self, claim_is_live, Decision, DecisionInput};
+use crate::desk::session::DeskSession;
 use crate::domain::{fmt_ms, now_ms, Role, State, Validation};
-use crate::security::session::DeskSession;
-use crate::startup::AppState;
+use crate::review::{self, claim_is_live, Decision, DecisionInput};
+use crate::state::AppState;
 use crate::store::audit as audit_rows;
 use crate::store::contacts;
 use crate::store::processes::{self as rows, ProcessRow};
@@ -330,7 +330,7 @@ pub async fn claim(
     path: web::Path<String>,
 ) -> Result<HttpResponse, DeskError> {
     let scan_id = path.into_inner();
-    cases::claim(&state.db, &state.settings, &scan_id, &session.actor()).await?;
+    review::claim(&state.db, &state.settings, &scan_id, &session.actor()).await?;
     Ok(htmx_go(&format!("/desk/cases/{scan_id}")))
 }
 
@@ -346,7 +346,7 @@ pub async fn release(
     if !own {
         session.require(Role::Supervisor)?;
     }
-    cases::release(&state.db, &scan_id, &session.actor()).await?;
+    review::release(&state.db, &scan_id, &session.actor()).await?;
     Ok(htmx_go(&format!("/desk/cases/{scan_id}")))
 }
 
@@ -358,7 +358,7 @@ pub async fn edit(
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, DeskError> {
     let scan_id = path.into_inner();
-    let mut input = cases::EditInput::default();
+    let mut input = review::EditInput::default();
     for (k, v) in form.into_inner() {
         if let Some(field) = k.strip_prefix("pd_") {
             input.changes.insert(field.to_string(), v);
@@ -371,13 +371,13 @@ pub async fn edit(
             input.expected_version = Some(v);
         }
     }
-    cases::edit(
+    review::edit(
         &state.db,
         &state.settings,
         &scan_id,
         &input,
         &session.actor(),
-        true,
+        review::Channel::Desk,
     )
     .await?;
     Ok(htmx_go(&format!("/desk/cases/{scan_id}")))
@@ -400,20 +400,20 @@ pub async fn decide(
     let scan_id = path.into_inner();
     let f = form.into_inner();
     let input = DecisionInput {
-        decision: Decision::parse(&f.action)?,
+        decision: Decision::parse(&f.action).map_err(DeskError::BadRequest)?,
         expected_version: f.version,
         reason: f.reason,
         comment: f.comment,
         changes: Default::default(),
     };
-    cases::decide(
+    review::decide(
         &state.db,
         &state.settings,
         &state.blobs,
         &scan_id,
         &input,
         &session.actor(),
-        true,
+        review::Channel::Desk,
     )
     .await?;
     Ok(htmx_go(&format!("/desk/cases/{scan_id}")))
@@ -443,13 +443,13 @@ pub async fn approve(
             "a manual approval needs a reason".into(),
         ));
     }
-    let cid = crate::verify::contact_for_process(&state.db, &scan_id)
+    let cid = crate::verification::contact_for_process(&state.db, &scan_id)
         .await?
         .ok_or_else(|| DeskError::NotFound("no such case".into()))?;
     let contact = contacts::get_any(state.db.read(), &cid)
         .await?
         .ok_or_else(|| DeskError::NotFound("no such contact".into()))?;
-    crate::verify::records::create_approval(
+    crate::verification::records::create_approval(
         &state.db,
         &contact,
         &form.reason,
@@ -472,7 +472,7 @@ pub async fn revoke_tokens(
     let cid = contacts::of_process(state.db.read(), &scan_id)
         .await?
         .ok_or_else(|| DeskError::Conflict("this applicant has no mobile users".into()))?;
-    crate::verify::users::revoke_contact_tokens(
+    crate::verification::users::revoke_contact_tokens(
         &state.db,
         &cid,
         Some(&scan_id),
@@ -495,7 +495,7 @@ pub async fn note(
     form: web::Form<NoteForm>,
 ) -> Result<HttpResponse, DeskError> {
     let scan_id = path.into_inner();
-    cases::add_note(&state.db, &scan_id, &form.body, &session.actor()).await?;
+    review::add_note(&state.db, &scan_id, &form.body, &session.actor()).await?;
     Ok(htmx_go(&format!("/desk/cases/{scan_id}")))
 }
 
@@ -604,27 +604,18 @@ pub async fn certified_zip(
     let p = rows::get(state.db.read(), &scan_id)
         .await?
         .ok_or_else(|| DeskError::NotFound("no such case".into()))?;
-    let st = p
-        .state()
-        .map_err(|e| DeskError::Internal(anyhow::anyhow!("{e}")))?;
-    if !st.is_final() {
-        return Err(DeskError::Conflict(format!(
-            "the certified zip is issued once the case is final; it is {st}"
-        )));
-    }
-    let pkg = crate::certify::zip::assemble(&state, &p)
-        .await
-        .map_err(DeskError::Internal)?;
-    audit::record_now(
-        &state.db,
-        Event {
-            actor: &session.email,
-            action: "case.zip.download",
-            scan_id: Some(&p.scan_id),
-            client_addr: &session.client_addr,
-            detail: serde_json::json!({}),
-        },
+    let pkg = crate::certify::zip::issue(
+        &state.zip_issuer(),
+        &p,
+        &session.email,
+        &session.client_addr,
     )
-    .await?;
+    .await
+    .map_err(|e| match e {
+        crate::certify::zip::IssueError::NotFinal(st) => DeskError::Conflict(format!(
+            "the certified zip is issued once the case is final; it is {st}"
+        )),
+        crate::certify::zip::IssueError::Internal(e) => DeskError::Internal(e),
+    })?;
     Ok(pkg.into_response())
 }

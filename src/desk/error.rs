@@ -2,8 +2,8 @@
 //! error page for a browser navigation, from which htmx picks only
 //! `#error-message` (HX-Reselect) and drops it into the page's flash area.
 
-use crate::cases::CaseError;
-use crate::identity::IdentityError;
+use crate::accounts::IdentityError;
+use crate::review::CaseError;
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
@@ -45,9 +45,9 @@ impl From<CaseError> for DeskError {
     }
 }
 
-impl From<crate::verify::VerifyError> for DeskError {
-    fn from(e: crate::verify::VerifyError) -> Self {
-        use crate::verify::VerifyError as V;
+impl From<crate::verification::VerifyError> for DeskError {
+    fn from(e: crate::verification::VerifyError) -> Self {
+        use crate::verification::VerifyError as V;
         match e {
             V::Invalid(m) | V::Unprocessable(m) => DeskError::BadRequest(m),
             V::NotFound(m) => DeskError::NotFound(m),

@@ -2,10 +2,10 @@
 
 use super::error::DeskError;
 use super::{htmx_go, render, Layout};
+use crate::accounts::integrators::{self, IntegratorSettings};
+use crate::desk::session::DeskSession;
 use crate::domain::{fmt_ms, now_ms, Role};
-use crate::identity::integrators::{self, IntegratorSettings};
-use crate::security::session::DeskSession;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::store::integrators::{self as rows, IntegratorRow};
 use crate::store::webhooks::{self as hooks, AttemptRow, EventRow};
 use actix_web::{web, HttpResponse};
@@ -451,7 +451,7 @@ pub async fn messages(
     session: DeskSession,
 ) -> Result<HttpResponse, DeskError> {
     session.require(Role::Admin)?;
-    let messages = crate::verify::messaging::recent(&state.db, 200)
+    let messages = crate::verification::messaging::recent(&state.db, 200)
         .await?
         .into_iter()
         .map(|m| MessageView {

@@ -7,8 +7,9 @@ pub mod case;
 pub mod error;
 pub mod integrations;
 pub mod queue;
+pub mod session;
 
-use crate::security::session::DeskSession;
+use crate::desk::session::DeskSession;
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use askama::Template;

@@ -4,12 +4,12 @@
 
 use super::error::DeskError;
 use super::{render, Layout};
-use crate::cases::claim_is_live;
+use crate::desk::session::DeskSession;
 use crate::domain::process::DOC_TYPES;
 use crate::domain::queue::{Cursor, QueueFilter, QueueParams};
 use crate::domain::{fmt_ms, now_ms, validation, State};
-use crate::security::session::DeskSession;
-use crate::startup::AppState;
+use crate::review::claim_is_live;
+use crate::state::AppState;
 use crate::store::processes::{self as rows, IntegratorRow, QueueRow};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;

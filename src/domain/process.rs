@@ -66,6 +66,25 @@ impl State {
         matches!(self, State::PendingValidation | State::PendingVerification)
     }
 
+    /// The state a decision moves a case to from this one: the process
+    /// state machine. Refused (with why) when the decision does not apply.
+    pub fn after(self, decision: Decision) -> Result<State, String> {
+        match decision {
+            Decision::Accept | Decision::Reject if self.is_final() => Err(format!(
+                "the case is already {self}; final cases cannot be changed"
+            )),
+            Decision::Accept | Decision::Reject if !self.is_decidable() => {
+                Err(format!("a case in {self} cannot be decided yet"))
+            }
+            Decision::Pending if self != State::PendingValidation => Err(format!(
+                "only a case in PENDING_VALIDATION can be sent to review (this one is {self})"
+            )),
+            Decision::Accept => Ok(State::Verified),
+            Decision::Reject => Ok(State::NotVerified),
+            Decision::Pending => Ok(State::PendingVerification),
+        }
+    }
+
     /// Work queues are served oldest first; archives newest first.
     pub fn oldest_first(self) -> bool {
         !self.is_final()
@@ -276,6 +295,33 @@ pub enum Outcome {
 pub struct Validation {
     pub result: Outcome,
     pub reason: String,
+}
+
+/// What a reviewer (or integrator) decides about a case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Accept,
+    Reject,
+    /// `PENDING_VALIDATION` → `PENDING_VERIFICATION` (to the review queue).
+    Pending,
+}
+
+impl Decision {
+    pub fn parse(s: &str) -> Result<Decision, String> {
+        match s {
+            "accept" => Ok(Decision::Accept),
+            "reject" => Ok(Decision::Reject),
+            "pending" => Ok(Decision::Pending),
+            other => Err(format!("unknown decision '{other}'")),
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Accept => "accept",
+            Decision::Reject => "reject",
+            Decision::Pending => "pending",
+        }
+    }
 }
 
 #[cfg(test)]

@@ -6,12 +6,12 @@
 
 pub mod i18n;
 
-use crate::cases::{self, Actor, CaseError};
 use crate::domain::{now_ms, State};
 use crate::evidence::intake::{Kind, Refused};
 use crate::evidence::upload::{self, UploadError};
-use crate::security::{constant_time_eq, session::client_addr, sha256_hex};
-use crate::startup::AppState;
+use crate::review::{self, Actor, CaseError};
+use crate::security::{client_addr, constant_time_eq, sha256_hex};
+use crate::state::AppState;
 use crate::store::integrators::{self as integrator_rows, IntegratorRow};
 use crate::store::processes::{self as rows, ProcessRow};
 use actix_web::http::StatusCode;
@@ -376,7 +376,7 @@ pub async fn evidence(
         "mediaType": stored.accepted.media_type,
         "size": stored.size,
     });
-    if let Err(e) = cases::attach_evidence(
+    if let Err(e) = review::attach_evidence(
         &state.db,
         &state.blobs,
         &p.scan_id,
@@ -402,7 +402,7 @@ pub async fn submit(
         Ok(p) => p,
         Err(resp) => return resp,
     };
-    if let Err(e) = cases::submit(
+    if let Err(e) = review::submit(
         &state.db,
         &state.settings,
         &state.blobs,

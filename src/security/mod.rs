@@ -1,13 +1,14 @@
-//! Cross-cutting protections: response headers, session tokens, CSRF.
+//! Cross-cutting protections: response headers, random tokens, constant-time
+//! compares, request ids, text-input checks.
 
 pub mod request_id;
-pub mod session;
 pub mod text_input;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use actix_web::HttpRequest;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
@@ -75,6 +76,17 @@ pub fn constant_time_eq(a: &str, b: &str) -> bool {
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
+}
+
+/// The client's address as the socket saw it.
+pub fn client_addr(req: &HttpRequest) -> String {
+    req.peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default()
+}
+
+pub fn is_htmx(req: &HttpRequest) -> bool {
+    req.headers().contains_key("HX-Request")
 }
 
 #[cfg(test)]

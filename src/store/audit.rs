@@ -2,8 +2,30 @@
 //! delete statement for this table anywhere in kycdesk.
 
 use super::Tx;
-use crate::audit::Entry;
 use sqlx::AnyPool;
+
+/// One audit-log entry as stored (its hash chain is checked by `audit`).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Entry {
+    pub seq: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub scan_id: Option<String>,
+    pub client_addr: String,
+    pub detail: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl Entry {
+    pub fn at_display(&self) -> String {
+        crate::domain::fmt_ms(self.at)
+    }
+    pub fn scan_id_or_empty(&self) -> &str {
+        self.scan_id.as_deref().unwrap_or("")
+    }
+}
 
 const COLS: &str = "seq, at, actor, action, scan_id, client_addr, detail, prev_hash, hash";
 

@@ -1,7 +1,7 @@
 //! Contacts (applicants) and their phones, e-mails and addresses.
 
 use super::Tx;
-use crate::verify::Pii;
+use crate::domain::contact::Pii;
 use sqlx::AnyPool;
 
 const COLS: &str = "id, integrator_id, first_name, last_name, birthdate, email, phone, address1, address2, city, region, postal_code, country, tax_id, ip_address, created_at, updated_at";
@@ -283,6 +283,28 @@ pub async fn of_process(pool: &AnyPool, scan_id: &str) -> Result<Option<String>,
         .map(Option::flatten)
 }
 
+/// The same, inside a transaction (two requests may race to link one).
+pub async fn of_process_in(tx: &mut Tx, scan_id: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar::<_, Option<String>>("SELECT contact_id FROM processes WHERE scan_id = $1")
+        .bind(scan_id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map(Option::flatten)
+}
+
+/// A process's integrator and stored document JSON.
+pub async fn process_integrator_and_document(
+    pool: &AnyPool,
+    scan_id: &str,
+) -> Result<Option<(String, String)>, sqlx::Error> {
+    sqlx::query_as::<_, (String, String)>(
+        "SELECT integrator_id, document FROM processes WHERE scan_id = $1",
+    )
+    .bind(scan_id)
+    .fetch_optional(pool)
+    .await
+}
+
 pub async fn link_process(tx: &mut Tx, scan_id: &str, contact_id: &str) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE processes SET contact_id = $1 WHERE scan_id = $2")
         .bind(contact_id)
@@ -315,4 +337,35 @@ pub async fn timeline(pool: &AnyPool, contact_id: &str) -> Result<Vec<TimelineRo
     .bind(contact_id)
     .fetch_all(pool)
     .await
+}
+
+/// Sets the contact's primary phone (`kind` "phone") or e-mail column.
+pub async fn set_primary_value(
+    tx: &mut Tx,
+    id: &str,
+    kind: &str,
+    value: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let sql = if kind == "phone" {
+        "UPDATE contacts SET phone = $1, updated_at = $2 WHERE id = $3"
+    } else {
+        "UPDATE contacts SET email = $1, updated_at = $2 WHERE id = $3"
+    };
+    sqlx::query(sql)
+        .bind(value)
+        .bind(now)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_country(tx: &mut Tx, id: &str, country: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE contacts SET country = $1 WHERE id = $2")
+        .bind(country)
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }

@@ -10,6 +10,8 @@ pub struct IntegratorAuthRow {
     pub enabled: i64,
     pub secret_hash: Option<String>,
     pub submit_state: String,
+    /// 1: mobile verifications accept the sandbox code 000000.
+    pub sandbox: i64,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -46,7 +48,7 @@ pub async fn by_api_key(
     api_key: &str,
 ) -> Result<Option<IntegratorAuthRow>, sqlx::Error> {
     sqlx::query_as::<_, IntegratorAuthRow>(
-        "SELECT id, name, enabled, secret_hash, submit_state FROM integrators WHERE api_key = $1",
+        "SELECT id, name, enabled, secret_hash, submit_state, sandbox FROM integrators WHERE api_key = $1",
     )
     .bind(api_key)
     .fetch_optional(pool)
@@ -55,7 +57,7 @@ pub async fn by_api_key(
 
 pub async fn by_id(pool: &AnyPool, id: &str) -> Result<Option<IntegratorAuthRow>, sqlx::Error> {
     sqlx::query_as::<_, IntegratorAuthRow>(
-        "SELECT id, name, enabled, secret_hash, submit_state FROM integrators WHERE id = $1",
+        "SELECT id, name, enabled, secret_hash, submit_state, sandbox FROM integrators WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(pool)
@@ -220,4 +222,23 @@ pub async fn user_payload_key(pool: &AnyPool, id: &str) -> Result<Option<String>
     .fetch_optional(pool)
     .await?
     .flatten())
+}
+
+/// The mobile sandbox switch and the magic-link redirect allow-list (JSON);
+/// how many rows changed.
+pub async fn set_verification_settings(
+    tx: &mut Tx,
+    id: &str,
+    sandbox: bool,
+    redirect_uris_json: &str,
+) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("UPDATE integrators SET sandbox = $1, redirect_uris = $2 WHERE id = $3")
+            .bind(i64::from(sandbox))
+            .bind(redirect_uris_json)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
+    )
 }

@@ -3,10 +3,17 @@
 //! own migrations. The backend is chosen from the URL scheme at start.
 
 pub mod audit;
+pub mod bench_samples;
+pub mod collection;
 pub mod contacts;
+pub mod identity_checks;
 pub mod integrators;
+pub mod messages;
+pub mod mobile_users;
 pub mod processes;
+pub mod risk_lists;
 pub mod users;
+pub mod verifications;
 pub mod webhooks;
 
 use anyhow::Context;

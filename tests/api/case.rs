@@ -1,6 +1,6 @@
 use crate::both_backends;
 use crate::helpers::{between, spawn_app, spawn_with, Backend, AGENT, SUPERVISOR};
-use kycdesk::cases::{self, Actor, CaseError, Decision, DecisionInput};
+use kycdesk::review::{self, Actor, CaseError, Decision, DecisionInput};
 
 both_backends!(
     case_page_shows_fields_evidence_and_history,
@@ -440,14 +440,14 @@ async fn two_racing_decisions_one_wins_nothing_half_written(b: Backend) {
                 name: format!("racer{i}"),
                 client_addr: "test".into(),
             };
-            cases::decide(
+            review::decide(
                 &state.db,
                 &state.settings,
                 &state.blobs,
                 &id2,
                 &input,
                 &who,
-                false,
+                review::Channel::Integrator,
             )
             .await
         }));
@@ -489,7 +489,7 @@ async fn claims_block_others_until_released_or_expired(b: Backend) {
     };
     app.seed(20).await;
     let a = app.login(AGENT).await;
-    kycdesk::identity::create_user(
+    kycdesk::accounts::create_user(
         &app.state.db,
         "second@kycdesk.demo",
         kycdesk::domain::Role::Agent,

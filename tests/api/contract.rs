@@ -5,7 +5,7 @@
 use crate::both_backends;
 use crate::helpers::{spawn_app, Backend, TestApp};
 use crate::mobbscan::{integrator, token};
-use kycdesk::identity::integrators;
+use kycdesk::accounts::integrators;
 use reqwest::Method;
 use serde_json::{json, Value};
 

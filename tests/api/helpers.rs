@@ -1,8 +1,8 @@
 //! Test harness: a real server on a random port over a real database — a
 //! fresh SQLite file or a fresh PostgreSQL database per test.
 
+use kycdesk::app::{AppState, Application};
 use kycdesk::config::Settings;
-use kycdesk::startup::{AppState, Application};
 use reqwest::redirect::Policy;
 use std::sync::OnceLock;
 
@@ -28,7 +28,7 @@ pub struct TestApp {
     pub database_url: String,
     pub data_dir: std::path::PathBuf,
     pub settings: Settings,
-    stop: kycdesk::startup::StopHandle,
+    stop: kycdesk::app::StopHandle,
     _dir: tempfile::TempDir,
 }
 
@@ -103,7 +103,7 @@ async fn start(
 ) -> (
     String,
     actix_web::web::Data<AppState>,
-    kycdesk::startup::StopHandle,
+    kycdesk::app::StopHandle,
 ) {
     let app = Application::build(s)
         .await

@@ -2,7 +2,7 @@
 
 use crate::both_backends;
 use crate::helpers::{spawn_app, Backend, TestApp};
-use kycdesk::identity::integrators::{self, Credentials};
+use kycdesk::accounts::integrators::{self, Credentials};
 use serde_json::{json, Value};
 
 both_backends!(

@@ -5,7 +5,7 @@
 use crate::both_backends;
 use crate::helpers::{spawn_app, Backend, TestApp};
 use crate::mobbscan::{call, token};
-use kycdesk::identity::integrators::{self, Credentials, IntegratorSettings};
+use kycdesk::accounts::integrators::{self, Credentials, IntegratorSettings};
 use serde_json::{json, Value};
 
 both_backends!(hosted_page_works_by_token_and_frames_only_for_allowed_origins);
@@ -226,7 +226,7 @@ async fn hosted_page_works_by_token_and_frames_only_for_allowed_origins(b: Backe
         accepted += 1;
         assert!(accepted <= 40, "no ceiling on uploads");
     }
-    assert_eq!(accepted, kycdesk::cases::MAX_UPLOADS as u32);
+    assert_eq!(accepted, kycdesk::review::MAX_UPLOADS as u32);
     // A reload resumes: the page knows what is uploaded.
     let html = http
         .get(&url)

@@ -5,7 +5,7 @@
 use crate::both_backends;
 use crate::helpers::{spawn_with, Backend, TestApp, AGENT, SUPERVISOR};
 use crate::mobbscan::{adopt, integrator, token};
-use kycdesk::identity::integrators::{self, Credentials};
+use kycdesk::accounts::integrators::{self, Credentials};
 use reqwest::Method;
 use serde_json::{json, Value};
 
@@ -1062,7 +1062,7 @@ async fn load_samples(app: &TestApp) {
         "restricted_email_domain",
     ] {
         let data = std::fs::read(dir.join(format!("{list}.csv"))).unwrap_or_else(|e| panic!("{e}"));
-        let n = kycdesk::verify::lists::load(&app.state.db, list, &data)
+        let n = kycdesk::verification::lists::load(&app.state.db, list, &data)
             .await
             .unwrap_or_else(|e| panic!("{list}: {e}"));
         assert!(n >= 1, "{list}");
@@ -1211,7 +1211,7 @@ async fn fraud_risk_rules_compute_every_category(b: Backend) {
     .fetch_one(app.state.db.read())
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    let contact = kycdesk::verify::contact_for_process(&app.state.db, &scan)
+    let contact = kycdesk::verification::contact_for_process(&app.state.db, &scan)
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .unwrap_or_default();
@@ -1221,8 +1221,9 @@ async fn fraud_risk_rules_compute_every_category(b: Backend) {
             .unwrap_or_default(),
     )
     .unwrap_or_default();
-    let birth = kycdesk::verify::document_date(doc["dateOfBirth"].as_str().unwrap_or_default())
-        .unwrap_or_default();
+    let birth =
+        kycdesk::verification::document_date(doc["dateOfBirth"].as_str().unwrap_or_default())
+            .unwrap_or_default();
     let link = json!({"apiture:contact": {"href": format!("/contacts/contacts/{contact}")}});
     let same = with(
         &base,

@@ -8,8 +8,8 @@ use crate::mobbscan::{adopt, call, owned_in, token};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use kycdesk::cases::{self, Actor};
-use kycdesk::identity::integrators::{self, Credentials};
+use kycdesk::accounts::integrators::{self, Credentials};
+use kycdesk::review::{self, Actor};
 use serde_json::{json, Value};
 use sha2::Sha256;
 use std::collections::{BTreeMap, BTreeSet};
@@ -222,10 +222,10 @@ async fn webhooks_are_signed_retried_and_survive_a_restart(b: Backend) {
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    cases::attach_evidence(&st.db, &st.blobs, &fresh, "video", stored, &who)
+    review::attach_evidence(&st.db, &st.blobs, &fresh, "video", stored, &who)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let submitted = cases::submit(&st.db, &st.settings, &st.blobs, &fresh, &who)
+    let submitted = review::submit(&st.db, &st.settings, &st.blobs, &fresh, &who)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(submitted.as_str(), "PENDING_VERIFICATION");

@@ -1,4 +1,6 @@
-//! The process as `getVerificationProcessData` returns it (SPEC section 2).
+//! The process as `getVerificationProcessData` returns it (SPEC section 2),
+//! and as `process.json` of the certified zip: one renderer, so the archive
+//! says exactly what the API says.
 //! A typed struct, so the OpenAPI document describes exactly what is sent.
 
 use crate::domain::{rfc3339_ms, Document, Validation};

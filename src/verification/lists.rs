@@ -56,7 +56,7 @@ pub fn postal_key(s: &str) -> String {
 }
 
 /// One parsed line: (match key, extra, label).
-type Entry = (String, Option<String>, String);
+use crate::store::risk_lists::Entry;
 
 fn parse_entries(list: &str, data: &[u8]) -> Result<Vec<Entry>, VerifyError> {
     let mut r = csv::ReaderBuilder::new()
@@ -139,35 +139,14 @@ pub async fn load(db: &Db, list: &str, data: &[u8]) -> Result<usize, VerifyError
     }
     let entries = parse_entries(list, data)?;
     let now = now_ms();
-    let mut tx = db.begin().await?;
-    sqlx::query("DELETE FROM risk_list_entries WHERE list = $1")
-        .bind(list)
-        .execute(&mut *tx)
-        .await?;
-    for (key, extra, label) in &entries {
-        sqlx::query(
-            "INSERT INTO risk_list_entries (id, list, match_key, extra, label, loaded_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(uuid::Uuid::new_v4().to_string())
-        .bind(list)
-        .bind(key)
-        .bind(extra.clone())
-        .bind(label)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit().await?;
+    crate::store::risk_lists::replace(db, list, &entries, now).await?;
     Ok(entries.len())
 }
 
 pub async fn counts(db: &Db) -> Result<Vec<(String, i64)>, sqlx::Error> {
     let mut out = vec![];
     for (l, _) in LISTS {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM risk_list_entries WHERE list = $1")
-            .bind(l)
-            .fetch_one(db.read())
-            .await?;
+        let n = crate::store::risk_lists::count(db, l).await?;
         out.push((l.to_string(), n));
     }
     Ok(out)
@@ -178,13 +157,7 @@ async fn entries(
     list: &str,
     key: &str,
 ) -> Result<Vec<(Option<String>, String)>, sqlx::Error> {
-    sqlx::query_as::<_, (Option<String>, String)>(
-        "SELECT extra, label FROM risk_list_entries WHERE list = $1 AND match_key = $2",
-    )
-    .bind(list)
-    .bind(key)
-    .fetch_all(db.read())
-    .await
+    crate::store::risk_lists::entries(db, list, key).await
 }
 
 /// A listed person with this name (any word order, accents, case) and, where
@@ -262,11 +235,7 @@ pub async fn ip_hit(db: &Db, ip: &str) -> Result<Option<String>, sqlx::Error> {
         return Ok(None);
     };
     // Ranges cannot be looked up by key; restricted-IP lists are short.
-    let all: Vec<(String, String)> = sqlx::query_as(
-        "SELECT match_key, label FROM risk_list_entries WHERE list = 'restricted_ip'",
-    )
-    .fetch_all(db.read())
-    .await?;
+    let all = crate::store::risk_lists::all(db, "restricted_ip").await?;
     Ok(all
         .into_iter()
         .find(|(k, _)| parse_cidr(k).is_some_and(|r| in_range(ip, r)))

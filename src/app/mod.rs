@@ -1,9 +1,13 @@
-//! Building the application: database, blob store, routes. Tests call
+//! The composition root: builds the application (database, blob store,
+//! keys, background tasks) and mounts every family's routes. Tests call
 //! `Application::build` with port 0 and talk to the real server.
+
+pub mod fallback;
 
 use crate::config::Settings;
 use crate::evidence::thumbs::Thumbnails;
 use crate::evidence::BlobStore;
+pub use crate::state::AppState;
 use crate::store::Db;
 use crate::{assets, desk, security};
 use actix_web::dev::Server;
@@ -13,28 +17,6 @@ use std::net::TcpListener;
 use std::time::Duration;
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
-
-/// Shared by every handler.
-pub struct AppState {
-    pub db: Db,
-    pub settings: Settings,
-    pub blobs: BlobStore,
-    pub thumbs: Thumbnails,
-    /// HS256 key for API access tokens, created once per instance.
-    pub jwt_key: Vec<u8>,
-    /// Ed25519 key that signs certified zips (in the data dir).
-    pub signing_key: ed25519_dalek::SigningKey,
-    /// The integrator API's OpenAPI document, serialised once.
-    pub openapi: String,
-    /// The mobile and Verification APIs' document, serialised once.
-    pub mobile_openapi: String,
-    /// The Identity API's document (`/identity/apiDoc`), serialised once.
-    pub identity_openapi: String,
-    /// Every documented path and its methods (405 + Allow for the others).
-    pub documented_routes: crate::api::methods::DocumentedRoutes,
-    /// Sends one-time codes and magic links (SMTP / outbox).
-    pub postman: crate::verify::messaging::Postman,
-}
 
 pub struct Application {
     port: u16,
@@ -46,7 +28,7 @@ pub struct Application {
     background: Vec<tokio::task::JoinHandle<()>>,
     pub state: web::Data<AppState>,
     /// The demo integrator's API credentials, when this start seeded the demo.
-    pub demo_credentials: Option<crate::identity::integrators::Credentials>,
+    pub demo_credentials: Option<crate::accounts::integrators::Credentials>,
 }
 
 impl Application {
@@ -88,8 +70,8 @@ impl Application {
             crate::api::openapi::mobile_document(settings.public_url.as_str()).to_pretty_json()?;
         let identity_openapi = crate::api::openapi::identity_document(settings.public_url.as_str())
             .to_pretty_json()?;
-        let postman = crate::verify::messaging::Postman::from_settings(&settings)?;
-        let mut documented_routes = crate::api::methods::DocumentedRoutes::default();
+        let postman = crate::verification::messaging::Postman::from_settings(&settings.messaging)?;
+        let mut documented_routes = fallback::DocumentedRoutes::default();
         documented_routes.add_document("", &serde_json::from_str(&openapi)?);
         documented_routes.add_document("", &serde_json::from_str(&mobile_openapi)?);
         documented_routes.add_document("/identity", &serde_json::from_str(&identity_openapi)?);
@@ -103,7 +85,6 @@ impl Application {
             openapi,
             mobile_openapi,
             identity_openapi,
-            documented_routes,
             signing_key,
         });
         let demo_credentials = if demo {
@@ -120,6 +101,7 @@ impl Application {
         ))];
 
         let data = state.clone();
+        let documented_routes = web::Data::new(documented_routes);
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(actix_web::middleware::from_fn(refuse_nul))
@@ -129,12 +111,13 @@ impl Application {
                 ))
                 .wrap(TracingLogger::default())
                 .app_data(data.clone())
+                .app_data(documented_routes.clone())
                 .configure(desk::routes)
                 .configure(crate::onboarding::routes)
                 .into_utoipa_app()
                 .configure(crate::api::routes)
-                .configure(crate::api::mobile::routes)
-                .configure(crate::api::identity::routes)
+                .configure(crate::api::apto::routes)
+                .configure(crate::api::apiture::routes)
                 .into_app()
                 .configure(crate::api::identity_routes)
                 .route("/api/openapi.json", web::get().to(crate::api::openapi_json))
@@ -151,7 +134,7 @@ impl Application {
                     "/",
                     web::get().to(|| async { desk::redirect("/desk/queue") }),
                 )
-                .default_service(web::to(crate::api::methods::fallback))
+                .default_service(web::to(fallback::fallback))
         })
         .disable_signals()
         .shutdown_timeout(
@@ -272,7 +255,7 @@ async fn refuse_nul(
     let response = if path.starts_with("/desk") {
         desk::error::DeskError::BadRequest(message).error_response()
     } else if path.starts_with("/identity") {
-        crate::api::identity::HalError::BadRequest(message).error_response()
+        crate::api::apiture::HalError::BadRequest(message).error_response()
     } else if too_large {
         crate::api::error::ApiError::TooLarge(message).error_response()
     } else {

@@ -93,10 +93,17 @@ pub struct Postman {
     pub sms: Arc<dyn Sender>,
 }
 
+/// Where e-mail goes: an SMTP server, or (none configured) the desk outbox.
+#[derive(Debug, Clone)]
+pub struct MessagingSettings {
+    pub smtp_url: Option<String>,
+    pub from: String,
+}
+
 impl Postman {
-    pub fn from_settings(s: &crate::config::Settings) -> anyhow::Result<Postman> {
-        let email: Arc<dyn Sender> = match &s.messaging.smtp_url {
-            Some(url) => Arc::new(Smtp::new(url, &s.messaging.from)?),
+    pub fn from_settings(s: &MessagingSettings) -> anyhow::Result<Postman> {
+        let email: Arc<dyn Sender> = match &s.smtp_url {
+            Some(url) => Arc::new(Smtp::new(url, &s.from)?),
             None => Arc::new(OutboxOnly),
         };
         Ok(Postman {
@@ -114,18 +121,16 @@ impl Postman {
         m: &Message,
     ) -> Result<(), super::VerifyError> {
         let id = uuid::Uuid::new_v4().to_string();
-        sqlx::query(
-            "INSERT INTO messages (id, integrator_id, channel, recipient, subject, body, state, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, 'sending', $7)",
+        crate::store::messages::insert_sending(
+            db,
+            &id,
+            integrator_id,
+            m.channel.as_str(),
+            &m.to,
+            &m.subject,
+            &m.body,
+            now_ms(),
         )
-        .bind(&id)
-        .bind(integrator_id)
-        .bind(m.channel.as_str())
-        .bind(&m.to)
-        .bind(&m.subject)
-        .bind(&m.body)
-        .bind(now_ms())
-        .execute(db.write())
         .await?;
         let sender = match m.channel {
             Channel::Email => &self.email,
@@ -143,13 +148,7 @@ impl Postman {
         } else {
             m.body.as_str()
         };
-        sqlx::query("UPDATE messages SET state = $1, error = $2, body = $3 WHERE id = $4")
-            .bind(state)
-            .bind(error.clone())
-            .bind(body)
-            .bind(&id)
-            .execute(db.write())
-            .await?;
+        crate::store::messages::set_outcome(db, &id, state, error.as_deref(), body).await?;
         match error {
             Some(e) => {
                 tracing::warn!(channel = m.channel.as_str(), error = %e, "message delivery failed");
@@ -166,25 +165,4 @@ impl Postman {
     }
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct MessageRow {
-    pub id: String,
-    pub integrator_id: Option<String>,
-    pub channel: String,
-    pub recipient: String,
-    pub subject: String,
-    pub body: String,
-    pub state: String,
-    pub error: Option<String>,
-    pub created_at: i64,
-}
-
-pub async fn recent(db: &Db, limit: i64) -> Result<Vec<MessageRow>, sqlx::Error> {
-    sqlx::query_as::<_, MessageRow>(
-        "SELECT id, integrator_id, channel, recipient, subject, body, state, error, created_at \
-         FROM messages ORDER BY created_at DESC, id LIMIT $1",
-    )
-    .bind(limit)
-    .fetch_all(db.read())
-    .await
-}
+pub use crate::store::messages::{recent, MessageRow};

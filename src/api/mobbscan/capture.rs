@@ -3,15 +3,15 @@
 //! document fields, the MRZ text and face scores to one of the integrator's
 //! processes, then submits it, with the same checks as the hosted page.
 
-use super::error::ApiError;
-use super::mobbscan::owned;
-use super::openapi::{Binary, StatusBody};
-use super::token::ApiClient;
-use crate::cases::{self, Extracted};
+use super::owned;
+use crate::api::error::ApiError;
+use crate::api::openapi::{Binary, StatusBody};
+use crate::api::token::ApiClient;
 use crate::domain::Document;
 use crate::evidence::intake::Kind;
 use crate::evidence::upload;
-use crate::startup::AppState;
+use crate::review::{self, Extracted};
+use crate::state::AppState;
 use actix_web::{post, web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -61,7 +61,7 @@ async fn receive(
         width: stored.accepted.dimensions.map(|d| d.0),
         height: stored.accepted.dimensions.map(|d| d.1),
     };
-    cases::attach_evidence(
+    review::attach_evidence(
         &state.db,
         &state.blobs,
         &p.scan_id,
@@ -148,7 +148,7 @@ pub struct DocumentCapture {
     /// Document fields by their process-JSON names (name, surname,
     /// documentNumber, dateOfBirth, dateOfExpiry, nationality, …).
     #[serde(default)]
-    #[schema(value_type = super::openapi::CaptureFields)]
+    #[schema(value_type = crate::api::openapi::CaptureFields)]
     pub document: BTreeMap<String, String>,
     /// The MRZ text as read (lines separated by newlines). kycdesk parses
     /// and checks it, and fills the fields it repeats that are missing.
@@ -184,7 +184,7 @@ pub async fn document(
 ) -> Result<HttpResponse, ApiError> {
     let p = owned(&state, &client, &path.into_inner()).await?;
     let b = body.into_inner();
-    let doc = cases::set_extracted(
+    let doc = review::set_extracted(
         &state.db,
         &state.settings,
         &p.scan_id,
@@ -218,7 +218,7 @@ pub async fn submit(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let p = owned(&state, &client, &path.into_inner()).await?;
-    let to = cases::submit(
+    let to = review::submit(
         &state.db,
         &state.settings,
         &state.blobs,

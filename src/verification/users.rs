@@ -9,14 +9,7 @@ use crate::store::contacts as crow;
 use crate::store::Db;
 use serde_json::{json, Value};
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct UserRow {
-    pub id: String,
-    pub integrator_id: String,
-    pub contact_id: String,
-    pub metadata: Option<String>,
-    pub created_at: i64,
-}
+pub use crate::store::mobile_users::UserRow;
 
 /// A phone (`+<country code><number>`) or e-mail to verify.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,25 +149,11 @@ pub async fn user_by_point(
     kind: &str,
     value: &str,
 ) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as::<_, UserRow>(
-        "SELECT u.id, u.integrator_id, u.contact_id, u.metadata, u.created_at FROM mobile_users u \
-         JOIN contact_points p ON p.contact_id = u.contact_id \
-         WHERE u.integrator_id = $1 AND p.kind = $2 AND p.value = $3 AND p.verified_at IS NOT NULL LIMIT 1",
-    )
-    .bind(integrator_id)
-    .bind(kind)
-    .bind(value)
-    .fetch_optional(db.read())
-    .await
+    crate::store::mobile_users::by_point(db, integrator_id, kind, value).await
 }
 
 pub async fn user(db: &Db, id: &str) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as::<_, UserRow>(
-        "SELECT id, integrator_id, contact_id, metadata, created_at FROM mobile_users WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(db.read())
-    .await
+    crate::store::mobile_users::get(db, id).await
 }
 
 /// Starts verifying a phone or e-mail: stores the code's hash, sends the
@@ -253,9 +232,9 @@ pub async fn start(
         .await
     {
         // Nothing half-done stays behind.
-        otp::delete(db, &id).await?;
+        crate::store::verifications::delete(db, &id).await?;
         if let Some(s) = &secondary_id {
-            otp::delete(db, s).await?;
+            crate::store::verifications::delete(db, s).await?;
         }
         return Err(e);
     }
@@ -312,16 +291,10 @@ pub async fn restart(
         )
         .await
     {
-        otp::delete(db, &id).await?;
+        crate::store::verifications::delete(db, &id).await?;
         return Err(e);
     }
-    sqlx::query(
-        "UPDATE verifications SET status = 'expired', finished_at = $1 WHERE id = $2 AND status = 'pending'",
-    )
-    .bind(now_ms())
-    .bind(&old.id)
-    .execute(db.write())
-    .await?;
+    crate::store::verifications::finish(db, &old.id, "expired", now_ms()).await?;
     let v = otp::get(db, &old.integrator_id, &id)
         .await?
         .ok_or_else(|| VerifyError::Internal(anyhow::anyhow!("verification vanished")))?;
@@ -448,7 +421,7 @@ pub fn parse_data_points(v: &Value) -> Result<UserData, VerifyError> {
             }
         }
     }
-    out.pii = out.pii.validated()?;
+    out.pii = out.pii.validated().map_err(VerifyError::Invalid)?;
     Ok(out)
 }
 
@@ -538,14 +511,13 @@ async fn issue_token(
 ) -> Result<String, sqlx::Error> {
     let token = new_user_token();
     let now = now_ms();
-    sqlx::query(
-        "INSERT INTO user_tokens (token_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+    crate::store::mobile_users::insert_token(
+        tx,
+        &crate::security::sha256_hex(&token),
+        user_id,
+        now,
+        now + policy.user_token_ttl_ms,
     )
-    .bind(crate::security::sha256_hex(&token))
-    .bind(user_id)
-    .bind(now)
-    .bind(now + policy.user_token_ttl_ms)
-    .execute(&mut **tx)
     .await?;
     Ok(token)
 }
@@ -603,11 +575,7 @@ pub async fn create(
     }
     let contact_id = super::create_contact_in(&mut tx, integrator_id, &data.pii).await?;
     if let Some(c) = &data.country {
-        sqlx::query("UPDATE contacts SET country = $1 WHERE id = $2")
-            .bind(c)
-            .bind(&contact_id)
-            .execute(&mut *tx)
-            .await?;
+        crow::set_country(&mut tx, &contact_id, c).await?;
     }
     let now = now_ms();
     crow::upsert_point(
@@ -627,22 +595,18 @@ pub async fn create(
         "crdhldr_{}",
         &hex::encode(uuid::Uuid::new_v4().as_bytes())[..20]
     );
-    sqlx::query(
-        "INSERT INTO mobile_users (id, integrator_id, contact_id, metadata, created_at) VALUES ($1, $2, $3, $4, $5)",
+    crate::store::mobile_users::insert(
+        &mut tx,
+        &UserRow {
+            id: id.clone(),
+            integrator_id: integrator_id.into(),
+            contact_id: contact_id.clone(),
+            metadata: metadata.clone(),
+            created_at: now,
+        },
     )
-    .bind(&id)
-    .bind(integrator_id)
-    .bind(&contact_id)
-    .bind(metadata.clone())
-    .bind(now)
-    .execute(&mut *tx)
     .await?;
-    sqlx::query("UPDATE verifications SET contact_id = $1, user_id = $2 WHERE id = $3")
-        .bind(&contact_id)
-        .bind(&id)
-        .bind(&vid)
-        .execute(&mut *tx)
-        .await?;
+    crate::store::verifications::reassign(&mut tx, &vid, &contact_id, &id).await?;
     let token = issue_token(&mut tx, &id, policy).await?;
     tx.commit().await?;
     Ok((
@@ -696,11 +660,7 @@ pub async fn update(db: &Db, u: &UserRow, data: UserData) -> Result<(), VerifyEr
         }
     }
     if let Some(c) = &data.country {
-        sqlx::query("UPDATE contacts SET country = $1 WHERE id = $2")
-            .bind(c)
-            .bind(&u.contact_id)
-            .execute(&mut *tx)
-            .await?;
+        crow::set_country(&mut tx, &u.contact_id, c).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -754,15 +714,8 @@ pub async fn login(
 
 /// The live user of a token, or None (unknown, expired or revoked).
 pub async fn by_token(db: &Db, token: &str) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as::<_, UserRow>(
-        "SELECT u.id, u.integrator_id, u.contact_id, u.metadata, u.created_at FROM user_tokens t \
-         JOIN mobile_users u ON u.id = t.user_id \
-         WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2",
-    )
-    .bind(crate::security::sha256_hex(token))
-    .bind(now_ms())
-    .fetch_optional(db.read())
-    .await
+    crate::store::mobile_users::by_token_hash(db, &crate::security::sha256_hex(token), now_ms())
+        .await
 }
 
 /// Ends every live token of the contact's mobile users (desk action),
@@ -775,15 +728,8 @@ pub async fn revoke_contact_tokens(
     client_addr: &str,
 ) -> Result<u64, sqlx::Error> {
     let mut tx = db.begin().await?;
-    let n = sqlx::query(
-        "UPDATE user_tokens SET revoked_at = $1 WHERE revoked_at IS NULL \
-         AND user_id IN (SELECT id FROM mobile_users WHERE contact_id = $2)",
-    )
-    .bind(now_ms())
-    .bind(contact_id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
+    let n =
+        crate::store::mobile_users::revoke_contact_tokens(&mut tx, contact_id, now_ms()).await?;
     crate::audit::record(
         db,
         &mut tx,

@@ -4,8 +4,8 @@
 //! shape of the family the path belongs to. The table comes from the served
 //! OpenAPI documents, so it cannot disagree with them.
 
-use super::error::ApiError;
-use super::identity::HalError;
+use crate::api::apiture::HalError;
+use crate::api::error::ApiError;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
@@ -75,15 +75,9 @@ fn segments(path: &str) -> Vec<String> {
 }
 
 /// The app's default service.
-pub async fn fallback(
-    req: HttpRequest,
-    state: web::Data<crate::startup::AppState>,
-) -> HttpResponse {
+pub async fn fallback(req: HttpRequest, routes: web::Data<DocumentedRoutes>) -> HttpResponse {
     let path = req.path();
-    let allowed = state
-        .documented_routes
-        .allowed(path)
-        .filter(|m| !m.is_empty());
+    let allowed = routes.allowed(path).filter(|m| !m.is_empty());
     let hal = path.starts_with("/identity") || path.starts_with("/contacts/");
     let mut resp = match &allowed {
         Some(methods) => {

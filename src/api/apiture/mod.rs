@@ -5,9 +5,9 @@
 use super::error::ApiError;
 use super::token::ApiClient;
 use crate::domain::rfc3339_ms;
-use crate::startup::AppState;
-use crate::verify::records::{self, ApprovalRow, FraudRow, PageQuery, QuizRow};
-use crate::verify::{contact_uri, parse_contact_uri, Pii, VerifyError};
+use crate::state::AppState;
+use crate::verification::records::{self, ApprovalRow, FraudRow, PageQuery, QuizRow};
+use crate::verification::{contact_uri, parse_contact_uri, Pii, VerifyError};
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, FromRequest, HttpRequest, HttpResponse, ResponseError};
 use serde_json::{json, Value};
@@ -143,10 +143,9 @@ impl ResponseError for HalError {
 pub struct IdentityClient(pub ApiClient);
 
 async fn key_owner(state: &AppState, key: &str) -> Result<Option<(String, i64)>, sqlx::Error> {
-    sqlx::query_as::<_, (String, i64)>("SELECT id, enabled FROM integrators WHERE api_key = $1")
-        .bind(key)
-        .fetch_optional(state.db.read())
-        .await
+    Ok(crate::store::integrators::by_api_key(state.db.read(), key)
+        .await?
+        .map(|r| (r.id, r.enabled)))
 }
 
 /// The `API-Key` header as sent. Present but empty or unreadable is still a
@@ -303,8 +302,9 @@ fn verification_token(
     .unwrap_or_default()
 }
 
-fn fraud_json(state: &AppState, r: &FraudRow) -> Value {
-    json!({
+fn fraud_json(state: &AppState, r: &FraudRow) -> Result<Value, HalError> {
+    let (pii, categories) = (r.pii()?, r.categories()?);
+    Ok(json!({
         "_profile": format!("{PROFILES}/identity/fraudRiskReport/v1.0.0/profile.json"),
         "_links": {
             "self": link(format!("/identity/fraudRiskReports/{}", r.id)),
@@ -313,16 +313,16 @@ fn fraud_json(state: &AppState, r: &FraudRow) -> Value {
         "_id": r.id,
         "type": "fraudRiskReport",
         "createdAt": rfc3339_ms(r.created_at),
-        "inputs": {"identity": identity_json(&r.pii())},
+        "inputs": {"identity": identity_json(&pii)},
         "outputs": {
             "state": r.state,
-            "fraudRiskCategories": r.categories(),
+            "fraudRiskCategories": categories,
             "token": verification_token(state, &r.contact_id, "fraudRiskReport", &r.id, &r.state),
         }
-    })
+    }))
 }
 
-fn quiz_json(state: &AppState, q: &QuizRow) -> Value {
+fn quiz_json(state: &AppState, q: &QuizRow) -> Result<Value, HalError> {
     let base = format!("/identity/quizzes/{}", q.id);
     let mut links = serde_json::Map::new();
     links.insert("self".into(), link(&base));
@@ -336,19 +336,20 @@ fn quiz_json(state: &AppState, q: &QuizRow) -> Value {
         );
     }
     links.insert("apiture:contact".into(), link(contact_uri(&q.contact_id)));
-    json!({
+    let pii = q.pii()?;
+    Ok(json!({
         "_id": q.id,
         "type": "quiz",
         "createdAt": rfc3339_ms(q.created_at),
         "expiresAt": rfc3339_ms(q.expires_at),
         "_profile": format!("{PROFILES}/identity/quiz/v1.0.0/profile.json"),
         "_links": links,
-        "inputs": {"identity": identity_json(&q.pii())},
+        "inputs": {"identity": identity_json(&pii)},
         "outputs": {
             "state": q.state,
             "token": verification_token(state, &q.contact_id, "quiz", &q.id, &q.state),
         }
-    })
+    }))
 }
 
 fn approval_json(a: &ApprovalRow) -> Value {
@@ -393,7 +394,7 @@ fn create_body(body: &[u8]) -> Result<(Option<String>, Pii), HalError> {
     obj.retain(|k, _| !k.starts_with('_'));
     let pii: Pii = serde_json::from_value(Value::Object(obj))
         .map_err(|e| HalError::BadRequest(format!("invalid identity: {e}")))?;
-    Ok((contact, pii.validated()?))
+    Ok((contact, pii.validated().map_err(VerifyError::Invalid)?))
 }
 
 fn created(location: String, body: Value) -> HttpResponse {
@@ -435,7 +436,7 @@ pub async fn create_fraud_report(
     .await?;
     Ok(created(
         format!("/identity/fraudRiskReports/{}", r.id),
-        fraud_json(&state, &r),
+        fraud_json(&state, &r)?,
     ))
 }
 
@@ -467,7 +468,7 @@ pub async fn fraud_report(
                 path.as_str()
             ))
         })?;
-    Ok(hal(StatusCode::OK, fraud_json(&state, &r)))
+    Ok(hal(StatusCode::OK, fraud_json(&state, &r)?))
 }
 
 fn page_query(q: &BTreeMap<String, String>, of_quizzes: bool) -> Result<PageQuery, HalError> {
@@ -594,7 +595,10 @@ pub async fn fraud_reports(
 ) -> Result<HttpResponse, HalError> {
     let p = page_query(&q, false)?;
     let (rows, more) = records::fraud_reports(&state.db, &c.0.integrator_id, &p).await?;
-    let items = rows.iter().map(|r| fraud_json(&state, r)).collect();
+    let items = rows
+        .iter()
+        .map(|r| fraud_json(&state, r))
+        .collect::<Result<_, _>>()?;
     Ok(hal(
         StatusCode::OK,
         collection(
@@ -640,7 +644,7 @@ pub async fn create_quiz(
     .await?;
     Ok(created(
         format!("/identity/quizzes/{}", q.id),
-        quiz_json(&state, &q),
+        quiz_json(&state, &q)?,
     ))
 }
 
@@ -671,7 +675,7 @@ pub async fn quiz(
     path: web::Path<String>,
 ) -> Result<HttpResponse, HalError> {
     let q = load_quiz(&state, &c, &path).await?;
-    Ok(hal(StatusCode::OK, quiz_json(&state, &q)))
+    Ok(hal(StatusCode::OK, quiz_json(&state, &q)?))
 }
 
 /// `GET /identity/quizzes`
@@ -696,7 +700,10 @@ pub async fn quizzes(
 ) -> Result<HttpResponse, HalError> {
     let p = page_query(&q, true)?;
     let (rows, more) = records::quizzes(&state.db, &c.0.integrator_id, &p).await?;
-    let items = rows.iter().map(|r| quiz_json(&state, r)).collect();
+    let items = rows
+        .iter()
+        .map(|r| quiz_json(&state, r))
+        .collect::<Result<_, _>>()?;
     Ok(hal(
         StatusCode::OK,
         collection("quizzes", "quiz", "/identity/quizzes", &q, &p, items, more),
@@ -787,7 +794,7 @@ pub async fn answers(
     let q = load_quiz(&state, &c, &path).await?;
     records::answer(&state.db, &q, &answers).await?;
     let q = load_quiz(&state, &c, &path).await?;
-    Ok(hal(StatusCode::CREATED, quiz_json(&state, &q)))
+    Ok(hal(StatusCode::CREATED, quiz_json(&state, &q)?))
 }
 
 /// The contact named by `contactUri`, or 400 (malformed) / `unknown`.

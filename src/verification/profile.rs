@@ -75,21 +75,11 @@ pub async fn send_code(
         }
     }
     if let Err(e) = postman.send(db, &u.integrator_id, &m).await {
-        otp::delete(db, &id).await?;
+        crate::store::verifications::delete(db, &id).await?;
         return Err(e);
     }
     // A new code replaces any earlier one for the same address.
-    sqlx::query(
-        "UPDATE verifications SET status = 'expired', finished_at = $1 \
-         WHERE user_id = $2 AND channel = 'otp' AND kind = $3 AND target = $4 AND status = 'pending' AND id <> $5",
-    )
-    .bind(now_ms())
-    .bind(&u.id)
-    .bind(kind)
-    .bind(target)
-    .bind(&id)
-    .execute(db.write())
-    .await?;
+    crate::store::verifications::expire_others(db, &u.id, kind, target, &id, now_ms()).await?;
     Ok(())
 }
 
@@ -157,15 +147,7 @@ pub async fn attach_verified(
     crow::upsert_point(&mut tx, &u.contact_id, &v.kind, &v.target, Some(now), now).await?;
     if update_primary || !has_verified_primary {
         crow::set_primary(&mut tx, &u.contact_id, &v.kind, &v.target).await?;
-        let col = if v.kind == "phone" { "phone" } else { "email" };
-        sqlx::query(&format!(
-            "UPDATE contacts SET {col} = $1, updated_at = $2 WHERE id = $3"
-        ))
-        .bind(&v.target)
-        .bind(now)
-        .bind(&u.contact_id)
-        .execute(&mut *tx)
-        .await?;
+        crow::set_primary_value(&mut tx, &u.contact_id, &v.kind, &v.target, now).await?;
     }
     tx.commit().await?;
     Ok(())
@@ -249,7 +231,7 @@ pub async fn send_link(
         ),
     };
     if let Err(e) = postman.send(db, &u.integrator_id, &m).await {
-        otp::delete(db, &id).await?;
+        crate::store::verifications::delete(db, &id).await?;
         return Err(e);
     }
     Ok(())
@@ -271,14 +253,9 @@ pub async fn confirm_link(
     id: &str,
     secret: &str,
 ) -> Result<(String, bool), VerifyError> {
-    let v = sqlx::query_as::<_, VerificationRow>(&format!(
-        "SELECT {} FROM verifications WHERE id = $1 AND channel = 'link'",
-        otp::COLS
-    ))
-    .bind(id)
-    .fetch_optional(db.write())
-    .await?
-    .ok_or_else(|| VerifyError::NotFound("this link is not valid".into()))?;
+    let v = crate::store::verifications::get_link(db, id)
+        .await?
+        .ok_or_else(|| VerifyError::NotFound("this link is not valid".into()))?;
     let redirect = v.redirect_uri.clone().unwrap_or_default();
     let ok = match otp::check(db, key, &v, secret, false, policy.max_attempts).await? {
         Check::Passed => {

@@ -1,10 +1,10 @@
 //! Desk sessions, stored server-side in our database (see DESIGN note in the
 //! README): the cookie holds a random token, the database only its SHA-256.
 
-use super::{constant_time_eq, random_token, sha256_hex};
 use crate::desk::error::DeskError;
 use crate::domain::{now_ms, Role};
-use crate::startup::AppState;
+use crate::security::{client_addr, constant_time_eq, is_htmx, random_token, sha256_hex};
+use crate::state::AppState;
 use crate::store::users as rows;
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::dev::Payload;
@@ -38,8 +38,8 @@ impl DeskSession {
         }
     }
 
-    pub fn actor(&self) -> crate::cases::Actor {
-        crate::cases::Actor {
+    pub fn actor(&self) -> crate::review::Actor {
+        crate::review::Actor {
             name: self.email.clone(),
             client_addr: self.client_addr.clone(),
         }
@@ -48,16 +48,6 @@ impl DeskSession {
     pub async fn end(&self, state: &AppState) -> Result<(), sqlx::Error> {
         rows::delete_session(state.db.write(), &self.token_hash).await
     }
-}
-
-pub fn client_addr(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default()
-}
-
-pub fn is_htmx(req: &HttpRequest) -> bool {
-    req.headers().contains_key("HX-Request")
 }
 
 impl FromRequest for DeskSession {

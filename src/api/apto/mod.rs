@@ -1,16 +1,16 @@
 //! The Apto-style mobile API (`/v1/config`, `/v1/verifications/...`,
 //! `/v1/user...`) and the Verification API (`/v1/verification/...`).
-//! Handlers parse and authenticate; `crate::verify` does the work.
+//! Handlers parse and authenticate; `crate::verification` does the work.
 
 use super::error::ApiError;
 use super::openapi::{
     ConfigResponse, LoginResponse, MessageResponse, ProjectConfig, StatusBody, UserResponse,
     ValidateResponse, VerificationResponse,
 };
-use crate::security::session::client_addr;
-use crate::startup::AppState;
-use crate::verify::users::{self, Datapoint, UserRow};
-use crate::verify::{otp, profile};
+use crate::security::client_addr;
+use crate::state::AppState;
+use crate::verification::users::{self, Datapoint, UserRow};
+use crate::verification::{otp, profile};
 use actix_web::dev::Payload;
 use actix_web::{get, post, put};
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
@@ -18,25 +18,6 @@ use futures_util::future::LocalBoxFuture;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
-
-#[derive(Debug, sqlx::FromRow)]
-struct KeyRow {
-    id: String,
-    name: String,
-    enabled: i64,
-    sandbox: i64,
-    api_key: Option<String>,
-    redirect_uris: String,
-}
-
-async fn integrator_by(state: &AppState, col: &str, v: &str) -> Result<Option<KeyRow>, ApiError> {
-    Ok(sqlx::query_as::<_, KeyRow>(&format!(
-        "SELECT id, name, enabled, sandbox, api_key, redirect_uris FROM integrators WHERE {col} = $1"
-    ))
-    .bind(v)
-    .fetch_optional(state.db.read())
-    .await?)
-}
 
 fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
     req.app_data::<web::Data<AppState>>()
@@ -72,7 +53,7 @@ impl FromRequest for MobileClient {
             let key = api_key(&req).ok_or_else(|| {
                 ApiError::Unauthorized("send the Mobile API key as 'Api-Key: Bearer <key>'".into())
             })?;
-            let row = integrator_by(&state, "api_key", &key)
+            let row = crate::store::integrators::by_api_key(state.db.read(), &key)
                 .await?
                 .ok_or_else(|| ApiError::Unauthorized("unknown Mobile API key".into()))?;
             if row.enabled != 1 {
@@ -122,7 +103,7 @@ impl FromRequest for MobileUser {
             let user = users::by_token(&state.db, &token).await?.ok_or_else(|| {
                 ApiError::Unauthorized("the user token is unknown, expired or revoked".into())
             })?;
-            let row = integrator_by(&state, "id", &user.integrator_id)
+            let row = crate::store::integrators::get(state.db.read(), &user.integrator_id)
                 .await?
                 .ok_or_else(|| ApiError::Unauthorized("the integrator no longer exists".into()))?;
             if row.enabled != 1 {
@@ -636,7 +617,7 @@ pub async fn login(
 
 fn email_of(raw: Option<&str>) -> Result<String, ApiError> {
     let e = raw.unwrap_or("").trim().to_lowercase();
-    if crate::verify::valid_email(&e) {
+    if crate::verification::valid_email(&e) {
         Ok(e)
     } else {
         Err(ApiError::BadRequest(
@@ -646,7 +627,7 @@ fn email_of(raw: Option<&str>) -> Result<String, ApiError> {
 }
 
 fn phone_of(raw: Option<&str>) -> Result<String, ApiError> {
-    let p = crate::verify::normalize_phone(raw.unwrap_or(""));
+    let p = crate::verification::normalize_phone(raw.unwrap_or(""));
     let digits = p.trim_start_matches('+').len();
     if (7..=15).contains(&digits) {
         Ok(p)
@@ -733,7 +714,7 @@ async fn send_code(
     u: &MobileUser,
     kind: &str,
     target: &str,
-    custom: Option<crate::verify::messaging::Message>,
+    custom: Option<crate::verification::messaging::Message>,
 ) -> Result<(), ApiError> {
     Ok(profile::send_code(
         &state.db,
@@ -773,15 +754,14 @@ pub async fn email_send(
     let email = email_of(body.email.as_deref())?;
     limit(&state, "otp:email", &u.user.id).await?;
     let custom = body.email_content.as_ref().and_then(|c| {
-        c.text
-            .as_ref()
-            .filter(|t| t.contains("{otp}"))
-            .map(|t| crate::verify::messaging::Message {
-                channel: crate::verify::messaging::Channel::Email,
+        c.text.as_ref().filter(|t| t.contains("{otp}")).map(|t| {
+            crate::verification::messaging::Message {
+                channel: crate::verification::messaging::Channel::Email,
                 to: email.clone(),
                 subject: c.subject.clone().unwrap_or_default(),
                 body: t.clone(),
-            })
+            }
+        })
     });
     send_code(&state, &u, "email", &email, custom).await?;
     Ok(ok(json!({"message": "Email sent successfully"})))
@@ -904,8 +884,8 @@ pub async fn sms_send(
     let custom = body
         .custom_message
         .as_ref()
-        .map(|m| crate::verify::messaging::Message {
-            channel: crate::verify::messaging::Channel::Sms,
+        .map(|m| crate::verification::messaging::Message {
+            channel: crate::verification::messaging::Channel::Sms,
             to: phone.clone(),
             subject: body.sender_id.clone().unwrap_or_default(),
             body: m.clone(),
@@ -1028,7 +1008,7 @@ pub async fn link_confirm(
             .insert_header(("Location", to))
             .insert_header(("Cache-Control", "no-store"))
             .finish()),
-        Err(crate::verify::VerifyError::NotFound(_)) => Ok(page(
+        Err(crate::verification::VerifyError::NotFound(_)) => Ok(page(
             "This link is not valid",
             "<p>Ask for a new e-mail.</p>",
         )),

@@ -3,6 +3,8 @@
 
 use super::VerifyError;
 use crate::domain::now_ms;
+use crate::store::verifications as store;
+pub use crate::store::verifications::VerificationRow;
 use crate::store::Db;
 use hmac::{Hmac, Mac};
 use rand::Rng;
@@ -61,59 +63,16 @@ pub async fn rate_limit(db: &Db, key: &str, window_ms: i64) -> Result<(), Verify
         return Ok(());
     }
     let now = now_ms();
-    let n = sqlx::query("UPDATE rate_limits SET last_at = $1 WHERE key = $2 AND last_at <= $3")
-        .bind(now)
-        .bind(key)
-        .bind(now - window_ms)
-        .execute(db.write())
-        .await?
-        .rows_affected();
-    if n == 1 {
-        return Ok(());
-    }
-    let inserted = sqlx::query("INSERT INTO rate_limits (key, last_at) VALUES ($1, $2)")
-        .bind(key)
-        .bind(now)
-        .execute(db.write())
-        .await;
-    match inserted {
-        Ok(_) => Ok(()),
-        Err(e) if crate::store::is_unique_violation(&e) => {
-            let last: i64 = sqlx::query_scalar("SELECT last_at FROM rate_limits WHERE key = $1")
-                .bind(key)
-                .fetch_one(db.write())
-                .await?;
+    match store::take_rate_window(db, key, now, window_ms).await? {
+        None => Ok(()),
+        Some(last) => {
             let left = (last + window_ms - now).max(1);
             Err(VerifyError::RateLimited {
                 window_secs: (window_ms + 999) / 1000,
                 retry_after_secs: (left + 999) / 1000,
             })
         }
-        Err(e) => Err(e.into()),
     }
-}
-
-pub const COLS: &str = "id, integrator_id, contact_id, user_id, kind, channel, target, code_hash, status, attempts, update_primary, redirect_uri, secondary_id, created_at, expires_at, finished_at, consumed_at";
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct VerificationRow {
-    pub id: String,
-    pub integrator_id: String,
-    pub contact_id: Option<String>,
-    pub user_id: Option<String>,
-    pub kind: String,
-    pub channel: String,
-    pub target: String,
-    pub code_hash: Option<String>,
-    pub status: String,
-    pub attempts: i64,
-    pub update_primary: i64,
-    pub redirect_uri: Option<String>,
-    pub secondary_id: Option<String>,
-    pub created_at: i64,
-    pub expires_at: i64,
-    pub finished_at: Option<i64>,
-    pub consumed_at: Option<i64>,
 }
 
 /// What to create. The secret is hashed before it is stored.
@@ -134,33 +93,26 @@ pub struct NewVerification<'a> {
 
 pub async fn insert(db: &Db, key: &[u8], v: &NewVerification<'_>) -> Result<(), sqlx::Error> {
     let now = now_ms();
-    sqlx::query(&format!(
-        "INSERT INTO verifications ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', 0, $9, $10, $11, $12, $13, NULL, NULL)"
-    ))
-    .bind(&v.id)
-    .bind(v.integrator_id)
-    .bind(v.contact_id)
-    .bind(v.user_id)
-    .bind(v.kind)
-    .bind(v.channel)
-    .bind(v.target)
-    .bind(secret_hash(key, &v.id, v.secret))
-    .bind(v.update_primary as i64)
-    .bind(v.redirect_uri)
-    .bind(v.secondary_id)
-    .bind(now)
-    .bind(now + v.ttl_ms)
-    .execute(db.write())
-    .await?;
-    Ok(())
-}
-
-pub async fn delete(db: &Db, id: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM verifications WHERE id = $1")
-        .bind(id)
-        .execute(db.write())
-        .await?;
-    Ok(())
+    let code_hash = secret_hash(key, &v.id, v.secret);
+    store::insert(
+        db,
+        &store::InsertVerification {
+            id: &v.id,
+            integrator_id: v.integrator_id,
+            contact_id: v.contact_id,
+            user_id: v.user_id,
+            kind: v.kind,
+            channel: v.channel,
+            target: v.target,
+            code_hash: &code_hash,
+            update_primary: v.update_primary,
+            redirect_uri: v.redirect_uri,
+            secondary_id: v.secondary_id,
+            created_at: now,
+            expires_at: now + v.ttl_ms,
+        },
+    )
+    .await
 }
 
 /// A verification of this integrator; expired ones are marked so on read.
@@ -169,14 +121,7 @@ pub async fn get(
     integrator_id: &str,
     id: &str,
 ) -> Result<Option<VerificationRow>, sqlx::Error> {
-    let row = sqlx::query_as::<_, VerificationRow>(&format!(
-        "SELECT {COLS} FROM verifications WHERE id = $1 AND integrator_id = $2"
-    ))
-    .bind(id)
-    .bind(integrator_id)
-    .fetch_optional(db.write())
-    .await?;
-    match row {
+    match store::get(db, integrator_id, id).await? {
         Some(r) => Ok(Some(expire_if_due(db, r).await?)),
         None => Ok(None),
     }
@@ -185,13 +130,7 @@ pub async fn get(
 async fn expire_if_due(db: &Db, mut r: VerificationRow) -> Result<VerificationRow, sqlx::Error> {
     let now = now_ms();
     if r.status == "pending" && now >= r.expires_at {
-        sqlx::query(
-            "UPDATE verifications SET status = 'expired', finished_at = $1 WHERE id = $2 AND status = 'pending'",
-        )
-        .bind(now)
-        .bind(&r.id)
-        .execute(db.write())
-        .await?;
+        store::finish(db, &r.id, "expired", now).await?;
         r.status = "expired".into();
         r.finished_at = Some(now);
     }
@@ -206,17 +145,7 @@ pub async fn latest_for(
     kind: &str,
     target: &str,
 ) -> Result<Option<VerificationRow>, sqlx::Error> {
-    let row = sqlx::query_as::<_, VerificationRow>(&format!(
-        "SELECT {COLS} FROM verifications WHERE user_id = $1 AND channel = $2 AND kind = $3 AND target = $4 \
-         ORDER BY created_at DESC, id DESC LIMIT 1"
-    ))
-    .bind(user_id)
-    .bind(channel)
-    .bind(kind)
-    .bind(target)
-    .fetch_optional(db.write())
-    .await?;
-    match row {
+    match store::latest_for(db, user_id, channel, kind, target).await? {
         Some(r) => Ok(Some(expire_if_due(db, r).await?)),
         None => Ok(None),
     }
@@ -248,20 +177,8 @@ pub async fn check(
         return Ok(Check::Finished(v.status));
     }
     let now = now_ms();
-    let took = sqlx::query(
-        "UPDATE verifications SET attempts = attempts + 1 WHERE id = $1 AND status = 'pending' AND attempts < $2",
-    )
-    .bind(&v.id)
-    .bind(max_attempts)
-    .execute(db.write())
-    .await?
-    .rows_affected();
-    if took == 0 {
-        let status: String = sqlx::query_scalar("SELECT status FROM verifications WHERE id = $1")
-            .bind(&v.id)
-            .fetch_one(db.write())
-            .await?;
-        return Ok(Check::Finished(status));
+    if !store::take_attempt(db, &v.id, max_attempts).await? {
+        return Ok(Check::Finished(store::status(db, &v.id).await?));
     }
     let expected = v.code_hash.as_deref().unwrap_or("");
     // The sandbox code only ever passes where the integrator enabled it, and
@@ -270,15 +187,7 @@ pub async fn check(
     let right = sandbox_pass
         || crate::security::constant_time_eq(expected, &secret_hash(key, &v.id, secret));
     if right {
-        let n = sqlx::query(
-            "UPDATE verifications SET status = 'passed', finished_at = $1 WHERE id = $2 AND status = 'pending'",
-        )
-        .bind(now)
-        .bind(&v.id)
-        .execute(db.write())
-        .await?
-        .rows_affected();
-        return Ok(if n == 1 {
+        return Ok(if store::finish(db, &v.id, "passed", now).await? {
             Check::Passed
         } else {
             Check::Finished("failed".into())
@@ -286,13 +195,7 @@ pub async fn check(
     }
     let used = v.attempts + 1;
     if used >= max_attempts {
-        sqlx::query(
-            "UPDATE verifications SET status = 'failed', finished_at = $1 WHERE id = $2 AND status = 'pending'",
-        )
-        .bind(now)
-        .bind(&v.id)
-        .execute(db.write())
-        .await?;
+        store::finish(db, &v.id, "failed", now).await?;
     }
     Ok(Check::Wrong {
         left: (max_attempts - used).max(0),
@@ -302,15 +205,7 @@ pub async fn check(
 /// Marks a passed verification used; false when it already was (a code
 /// opens one door once).
 pub async fn consume(tx: &mut crate::store::Tx, id: &str) -> Result<bool, sqlx::Error> {
-    let n = sqlx::query(
-        "UPDATE verifications SET consumed_at = $1 WHERE id = $2 AND status = 'passed' AND consumed_at IS NULL",
-    )
-    .bind(now_ms())
-    .bind(id)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(n == 1)
+    store::consume(tx, id, now_ms()).await
 }
 
 #[cfg(test)]

@@ -1,10 +1,10 @@
 //! Evidence over the API in the reference's three forms, chosen by `Accept`:
 //! JSON with base64, the raw bytes (with `Range`), or base64 text.
 
-use super::error::ApiError;
-use super::openapi::{Binary, ImageJson, PdfJson, StatusBody};
-use super::token::ApiClient;
-use crate::startup::AppState;
+use crate::api::error::ApiError;
+use crate::api::openapi::{Binary, ImageJson, PdfJson, StatusBody};
+use crate::api::token::ApiClient;
+use crate::state::AppState;
 use crate::store::processes::{self as rows, EvidenceRow};
 use actix_files::NamedFile;
 use actix_web::http::header;
@@ -114,7 +114,7 @@ async fn find(
     kind: &str,
     t: Option<&str>,
 ) -> Result<(String, EvidenceRow), ApiError> {
-    let p = super::mobbscan::owned(state, client, id).await?;
+    let p = super::owned(state, client, id).await?;
     let e = rows::evidence_for(state.db.read(), &p.scan_id)
         .await?
         .into_iter()

@@ -296,13 +296,7 @@ pub async fn set_verification(
     }
     let json = serde_json::to_string(&uris).map_err(anyhow::Error::from)?;
     let mut tx = db.begin().await?;
-    let n = sqlx::query("UPDATE integrators SET sandbox = $1, redirect_uris = $2 WHERE id = $3")
-        .bind(i64::from(sandbox))
-        .bind(&json)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    let n = rows::set_verification_settings(&mut tx, id, sandbox, &json).await?;
     if n == 0 {
         return Err(IdentityError::Invalid("no such integrator".into()));
     }

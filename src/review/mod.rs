@@ -237,7 +237,7 @@ pub async fn edit(
     scan_id: &str,
     input: &EditInput,
     who: &Actor,
-    require_desk_claim: bool,
+    channel: Channel,
 ) -> Result<usize, CaseError> {
     let reason = input.reason.trim();
     let (expected_version, changes) = (input.expected_version, &input.changes);
@@ -251,7 +251,7 @@ pub async fn edit(
             "the case is {state}: final cases cannot be changed"
         )));
     }
-    if require_desk_claim {
+    if channel.needs_claim() {
         require_claim(&p, &who.name, s)?;
     }
     let version = expected_version.unwrap_or(p.version);
@@ -267,7 +267,7 @@ pub async fn edit(
     let mut tx = db.begin().await?;
     write_edit(&mut tx, scan_id, version, &prepared, who, reason, now).await?;
     let applied = &prepared.applied;
-    if require_desk_claim {
+    if channel.needs_claim() {
         rows::claim(&mut tx, scan_id, &who.name, now, now - s.claim_idle_ms).await?;
     }
     let fields: Vec<&str> = applied.iter().map(|(f, _, _)| f.as_str()).collect();
@@ -414,29 +414,24 @@ pub async fn add_note(db: &Db, scan_id: &str, body: &str, who: &Actor) -> Result
     Ok(())
 }
 
+pub use crate::domain::process::Decision;
+
+/// Who asks for a review operation. The desk's agents must hold the case's
+/// claim and reject with one of the configured reasons; integrators decide
+/// over the API with no claim and a free-text reason.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    Accept,
-    Reject,
-    /// `PENDING_VALIDATION` → `PENDING_VERIFICATION` (to the review queue).
-    Pending,
+pub enum Channel {
+    Desk,
+    Integrator,
 }
 
-impl Decision {
-    pub fn parse(s: &str) -> Result<Decision, CaseError> {
-        match s {
-            "accept" => Ok(Decision::Accept),
-            "reject" => Ok(Decision::Reject),
-            "pending" => Ok(Decision::Pending),
-            other => Err(CaseError::Invalid(format!("unknown decision '{other}'"))),
-        }
+impl Channel {
+    fn needs_claim(self) -> bool {
+        self == Channel::Desk
     }
-    fn as_str(self) -> &'static str {
-        match self {
-            Decision::Accept => "accept",
-            Decision::Reject => "reject",
-            Decision::Pending => "pending",
-        }
+
+    fn reasons_are_configured(self) -> bool {
+        self == Channel::Desk
     }
 }
 
@@ -461,7 +456,7 @@ pub async fn decide(
     scan_id: &str,
     input: &DecisionInput,
     who: &Actor,
-    require_desk_claim: bool,
+    channel: Channel,
 ) -> Result<State, CaseError> {
     let p = load(db, scan_id).await?;
     let from = state_of(&p)?;
@@ -471,21 +466,7 @@ pub async fn decide(
             p.agent.as_deref().unwrap_or("someone else")
         )));
     }
-    let to = match input.decision {
-        Decision::Accept | Decision::Reject if !from.is_decidable() => {
-            return Err(CaseError::Conflict(format!(
-                "a case in {from} cannot be decided yet"
-            )))
-        }
-        Decision::Pending if from != State::PendingValidation => {
-            return Err(CaseError::Conflict(format!(
-                "only a case in PENDING_VALIDATION can be sent to review (this one is {from})"
-            )))
-        }
-        Decision::Accept => State::Verified,
-        Decision::Reject => State::NotVerified,
-        Decision::Pending => State::PendingVerification,
-    };
+    let to = from.after(input.decision).map_err(CaseError::Conflict)?;
     let reason = input
         .reason
         .as_deref()
@@ -499,7 +480,9 @@ pub async fn decide(
     if input.decision == Decision::Reject {
         match reason {
             None => return Err(CaseError::Invalid("choose a rejection reason".into())),
-            Some(r) if require_desk_claim && !s.reject_reasons.iter().any(|x| x == r) => {
+            Some(r)
+                if channel.reasons_are_configured() && !s.reject_reasons.iter().any(|x| x == r) =>
+            {
                 return Err(CaseError::Invalid(format!(
                     "'{r}' is not one of the configured rejection reasons"
                 )))
@@ -507,7 +490,7 @@ pub async fn decide(
             _ => {}
         }
     }
-    if require_desk_claim {
+    if channel.needs_claim() {
         require_claim(&p, &who.name, s)?;
     }
     let mut version = input.expected_version.unwrap_or(p.version);

@@ -1,16 +1,19 @@
 //! Handlers of the MobbScan API Gateway paths. Decisions go through
-//! `cases::decide`, the same operation the desk uses.
+//! `review::decide`, the same operation the desk uses.
+
+pub mod capture;
+pub mod evidence;
 
 use super::error::ApiError;
 use super::openapi::{Binary, OnboardingResponse, StatusBody, TokenResponse};
-use super::process_json::ProcessData;
 use super::token::{self, ApiClient};
+use crate::accounts::integrators::{self, Authentication};
 use crate::audit::{self, Event};
-use crate::cases::{self, Decision, DecisionInput};
+use crate::certify::process_json::ProcessData;
 use crate::domain::process::DOC_TYPES;
-use crate::identity::integrators::{self, Authentication};
-use crate::security::session::client_addr;
-use crate::startup::AppState;
+use crate::review::{self, Decision, DecisionInput};
+use crate::security::client_addr;
+use crate::state::AppState;
 use crate::store::processes::{self as rows, ProcessRow};
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -26,8 +29,8 @@ pub struct TokenRequest {
 
 /// Bad credentials from one address: after 10 in 5 minutes that address is
 /// refused with 429 for 5 minutes, whatever key it tries.
-fn token_throttle() -> crate::identity::LockoutPolicy {
-    crate::identity::LockoutPolicy {
+fn token_throttle() -> crate::accounts::LockoutPolicy {
+    crate::accounts::LockoutPolicy {
         max_failures: 10,
         window_ms: 5 * 60_000,
         lock_ms: 5 * 60_000,
@@ -60,7 +63,7 @@ pub async fn auth_token(
     let throttle_key = format!("api-token:{addr}");
     let policy = token_throttle();
     let throttle =
-        match crate::identity::Throttled::reserve(&state.db, &throttle_key, &policy).await? {
+        match crate::accounts::Throttled::reserve(&state.db, &throttle_key, &policy).await? {
             Ok(t) => t,
             Err(left_ms) => {
                 return Err(ApiError::TooManyRequests {
@@ -248,7 +251,8 @@ pub async fn process_data(
     let p = owned(&state, &client, &path.into_inner()).await?;
     let evidence = rows::evidence_for(state.db.read(), &p.scan_id).await?;
     let base = state.settings.public_url.as_str().trim_end_matches('/');
-    let data = super::process_json::render(&p, &evidence, base).map_err(ApiError::Internal)?;
+    let data =
+        crate::certify::process_json::render(&p, &evidence, base).map_err(ApiError::Internal)?;
     Ok(HttpResponse::Ok().json(data))
 }
 
@@ -300,14 +304,14 @@ async fn decide(
         comment: b.rejection_comment.clone(),
         changes: personal_data(b)?,
     };
-    cases::decide(
+    review::decide(
         &state.db,
         &state.settings,
         &state.blobs,
         &p.scan_id,
         &input,
         &client.actor(),
-        false,
+        review::Channel::Integrator,
     )
     .await?;
     Ok(p.scan_id)
@@ -465,25 +469,18 @@ pub async fn certified_zip(
     path: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let p = owned(&state, &client, &path.into_inner()).await?;
-    let st = p.state().map_err(|e| ApiError::Internal(e.into()))?;
-    if !st.is_final() {
-        return Err(ApiError::Conflict(format!(
-            "the certified zip is issued once the process is final; it is {st}"
-        )));
-    }
-    let pkg = crate::certify::zip::assemble(&state, &p)
-        .await
-        .map_err(ApiError::Internal)?;
-    audit::record_now(
-        &state.db,
-        Event {
-            actor: &client.actor().name,
-            action: "case.zip.download",
-            scan_id: Some(&p.scan_id),
-            client_addr: &client.client_addr,
-            detail: serde_json::json!({}),
-        },
+    let pkg = crate::certify::zip::issue(
+        &state.zip_issuer(),
+        &p,
+        &client.actor().name,
+        &client.client_addr,
     )
-    .await?;
+    .await
+    .map_err(|e| match e {
+        crate::certify::zip::IssueError::NotFinal(st) => ApiError::Conflict(format!(
+            "the certified zip is issued once the process is final; it is {st}"
+        )),
+        crate::certify::zip::IssueError::Internal(e) => ApiError::Internal(e),
+    })?;
     Ok(pkg.into_response())
 }

@@ -3,9 +3,9 @@
 //! connections) and certified-zip streaming (MB/s and the process's memory
 //! growth while a zip with a large recording streams).
 
-use crate::cases::Actor;
 use crate::domain::{now_ms, State};
-use crate::startup::AppState;
+use crate::review::Actor;
+use crate::state::AppState;
 use crate::store::processes as rows;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
@@ -16,13 +16,10 @@ use std::time::{Duration, Instant};
 
 /// Gives the first bench integrator API credentials.
 async fn credentials(state: &AppState) -> anyhow::Result<(String, String, String)> {
-    let id: String = sqlx::query_scalar(
-        "SELECT integrator_id FROM processes WHERE state = 'PENDING_VERIFICATION' LIMIT 1",
-    )
-    .fetch_one(state.db.read())
-    .await
-    .context("no process to read")?;
-    let r = crate::identity::integrators::rotate_secret(&state.db, &id, "bench", "local").await?;
+    let id = crate::store::bench_samples::integrator_with_pending(&state.db)
+        .await
+        .context("no process to read")?;
+    let r = crate::accounts::integrators::rotate_secret(&state.db, &id, "bench", "local").await?;
     Ok((id, r.api_key, r.api_secret))
 }
 
@@ -119,11 +116,7 @@ pub async fn api_throughput(
         .as_str()
         .context("no access token")?
         .to_string();
-    let ids: Vec<String> =
-        sqlx::query_scalar("SELECT scan_id FROM processes WHERE integrator_id = $1 LIMIT 5000")
-            .bind(&integrator)
-            .fetch_all(state.db.read())
-            .await?;
+    let ids = crate::store::bench_samples::ids_of_integrator(&state.db, &integrator, 5000).await?;
     anyhow::ensure!(!ids.is_empty(), "the bench integrator has no processes");
     let base = base.to_string();
     hammer("GET getVerificationProcessData", conc, secs, move |c, i| {
@@ -235,21 +228,21 @@ pub async fn zip_stream(state: &AppState, base: &str, mb: u64) -> anyhow::Result
         name: "bench".into(),
         client_addr: "local".into(),
     };
-    crate::cases::submit(&state.db, &state.settings, &state.blobs, &scan_id, &who).await?;
-    crate::cases::decide(
+    crate::review::submit(&state.db, &state.settings, &state.blobs, &scan_id, &who).await?;
+    crate::review::decide(
         &state.db,
         &state.settings,
         &state.blobs,
         &scan_id,
-        &crate::cases::DecisionInput {
-            decision: crate::cases::Decision::Accept,
+        &crate::review::DecisionInput {
+            decision: crate::review::Decision::Accept,
             expected_version: None,
             reason: None,
             comment: None,
             changes: Default::default(),
         },
         &who,
-        false,
+        crate::review::Channel::Integrator,
     )
     .await?;
 

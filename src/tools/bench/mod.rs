@@ -2,10 +2,12 @@
 //! loopback port and measures desk page latency over HTTP, plus the
 //! process's memory. Figures, not pass/fail: see the README for results.
 
+pub mod api;
+
+use crate::app::Application;
 use crate::config::Settings;
 use crate::domain::validation::{self, failing_key};
 use crate::domain::{now_ms, Document, Role, State};
-use crate::startup::Application;
 use crate::store::processes::{self as rows, NewProcess};
 use anyhow::Context;
 use rand::rngs::StdRng;
@@ -149,9 +151,7 @@ fn synthetic(i: usize, rng: &mut StdRng, integrators: &[String], now: i64) -> Ne
 
 async fn load(app: &Application, n: usize) -> anyhow::Result<Duration> {
     let db = &app.state.db;
-    let have: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM processes")
-        .fetch_one(db.read())
-        .await?;
+    let have = crate::store::bench_samples::count_processes(db).await?;
     if have as usize >= n {
         println!("load: database already holds {have} processes; not loading");
         analyze(app).await?;
@@ -197,12 +197,7 @@ async fn load(app: &Application, n: usize) -> anyhow::Result<Duration> {
 /// Fresh statistics (and, on PostgreSQL, a visibility map so index-only
 /// scans work), as a production database has after autovacuum.
 async fn analyze(app: &Application) -> anyhow::Result<()> {
-    let db = &app.state.db;
-    let sql = match db.backend {
-        crate::store::Backend::Postgres => "VACUUM ANALYZE processes",
-        crate::store::Backend::Sqlite => "ANALYZE",
-    };
-    sqlx::query(sql).execute(db.write()).await?;
+    crate::store::bench_samples::analyze(&app.state.db).await?;
     Ok(())
 }
 
@@ -383,7 +378,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let (email, password) = ("bench@kycdesk.bench", "bench-password-123");
-    if let Err(e) = crate::identity::create_user(
+    if let Err(e) = crate::accounts::create_user(
         &app.state.db,
         email,
         Role::Agent,
@@ -393,7 +388,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     )
     .await
     {
-        if !matches!(e, crate::identity::IdentityError::Duplicate(_)) {
+        if !matches!(e, crate::accounts::IdentityError::Duplicate(_)) {
             return Err(e.into());
         }
     }
@@ -402,10 +397,11 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     tokio::spawn(app.run_until_stopped());
     let base = format!("http://127.0.0.1:{port}");
     if a.zip_mb > 0 {
-        crate::bench_api::zip_stream(&state, &base, a.zip_mb).await?;
+        crate::tools::bench::api::zip_stream(&state, &base, a.zip_mb).await?;
     }
     if a.api_seconds > 0 {
-        crate::bench_api::api_throughput(&state, &base, a.concurrency, a.api_seconds).await?;
+        crate::tools::bench::api::api_throughput(&state, &base, a.concurrency, a.api_seconds)
+            .await?;
     }
     if a.skip_desk {
         println!(
@@ -416,13 +412,8 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     }
     let mut c = login(port, email, password).await?;
 
-    let db = state.db.read();
-    let deep: Option<(i64, String)> = sqlx::query_as(
-        "SELECT created_at, scan_id FROM processes WHERE state = 'PENDING_VERIFICATION' ORDER BY created_at, scan_id LIMIT 1 OFFSET 10000",
-    )
-    .fetch_optional(db)
-    .await?;
-    let ids: Vec<String> = sqlx::query_scalar("SELECT scan_id FROM processes WHERE state = 'PENDING_VERIFICATION' ORDER BY scan_id LIMIT 2000").fetch_all(db).await?;
+    let deep = crate::store::bench_samples::pending_position(&state.db, 10_000).await?;
+    let ids = crate::store::bench_samples::pending_ids(&state.db, 2000).await?;
     anyhow::ensure!(!ids.is_empty(), "no processes to measure");
     let mut rng = StdRng::seed_from_u64(7);
     let r = a.requests;

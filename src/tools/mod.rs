@@ -1,0 +1,3 @@
+//! Operator tools built into the binary: the load bench.
+
+pub mod bench;
