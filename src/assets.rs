@@ -68,13 +68,13 @@ pub async fn serve(
         .body(file.data.into_owned())
 }
 
-fn mime_for(name: &str) -> &'static str {
-    match name.rsplit('.').next() {
-        Some("js") => "text/javascript; charset=utf-8",
-        Some("css") => "text/css; charset=utf-8",
-        Some("svg") => "image/svg+xml",
-        Some("png") => "image/png",
-        Some("ico") => "image/x-icon",
-        _ => "application/octet-stream",
+/// The media type by extension; text types say their charset (the embedded
+/// files are UTF-8).
+fn mime_for(name: &str) -> String {
+    let m = mime_guess::from_path(name).first_or_octet_stream();
+    if m.type_() == mime_guess::mime::TEXT {
+        format!("{m}; charset=utf-8")
+    } else {
+        m.to_string()
     }
 }

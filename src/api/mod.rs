@@ -36,6 +36,7 @@ pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 }
 
 /// `GET /api/openapi.json`: built once at start (`AppState::openapi`).
+#[tracing::instrument(skip_all)]
 pub async fn openapi_json(state: web::Data<crate::state::AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
@@ -43,6 +44,7 @@ pub async fn openapi_json(state: web::Data<crate::state::AppState>) -> HttpRespo
 }
 
 /// `GET /api/openapi/mobile.json`: the mobile and Verification APIs.
+#[tracing::instrument(skip_all)]
 pub async fn mobile_openapi_json(state: web::Data<crate::state::AppState>) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")

@@ -75,6 +75,7 @@ fn segments(path: &str) -> Vec<String> {
 }
 
 /// The app's default service.
+#[tracing::instrument(skip_all)]
 pub async fn fallback(req: HttpRequest, routes: web::Data<DocumentedRoutes>) -> HttpResponse {
     let path = req.path();
     let allowed = routes.allowed(path).filter(|m| !m.is_empty());

@@ -71,7 +71,7 @@ pub fn build(
         verification_result: p.verification_result.clone(),
         license_id: p.license_id.clone(),
         agent: p.agent.clone(),
-        document: p.document(),
+        document: p.document()?,
         images: urls("image", "image"),
         recordings: urls("recording", "recording"),
         extra_parameters: p.extra_parameters()?,

@@ -155,7 +155,7 @@ async fn assemble(issuer: &Issuer<'_>, p: &ProcessRow) -> anyhow::Result<Package
         Entry {
             path: "document.json".into(),
             source: Source::Bytes(pretty(&json!({
-                "document": p.document(),
+                "document": p.document()?,
                 "edits": edits.iter().map(|e| json!({
                     "field": e.field, "originalValue": e.original_value, "oldValue": e.old_value,
                     "newValue": e.new_value, "actor": e.actor, "reason": e.reason, "at": rfc3339_ms(e.at),

@@ -25,6 +25,7 @@ pub struct AuditQuery {
     before: Option<i64>,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn audit_log(
     state: web::Data<AppState>,
     session: DeskSession,
@@ -44,6 +45,7 @@ pub async fn audit_log(
     })
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn audit_verify(
     state: web::Data<AppState>,
     session: DeskSession,
@@ -72,6 +74,7 @@ struct UsersPage {
     users: Vec<user_rows::UserRow>,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn users(
     state: web::Data<AppState>,
     session: DeskSession,
@@ -91,6 +94,7 @@ pub struct NewUserForm {
     password: String,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn create_user(
     state: web::Data<AppState>,
     session: DeskSession,
@@ -124,6 +128,7 @@ async fn set_active(
     Ok(htmx_go("/desk/admin/users"))
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn disable_user(
     state: web::Data<AppState>,
     session: DeskSession,
@@ -132,6 +137,7 @@ pub async fn disable_user(
     set_active(&state, &session, &path.into_inner(), false).await
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn enable_user(
     state: web::Data<AppState>,
     session: DeskSession,

@@ -47,6 +47,7 @@ fn login_form(
     Ok(resp)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn login_page(state: web::Data<AppState>) -> Result<HttpResponse, DeskError> {
     login_form(&state, String::new(), None, actix_web::http::StatusCode::OK)
 }
@@ -58,6 +59,7 @@ pub struct LoginForm {
     csrf_token: String,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -161,6 +163,7 @@ pub async fn login(
     }
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn logout(
     state: web::Data<AppState>,
     session: DeskSession,

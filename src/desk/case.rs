@@ -136,6 +136,7 @@ async fn load(state: &AppState, scan_id: &str) -> Result<ProcessRow, DeskError> 
         .ok_or_else(|| DeskError::NotFound("no such case".into()))
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn page(
     state: web::Data<AppState>,
     session: DeskSession,
@@ -175,7 +176,7 @@ pub async fn page(
         .map(|e| format!("{base}/{}", e.id));
 
     let parsed: BTreeMap<String, Validation> =
-        serde_json::from_str(&p.validations).unwrap_or_default();
+        p.validations().map_err(|e| DeskError::Internal(e.into()))?;
     let validations = parsed
         .into_iter()
         .map(|(name, v)| V {
@@ -188,7 +189,7 @@ pub async fn page(
         })
         .collect();
 
-    let doc = p.document();
+    let doc = p.document().map_err(|e| DeskError::Internal(e.into()))?;
     let doc_json = serde_json::to_value(&doc).unwrap_or_default();
     let doc_fields = DOC_FIELDS
         .iter()
@@ -324,6 +325,7 @@ pub async fn page(
     })
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn claim(
     state: web::Data<AppState>,
     session: DeskSession,
@@ -335,6 +337,7 @@ pub async fn claim(
 }
 
 /// Supervisors release anyone's claim; an agent only their own.
+#[tracing::instrument(skip_all)]
 pub async fn release(
     state: web::Data<AppState>,
     session: DeskSession,
@@ -351,6 +354,7 @@ pub async fn release(
 }
 
 /// Personal-data fields arrive as `pd_<field>`; everything else is ignored.
+#[tracing::instrument(skip_all)]
 pub async fn edit(
     state: web::Data<AppState>,
     session: DeskSession,
@@ -391,6 +395,7 @@ pub struct DecisionForm {
     comment: Option<String>,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn decide(
     state: web::Data<AppState>,
     session: DeskSession,
@@ -425,6 +430,7 @@ pub struct ApprovalForm {
 }
 
 /// A manual `adminApproval` of the case's applicant, with a required reason.
+#[tracing::instrument(skip_all)]
 pub async fn approve(
     state: web::Data<AppState>,
     session: DeskSession,
@@ -461,6 +467,7 @@ pub async fn approve(
 }
 
 /// Ends the applicant's mobile-app sessions (every user token).
+#[tracing::instrument(skip_all)]
 pub async fn revoke_tokens(
     state: web::Data<AppState>,
     session: DeskSession,
@@ -488,6 +495,7 @@ pub struct NoteForm {
     body: String,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn note(
     state: web::Data<AppState>,
     session: DeskSession,
@@ -513,6 +521,7 @@ async fn evidence_row(
 
 /// The original bytes, with Range support so recordings seek and the PDF
 /// viewer can fetch pages. Each download (not each range) is audited.
+#[tracing::instrument(skip_all)]
 pub async fn evidence(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -563,6 +572,7 @@ pub async fn evidence(
     Ok(resp)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn thumb(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -595,6 +605,7 @@ pub async fn thumb(
 
 /// The certified zip of a final case, streamed (the same archive as
 /// `GET /api/zip/{id}`).
+#[tracing::instrument(skip_all)]
 pub async fn certified_zip(
     state: web::Data<AppState>,
     session: DeskSession,

@@ -61,6 +61,7 @@ struct IntegratorsPage {
     integrators: Vec<IntegratorView>,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn list(
     state: web::Data<AppState>,
     session: DeskSession,
@@ -134,6 +135,7 @@ fn lines(s: &Option<String>) -> Vec<String> {
 }
 
 /// Creates an integrator and shows its credentials once, in place.
+#[tracing::instrument(skip_all)]
 pub async fn create(
     state: web::Data<AppState>,
     session: DeskSession,
@@ -213,6 +215,7 @@ pub struct SettingsForm {
     submit_state: String,
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn update(
     state: web::Data<AppState>,
     session: DeskSession,
@@ -224,7 +227,11 @@ pub async fn update(
     let current = rows::get(state.db.read(), &id)
         .await?
         .ok_or_else(|| DeskError::NotFound("no such integrator".into()))?;
-    let stored = serde_json::from_str(&current.webhook_headers).unwrap_or_default();
+    let stored = serde_json::from_str(&current.webhook_headers).map_err(|e| {
+        DeskError::Internal(anyhow::anyhow!(
+            "the stored webhook headers of integrator {id} do not decode: {e}"
+        ))
+    })?;
     integrators::update(
         &state.db,
         &id,
@@ -243,6 +250,7 @@ pub async fn update(
     Ok(htmx_go("/desk/admin/integrators"))
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn rotate(
     state: web::Data<AppState>,
     session: DeskSession,
@@ -269,6 +277,7 @@ async fn set_enabled(
     Ok(htmx_go("/desk/admin/integrators"))
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn disable(
     state: web::Data<AppState>,
     session: DeskSession,
@@ -277,6 +286,7 @@ pub async fn disable(
     set_enabled(&state, &session, &path.into_inner(), false).await
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn enable(
     state: web::Data<AppState>,
     session: DeskSession,
@@ -326,6 +336,7 @@ pub struct WebhookQuery {
 }
 
 /// Every event with every attempt, newest first (the last 200).
+#[tracing::instrument(skip_all)]
 pub async fn deliveries(
     state: web::Data<AppState>,
     session: DeskSession,
@@ -369,6 +380,7 @@ pub async fn deliveries(
 }
 
 /// Sends an event again now, with its original `webhook-id`.
+#[tracing::instrument(skip_all)]
 pub async fn redeliver(
     state: web::Data<AppState>,
     session: DeskSession,
@@ -376,11 +388,14 @@ pub async fn redeliver(
 ) -> Result<HttpResponse, DeskError> {
     session.require(Role::Admin)?;
     let id = path.into_inner();
-    if hooks::redeliver(state.db.write(), &id, now_ms()).await? == 0 {
+    // The change and its audit entry commit together or not at all.
+    let mut tx = state.db.begin().await?;
+    if hooks::redeliver(&mut tx, &id, now_ms()).await? == 0 {
         return Err(DeskError::NotFound("no such webhook event".into()));
     }
-    crate::audit::record_now(
+    crate::audit::record(
         &state.db,
+        &mut tx,
         crate::audit::Event {
             actor: &session.email,
             action: "webhook.redeliver",
@@ -390,6 +405,7 @@ pub async fn redeliver(
         },
     )
     .await?;
+    tx.commit().await?;
     Ok(htmx_go("/desk/admin/webhooks"))
 }
 
@@ -400,6 +416,7 @@ pub struct VerificationForm {
 }
 
 /// The sandbox switch and the magic-link redirect allow-list.
+#[tracing::instrument(skip_all)]
 pub async fn verification(
     state: web::Data<AppState>,
     session: DeskSession,
@@ -446,6 +463,7 @@ pub struct MessageView {
 
 /// The outbox: every SMS and e-mail kycdesk sent or tried to send. SMS has
 /// no gateway yet, so this page is where development and pilots read them.
+#[tracing::instrument(skip_all)]
 pub async fn messages(
     state: web::Data<AppState>,
     session: DeskSession,

@@ -62,10 +62,17 @@ struct QueueResults {
     searching: bool,
 }
 
-fn to_row(r: QueueRow, now: i64, idle: i64) -> Row {
-    let doc: crate::domain::Document = serde_json::from_str(&r.document).unwrap_or_default();
+/// A stored document that no longer decodes fails the page (500 with a
+/// request id) rather than showing a nameless row.
+fn to_row(r: QueueRow, now: i64, idle: i64) -> Result<Row, DeskError> {
+    let doc: crate::domain::Document = serde_json::from_str(&r.document).map_err(|e| {
+        DeskError::Internal(anyhow::anyhow!(
+            "the stored document of process {} does not decode: {e}",
+            r.scan_id
+        ))
+    })?;
     let live = claim_is_live(r.claimed_by.as_deref(), r.claimed_at, now, idle);
-    Row {
+    Ok(Row {
         name: doc.display_name(),
         state: r.state,
         integrator: r.integrator_name,
@@ -88,9 +95,10 @@ fn to_row(r: QueueRow, now: i64, idle: i64) -> Row {
             String::new()
         },
         scan_id: r.scan_id,
-    }
+    })
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn queue(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -121,7 +129,10 @@ pub async fn queue(
         ),
         _ => None,
     };
-    let rows: Vec<Row> = found.into_iter().map(|r| to_row(r, now, idle)).collect();
+    let rows: Vec<Row> = found
+        .into_iter()
+        .map(|r| to_row(r, now, idle))
+        .collect::<Result<_, _>>()?;
     let searching = filter.search.is_some();
 
     let hx = req.headers();

@@ -169,6 +169,7 @@ fn safe_redirect(u: Option<&str>) -> Option<String> {
         .map(|u| u.to_string())
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn page(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -343,6 +344,7 @@ const EVIDENCE_TYPES: [(&str, &str); 4] = [
     ("recording", "video"),
 ];
 
+#[tracing::instrument(skip_all)]
 pub async fn evidence(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -393,6 +395,7 @@ pub async fn evidence(
         .json(answer)
 }
 
+#[tracing::instrument(skip_all)]
 pub async fn submit(
     req: HttpRequest,
     state: web::Data<AppState>,

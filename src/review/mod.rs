@@ -113,6 +113,7 @@ fn require_claim(p: &ProcessRow, who: &str, s: &Settings) -> Result<(), CaseErro
     }
 }
 
+#[tracing::instrument(skip_all, fields(scan_id = %scan_id, actor = %who.name))]
 pub async fn claim(db: &Db, s: &Settings, scan_id: &str, who: &Actor) -> Result<(), CaseError> {
     let p = load(db, scan_id).await?;
     if state_of(&p)?.is_final() {
@@ -152,6 +153,7 @@ pub async fn claim(db: &Db, s: &Settings, scan_id: &str, who: &Actor) -> Result<
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(scan_id = %scan_id, actor = %who.name))]
 pub async fn release(db: &Db, scan_id: &str, who: &Actor) -> Result<(), CaseError> {
     let p = load(db, scan_id).await?;
     let mut tx = db.begin().await?;
@@ -205,6 +207,7 @@ pub fn images_of(ev: &[crate::store::processes::EvidenceRow]) -> validation::Ima
 }
 
 /// Recomputes validations for a document, given which images exist.
+#[tracing::instrument(skip_all, fields(scan_id = %scan_id))]
 pub async fn validations_for(
     db: &Db,
     s: &Settings,
@@ -231,6 +234,7 @@ pub struct EditInput {
     pub reason: String,
 }
 
+#[tracing::instrument(skip_all, fields(scan_id = %scan_id, actor = %who.name))]
 pub async fn edit(
     db: &Db,
     s: &Settings,
@@ -304,7 +308,7 @@ async fn prepare_edit(
     p: &ProcessRow,
     changes: &BTreeMap<String, String>,
 ) -> Result<Option<PreparedEdit>, CaseError> {
-    let mut doc = p.document();
+    let mut doc = p.document().map_err(anyhow::Error::from)?;
     let mut applied = Vec::new();
     for (field, value) in changes {
         let new = Some(value.trim().to_string()).filter(|v| !v.is_empty());
@@ -381,6 +385,7 @@ async fn write_edit(
     Ok(())
 }
 
+#[tracing::instrument(skip_all, fields(scan_id = %scan_id, actor = %who.name))]
 pub async fn add_note(db: &Db, scan_id: &str, body: &str, who: &Actor) -> Result<(), CaseError> {
     let body = body.trim();
     if body.is_empty() {
@@ -449,6 +454,7 @@ pub struct DecisionInput {
 /// state), decision record, state counters and audit entry. Of two racing
 /// decisions exactly one commits; the other gets a conflict and nothing of it
 /// is written.
+#[tracing::instrument(skip_all, fields(scan_id = %scan_id, actor = %who.name))]
 pub async fn decide(
     db: &Db,
     s: &Settings,
@@ -502,7 +508,10 @@ pub async fn decide(
     let report = if to.is_final() {
         let (doc, checks) = match &prepared {
             Some(e) => (e.doc.clone(), e.checks.clone()),
-            None => (p.document(), p.validations().map_err(anyhow::Error::from)?),
+            None => (
+                p.document().map_err(anyhow::Error::from)?,
+                p.validations().map_err(anyhow::Error::from)?,
+            ),
         };
         let evidence = rows::evidence_for(db.read(), scan_id).await?;
         let line = crate::certify::DecisionLine {
@@ -613,6 +622,7 @@ pub async fn decide(
 /// the applicant has not yet submitted, replacing one of the same kind and
 /// type. A recording raises the `VIDEO_AVAILABLE` webhook in the same
 /// transaction.
+#[tracing::instrument(skip_all, fields(scan_id = %scan_id, actor = %who.name))]
 pub async fn attach_evidence(
     db: &Db,
     blobs: &BlobStore,
@@ -713,6 +723,7 @@ async fn attach(
 /// The applicant's submission: validations, the report PDF, the state the
 /// integrator configured (`PENDING_VALIDATION` or `PENDING_VERIFICATION`)
 /// and its webhook, all in one transaction.
+#[tracing::instrument(skip_all, fields(scan_id = %scan_id, actor = %who.name))]
 pub async fn submit(
     db: &Db,
     s: &Settings,
@@ -734,7 +745,7 @@ pub async fn submit(
         Ok(st @ (State::PendingValidation | State::PendingVerification)) => st,
         _ => State::PendingVerification,
     };
-    let doc = p.document();
+    let doc = p.document().map_err(anyhow::Error::from)?;
     let checks = validations_for(db, s, scan_id, &doc).await?;
     let evidence = rows::evidence_for(db.read(), scan_id).await?;
     let mut shown = p.clone();
@@ -795,6 +806,7 @@ pub struct Extracted {
 /// these are the originally extracted values (later desk edits keep them).
 /// An MRZ is parsed by kycdesk itself and fills the fields it repeats that
 /// the capture left empty. Validations are recomputed.
+#[tracing::instrument(skip_all, fields(scan_id = %scan_id, actor = %who.name))]
 pub async fn set_extracted(
     db: &Db,
     s: &Settings,
@@ -817,7 +829,7 @@ pub async fn set_extracted(
             return Err(CaseError::Invalid(format!("{k} must be between 0 and 1")));
         }
     }
-    let mut doc = p.document();
+    let mut doc = p.document().map_err(anyhow::Error::from)?;
     for (field, value) in &x.fields {
         let value = value.trim();
         if value.chars().count() > 500 {

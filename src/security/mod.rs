@@ -71,11 +71,9 @@ pub fn sha256_hex_bytes(b: &[u8]) -> String {
 
 /// Compares secrets without an early exit that would leak their prefix.
 pub fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+    use subtle::ConstantTimeEq;
+    // Lengths are not secret here (hex digests and fixed-size tokens).
+    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
 }
 
 /// The client's address as the socket saw it.

@@ -74,10 +74,14 @@ impl ProcessRow {
         self.state.parse()
     }
 
-    /// A stored document that no longer parses is shown empty rather than
-    /// failing the page; the raw JSON is still in the certified zip.
-    pub fn document(&self) -> Document {
-        serde_json::from_str(&self.document).unwrap_or_default()
+    /// The stored document. A row that no longer parses is an error (500
+    /// with a request id), never an empty document.
+    pub fn document(&self) -> Result<Document, CorruptRow> {
+        serde_json::from_str(&self.document).map_err(|e| CorruptRow {
+            scan_id: self.scan_id.clone(),
+            column: "document",
+            error: e.to_string(),
+        })
     }
 
     /// The stored validations. A row that no longer parses is an error,

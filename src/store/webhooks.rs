@@ -172,13 +172,14 @@ pub async fn finish_attempt(
 }
 
 /// Sends an event again now, whatever its state; the `webhook-id` stays.
-pub async fn redeliver(pool: &AnyPool, id: &str, now: i64) -> Result<u64, sqlx::Error> {
+/// Queues an event again now (inside the transaction that audits it).
+pub async fn redeliver(tx: &mut super::Tx, id: &str, now: i64) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
         "UPDATE webhook_events SET state = 'pending', next_attempt_at = $1 WHERE id = $2",
     )
     .bind(now)
     .bind(id)
-    .execute(pool)
+    .execute(&mut **tx)
     .await?
     .rows_affected())
 }

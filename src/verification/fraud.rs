@@ -93,10 +93,10 @@ pub struct Facts {
     pub phones: Vec<String>,
 }
 
-pub async fn facts(db: &Db, contact_id: &str) -> Result<Facts, sqlx::Error> {
+pub async fn facts(db: &Db, contact_id: &str) -> Result<Facts, super::VerifyError> {
     let mut f = Facts::default();
-    for (_, _, doc) in crow::documents(db.read(), contact_id).await? {
-        let d: crate::domain::Document = serde_json::from_str(&doc).unwrap_or_default();
+    for (scan_id, _, doc) in crow::documents(db.read(), contact_id).await? {
+        let d = super::stored_document(&scan_id, &doc)?;
         let name = format!(
             "{} {}",
             d.name.as_deref().unwrap_or(""),

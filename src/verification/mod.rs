@@ -88,6 +88,16 @@ pub async fn merge_into_contact(
     Ok(merged)
 }
 
+/// A process's stored document JSON. One that no longer decodes is an
+/// error (500 with a request id), never an empty document.
+pub fn stored_document(scan_id: &str, json: &str) -> Result<crate::domain::Document, VerifyError> {
+    serde_json::from_str(json).map_err(|e| {
+        VerifyError::Internal(anyhow::anyhow!(
+            "the stored document of process {scan_id} does not decode: {e}"
+        ))
+    })
+}
+
 /// The contact of an onboarding process, created (from its document) on
 /// first need: processes from before contacts existed have none.
 pub async fn contact_for_process(db: &Db, scan_id: &str) -> Result<Option<String>, VerifyError> {
@@ -99,9 +109,7 @@ pub async fn contact_for_process(db: &Db, scan_id: &str) -> Result<Option<String
     else {
         return Ok(None);
     };
-    let doc: crate::domain::Document = serde_json::from_str(&document).map_err(|e| {
-        anyhow::anyhow!("the stored document of process {scan_id} does not decode: {e}")
-    })?;
+    let doc = stored_document(scan_id, &document)?;
     let pii = Pii {
         first_name: doc.name.clone(),
         last_name: doc.surname.clone(),

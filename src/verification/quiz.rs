@@ -39,7 +39,11 @@ pub struct Knowledge {
     pub issuing_states: Vec<String>,
 }
 
-pub async fn knowledge(db: &Db, contact_id: &str, pii: &Pii) -> Result<Knowledge, sqlx::Error> {
+pub async fn knowledge(
+    db: &Db,
+    contact_id: &str,
+    pii: &Pii,
+) -> Result<Knowledge, super::VerifyError> {
     let mut k = Knowledge::default();
     let add = |v: &mut Vec<String>, s: Option<&str>| {
         if let Some(s) = s.map(str::trim).filter(|s| !s.is_empty()) {
@@ -85,8 +89,8 @@ pub async fn knowledge(db: &Db, contact_id: &str, pii: &Pii) -> Result<Knowledge
             add(&mut k.phones, Some(&d[d.len() - 4..]));
         }
     }
-    for (_, _, doc) in crow::documents(db.read(), contact_id).await? {
-        let d: crate::domain::Document = serde_json::from_str(&doc).unwrap_or_default();
+    for (scan_id, _, doc) in crow::documents(db.read(), contact_id).await? {
+        let d = super::stored_document(&scan_id, &doc)?;
         add(
             &mut k.issuing_states,
             d.issuing_state.as_deref().and_then(country_name),

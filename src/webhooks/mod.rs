@@ -381,7 +381,8 @@ async fn post(policy: &WebhookPolicy, d: &DueRow, raw_url: &str) -> Result<u16, 
     // The integrator's own headers (e.g. Authorization); names and values
     // were checked when configured, the signature headers cannot be among them.
     let extra: std::collections::BTreeMap<String, String> =
-        serde_json::from_str(&d.webhook_headers).unwrap_or_default();
+        serde_json::from_str(&d.webhook_headers)
+            .map_err(|e| format!("the integrator's stored webhook headers do not decode: {e}"))?;
     if !extra.keys().any(|k| k.eq_ignore_ascii_case("content-type")) {
         req = req.header("content-type", "application/json");
     }

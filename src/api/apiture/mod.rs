@@ -221,11 +221,13 @@ fn link(href: impl Into<String>) -> Value {
     )
 )]
 #[get("/identity/")]
+#[tracing::instrument(skip_all)]
 pub async fn root(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse, HalError> {
     root_answer(req, state).await
 }
 
 /// `GET /identity` (no trailing slash): the same answer.
+#[tracing::instrument(skip_all)]
 pub async fn root_answer(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -261,6 +263,7 @@ pub async fn root_answer(
     )
 )]
 #[get("/identity/apiDoc")]
+#[tracing::instrument(skip_all)]
 pub async fn api_doc(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -420,6 +423,7 @@ fn created(location: String, body: Value) -> HttpResponse {
     )
 )]
 #[post("/identity/fraudRiskReports")]
+#[tracing::instrument(skip_all)]
 pub async fn create_fraud_report(
     state: web::Data<AppState>,
     c: IdentityClient,
@@ -455,6 +459,7 @@ pub async fn create_fraud_report(
     )
 )]
 #[get("/identity/fraudRiskReports/{fraudRiskReportId}")]
+#[tracing::instrument(skip_all)]
 pub async fn fraud_report(
     state: web::Data<AppState>,
     c: IdentityClient,
@@ -588,6 +593,7 @@ fn collection(
     )
 )]
 #[get("/identity/fraudRiskReports")]
+#[tracing::instrument(skip_all)]
 pub async fn fraud_reports(
     state: web::Data<AppState>,
     c: IdentityClient,
@@ -628,6 +634,7 @@ pub async fn fraud_reports(
     )
 )]
 #[post("/identity/quizzes")]
+#[tracing::instrument(skip_all)]
 pub async fn create_quiz(
     state: web::Data<AppState>,
     c: IdentityClient,
@@ -669,6 +676,7 @@ async fn load_quiz(state: &AppState, c: &IdentityClient, id: &str) -> Result<Qui
     )
 )]
 #[get("/identity/quizzes/{quizId}")]
+#[tracing::instrument(skip_all)]
 pub async fn quiz(
     state: web::Data<AppState>,
     c: IdentityClient,
@@ -693,6 +701,7 @@ pub async fn quiz(
     )
 )]
 #[get("/identity/quizzes")]
+#[tracing::instrument(skip_all)]
 pub async fn quizzes(
     state: web::Data<AppState>,
     c: IdentityClient,
@@ -726,6 +735,7 @@ pub async fn quizzes(
     )
 )]
 #[post("/identity/quizzes/{quizId}/questions")]
+#[tracing::instrument(skip_all)]
 pub async fn questions(
     state: web::Data<AppState>,
     c: IdentityClient,
@@ -761,6 +771,7 @@ pub async fn questions(
     )
 )]
 #[post("/identity/quizzes/{quizId}/answers")]
+#[tracing::instrument(skip_all)]
 pub async fn answers(
     state: web::Data<AppState>,
     c: IdentityClient,
@@ -852,6 +863,7 @@ fn verification_state(state: &str) -> Option<&'static str> {
     )
 )]
 #[get("/identity/contactVerification")]
+#[tracing::instrument(skip_all)]
 pub async fn contact_verification(
     state: web::Data<AppState>,
     c: IdentityClient,
@@ -895,6 +907,7 @@ pub async fn contact_verification(
     )
 )]
 #[post("/identity/approvals")]
+#[tracing::instrument(skip_all)]
 pub async fn create_approval(
     state: web::Data<AppState>,
     c: IdentityClient,
@@ -951,6 +964,7 @@ pub async fn create_approval(
     )
 )]
 #[get("/identity/approvals/{approvalId}")]
+#[tracing::instrument(skip_all)]
 pub async fn approval(
     state: web::Data<AppState>,
     c: IdentityClient,
@@ -960,6 +974,7 @@ pub async fn approval(
 }
 
 /// `GET /identity/approval/{id}`: the form the reference's examples link to.
+#[tracing::instrument(skip_all)]
 pub async fn approval_answer(
     state: web::Data<AppState>,
     c: IdentityClient,
@@ -974,6 +989,7 @@ pub async fn approval_answer(
 }
 
 /// `GET /contacts/contacts/{id}`: what the `apiture:contact` links point at.
+#[tracing::instrument(skip_all)]
 pub async fn contact(
     state: web::Data<AppState>,
     c: IdentityClient,

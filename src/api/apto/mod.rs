@@ -166,6 +166,7 @@ fn ok(v: Value) -> HttpResponse {
     )
 )]
 #[get("/v1/config")]
+#[tracing::instrument(skip_all)]
 pub async fn config(state: web::Data<AppState>, c: MobileClient) -> Result<HttpResponse, ApiError> {
     let today = chrono::Utc::now().date_naive();
     let years = state.settings.thresholds.minimum_age;
@@ -211,6 +212,7 @@ pub struct StartBody {
     )
 )]
 #[post("/v1/verifications/start")]
+#[tracing::instrument(skip_all)]
 pub async fn start(
     state: web::Data<AppState>,
     c: MobileClient,
@@ -249,6 +251,7 @@ pub async fn start(
     )
 )]
 #[post("/v1/verifications/primary/start")]
+#[tracing::instrument(skip_all)]
 pub async fn primary_start(
     state: web::Data<AppState>,
     c: MobileClient,
@@ -327,6 +330,7 @@ pub struct FinishBody {
     )
 )]
 #[post("/v1/verifications/{verification_id}/finish")]
+#[tracing::instrument(skip_all)]
 pub async fn finish(
     state: web::Data<AppState>,
     c: MobileClient,
@@ -369,6 +373,7 @@ pub async fn finish(
     )
 )]
 #[post("/v1/verifications/{verification_id}/restart")]
+#[tracing::instrument(skip_all)]
 pub async fn restart(
     state: web::Data<AppState>,
     c: MobileClient,
@@ -403,6 +408,7 @@ pub async fn restart(
     )
 )]
 #[get("/v1/verifications/{verification_id}/status")]
+#[tracing::instrument(skip_all)]
 pub async fn status(
     state: web::Data<AppState>,
     c: MobileClient,
@@ -492,6 +498,7 @@ async fn signed_payload(
     )
 )]
 #[post("/v1/user")]
+#[tracing::instrument(skip_all)]
 pub async fn create_user(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -535,6 +542,7 @@ pub async fn create_user(
     )
 )]
 #[put("/v1/user")]
+#[tracing::instrument(skip_all)]
 pub async fn update_user(
     state: web::Data<AppState>,
     u: MobileUser,
@@ -557,6 +565,7 @@ pub async fn update_user(
     )
 )]
 #[get("/v1/user")]
+#[tracing::instrument(skip_all)]
 pub async fn get_user(state: web::Data<AppState>, u: MobileUser) -> Result<HttpResponse, ApiError> {
     Ok(ok(users::user_json(&state.db, &u.user, &u.token).await?))
 }
@@ -584,6 +593,7 @@ pub struct LoginBody {
     )
 )]
 #[post("/v1/user/login")]
+#[tracing::instrument(skip_all)]
 pub async fn login(
     state: web::Data<AppState>,
     c: MobileClient,
@@ -668,6 +678,7 @@ pub struct LinkBody {
     )
 )]
 #[post("/v1/verification/links/email")]
+#[tracing::instrument(skip_all)]
 pub async fn send_link(
     state: web::Data<AppState>,
     u: MobileUser,
@@ -746,6 +757,7 @@ async fn send_code(
     )
 )]
 #[post("/v1/verification/otp/email/send")]
+#[tracing::instrument(skip_all)]
 pub async fn email_send(
     state: web::Data<AppState>,
     u: MobileUser,
@@ -819,6 +831,7 @@ async fn validate(
     )
 )]
 #[post("/v1/verification/otp/email/validate")]
+#[tracing::instrument(skip_all)]
 pub async fn email_validate(
     state: web::Data<AppState>,
     u: MobileUser,
@@ -853,6 +866,7 @@ pub struct SmsSendBody {
     )
 )]
 #[post("/v1/verification/otp/sms/send")]
+#[tracing::instrument(skip_all)]
 pub async fn sms_send(
     state: web::Data<AppState>,
     u: MobileUser,
@@ -911,6 +925,7 @@ pub async fn sms_send(
     )
 )]
 #[post("/v1/verification/otp/sms/validate")]
+#[tracing::instrument(skip_all)]
 pub async fn sms_validate(
     state: web::Data<AppState>,
     u: MobileUser,
@@ -959,6 +974,7 @@ fn page(title: &str, body: &str) -> HttpResponse {
     responses((status = 200, description = "A page with a confirm button (or saying the link is not valid)", content_type = "text/html", body = String))
 )]
 #[get("/v1/verification/links/email/{id}")]
+#[tracing::instrument(skip_all)]
 pub async fn link_page(path: web::Path<String>, q: web::Query<LinkQuery>) -> HttpResponse {
     match link_parts(&path, q.t.as_deref()) {
         Some((id, t)) => page(
@@ -992,6 +1008,7 @@ pub struct LinkForm {
     )
 )]
 #[post("/v1/verification/links/email/{id}")]
+#[tracing::instrument(skip_all)]
 pub async fn link_confirm(
     state: web::Data<AppState>,
     path: web::Path<String>,

@@ -93,6 +93,7 @@ async fn receive(
     )
 )]
 #[post("/api/capture/{verificationId}/image/{imageType}")]
+#[tracing::instrument(skip_all)]
 pub async fn image(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -123,6 +124,7 @@ pub async fn image(
     )
 )]
 #[post("/api/capture/{verificationId}/recording/{recordingType}")]
+#[tracing::instrument(skip_all)]
 pub async fn recording(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -176,6 +178,7 @@ pub struct DocumentCapture {
     )
 )]
 #[post("/api/capture/{verificationId}/document")]
+#[tracing::instrument(skip_all)]
 pub async fn document(
     state: web::Data<AppState>,
     client: ApiClient,
@@ -212,6 +215,7 @@ pub async fn document(
     )
 )]
 #[post("/api/capture/{verificationId}/submit")]
+#[tracing::instrument(skip_all)]
 pub async fn submit(
     state: web::Data<AppState>,
     client: ApiClient,

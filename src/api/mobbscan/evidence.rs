@@ -148,6 +148,7 @@ async fn find(
     )
 )]
 #[get("/mobbscan-agent/{verificationId}/image/{imageType}")]
+#[tracing::instrument(skip_all)]
 pub async fn image(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -181,6 +182,7 @@ pub async fn image(
     )
 )]
 #[get("/mobbscan-agent/{verificationId}/recording/{recordingType}")]
+#[tracing::instrument(skip_all)]
 pub async fn recording(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -208,6 +210,7 @@ pub async fn recording(
     )
 )]
 #[get("/mobbscan-agent/api/pdf/{verificationId}")]
+#[tracing::instrument(skip_all)]
 pub async fn pdf(
     req: HttpRequest,
     state: web::Data<AppState>,

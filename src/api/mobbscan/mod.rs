@@ -49,6 +49,7 @@ fn token_throttle() -> crate::accounts::LockoutPolicy {
     )
 )]
 #[post("/auth/token")]
+#[tracing::instrument(skip_all)]
 pub async fn auth_token(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -143,6 +144,7 @@ fn blank(v: &Option<String>) -> Option<&str> {
     )
 )]
 #[post("/onboarding")]
+#[tracing::instrument(skip_all)]
 pub async fn create_onboarding(
     state: web::Data<AppState>,
     client: ApiClient,
@@ -243,6 +245,7 @@ pub(crate) async fn owned(
     )
 )]
 #[get("/mobbscan-agent/getVerificationProcessData/{verificationId}")]
+#[tracing::instrument(skip_all)]
 pub async fn process_data(
     state: web::Data<AppState>,
     client: ApiClient,
@@ -331,6 +334,7 @@ async fn decide(
     )
 )]
 #[post("/mobbscan-agent/accept")]
+#[tracing::instrument(skip_all)]
 pub async fn accept(
     state: web::Data<AppState>,
     client: ApiClient,
@@ -357,6 +361,7 @@ pub async fn accept(
     )
 )]
 #[post("/mobbscan-agent/reject")]
+#[tracing::instrument(skip_all)]
 pub async fn reject(
     state: web::Data<AppState>,
     client: ApiClient,
@@ -386,6 +391,7 @@ pub async fn reject(
     )
 )]
 #[post("/mobbscan-agent/pending")]
+#[tracing::instrument(skip_all)]
 pub async fn pending(
     state: web::Data<AppState>,
     client: ApiClient,
@@ -412,6 +418,7 @@ pub async fn pending(
     )
 )]
 #[delete("/mobbscan-agent/api/verification/{verificationId}")]
+#[tracing::instrument(skip_all)]
 pub async fn delete_verification(
     state: web::Data<AppState>,
     client: ApiClient,
@@ -463,6 +470,7 @@ pub async fn delete_verification(
     )
 )]
 #[get("/api/zip/{verificationId}")]
+#[tracing::instrument(skip_all)]
 pub async fn certified_zip(
     state: web::Data<AppState>,
     client: ApiClient,
