@@ -105,14 +105,6 @@ pub async fn create_fraud_report(
     Ok(row)
 }
 
-pub async fn fraud_report(
-    db: &Db,
-    integrator_id: &str,
-    id: &str,
-) -> Result<Option<FraudRow>, sqlx::Error> {
-    store::fraud_report(db, integrator_id, id).await
-}
-
 pub async fn create_quiz(
     db: &Db,
     ttl_ms: i64,
@@ -260,14 +252,6 @@ pub async fn create_approval(
     .await?;
     tx.commit().await?;
     Ok(row)
-}
-
-pub async fn approval(
-    db: &Db,
-    integrator_id: &str,
-    id: &str,
-) -> Result<Option<ApprovalRow>, sqlx::Error> {
-    store::approval(db, integrator_id, id).await
 }
 
 /// One finished identity verification of a contact (`contactVerification`).

@@ -465,7 +465,7 @@ pub async fn fraud_report(
     c: IdentityClient,
     path: web::Path<String>,
 ) -> Result<HttpResponse, HalError> {
-    let r = records::fraud_report(&state.db, &c.0.integrator_id, &path)
+    let r = crate::store::identity_checks::fraud_report(&state.db, &c.0.integrator_id, &path)
         .await?
         .ok_or_else(|| {
             HalError::NotFound(format!(
@@ -980,7 +980,7 @@ pub async fn approval_answer(
     c: IdentityClient,
     path: web::Path<String>,
 ) -> Result<HttpResponse, HalError> {
-    let a = records::approval(&state.db, &c.0.integrator_id, &path)
+    let a = crate::store::identity_checks::approval(&state.db, &c.0.integrator_id, &path)
         .await?
         .ok_or_else(|| {
             HalError::NotFound(format!("There is no such approval at {}", path.as_str()))
