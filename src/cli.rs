@@ -1,11 +1,11 @@
 //! The command line (SPEC section 1).
 
 use crate::app::Application;
-use crate::config::{self, Settings};
+use crate::config::{DbArgs, ServeArgs, Settings};
 use crate::domain::Role;
 use crate::store::Db;
 use clap::builder::BoolishValueParser;
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -74,113 +74,6 @@ enum Command {
 /// `verify-zip`: the zip is intact and consistent, but its signature was
 /// only checked against the key it carries itself.
 const EXIT_UNTRUSTED: u8 = 3;
-
-#[derive(Args, Clone)]
-pub struct DbArgs {
-    /// sqlite://PATH or postgres://USER@HOST/DB [default: sqlite://<data-dir>/kycdesk.db]
-    #[arg(long, env = "DATABASE_URL")]
-    pub database_url: Option<String>,
-    /// Where the SQLite file, evidence blobs and keys live.
-    #[arg(long, env = "KYCDESK_DATA_DIR", default_value = "./kycdesk-data")]
-    pub data_dir: PathBuf,
-}
-
-impl DbArgs {
-    pub fn url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| config::default_database_url(&self.data_dir))
-    }
-}
-
-#[derive(Args)]
-struct ServeArgs {
-    #[arg(long, env = "KYCDESK_BIND", default_value = "127.0.0.1:8080")]
-    bind: String,
-    #[command(flatten)]
-    db: DbArgs,
-    /// The URL people use to reach this server [default: http://<bind>]
-    #[arg(long, env = "KYCDESK_PUBLIC_URL")]
-    public_url: Option<String>,
-    /// Seed demo data (users, integrators, a few hundred cases) into an empty database.
-    #[arg(long)]
-    demo: bool,
-    /// Minutes without activity after which a desk session ends.
-    #[arg(long, env = "KYCDESK_SESSION_IDLE_MINUTES", default_value_t = 30)]
-    session_idle_minutes: i64,
-    /// Hours after login after which a desk session ends regardless.
-    #[arg(long, env = "KYCDESK_SESSION_ABSOLUTE_HOURS", default_value_t = 12)]
-    session_absolute_hours: i64,
-    /// Rejection reasons offered on the desk, separated by '|'.
-    #[arg(long, env = "KYCDESK_REJECT_REASONS", value_delimiter = '|')]
-    reject_reasons: Vec<String>,
-    /// Deliver webhooks to loopback / private addresses (development only).
-    #[arg(long, env = "KYCDESK_WEBHOOK_ALLOW_PRIVATE", value_parser = BoolishValueParser::new())]
-    webhook_allow_private: bool,
-    /// Seconds before the first webhook retry; each retry doubles the delay.
-    #[arg(long, env = "KYCDESK_WEBHOOK_FIRST_RETRY_SECS", default_value_t = 5.0)]
-    webhook_first_retry_secs: f64,
-    /// The longest delay between two webhook retries, in seconds.
-    #[arg(long, env = "KYCDESK_WEBHOOK_MAX_DELAY_SECS", default_value_t = 21_600)]
-    webhook_max_delay_secs: i64,
-    /// Hours after an event during which failed deliveries are retried.
-    #[arg(long, env = "KYCDESK_WEBHOOK_RETRY_WINDOW_HOURS", default_value_t = 72)]
-    webhook_retry_window_hours: i64,
-    /// Seconds a webhook receiver has to answer.
-    #[arg(long, env = "KYCDESK_WEBHOOK_TIMEOUT_SECS", default_value_t = 10)]
-    webhook_timeout_secs: u64,
-    /// Webhook deliveries in flight at once.
-    #[arg(long, env = "KYCDESK_WEBHOOK_CONCURRENCY", default_value_t = 8)]
-    webhook_concurrency: usize,
-    /// On SIGTERM / Ctrl-C: seconds for webhook deliveries and requests in
-    /// flight to finish before they are abandoned.
-    #[arg(long, env = "KYCDESK_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
-    shutdown_grace_secs: u64,
-    /// Minutes an API access token lives.
-    #[arg(long, env = "KYCDESK_TOKEN_TTL_MINUTES", default_value_t = 15)]
-    token_ttl_minutes: i64,
-    /// Hours an onboarding link works (until the applicant submits).
-    #[arg(long, env = "KYCDESK_ONBOARDING_TTL_HOURS", default_value_t = 168)]
-    onboarding_ttl_hours: i64,
-    /// Largest accepted image upload, in MB.
-    #[arg(long, env = "KYCDESK_MAX_IMAGE_MB", default_value_t = 15)]
-    max_image_mb: u64,
-    /// Largest accepted recording upload, in MB.
-    #[arg(long, env = "KYCDESK_MAX_RECORDING_MB", default_value_t = 200)]
-    max_recording_mb: u64,
-    /// Images with more pixels than this (in megapixels) are refused before decoding.
-    #[arg(long, env = "KYCDESK_MAX_MEGAPIXELS", default_value_t = 40)]
-    max_megapixels: u64,
-    /// The minimum age of an applicant (the applicantOfAge validation).
-    #[arg(long, env = "KYCDESK_MINIMUM_AGE", default_value_t = 18)]
-    minimum_age: u32,
-    /// Face-match score (0-1) at or above which facialMatchingScore passes.
-    #[arg(long, env = "KYCDESK_FACE_MATCH_THRESHOLD", default_value_t = 0.70)]
-    face_match_threshold: f64,
-    /// Liveness score (0-1) at or above which facialLivenessScore passes.
-    #[arg(long, env = "KYCDESK_LIVENESS_THRESHOLD", default_value_t = 0.70)]
-    liveness_threshold: f64,
-    /// SMTP server for e-mail codes and magic links, e.g. smtp://mail:25 or
-    /// smtps://user:pass@mail:465. Without it, e-mail stays in the desk's outbox.
-    #[arg(long, env = "KYCDESK_SMTP_URL")]
-    smtp_url: Option<String>,
-    /// The From address of those e-mails.
-    #[arg(
-        long,
-        env = "KYCDESK_SMTP_FROM",
-        default_value = "kycdesk <no-reply@localhost>"
-    )]
-    smtp_from: String,
-    /// Seconds a client must wait between calls to one verification or login endpoint.
-    #[arg(long, env = "KYCDESK_OTP_RATE_WINDOW_SECS", default_value_t = 30)]
-    otp_rate_window_secs: i64,
-    /// Days a mobile user token lives.
-    #[arg(long, env = "KYCDESK_USER_TOKEN_TTL_DAYS", default_value_t = 365)]
-    user_token_ttl_days: i64,
-    /// Let agents (not only supervisors) record manual approvals.
-    #[arg(long, env = "KYCDESK_AGENTS_CAN_APPROVE", value_parser = BoolishValueParser::new())]
-    agents_can_approve: bool,
-}
 
 #[derive(Subcommand)]
 enum UserCommand {
@@ -491,89 +384,13 @@ async fn open_db(a: &DbArgs) -> anyhow::Result<Db> {
 }
 
 async fn serve(a: ServeArgs) -> anyhow::Result<ExitCode> {
-    let mut s = Settings::new(a.db.data_dir.clone());
-    s.database_url = a.db.url();
-    s.bind = a.bind.clone();
-    s.public_url =
-        config::parse_public_url(&a.public_url.unwrap_or_else(|| format!("http://{}", a.bind)))
-            .map_err(anyhow::Error::msg)?;
-    s.demo = a.demo;
-    if a.session_idle_minutes < 1 || a.session_absolute_hours < 1 {
-        anyhow::bail!("session timeouts must be at least one minute / one hour");
-    }
-    s.session_idle_ms = a.session_idle_minutes * 60_000;
-    s.session_absolute_ms = a.session_absolute_hours * 3_600_000;
-    let reasons: Vec<String> = a
-        .reject_reasons
-        .into_iter()
-        .map(|r| r.trim().to_string())
-        .filter(|r| !r.is_empty())
-        .collect();
-    if !reasons.is_empty() {
-        s.reject_reasons = reasons;
-    }
-    s.webhooks.allow_private = a.webhook_allow_private;
-    if !a.webhook_first_retry_secs.is_finite() || a.webhook_first_retry_secs <= 0.0 {
-        anyhow::bail!("--webhook-first-retry-secs must be a positive number of seconds");
-    }
-    s.webhooks.first_retry_ms = (a.webhook_first_retry_secs * 1000.0).round() as i64;
-    s.webhooks.max_delay_ms = a.webhook_max_delay_secs.saturating_mul(1000);
-    s.webhooks.max_age_ms = a.webhook_retry_window_hours.saturating_mul(3_600_000);
-    s.webhooks.timeout_ms = a.webhook_timeout_secs.saturating_mul(1000);
-    s.webhooks.concurrency = a.webhook_concurrency;
-    s.webhooks.shutdown_grace_ms = a.shutdown_grace_secs.saturating_mul(1000);
-    s.webhooks.validate().map_err(anyhow::Error::msg)?;
-    if !(0..=3600).contains(&a.otp_rate_window_secs) {
-        anyhow::bail!("--otp-rate-window-secs must be between 0 and 3600");
-    }
-    s.otp.rate_window_ms = a.otp_rate_window_secs * 1000;
-    if !(1..=3650).contains(&a.user_token_ttl_days) {
-        anyhow::bail!("--user-token-ttl-days must be between 1 and 3650");
-    }
-    s.otp.user_token_ttl_ms = a.user_token_ttl_days * 86_400_000;
-    s.messaging.smtp_url = a.smtp_url.filter(|u| !u.trim().is_empty());
-    s.messaging.from = a.smtp_from;
-    s.agents_can_approve = a.agents_can_approve;
-    if !(1..=24 * 60).contains(&a.token_ttl_minutes) {
-        anyhow::bail!("the token lifetime must be between 1 minute and 24 hours");
-    }
-    s.token_ttl_secs = a.token_ttl_minutes * 60;
-    if !(1..=24 * 365).contains(&a.onboarding_ttl_hours) {
-        anyhow::bail!("the onboarding link lifetime must be between 1 hour and 1 year");
-    }
-    s.onboarding_ttl_ms = a.onboarding_ttl_hours * 3_600_000;
-    if a.max_image_mb == 0 || a.max_recording_mb == 0 || a.max_megapixels == 0 {
-        anyhow::bail!("evidence limits must be positive");
-    }
-    if a.max_image_mb > 200 || a.max_megapixels > 200 {
-        anyhow::bail!(
-            "images are decoded in memory: keep --max-image-mb and --max-megapixels at 200 or less"
-        );
-    }
-    s.evidence.image_max_bytes = a.max_image_mb << 20;
-    s.evidence.recording_max_bytes = a.max_recording_mb << 20;
-    s.evidence.max_pixels = a.max_megapixels * 1_000_000;
-    for (name, v) in [
-        ("--face-match-threshold", a.face_match_threshold),
-        ("--liveness-threshold", a.liveness_threshold),
-    ] {
-        if !(0.0..=1.0).contains(&v) {
-            anyhow::bail!("{name} must be between 0 and 1");
-        }
-    }
-    if a.minimum_age > 130 {
-        anyhow::bail!("--minimum-age must be a plausible age");
-    }
-    s.thresholds.minimum_age = a.minimum_age;
-    s.thresholds.facial_matching = a.face_match_threshold;
-    s.thresholds.facial_liveness = a.liveness_threshold;
-    let backend = crate::store::Backend::from_url(&s.database_url).map_err(anyhow::Error::msg)?;
+    let s = Settings::try_from(a)?;
     let app = Application::build(s).await?;
     let st = &app.state.settings;
     println!(
         "kycdesk listening on {} ({} at {})",
         st.public_url,
-        backend.name(),
+        app.state.db.backend.name(),
         crate::store::redact(&st.database_url)
     );
     if st.demo {

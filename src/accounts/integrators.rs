@@ -93,9 +93,9 @@ pub async fn create(
         api_secret: random_token(),
         webhook_secret: new_webhook_secret(),
     };
-    let mut tx = db.begin().await?;
+    let mut work = audit::Work::begin(db).await?;
     rows::insert(
-        &mut tx,
+        &mut work.tx,
         &creds.integrator_id,
         name,
         &creds.api_key,
@@ -106,19 +106,14 @@ pub async fn create(
         now_ms(),
     )
     .await?;
-    audit::record(
-        db,
-        &mut tx,
-        Event {
-            actor,
-            action: "integrator.create",
-            scan_id: None,
-            client_addr,
-            detail: serde_json::json!({"integrator_id": creds.integrator_id, "name": name}),
-        },
-    )
+    work.commit(Event {
+        actor,
+        action: "integrator.create",
+        scan_id: None,
+        client_addr,
+        detail: serde_json::json!({"integrator_id": creds.integrator_id, "name": name}),
+    })
     .await?;
-    tx.commit().await?;
     Ok(creds)
 }
 
@@ -239,9 +234,9 @@ pub async fn update(
     }
     let origins = origins(&s.frame_ancestors)?;
     let headers = webhook_headers(&s.webhook_headers)?;
-    let mut tx = db.begin().await?;
+    let mut work = audit::Work::begin(db).await?;
     if rows::update_settings(
-        &mut tx,
+        &mut work.tx,
         id,
         webhook,
         &serde_json::to_string(&origins).map_err(anyhow::Error::from)?,
@@ -254,19 +249,14 @@ pub async fn update(
     {
         return Err(IdentityError::Invalid("no such integrator".into()));
     }
-    audit::record(
-        db,
-        &mut tx,
-        Event {
+    work.commit(Event {
             actor,
             action: "integrator.update",
             scan_id: None,
             client_addr,
             detail: serde_json::json!({"integrator_id": id, "webhook_url": webhook, "frame_ancestors": origins, "submit_state": s.submit_state, "webhook_headers": headers.keys().collect::<Vec<_>>(), "redirect_top": s.redirect_top}),
-        },
-    )
+        })
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 
@@ -295,24 +285,19 @@ pub async fn set_verification(
         }
     }
     let json = serde_json::to_string(&uris).map_err(anyhow::Error::from)?;
-    let mut tx = db.begin().await?;
-    let n = rows::set_verification_settings(&mut tx, id, sandbox, &json).await?;
+    let mut work = audit::Work::begin(db).await?;
+    let n = rows::set_verification_settings(&mut work.tx, id, sandbox, &json).await?;
     if n == 0 {
         return Err(IdentityError::Invalid("no such integrator".into()));
     }
-    audit::record(
-        db,
-        &mut tx,
-        Event {
-            actor,
-            action: "integrator.verification_settings",
-            scan_id: None,
-            client_addr,
-            detail: serde_json::json!({"integrator_id": id, "sandbox": sandbox, "redirect_uris": uris}),
-        },
-    )
+    work.commit(Event {
+        actor,
+        action: "integrator.verification_settings",
+        scan_id: None,
+        client_addr,
+        detail: serde_json::json!({"integrator_id": id, "sandbox": sandbox, "redirect_uris": uris}),
+    })
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 
@@ -331,9 +316,9 @@ pub async fn rotate_secret(
     client_addr: &str,
 ) -> Result<RotatedSecret, IdentityError> {
     let secret = random_token();
-    let mut tx = db.begin().await?;
+    let mut work = audit::Work::begin(db).await?;
     if rows::set_credentials(
-        &mut tx,
+        &mut work.tx,
         id,
         &new_api_key(),
         &sha256_hex(&secret),
@@ -344,19 +329,14 @@ pub async fn rotate_secret(
     {
         return Err(IdentityError::Invalid("no such integrator".into()));
     }
-    audit::record(
-        db,
-        &mut tx,
-        Event {
-            actor,
-            action: "integrator.rotate_secret",
-            scan_id: None,
-            client_addr,
-            detail: serde_json::json!({"integrator_id": id}),
-        },
-    )
+    work.commit(Event {
+        actor,
+        action: "integrator.rotate_secret",
+        scan_id: None,
+        client_addr,
+        detail: serde_json::json!({"integrator_id": id}),
+    })
     .await?;
-    tx.commit().await?;
     let api_key = rows::api_key_of(db.write(), id).await?.unwrap_or_default();
     Ok(RotatedSecret {
         api_key,
@@ -371,27 +351,22 @@ pub async fn set_enabled(
     actor: &str,
     client_addr: &str,
 ) -> Result<(), IdentityError> {
-    let mut tx = db.begin().await?;
-    if rows::set_enabled_in(&mut tx, id, enabled).await? == 0 {
+    let mut work = audit::Work::begin(db).await?;
+    if rows::set_enabled_in(&mut work.tx, id, enabled).await? == 0 {
         return Err(IdentityError::Invalid("no such integrator".into()));
     }
-    audit::record(
-        db,
-        &mut tx,
-        Event {
-            actor,
-            action: if enabled {
-                "integrator.enable"
-            } else {
-                "integrator.disable"
-            },
-            scan_id: None,
-            client_addr,
-            detail: serde_json::json!({"integrator_id": id}),
+    work.commit(Event {
+        actor,
+        action: if enabled {
+            "integrator.enable"
+        } else {
+            "integrator.disable"
         },
-    )
+        scan_id: None,
+        client_addr,
+        detail: serde_json::json!({"integrator_id": id}),
+    })
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 
@@ -411,22 +386,17 @@ pub async fn set_user_payload_key(
             "the payload signing key must have at least 32 characters".into(),
         ));
     }
-    let mut tx = db.begin().await?;
-    if crate::store::integrators::set_user_payload_key(&mut tx, id, Some(key)).await? == 0 {
+    let mut work = audit::Work::begin(db).await?;
+    if crate::store::integrators::set_user_payload_key(&mut work.tx, id, Some(key)).await? == 0 {
         return Err(IdentityError::Invalid("no such integrator".into()));
     }
-    audit::record(
-        db,
-        &mut tx,
-        Event {
-            actor,
-            action: "integrator.user_payload_key",
-            scan_id: None,
-            client_addr,
-            detail: serde_json::json!({"integrator_id": id}),
-        },
-    )
+    work.commit(Event {
+        actor,
+        action: "integrator.user_payload_key",
+        scan_id: None,
+        client_addr,
+        detail: serde_json::json!({"integrator_id": id}),
+    })
     .await?;
-    tx.commit().await?;
     Ok(())
 }

@@ -6,6 +6,7 @@ pub mod integrators;
 use crate::audit::{self, Event};
 use crate::domain::user::NewPassword;
 use crate::domain::{now_ms, Email, Role};
+use crate::security::rate_limit;
 use crate::store::users::{self as rows, UserRow};
 use crate::store::{is_unique_violation, Db};
 use argon2::password_hash::{
@@ -86,27 +87,22 @@ pub async fn create_user(
         active: 1,
         created_at: now_ms(),
     };
-    let mut tx = db.begin().await?;
-    if let Err(e) = rows::insert_user(&mut tx, &user).await {
+    let mut work = audit::Work::begin(db).await?;
+    if let Err(e) = rows::insert_user(&mut work.tx, &user).await {
         return Err(if is_unique_violation(&e) {
             IdentityError::Duplicate(user.email)
         } else {
             e.into()
         });
     }
-    audit::record(
-        db,
-        &mut tx,
-        Event {
-            actor,
-            action: "user.create",
-            scan_id: None,
-            client_addr,
-            detail: serde_json::json!({"email": user.email, "role": user.role}),
-        },
-    )
+    work.commit(Event {
+        actor,
+        action: "user.create",
+        scan_id: None,
+        client_addr,
+        detail: serde_json::json!({"email": user.email, "role": user.role}),
+    })
     .await?;
-    tx.commit().await?;
     Ok(user)
 }
 
@@ -118,48 +114,26 @@ pub async fn set_active(
     actor: &str,
     client_addr: &str,
 ) -> Result<(), IdentityError> {
-    let mut tx = db.begin().await?;
-    if rows::set_active(&mut tx, user_id, active).await? == 0 {
+    let mut work = audit::Work::begin(db).await?;
+    if rows::set_active(&mut work.tx, user_id, active).await? == 0 {
         return Err(IdentityError::Invalid("no such user".into()));
     }
     if !active {
-        rows::delete_user_sessions(&mut tx, user_id).await?;
+        rows::delete_user_sessions(&mut work.tx, user_id).await?;
     }
-    audit::record(
-        db,
-        &mut tx,
-        Event {
-            actor,
-            action: if active {
-                "user.enable"
-            } else {
-                "user.disable"
-            },
-            scan_id: None,
-            client_addr,
-            detail: serde_json::json!({"user_id": user_id}),
+    work.commit(Event {
+        actor,
+        action: if active {
+            "user.enable"
+        } else {
+            "user.disable"
         },
-    )
+        scan_id: None,
+        client_addr,
+        detail: serde_json::json!({"user_id": user_id}),
+    })
     .await?;
-    tx.commit().await?;
     Ok(())
-}
-
-#[derive(Debug, Clone)]
-pub struct LockoutPolicy {
-    pub max_failures: i64,
-    pub window_ms: i64,
-    pub lock_ms: i64,
-}
-
-impl Default for LockoutPolicy {
-    fn default() -> Self {
-        LockoutPolicy {
-            max_failures: 5,
-            window_ms: 15 * 60_000,
-            lock_ms: 15 * 60_000,
-        }
-    }
 }
 
 #[derive(Debug)]
@@ -172,77 +146,20 @@ pub enum LoginOutcome {
     },
 }
 
-/// A failure counter keyed by anything (a normalised e-mail, an address):
-/// `policy.max_failures` failures within the window lock the key. Every
-/// attempt takes its slot atomically *before* the credentials are compared
-/// (`reserve`), so concurrent attempts cannot all be evaluated against one
-/// stale count.
-pub struct Throttled<'a> {
-    key: &'a str,
-    policy: &'a LockoutPolicy,
-    /// This attempt's place in the window (1 = the first).
-    count: i64,
-}
-
-impl<'a> Throttled<'a> {
-    /// Takes this attempt's slot; `Err(ms)` while the key is locked or its
-    /// window has no slot left, with the time to wait.
-    pub async fn reserve(
-        db: &Db,
-        key: &'a str,
-        policy: &'a LockoutPolicy,
-    ) -> Result<Result<Throttled<'a>, i64>, sqlx::Error> {
-        let now = now_ms();
-        let t = rows::reserve_attempt(db.write(), key, now, policy.window_ms).await?;
-        if t.locked_until > now {
-            return Ok(Err(t.locked_until - now));
-        }
-        if t.failures > policy.max_failures {
-            // Earlier attempts of this burst are still being compared; the
-            // last of them to fail sets the lock.
-            return Ok(Err(policy.lock_ms));
-        }
-        Ok(Ok(Throttled {
-            key,
-            policy,
-            count: t.failures,
-        }))
-    }
-
-    /// The attempt failed: the slot stays taken; the last allowed failure
-    /// locks the key.
-    pub async fn fail(self, db: &Db) -> Result<(), sqlx::Error> {
-        if self.count >= self.policy.max_failures {
-            let now = now_ms();
-            rows::lock_throttle(db.write(), self.key, now + self.policy.lock_ms, now).await?;
-        }
-        Ok(())
-    }
-
-    pub async fn succeed(self, db: &Db) -> Result<(), sqlx::Error> {
-        rows::clear_throttle(db.write(), self.key).await
-    }
-
-    /// Neither a success nor a failure: the slot is given back.
-    pub async fn release(self, db: &Db) -> Result<(), sqlx::Error> {
-        rows::release_attempt(db.write(), self.key).await
-    }
-}
-
 /// Checks credentials. Failures are counted per e-mail whether or not the
 /// account exists, so a locked-out message reveals nothing either.
 pub async fn login(
     db: &Db,
-    policy: &LockoutPolicy,
+    policy: &rate_limit::Policy,
     raw_email: &str,
     password: &str,
 ) -> Result<LoginOutcome, sqlx::Error> {
     let key = raw_email.trim().to_lowercase();
-    let throttle = match Throttled::reserve(db, &key, policy).await? {
+    let throttle = match rate_limit::Attempt::reserve(db, &key, policy).await? {
         Ok(t) => t,
-        Err(left_ms) => {
+        Err(limited) => {
             return Ok(LoginOutcome::Locked {
-                minutes: (left_ms + 59_999) / 60_000,
+                minutes: limited.retry_after_minutes(),
             })
         }
     };

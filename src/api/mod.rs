@@ -10,6 +10,7 @@ pub mod apto;
 pub mod error;
 pub mod mobbscan;
 pub mod openapi;
+pub mod problem;
 pub mod token;
 
 use actix_web::{web, HttpResponse};

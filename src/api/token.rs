@@ -2,7 +2,7 @@
 //! database (every app server shares it). Only HS256 is accepted, and
 //! `exp`, `iat`, `aud`, `iss` and `sub` must be present and valid.
 
-use super::error::ApiError;
+use super::problem::Problem;
 use crate::state::AppState;
 use crate::store::integrators as rows;
 use actix_web::dev::Payload;
@@ -44,14 +44,14 @@ pub fn issue(
     state: &AppState,
     integrator_id: &str,
     secret_hash: Option<&str>,
-) -> Result<String, ApiError> {
+) -> Result<String, Problem> {
     let now = chrono::Utc::now().timestamp();
     let claims = Claims {
         sub: integrator_id.into(),
         iss: issuer(state),
         aud: AUDIENCE.into(),
         iat: now,
-        exp: now + state.settings.token_ttl_secs,
+        exp: now + state.settings.token_ttl.as_secs() as i64,
         jti: uuid::Uuid::new_v4().to_string(),
         sv: secret_version(secret_hash),
     };
@@ -60,10 +60,10 @@ pub fn issue(
         &claims,
         &EncodingKey::from_secret(&state.jwt_key),
     )
-    .map_err(|e| ApiError::Internal(e.into()))
+    .map_err(|e| Problem::Internal(e.into()))
 }
 
-pub fn verify(state: &AppState, token: &str) -> Result<Claims, ApiError> {
+pub fn verify(state: &AppState, token: &str) -> Result<Claims, Problem> {
     let mut v = Validation::new(Algorithm::HS256);
     v.set_audience(&[AUDIENCE]);
     v.set_issuer(&[issuer(state)]);
@@ -71,7 +71,7 @@ pub fn verify(state: &AppState, token: &str) -> Result<Claims, ApiError> {
     v.leeway = 5;
     decode::<Claims>(token, &DecodingKey::from_secret(&state.jwt_key), &v)
         .map(|d| d.claims)
-        .map_err(|e| ApiError::Unauthorized(format!("invalid access token: {e}")))
+        .map_err(|e| Problem::Unauthorized(format!("invalid access token: {e}")))
 }
 
 /// The integrator calling the API, authenticated by `Authorization: Bearer`.
@@ -93,7 +93,7 @@ impl ApiClient {
 }
 
 impl FromRequest for ApiClient {
-    type Error = ApiError;
+    type Error = Problem;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
@@ -101,7 +101,7 @@ impl FromRequest for ApiClient {
         Box::pin(async move {
             let state = req
                 .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))?;
+                .ok_or_else(|| Problem::Internal(anyhow::anyhow!("application state missing")))?;
             let token = req
                 .headers()
                 .get("Authorization")
@@ -111,7 +111,7 @@ impl FromRequest for ApiClient {
                         .or_else(|| v.strip_prefix("bearer "))
                 })
                 .ok_or_else(|| {
-                    ApiError::Unauthorized(
+                    Problem::Unauthorized(
                         "send the access token as 'Authorization: Bearer <token>'".into(),
                     )
                 })?;
@@ -120,13 +120,13 @@ impl FromRequest for ApiClient {
             let row = rows::by_id(state.db.read(), &claims.sub)
                 .await?
                 .ok_or_else(|| {
-                    ApiError::Unauthorized("the integrator of this token no longer exists".into())
+                    Problem::Unauthorized("the integrator of this token no longer exists".into())
                 })?;
             if row.enabled != 1 {
-                return Err(ApiError::Forbidden("this integrator is disabled".into()));
+                return Err(Problem::Forbidden("this integrator is disabled".into()));
             }
             if claims.sv != secret_version(row.secret_hash.as_deref()) {
-                return Err(ApiError::Unauthorized(
+                return Err(Problem::Unauthorized(
                     "the API secret was rotated; get a new token".into(),
                 ));
             }

@@ -5,7 +5,7 @@
 //! OpenAPI documents, so it cannot disagree with them.
 
 use crate::api::apiture::HalError;
-use crate::api::error::ApiError;
+use crate::api::problem::Problem;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 
@@ -88,9 +88,9 @@ pub async fn fallback(req: HttpRequest, routes: web::Data<DocumentedRoutes>) -> 
                 methods.join(", ")
             );
             if hal {
-                HalError::MethodNotAllowed(msg).error_response()
+                HalError(Problem::MethodNotAllowed(msg)).error_response()
             } else {
-                ApiError::MethodNotAllowed(msg).error_response()
+                Problem::MethodNotAllowed(msg).error_response()
             }
         }
         None => {
@@ -98,9 +98,9 @@ pub async fn fallback(req: HttpRequest, routes: web::Data<DocumentedRoutes>) -> 
             if path.starts_with("/desk") {
                 crate::desk::error::DeskError::NotFound(msg).error_response()
             } else if hal {
-                HalError::NotFound(msg).error_response()
+                HalError(Problem::NotFound(msg)).error_response()
             } else {
-                ApiError::NotFoundWhat(msg).error_response()
+                Problem::NotFound(msg).error_response()
             }
         }
     };

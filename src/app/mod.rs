@@ -51,16 +51,16 @@ impl Application {
         let jwt_key = hex::decode(jwt_hex).context("the stored JWT key is corrupt")?;
         let signing_key = crate::certify::signing::load_or_create(&settings.data_dir)?;
 
-        let listener = TcpListener::bind(&settings.bind)
+        let listener = TcpListener::bind(settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let addr = listener.local_addr()?;
-        if settings.public_url.host_str() == Some("127.0.0.1")
-            && settings.public_url.port() == Some(8080)
-            && addr.port() != 8080
-        {
-            // The default public URL follows the real bind address.
-            settings.public_url = crate::config::parse_public_url(&format!("http://{addr}"))
-                .map_err(anyhow::Error::msg)?;
+        if settings.public_url.port() == Some(0) {
+            // Port 0 asks for any free port: a public URL naming port 0 can
+            // only mean the port the listener was given.
+            settings
+                .public_url
+                .set_port(Some(addr.port()))
+                .map_err(|()| anyhow::anyhow!("the public URL cannot take a port"))?;
         }
         let workers = settings.workers;
         let demo = settings.demo;
@@ -94,8 +94,15 @@ impl Application {
         };
 
         let (shutdown, shutdown_rx) = tokio::sync::watch::channel(false);
+        let dispatcher_db = state
+            .db
+            .for_background(
+                &state.settings.database_url,
+                (state.settings.webhooks.concurrency as u32).clamp(2, 16),
+            )
+            .await?;
         let background = vec![tokio::spawn(crate::webhooks::run_dispatcher(
-            state.db.clone(),
+            dispatcher_db,
             state.settings.webhooks.clone(),
             shutdown_rx,
         ))];
@@ -255,11 +262,12 @@ async fn refuse_nul(
     let response = if path.starts_with("/desk") {
         desk::error::DeskError::BadRequest(message).error_response()
     } else if path.starts_with("/identity") {
-        crate::api::apiture::HalError::BadRequest(message).error_response()
+        crate::api::apiture::HalError(crate::api::problem::Problem::BadRequest(message))
+            .error_response()
     } else if too_large {
-        crate::api::error::ApiError::TooLarge(message).error_response()
+        crate::api::problem::Problem::TooLarge(message).error_response()
     } else {
-        crate::api::error::ApiError::BadRequest(message).error_response()
+        crate::api::problem::Problem::BadRequest(message).error_response()
     };
     let mut response = response;
     *response.status_mut() = status;

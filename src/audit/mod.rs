@@ -81,9 +81,37 @@ pub async fn record(db: &Db, tx: &mut Tx, e: Event<'_>) -> Result<(), sqlx::Erro
 
 /// Records an event in a transaction of its own (logins, views, downloads).
 pub async fn record_now(db: &Db, e: Event<'_>) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin().await?;
-    record(db, &mut tx, e).await?;
-    tx.commit().await
+    Work::begin(db).await?.commit(e).await
+}
+
+/// A unit of work: one change and its audit entry, committed together or
+/// not at all. The change is written through `tx`; `commit` appends the
+/// entry and commits. Dropped without `commit` (an early `?` or `return`),
+/// everything rolls back and nothing is recorded.
+pub struct Work<'a> {
+    db: &'a Db,
+    pub tx: Tx,
+}
+
+impl<'a> Work<'a> {
+    pub async fn begin(db: &'a Db) -> Result<Work<'a>, sqlx::Error> {
+        Ok(Work {
+            db,
+            tx: db.begin().await?,
+        })
+    }
+
+    /// Appends an entry without committing (a change that records more
+    /// than one event).
+    pub async fn record(&mut self, e: Event<'_>) -> Result<(), sqlx::Error> {
+        record(self.db, &mut self.tx, e).await
+    }
+
+    /// Appends the change's entry, then commits both.
+    pub async fn commit(mut self, e: Event<'_>) -> Result<(), sqlx::Error> {
+        record(self.db, &mut self.tx, e).await?;
+        self.tx.commit().await
+    }
 }
 
 #[derive(Debug, PartialEq)]

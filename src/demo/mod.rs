@@ -557,31 +557,26 @@ pub async fn seed_if_empty(
     })
     .await??;
 
-    let mut tx = state.db.begin().await?;
+    let mut work = audit::Work::begin(&state.db).await?;
     for chunk in prepared.chunks(100) {
         let ps: Vec<NewProcess> = chunk.iter().map(|p| p.process.clone()).collect();
-        rows::insert_many(&mut tx, &ps).await?;
+        rows::insert_many(&mut work.tx, &ps).await?;
         for p in chunk {
             for e in &p.evidence {
-                rows::insert_evidence(&mut tx, e).await?;
+                rows::insert_evidence(&mut work.tx, e).await?;
             }
             if let Some(d) = &p.decision {
-                rows::insert_decision(&mut tx, d).await?;
+                rows::insert_decision(&mut work.tx, d).await?;
             }
         }
     }
-    audit::record(
-        &state.db,
-        &mut tx,
-        Event {
-            actor: "demo",
-            action: "demo.seed",
-            scan_id: None,
-            client_addr: "local",
-            detail: serde_json::json!({"processes": processes}),
-        },
-    )
+    work.commit(Event {
+        actor: "demo",
+        action: "demo.seed",
+        scan_id: None,
+        client_addr: "local",
+        detail: serde_json::json!({"processes": processes}),
+    })
     .await?;
-    tx.commit().await?;
     Ok(Some(creds))
 }

@@ -252,7 +252,7 @@ pub async fn page(
         p.claimed_by.as_deref(),
         p.claimed_at,
         now,
-        state.settings.claim_idle_ms,
+        crate::domain::ms(state.settings.claim_idle),
     );
     let claim_holder = if live { p.claimed_by.clone() } else { None };
     let claimed_by_me = claim_holder.as_deref() == Some(session.email.as_str());

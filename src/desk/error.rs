@@ -52,7 +52,10 @@ impl From<crate::verification::VerifyError> for DeskError {
             V::Invalid(m) | V::Unprocessable(m) => DeskError::BadRequest(m),
             V::NotFound(m) => DeskError::NotFound(m),
             V::Conflict(m) => DeskError::Conflict(m),
-            other => DeskError::Internal(anyhow::anyhow!(other.to_string())),
+            V::Internal(e) => DeskError::Internal(e),
+            // Not a reviewer's mistake (a rate limit, a failed delivery):
+            // logged with its source, shown with a request id.
+            other => DeskError::Internal(anyhow::Error::new(other)),
         }
     }
 }

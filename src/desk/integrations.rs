@@ -389,23 +389,18 @@ pub async fn redeliver(
     session.require(Role::Admin)?;
     let id = path.into_inner();
     // The change and its audit entry commit together or not at all.
-    let mut tx = state.db.begin().await?;
-    if hooks::redeliver(&mut tx, &id, now_ms()).await? == 0 {
+    let mut work = crate::audit::Work::begin(&state.db).await?;
+    if hooks::redeliver(&mut work.tx, &id, now_ms()).await? == 0 {
         return Err(DeskError::NotFound("no such webhook event".into()));
     }
-    crate::audit::record(
-        &state.db,
-        &mut tx,
-        crate::audit::Event {
-            actor: &session.email,
-            action: "webhook.redeliver",
-            scan_id: None,
-            client_addr: &session.client_addr,
-            detail: serde_json::json!({"event": id}),
-        },
-    )
+    work.commit(crate::audit::Event {
+        actor: &session.email,
+        action: "webhook.redeliver",
+        scan_id: None,
+        client_addr: &session.client_addr,
+        detail: serde_json::json!({"event": id}),
+    })
     .await?;
-    tx.commit().await?;
     Ok(htmx_go("/desk/admin/webhooks"))
 }
 

@@ -108,7 +108,7 @@ pub async fn queue(
     let p = params.into_inner();
     let filter = QueueFilter::parse(&p).map_err(DeskError::BadRequest)?;
     let now = now_ms();
-    let idle = state.settings.claim_idle_ms;
+    let idle = crate::domain::ms(state.settings.claim_idle);
     let db = &state.db;
     // One row more than a page tells whether a next page exists.
     let mut found = rows::queue(db.read(), &filter, now - idle, PAGE_SIZE + 1).await?;

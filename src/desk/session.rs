@@ -72,8 +72,8 @@ impl FromRequest for DeskSession {
                 .ok_or(DeskError::Unauthenticated { htmx })?;
             let now = now_ms();
             let s = &state.settings;
-            if now - row.last_seen_at > s.session_idle_ms
-                || now - row.created_at > s.session_absolute_ms
+            if now - row.last_seen_at > crate::domain::ms(s.session_idle)
+                || now - row.created_at > crate::domain::ms(s.session_absolute)
             {
                 rows::delete_session(state.db.write(), &hash).await?;
                 return Err(DeskError::Unauthenticated { htmx });

@@ -16,6 +16,11 @@ pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
+/// A span as stored milliseconds (saturating; no configured span comes near).
+pub fn ms(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// Formats stored milliseconds for people (UTC, to the second).
 pub fn fmt_ms(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)

@@ -93,7 +93,7 @@ async fn access(state: &AppState, scan_id: &str, token: &str) -> Result<Access, 
     }
     Ok(match p.state() {
         Ok(State::Created | State::InProgress)
-            if now_ms() > p.created_at + state.settings.onboarding_ttl_ms =>
+            if now_ms() > p.created_at + crate::domain::ms(state.settings.onboarding_ttl) =>
         {
             Access::Expired
         }
@@ -484,28 +484,23 @@ pub async fn open(
         verification_time: None,
     };
     let extra = serde_json::Value::Object(n.extra).to_string();
-    let mut tx = state.db.begin().await?;
-    if let Err(e) = rows::insert_many(&mut tx, std::slice::from_ref(&process)).await {
+    let mut work = crate::audit::Work::begin(&state.db).await?;
+    if let Err(e) = rows::insert_many(&mut work.tx, std::slice::from_ref(&process)).await {
         return Err(if crate::store::is_unique_violation(&e) {
             CaseError::Conflict(format!("scanId {} is already taken", n.scan_id))
         } else {
             e.into()
         });
     }
-    rows::set_onboarding(&mut tx, &n.scan_id, &sha256_hex(&token), &extra).await?;
-    crate::audit::record(
-        &state.db,
-        &mut tx,
-        crate::audit::Event {
-            actor: &who.name,
-            action: "onboarding.create",
-            scan_id: Some(&n.scan_id),
-            client_addr: &who.client_addr,
-            detail: serde_json::json!({}),
-        },
-    )
+    rows::set_onboarding(&mut work.tx, &n.scan_id, &sha256_hex(&token), &extra).await?;
+    work.commit(crate::audit::Event {
+        actor: &who.name,
+        action: "onboarding.create",
+        scan_id: Some(&n.scan_id),
+        client_addr: &who.client_addr,
+        detail: serde_json::json!({}),
+    })
     .await?;
-    tx.commit().await?;
     let base = state.settings.public_url.as_str().trim_end_matches('/');
     Ok(Opened {
         url: format!("{base}/onboarding/{}?token={token}", n.scan_id),

@@ -95,13 +95,22 @@ fn require_claim(p: &ProcessRow, who: &str, s: &Settings) -> Result<(), CaseErro
     let now = now_ms();
     match &p.claimed_by {
         Some(holder)
-            if claim_is_live(p.claimed_by.as_deref(), p.claimed_at, now, s.claim_idle_ms)
-                && holder == who =>
+            if claim_is_live(
+                p.claimed_by.as_deref(),
+                p.claimed_at,
+                now,
+                crate::domain::ms(s.claim_idle),
+            ) && holder == who =>
         {
             Ok(())
         }
         Some(holder)
-            if claim_is_live(p.claimed_by.as_deref(), p.claimed_at, now, s.claim_idle_ms) =>
+            if claim_is_live(
+                p.claimed_by.as_deref(),
+                p.claimed_at,
+                now,
+                crate::domain::ms(s.claim_idle),
+            ) =>
         {
             Err(CaseError::Conflict(format!(
                 "{holder} is working on this case; ask a supervisor to release it"
@@ -122,12 +131,21 @@ pub async fn claim(db: &Db, s: &Settings, scan_id: &str, who: &Actor) -> Result<
         ));
     }
     let now = now_ms();
-    let mut tx = db.begin().await?;
-    if rows::claim(&mut tx, scan_id, &who.name, now, now - s.claim_idle_ms).await? == 0 {
+    let mut work = audit::Work::begin(db).await?;
+    if rows::claim(
+        &mut work.tx,
+        scan_id,
+        &who.name,
+        now,
+        now - crate::domain::ms(s.claim_idle),
+    )
+    .await?
+        == 0
+    {
         // The claim loaded above may be older than the one that won: name
         // the holder as the database has it now.
-        let current = rows::claim_holder(&mut tx, scan_id).await?;
-        tx.rollback().await?;
+        let current = rows::claim_holder(&mut work.tx, scan_id).await?;
+        work.tx.rollback().await?;
         return Err(match current {
             None => CaseError::NotFound,
             Some((_, st)) if st.parse::<State>().is_ok_and(|s| s.is_final()) => {
@@ -143,33 +161,23 @@ pub async fn claim(db: &Db, s: &Settings, scan_id: &str, who: &Actor) -> Result<
             ),
         });
     }
-    audit::record(
-        db,
-        &mut tx,
-        event(who, "case.claim", scan_id, serde_json::json!({})),
-    )
-    .await?;
-    tx.commit().await?;
+    work.commit(event(who, "case.claim", scan_id, serde_json::json!({})))
+        .await?;
     Ok(())
 }
 
 #[tracing::instrument(skip_all, fields(scan_id = %scan_id, actor = %who.name))]
 pub async fn release(db: &Db, scan_id: &str, who: &Actor) -> Result<(), CaseError> {
     let p = load(db, scan_id).await?;
-    let mut tx = db.begin().await?;
-    rows::release(&mut tx, scan_id).await?;
-    audit::record(
-        db,
-        &mut tx,
-        event(
-            who,
-            "case.release",
-            scan_id,
-            serde_json::json!({"holder": p.claimed_by}),
-        ),
-    )
+    let mut work = audit::Work::begin(db).await?;
+    rows::release(&mut work.tx, scan_id).await?;
+    work.commit(event(
+        who,
+        "case.release",
+        scan_id,
+        serde_json::json!({"holder": p.claimed_by}),
+    ))
     .await?;
-    tx.commit().await?;
     Ok(())
 }
 
@@ -268,25 +276,27 @@ pub async fn edit(
         return Ok(0);
     };
     let now = now_ms();
-    let mut tx = db.begin().await?;
-    write_edit(&mut tx, scan_id, version, &prepared, who, reason, now).await?;
+    let mut work = audit::Work::begin(db).await?;
+    write_edit(&mut work.tx, scan_id, version, &prepared, who, reason, now).await?;
     let applied = &prepared.applied;
     if channel.needs_claim() {
-        rows::claim(&mut tx, scan_id, &who.name, now, now - s.claim_idle_ms).await?;
+        rows::claim(
+            &mut work.tx,
+            scan_id,
+            &who.name,
+            now,
+            now - crate::domain::ms(s.claim_idle),
+        )
+        .await?;
     }
     let fields: Vec<&str> = applied.iter().map(|(f, _, _)| f.as_str()).collect();
-    audit::record(
-        db,
-        &mut tx,
-        event(
-            who,
-            "case.edit",
-            scan_id,
-            serde_json::json!({"fields": fields, "reason": reason}),
-        ),
-    )
+    work.commit(event(
+        who,
+        "case.edit",
+        scan_id,
+        serde_json::json!({"fields": fields, "reason": reason}),
+    ))
     .await?;
-    tx.commit().await?;
     Ok(applied.len())
 }
 
@@ -397,9 +407,9 @@ pub async fn add_note(db: &Db, scan_id: &str, body: &str, who: &Actor) -> Result
         ));
     }
     load(db, scan_id).await?;
-    let mut tx = db.begin().await?;
+    let mut work = audit::Work::begin(db).await?;
     rows::insert_note(
-        &mut tx,
+        &mut work.tx,
         &NoteRow {
             id: uuid::Uuid::new_v4().to_string(),
             scan_id: scan_id.into(),
@@ -409,13 +419,8 @@ pub async fn add_note(db: &Db, scan_id: &str, body: &str, who: &Actor) -> Result
         },
     )
     .await?;
-    audit::record(
-        db,
-        &mut tx,
-        event(who, "case.note", scan_id, serde_json::json!({})),
-    )
-    .await?;
-    tx.commit().await?;
+    work.commit(event(who, "case.note", scan_id, serde_json::json!({})))
+        .await?;
     Ok(())
 }
 
@@ -866,9 +871,9 @@ pub async fn set_extracted(
     }
     let checks = validations_for(db, s, scan_id, &doc).await?;
     let now = now_ms();
-    let mut tx = db.begin().await?;
+    let mut work = audit::Work::begin(db).await?;
     if rows::update_document(
-        &mut tx,
+        &mut work.tx,
         scan_id,
         p.version,
         &doc,
@@ -884,17 +889,12 @@ pub async fn set_extracted(
         ));
     }
     let fields: Vec<&String> = x.fields.keys().collect();
-    audit::record(
-        db,
-        &mut tx,
-        event(
-            who,
-            "capture.document",
-            scan_id,
-            serde_json::json!({"fields": fields, "mrz": x.mrz.is_some()}),
-        ),
-    )
+    work.commit(event(
+        who,
+        "capture.document",
+        scan_id,
+        serde_json::json!({"fields": fields, "mrz": x.mrz.is_some()}),
+    ))
     .await?;
-    tx.commit().await?;
     Ok(doc)
 }

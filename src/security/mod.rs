@@ -1,6 +1,7 @@
 //! Cross-cutting protections: response headers, random tokens, constant-time
 //! compares, request ids, text-input checks.
 
+pub mod rate_limit;
 pub mod request_id;
 pub mod text_input;
 

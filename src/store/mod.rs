@@ -11,6 +11,7 @@ pub mod integrators;
 pub mod messages;
 pub mod mobile_users;
 pub mod processes;
+pub mod rate_limits;
 pub mod risk_lists;
 pub mod users;
 pub mod verifications;
@@ -103,12 +104,7 @@ impl Db {
                 })
             }
             Backend::Postgres => {
-                let pool = AnyPoolOptions::new()
-                    .max_connections(16)
-                    .acquire_timeout(Duration::from_secs(10))
-                    .connect(url)
-                    .await
-                    .with_context(|| format!("cannot connect to {}", redact(url)))?;
+                let pool = postgres_pool(url, 16).await?;
                 Ok(Db {
                     backend,
                     read: pool.clone(),
@@ -184,6 +180,38 @@ impl Db {
         self.read.close().await;
         self.write.close().await;
     }
+
+    /// A handle for a background task on the main runtime (the webhook
+    /// dispatcher). A PostgreSQL connection is a socket registered with the
+    /// runtime that opened it, and each HTTP worker runs its own runtime:
+    /// a connection an HTTP worker opened stops working when that worker
+    /// stops ("A Tokio 1.x context was found, but it is being shutdown"),
+    /// while the dispatcher still records its last deliveries. So on
+    /// PostgreSQL the task gets its own small pool, opened here on the main
+    /// runtime. SQLite connections run on their own threads, and the single
+    /// writer must stay shared, so there the handle is this one.
+    pub async fn for_background(&self, url: &str, max: u32) -> anyhow::Result<Db> {
+        match self.backend {
+            Backend::Sqlite => Ok(self.clone()),
+            Backend::Postgres => {
+                let pool = postgres_pool(url, max).await?;
+                Ok(Db {
+                    backend: self.backend,
+                    read: pool.clone(),
+                    write: pool,
+                })
+            }
+        }
+    }
+}
+
+async fn postgres_pool(url: &str, max: u32) -> anyhow::Result<AnyPool> {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(url)
+        .await
+        .with_context(|| format!("cannot connect to {}", redact(url)))
 }
 
 fn sqlite_path(url: &str) -> String {

@@ -1,4 +1,4 @@
-//! Desk users, their sessions and the login throttle.
+//! Desk users and their sessions.
 
 use super::Tx;
 use sqlx::AnyPool;
@@ -133,80 +133,6 @@ pub async fn delete_user_sessions(tx: &mut Tx, user_id: &str) -> Result<(), sqlx
     sqlx::query("DELETE FROM sessions WHERE user_id = $1")
         .bind(user_id)
         .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Throttle {
-    pub failures: i64,
-    pub window_start: i64,
-    pub locked_until: i64,
-}
-
-/// Takes one attempt slot for `key` in one atomic statement, before the
-/// expensive comparison: a burst of concurrent attempts gets consecutive
-/// counts, so at most the allowed number are ever evaluated. A locked key
-/// keeps its count; a window that has run out starts again at 1. Returns the
-/// counter after the increment.
-pub async fn reserve_attempt(
-    pool: &AnyPool,
-    key: &str,
-    now: i64,
-    window_ms: i64,
-) -> Result<Throttle, sqlx::Error> {
-    sqlx::query_as::<_, Throttle>(
-        "INSERT INTO login_throttle (email, failures, window_start, locked_until) VALUES ($1, 1, $2, 0) \
-         ON CONFLICT (email) DO UPDATE SET \
-           failures = CASE WHEN login_throttle.locked_until > $2 THEN login_throttle.failures \
-                           WHEN login_throttle.window_start <= $2 - $3 THEN 1 \
-                           ELSE login_throttle.failures + 1 END, \
-           window_start = CASE WHEN login_throttle.locked_until <= $2 \
-                                AND login_throttle.window_start <= $2 - $3 THEN $2 \
-                           ELSE login_throttle.window_start END \
-         RETURNING failures, window_start, locked_until",
-    )
-    .bind(key)
-    .bind(now)
-    .bind(window_ms)
-    .fetch_one(pool)
-    .await
-}
-
-/// Locks `key` until `until`; the count starts again when it ends.
-pub async fn lock_throttle(
-    pool: &AnyPool,
-    key: &str,
-    until: i64,
-    now: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE login_throttle SET locked_until = $2, failures = 0, window_start = $3 WHERE email = $1",
-    )
-    .bind(key)
-    .bind(until)
-    .bind(now)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-/// Gives back an attempt slot that turned out to be neither a success nor a
-/// failure (a disabled integrator's correct credentials).
-pub async fn release_attempt(pool: &AnyPool, key: &str) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE login_throttle SET failures = failures - 1 WHERE email = $1 AND failures > 0",
-    )
-    .bind(key)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
-
-pub async fn clear_throttle(pool: &AnyPool, email: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM login_throttle WHERE email = $1")
-        .bind(email)
-        .execute(pool)
         .await?;
     Ok(())
 }

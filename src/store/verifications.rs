@@ -185,43 +185,6 @@ pub async fn reassign(
     Ok(())
 }
 
-/// Takes the request window of `key` when it is free: `Ok(None)` when taken,
-/// `Ok(Some(last_at))` when another request holds it. One conditional update
-/// or one insert, so concurrent requests cannot both pass.
-pub async fn take_rate_window(
-    db: &Db,
-    key: &str,
-    now: i64,
-    window_ms: i64,
-) -> Result<Option<i64>, sqlx::Error> {
-    let n = sqlx::query("UPDATE rate_limits SET last_at = $1 WHERE key = $2 AND last_at <= $3")
-        .bind(now)
-        .bind(key)
-        .bind(now - window_ms)
-        .execute(db.write())
-        .await?
-        .rows_affected();
-    if n == 1 {
-        return Ok(None);
-    }
-    let inserted = sqlx::query("INSERT INTO rate_limits (key, last_at) VALUES ($1, $2)")
-        .bind(key)
-        .bind(now)
-        .execute(db.write())
-        .await;
-    match inserted {
-        Ok(_) => Ok(None),
-        Err(e) if super::is_unique_violation(&e) => {
-            let last: i64 = sqlx::query_scalar("SELECT last_at FROM rate_limits WHERE key = $1")
-                .bind(key)
-                .fetch_one(db.write())
-                .await?;
-            Ok(Some(last))
-        }
-        Err(e) => Err(e),
-    }
-}
-
 /// A new code replaces any earlier pending one for the same address.
 pub async fn expire_others(
     db: &Db,

@@ -57,22 +57,14 @@ pub fn secret_hash(key: &[u8], verification_id: &str, secret: &str) -> String {
 }
 
 /// Refuses a second request from the same client to the same endpoint
-/// within the window. Shared by every app server (it lives in the database).
+/// within the window (see `security::rate_limit`).
 pub async fn rate_limit(db: &Db, key: &str, window_ms: i64) -> Result<(), VerifyError> {
-    if window_ms <= 0 {
-        return Ok(());
-    }
-    let now = now_ms();
-    match store::take_rate_window(db, key, now, window_ms).await? {
-        None => Ok(()),
-        Some(last) => {
-            let left = (last + window_ms - now).max(1);
-            Err(VerifyError::RateLimited {
-                window_secs: (window_ms + 999) / 1000,
-                retry_after_secs: (left + 999) / 1000,
-            })
-        }
-    }
+    crate::security::rate_limit::one_per_window(db, key, window_ms)
+        .await?
+        .map_err(|limited| VerifyError::RateLimited {
+            window_secs: (window_ms + 999) / 1000,
+            retry_after_secs: limited.retry_after_secs(),
+        })
 }
 
 /// What to create. The secret is hashed before it is stored.

@@ -235,22 +235,17 @@ pub async fn create_approval(
         actor: actor.into(),
         created_at: now_ms(),
     };
-    let mut tx = db.begin().await?;
-    store::insert_approval(&mut tx, &row).await?;
-    let scan_id = store::newest_process_of_contact(&mut tx, &contact.id).await?;
-    crate::audit::record(
-        db,
-        &mut tx,
-        crate::audit::Event {
+    let mut work = crate::audit::Work::begin(db).await?;
+    store::insert_approval(&mut work.tx, &row).await?;
+    let scan_id = store::newest_process_of_contact(&mut work.tx, &contact.id).await?;
+    work.commit(crate::audit::Event {
             actor,
             action: "contact.approved",
             scan_id: scan_id.as_deref(),
             client_addr,
             detail: serde_json::json!({"contactId": contact.id, "approvalId": row.id, "reason": row.reason}),
-        },
-    )
+        })
     .await?;
-    tx.commit().await?;
     Ok(row)
 }
 

@@ -727,22 +727,17 @@ pub async fn revoke_contact_tokens(
     actor: &str,
     client_addr: &str,
 ) -> Result<u64, sqlx::Error> {
-    let mut tx = db.begin().await?;
-    let n =
-        crate::store::mobile_users::revoke_contact_tokens(&mut tx, contact_id, now_ms()).await?;
-    crate::audit::record(
-        db,
-        &mut tx,
-        crate::audit::Event {
-            actor,
-            action: "contact.tokens_revoked",
-            scan_id,
-            client_addr,
-            detail: json!({"contactId": contact_id, "revoked": n}),
-        },
-    )
+    let mut work = crate::audit::Work::begin(db).await?;
+    let n = crate::store::mobile_users::revoke_contact_tokens(&mut work.tx, contact_id, now_ms())
+        .await?;
+    work.commit(crate::audit::Event {
+        actor,
+        action: "contact.tokens_revoked",
+        scan_id,
+        client_addr,
+        detail: json!({"contactId": contact_id, "revoked": n}),
+    })
     .await?;
-    tx.commit().await?;
     Ok(n)
 }
 

@@ -39,27 +39,43 @@ pub struct WebhookPolicy {
 }
 
 impl WebhookPolicy {
-    /// Checks the bounds an operator can set.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the bounds an operator can set; an error names the flag.
+    pub fn validate(&self) -> Result<(), (&'static str, &'static str)> {
         if !(100..=3_600_000).contains(&self.first_retry_ms) {
-            return Err("the first webhook retry delay must be between 0.1 s and 1 h".into());
+            return Err((
+                "--webhook-first-retry-secs",
+                "the first webhook retry delay must be between 0.1 s and 1 h",
+            ));
         }
         if self.max_delay_ms < self.first_retry_ms || self.max_delay_ms > 7 * 24 * 3_600_000 {
-            return Err(
-                "the webhook retry cap must be at least the first delay and at most 7 days".into(),
-            );
+            return Err((
+                "--webhook-max-delay-secs",
+                "the webhook retry cap must be at least the first delay and at most 7 days",
+            ));
         }
         if !(60_000..=30 * 24 * 3_600_000).contains(&self.max_age_ms) {
-            return Err("the webhook retry window must be between 1 minute and 30 days".into());
+            return Err((
+                "--webhook-retry-window-hours",
+                "the webhook retry window must be between 1 minute and 30 days",
+            ));
         }
         if !(100..=300_000).contains(&self.timeout_ms) {
-            return Err("the webhook timeout must be between 0.1 s and 300 s".into());
+            return Err((
+                "--webhook-timeout-secs",
+                "the webhook timeout must be between 0.1 s and 300 s",
+            ));
         }
         if !(1..=256).contains(&self.concurrency) {
-            return Err("webhook concurrency must be between 1 and 256".into());
+            return Err((
+                "--webhook-concurrency",
+                "webhook concurrency must be between 1 and 256",
+            ));
         }
         if self.shutdown_grace_ms > 600_000 {
-            return Err("the shutdown grace must be at most 600 s".into());
+            return Err((
+                "--shutdown-grace-secs",
+                "the shutdown grace must be at most 600 s",
+            ));
         }
         Ok(())
     }

@@ -174,7 +174,11 @@ async fn disabling_a_user_ends_their_session_at_once(b: Backend) {
 }
 
 async fn idle_sessions_expire(b: Backend) {
-    let Some(app) = spawn_with(b, |s| s.session_idle_ms = 1_500).await else {
+    let Some(app) = spawn_with(b, |s| {
+        s.session_idle = std::time::Duration::from_millis(1_500)
+    })
+    .await
+    else {
         return;
     };
     app.seed(2).await;
@@ -186,7 +190,11 @@ async fn idle_sessions_expire(b: Backend) {
 
 #[tokio::test]
 async fn absolute_timeout_ends_even_an_active_session() {
-    let Some(app) = spawn_with(Backend::Sqlite, |s| s.session_absolute_ms = 1_500).await else {
+    let Some(app) = spawn_with(Backend::Sqlite, |s| {
+        s.session_absolute = std::time::Duration::from_millis(1_500)
+    })
+    .await
+    else {
         return;
     };
     app.seed(2).await;

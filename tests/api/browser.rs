@@ -408,7 +408,7 @@ async fn upload_in_step(c: &Client, input: &str, file: &std::path::Path, step: &
 }
 
 async fn onboarding_flow(app: &TestApp, c: &Client) {
-    use crate::mobbscan::{call, token};
+    use crate::helpers::{call, token};
     use crate::onboarding::{framed_integrator, jpeg};
     let site = embedding_site().await;
     let other_site = embedding_site().await;

@@ -4,8 +4,8 @@
 //! nothing stored.
 
 use crate::both_backends;
+use crate::helpers::{call, integrator, token};
 use crate::helpers::{spawn_app, Backend, TestApp, AGENT};
-use crate::mobbscan::{call, integrator, token};
 use chrono::NaiveDate;
 use serde_json::{json, Value};
 use std::io::{Read, Write};

@@ -484,7 +484,8 @@ async fn two_racing_decisions_one_wins_nothing_half_written(b: Backend) {
 }
 
 async fn claims_block_others_until_released_or_expired(b: Backend) {
-    let Some(app) = spawn_with(b, |s| s.claim_idle_ms = 5_000).await else {
+    let Some(app) = spawn_with(b, |s| s.claim_idle = std::time::Duration::from_secs(5)).await
+    else {
         return;
     };
     app.seed(20).await;

@@ -2,8 +2,8 @@
 //! `pdftotext` and `kycdesk verify-zip`.
 
 use crate::both_backends;
+use crate::helpers::{adopt, call, integrator, owned_in, token};
 use crate::helpers::{spawn_app, Backend, TestApp, AGENT};
-use crate::mobbscan::{adopt, call, integrator, owned_in, token};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};

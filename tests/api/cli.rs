@@ -475,3 +475,50 @@ fn integrator_create_reads_the_payload_key_from_stdin() {
         Some("a-payload-signing-key-long-enough-for-hs256")
     );
 }
+
+/// The README's `--bind`: an `IP:port`, where port 0 takes any free port and
+/// the printed (public) URL names the port actually taken; a host name is
+/// refused at start, naming the flag.
+#[tokio::test]
+async fn bind_port_zero_serves_on_the_port_it_prints() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut child = kycdesk()
+        .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        let _ = std::io::BufRead::read_line(&mut std::io::BufReader::new(stdout), &mut line);
+        line
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let url = line
+        .strip_prefix("kycdesk listening on ")
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+        .to_string();
+    let port = url::Url::parse(&url)
+        .ok()
+        .and_then(|u| u.port())
+        .unwrap_or_else(|| panic!("no port in {url}"));
+    assert_ne!(port, 0, "{line}");
+    let health = reqwest::get(format!("{url}healthz")).await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let health = health.unwrap_or_else(|e| panic!("{url}: {e}"));
+    assert_eq!(health.status(), 200);
+
+    let out = kycdesk()
+        .args(["serve", "--bind", "localhost:8080", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--bind"), "{err}");
+}

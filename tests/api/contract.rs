@@ -3,8 +3,8 @@
 //! generated document.
 
 use crate::both_backends;
+use crate::helpers::{integrator, token};
 use crate::helpers::{spawn_app, Backend, TestApp};
-use crate::mobbscan::{integrator, token};
 use kycdesk::accounts::integrators;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -340,9 +340,9 @@ async fn a_corrupt_stored_row_is_an_error_not_an_empty_field(b: Backend) {
     };
     app.seed(10).await;
     let c = integrator(&app, "Corrupt Bank").await;
-    crate::mobbscan::adopt(&app, &c).await;
+    crate::helpers::adopt(&app, &c).await;
     let tok = token(&app, &c).await;
-    let id = crate::mobbscan::owned_in(&app, &c, "PENDING_VERIFICATION").await[0].clone();
+    let id = crate::helpers::owned_in(&app, &c, "PENDING_VERIFICATION").await[0].clone();
     let path = format!("/mobbscan-agent/getVerificationProcessData/{id}");
     let bearer = [("Authorization", format!("Bearer {tok}"))];
     let (s, v, _) = send(&app, Method::GET, &path, &bearer, None).await;

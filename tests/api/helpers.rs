@@ -1,6 +1,7 @@
 //! Test harness: a real server on a random port over a real database — a
 //! fresh SQLite file or a fresh PostgreSQL database per test.
 
+use kycdesk::accounts::integrators::Credentials;
 use kycdesk::app::{AppState, Application};
 use kycdesk::config::Settings;
 use reqwest::redirect::Policy;
@@ -69,8 +70,13 @@ pub async fn fresh_postgres() -> Option<String> {
 pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> Option<TestApp> {
     init_tracing();
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let mut s = Settings::new(dir.path().join("data"));
-    s.bind = "127.0.0.1:0".into();
+    let data_dir = dir.path().join("data");
+    let mut args = kycdesk::config::ServeArgs::for_data_dir(&data_dir)
+        .unwrap_or_else(|e| panic!("the serve flags: {e}"));
+    args.db.database_url = Some(kycdesk::config::default_database_url(&data_dir));
+    args.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    args.public_url = None;
+    let mut s = Settings::try_from(args).unwrap_or_else(|e| panic!("settings: {e}"));
     s.workers = 2;
     // Test receivers listen on loopback, and retries must come quickly.
     s.webhooks.allow_private = true;
@@ -327,4 +333,76 @@ impl TestApp {
         .await
         .unwrap_or_else(|e| panic!("{e}"))
     }
+}
+
+// The integrator API as the MobbScan reference drives it, shared by every
+// family's tests.
+
+pub async fn integrator(app: &TestApp, name: &str) -> Credentials {
+    kycdesk::accounts::integrators::create(
+        &app.state.db,
+        name,
+        Some("http://127.0.0.1:9/hook"),
+        &[],
+        true,
+        "test",
+        "test",
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+pub async fn token(app: &TestApp, c: &Credentials) -> String {
+    let r = reqwest::Client::new()
+        .post(app.url("/auth/token"))
+        .header("Accept", "application/json")
+        .json(&serde_json::json!({"api_key": c.api_key, "api_secret": c.api_secret}))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap_or_else(|e| panic!("token body: {e}"));
+    match v["access_token"].as_str() {
+        Some(t) if !t.is_empty() => t.to_string(),
+        _ => panic!("no access_token in {v}"),
+    }
+}
+
+pub async fn call(
+    app: &TestApp,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, app.url(path))
+        .header("Authorization", format!("Bearer {token}"))
+        .header("Accept", "application/json");
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap_or_else(|e| panic!("{e}"));
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
+/// Hands the demo cases of one demo integrator to a credentialed one.
+pub async fn adopt(app: &TestApp, c: &Credentials) {
+    sqlx::query("UPDATE processes SET integrator_id = $1 WHERE integrator_id = (SELECT id FROM integrators WHERE name = 'Acme Bank')")
+        .bind(&c.integrator_id)
+        .execute(app.state.db.write())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+pub async fn owned_in(app: &TestApp, c: &Credentials, state: &str) -> Vec<String> {
+    sqlx::query_scalar::<_, String>(
+        "SELECT scan_id FROM processes WHERE integrator_id = $1 AND state = $2 ORDER BY created_at",
+    )
+    .bind(&c.integrator_id)
+    .bind(state)
+    .fetch_all(app.state.db.read())
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
 }

@@ -1,8 +1,7 @@
 //! The integrator API, driven as the MobbScan reference's examples do.
 
 use crate::both_backends;
-use crate::helpers::{spawn_app, Backend, TestApp};
-use kycdesk::accounts::integrators::{self, Credentials};
+use crate::helpers::{adopt, call, integrator, owned_in, spawn_app, token, Backend, TestApp};
 use serde_json::{json, Value};
 
 both_backends!(
@@ -11,72 +10,6 @@ both_backends!(
     decisions_over_the_api_are_the_desk_operation,
     other_tenants_see_nothing
 );
-
-pub async fn integrator(app: &TestApp, name: &str) -> Credentials {
-    integrators::create(
-        &app.state.db,
-        name,
-        Some("http://127.0.0.1:9/hook"),
-        &[],
-        true,
-        "test",
-        "test",
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"))
-}
-
-pub async fn token(app: &TestApp, c: &Credentials) -> String {
-    let r = reqwest::Client::new()
-        .post(app.url("/auth/token"))
-        .header("Accept", "application/json")
-        .json(&json!({"api_key": c.api_key, "api_secret": c.api_secret}))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.unwrap_or_default();
-    v["access_token"].as_str().unwrap_or_default().to_string()
-}
-
-pub async fn call(
-    app: &TestApp,
-    method: reqwest::Method,
-    path: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
-        .request(method, app.url(path))
-        .header("Authorization", format!("Bearer {token}"))
-        .header("Accept", "application/json");
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let r = req.send().await.unwrap_or_else(|e| panic!("{e}"));
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
-}
-
-/// Hands the demo cases of one demo integrator to a credentialed one.
-pub async fn adopt(app: &TestApp, c: &Credentials) {
-    sqlx::query("UPDATE processes SET integrator_id = $1 WHERE integrator_id = (SELECT id FROM integrators WHERE name = 'Acme Bank')")
-        .bind(&c.integrator_id)
-        .execute(app.state.db.write())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-}
-
-pub async fn owned_in(app: &TestApp, c: &Credentials, state: &str) -> Vec<String> {
-    sqlx::query_scalar::<_, String>(
-        "SELECT scan_id FROM processes WHERE integrator_id = $1 AND state = $2 ORDER BY created_at",
-    )
-    .bind(&c.integrator_id)
-    .bind(state)
-    .fetch_all(app.state.db.read())
-    .await
-    .unwrap_or_else(|e| panic!("{e}"))
-}
 
 async fn tokens_are_issued_and_checked(b: Backend) {
     let Some(app) = spawn_app(b).await else {

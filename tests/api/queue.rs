@@ -199,7 +199,10 @@ async fn htmx_gets_a_partial_and_urls_are_bookmarkable(b: Backend) {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(partial.headers()["vary"], "HX-Request");
     let partial = partial.text().await.unwrap_or_default();
-    assert!(!partial.contains("<html"), "htmx gets only the results");
+    assert!(
+        partial.contains("href=\"/desk/cases/") && !partial.contains("<html"),
+        "htmx gets only the results: {partial}"
+    );
     let full = desk.get(path).await.text().await.unwrap_or_default();
     assert!(full.contains("<html") && full.contains("id=\"queue-results\""));
     assert_eq!(

@@ -4,7 +4,7 @@
 
 use crate::both_backends;
 use crate::helpers::{client, spawn_app, Backend, TestApp, AGENT, SUPERVISOR};
-use crate::mobbscan::{integrator, token};
+use crate::helpers::{integrator, token};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -340,9 +340,9 @@ async fn racing_decisions_leave_no_orphan_report_pdfs(b: Backend) {
     };
     app.seed(60).await;
     let c = integrator(&app, "Pdf Bank").await;
-    crate::mobbscan::adopt(&app, &c).await;
+    crate::helpers::adopt(&app, &c).await;
     let tok = token(&app, &c).await;
-    let ids = crate::mobbscan::owned_in(&app, &c, "PENDING_VERIFICATION").await;
+    let ids = crate::helpers::owned_in(&app, &c, "PENDING_VERIFICATION").await;
     assert!(ids.len() >= 4, "{}", ids.len());
     let http = reqwest::Client::new();
     let accept = |id: String, city: &'static str| {

@@ -4,8 +4,8 @@
 //! scores bind as NULL and as numbers on the same pooled connections.
 
 use crate::both_backends;
+use crate::helpers::{adopt, call, integrator, owned_in, token};
 use crate::helpers::{spawn_app, Backend, TestApp, AGENT};
-use crate::mobbscan::{adopt, call, integrator, owned_in, token};
 use serde_json::{json, Value};
 
 both_backends!(

@@ -3,8 +3,8 @@
 //! with the references' request samples.
 
 use crate::both_backends;
+use crate::helpers::{adopt, integrator, token};
 use crate::helpers::{spawn_with, Backend, TestApp, AGENT, SUPERVISOR};
-use crate::mobbscan::{adopt, integrator, token};
 use kycdesk::accounts::integrators::{self, Credentials};
 use reqwest::Method;
 use serde_json::{json, Value};

@@ -3,8 +3,8 @@
 //! `webhook-id`.
 
 use crate::both_backends;
+use crate::helpers::{adopt, call, owned_in, token};
 use crate::helpers::{spawn_app, spawn_with, Backend, TestApp, ADMIN, AGENT};
-use crate::mobbscan::{adopt, call, owned_in, token};
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use base64::Engine;
 use hmac::{Hmac, Mac};

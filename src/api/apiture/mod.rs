@@ -2,7 +2,7 @@
 //! reports, quizzes, contact verification and approvals; errors in the
 //! reference's `_error` shape.
 
-use super::error::ApiError;
+use super::problem::Problem;
 use super::token::ApiClient;
 use crate::domain::rfc3339_ms;
 use crate::state::AppState;
@@ -16,112 +16,58 @@ use std::collections::BTreeMap;
 const HAL: &str = "application/hal+json";
 const PROFILES: &str = "https://api.apiture.com/schemas";
 
+/// The identity API's rendering of a `Problem`: HAL `_error` with the
+/// status and `type` the Apiture reference uses (it has no 413/415/429/502:
+/// those read as 400 and 503 there).
 #[derive(Debug, thiserror::Error)]
-pub enum HalError {
-    #[error("{0}")]
-    BadRequest(String),
-    #[error("{0}")]
-    Unauthorized(String),
-    #[error("{0}")]
-    Forbidden(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("{0}")]
-    Unprocessable(String),
-    #[error("{0}")]
-    Unavailable(String),
-    #[error("{0}")]
-    MethodNotAllowed(String),
-    #[error(transparent)]
-    Internal(anyhow::Error),
-}
+#[error(transparent)]
+pub struct HalError(#[from] pub Problem);
 
 impl From<sqlx::Error> for HalError {
     fn from(e: sqlx::Error) -> Self {
-        HalError::Internal(e.into())
+        HalError(Problem::internal(e))
     }
 }
 
 impl From<VerifyError> for HalError {
     fn from(e: VerifyError) -> Self {
-        match e {
-            VerifyError::Invalid(m) => HalError::BadRequest(m),
-            VerifyError::Unauthorized(m) => HalError::Unauthorized(m),
-            VerifyError::NotFound(m) => HalError::NotFound(m),
-            VerifyError::Conflict(m) => HalError::Conflict(m),
-            VerifyError::Unprocessable(m) => HalError::Unprocessable(m),
-            r @ VerifyError::RateLimited { .. } => HalError::Unavailable(r.to_string()),
-            VerifyError::Delivery(m) => HalError::Unavailable(m),
-            VerifyError::Internal(e) => HalError::Internal(e),
-        }
-    }
-}
-
-impl From<ApiError> for HalError {
-    fn from(e: ApiError) -> Self {
-        let m = e.to_string();
-        match e {
-            ApiError::BadRequest(_) | ApiError::TooLarge(_) | ApiError::UnsupportedType(_) => {
-                HalError::BadRequest(m)
-            }
-            ApiError::Unauthorized(_) => HalError::Unauthorized(m),
-            ApiError::Forbidden(_) => HalError::Forbidden(m),
-            ApiError::NotFound | ApiError::NotFoundWhat(_) => HalError::NotFound(m),
-            ApiError::Conflict(_) => HalError::Conflict(m),
-            ApiError::Unprocessable(_) | ApiError::NotAcceptable(_) => HalError::Unprocessable(m),
-            ApiError::MethodNotAllowed(_) => HalError::MethodNotAllowed(m),
-            ApiError::TooManyRequests { .. }
-            | ApiError::RateLimited { .. }
-            | ApiError::BadGateway(_) => HalError::Unavailable(m),
-            ApiError::Internal(e) => HalError::Internal(e),
-        }
+        HalError(Problem::from(e))
     }
 }
 
 impl HalError {
-    fn kind(&self) -> &'static str {
-        match self {
-            HalError::BadRequest(_) => "badRequest",
-            HalError::Unauthorized(_) => "unauthorized",
-            HalError::Forbidden(_) => "forbidden",
-            HalError::NotFound(_) => "notFound",
-            HalError::Conflict(_) => "conflict",
-            HalError::Unprocessable(_) => "unprocessableEntity",
-            HalError::Unavailable(_) => "serviceUnavailable",
-            HalError::MethodNotAllowed(_) => "methodNotAllowed",
-            HalError::Internal(_) => "internalError",
+    fn status_and_type(&self) -> (StatusCode, &'static str) {
+        match &self.0 {
+            Problem::BadRequest(_) | Problem::TooLarge(_) | Problem::UnsupportedType(_) => {
+                (StatusCode::BAD_REQUEST, "badRequest")
+            }
+            Problem::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Problem::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
+            Problem::NotFound(_) => (StatusCode::NOT_FOUND, "notFound"),
+            Problem::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Problem::Unprocessable(_) | Problem::NotAcceptable(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "unprocessableEntity")
+            }
+            Problem::TooManyRequests { .. } | Problem::BadGateway(_) | Problem::Unavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "serviceUnavailable")
+            }
+            Problem::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "methodNotAllowed"),
+            Problem::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internalError"),
         }
     }
 }
 
 impl ResponseError for HalError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            HalError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            HalError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            HalError::Forbidden(_) => StatusCode::FORBIDDEN,
-            HalError::NotFound(_) => StatusCode::NOT_FOUND,
-            HalError::Conflict(_) => StatusCode::CONFLICT,
-            HalError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            HalError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            HalError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            HalError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        self.status_and_type().0
     }
 
     fn error_response(&self) -> HttpResponse {
         let rid = crate::security::request_id::current().unwrap_or_default();
-        let message = match self {
-            HalError::Internal(e) => {
-                tracing::error!(request_id = %rid, error = ?e, "identity API request failed");
-                format!("internal error (request id {rid}); nothing was changed")
-            }
-            other => other.to_string(),
-        };
-        let mut b = HttpResponse::build(self.status_code());
-        if matches!(self, HalError::Unauthorized(_)) {
+        let message = self.0.public_message("identity API");
+        let (status, kind) = self.status_and_type();
+        let mut b = HttpResponse::build(status);
+        if matches!(self.0, Problem::Unauthorized(_)) {
             b.insert_header(("WWW-Authenticate", "Bearer"));
         }
         b.content_type(HAL).json(json!({
@@ -129,8 +75,8 @@ impl ResponseError for HalError {
             "_error": {
                 "_id": if rid.is_empty() { uuid::Uuid::new_v4().to_string() } else { rid.to_string() },
                 "message": message,
-                "statusCode": self.status_code().as_u16(),
-                "type": self.kind(),
+                "statusCode": status.as_u16(),
+                "type": kind,
                 "occurredAt": rfc3339_ms(crate::domain::now_ms()),
                 "_links": {},
             }
@@ -167,15 +113,17 @@ impl FromRequest for IdentityClient {
             let client = fut.await?;
             if let Some(k) = api_key_header(&req) {
                 let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| {
-                    HalError::Internal(anyhow::anyhow!("application state missing"))
+                    HalError(Problem::Internal(anyhow::anyhow!(
+                        "application state missing"
+                    )))
                 })?;
                 match key_owner(state, &k).await? {
                     Some((id, _)) if id == client.integrator_id => {}
                     _ => {
-                        return Err(HalError::Unauthorized(
+                        return Err(HalError(Problem::Unauthorized(
                             "the API-Key does not belong to the integrator of the access token"
                                 .into(),
-                        ))
+                        )))
                     }
                 }
             }
@@ -189,8 +137,10 @@ async fn any_credential(req: &HttpRequest, state: &AppState) -> Result<(), HalEr
     if let Some(k) = api_key_header(req) {
         return match key_owner(state, &k).await? {
             Some((_, 1)) => Ok(()),
-            Some(_) => Err(HalError::Forbidden("this integrator is disabled".into())),
-            None => Err(HalError::Unauthorized("unknown API-Key".into())),
+            Some(_) => Err(HalError(Problem::Forbidden(
+                "this integrator is disabled".into(),
+            ))),
+            None => Err(HalError(Problem::Unauthorized("unknown API-Key".into()))),
         };
     }
     IdentityClient::from_request(req, &mut actix_web::dev::Payload::None)
@@ -375,19 +325,19 @@ fn create_body(body: &[u8]) -> Result<(Option<String>, Pii), HalError> {
         json!({})
     } else {
         serde_json::from_slice(body)
-            .map_err(|e| HalError::BadRequest(format!("malformed JSON body: {e}")))?
+            .map_err(|e| HalError(Problem::BadRequest(format!("malformed JSON body: {e}"))))?
     };
     let contact = match v.pointer("/_links/apiture:contact/href") {
         None => None,
         Some(Value::String(h)) => Some(parse_contact_uri(h).ok_or_else(|| {
-            HalError::BadRequest(format!(
+            HalError(Problem::BadRequest(format!(
                 "the apiture:contact link '{h}' is not a contact URI (/contacts/contacts/{{id}})"
-            ))
+            )))
         })?),
         Some(_) => {
-            return Err(HalError::BadRequest(
+            return Err(HalError(Problem::BadRequest(
                 "_links.apiture:contact.href must be a string".into(),
-            ))
+            )))
         }
     };
     // The identity may sit at the top level (the create schemas) or under
@@ -396,7 +346,7 @@ fn create_body(body: &[u8]) -> Result<(Option<String>, Pii), HalError> {
     let mut obj = src.as_object().cloned().unwrap_or_default();
     obj.retain(|k, _| !k.starts_with('_'));
     let pii: Pii = serde_json::from_value(Value::Object(obj))
-        .map_err(|e| HalError::BadRequest(format!("invalid identity: {e}")))?;
+        .map_err(|e| HalError(Problem::BadRequest(format!("invalid identity: {e}"))))?;
     Ok((contact, pii.validated().map_err(VerifyError::Invalid)?))
 }
 
@@ -468,10 +418,10 @@ pub async fn fraud_report(
     let r = crate::store::identity_checks::fraud_report(&state.db, &c.0.integrator_id, &path)
         .await?
         .ok_or_else(|| {
-            HalError::NotFound(format!(
+            HalError(Problem::NotFound(format!(
                 "There is no such fraud-risk report resource at {}",
                 path.as_str()
-            ))
+            )))
         })?;
     Ok(hal(StatusCode::OK, fraud_json(&state, &r)?))
 }
@@ -480,19 +430,24 @@ fn page_query(q: &BTreeMap<String, String>, of_quizzes: bool) -> Result<PageQuer
     let int = |name: &str, default: i64| -> Result<i64, HalError> {
         match q.get(name) {
             None => Ok(default),
-            Some(v) => v
-                .trim()
-                .parse::<i64>()
-                .map_err(|_| HalError::BadRequest(format!("{name} must be an integer, not '{v}'"))),
+            Some(v) => v.trim().parse::<i64>().map_err(|_| {
+                HalError(Problem::BadRequest(format!(
+                    "{name} must be an integer, not '{v}'"
+                )))
+            }),
         }
     };
     let start = int("start", 0)?;
     let limit = int("limit", 100)?;
     if start < 0 {
-        return Err(HalError::Unprocessable("start must be 0 or more".into()));
+        return Err(HalError(Problem::Unprocessable(
+            "start must be 0 or more".into(),
+        )));
     }
     if !(1..=1000).contains(&limit) {
-        return Err(HalError::Unprocessable("limit must be 1 to 1000".into()));
+        return Err(HalError(Problem::Unprocessable(
+            "limit must be 1 to 1000".into(),
+        )));
     }
     let mut sort = vec![];
     if let Some(s) = q.get("sortBy").filter(|s| !s.trim().is_empty()) {
@@ -503,10 +458,10 @@ fn page_query(q: &BTreeMap<String, String>, of_quizzes: bool) -> Result<PageQuer
                 None => (false, part.strip_prefix('+').unwrap_or(part)),
             };
             let col = records::column(field, of_quizzes).ok_or_else(|| {
-                HalError::Unprocessable(format!(
+                HalError(Problem::Unprocessable(format!(
                     "cannot sort by '{field}': use state, createdAt{}",
                     if of_quizzes { ", expiresAt" } else { "" }
-                ))
+                )))
             })?;
             sort.push((col, desc));
         }
@@ -514,7 +469,7 @@ fn page_query(q: &BTreeMap<String, String>, of_quizzes: bool) -> Result<PageQuer
     let filter = match q.get("filter").filter(|s| !s.trim().is_empty()) {
         Some(f) => Some(
             records::parse_filter(f, of_quizzes)
-                .map_err(|e| HalError::BadRequest(format!("filter: {e}")))?,
+                .map_err(|e| HalError(Problem::BadRequest(format!("filter: {e}"))))?,
         ),
         None => None,
     };
@@ -643,7 +598,7 @@ pub async fn create_quiz(
     let (contact, pii) = create_body(&body)?;
     let q = records::create_quiz(
         &state.db,
-        state.settings.quiz_ttl_ms,
+        crate::domain::ms(state.settings.quiz_ttl),
         &c.0.integrator_id,
         contact.as_deref(),
         pii,
@@ -658,7 +613,11 @@ pub async fn create_quiz(
 async fn load_quiz(state: &AppState, c: &IdentityClient, id: &str) -> Result<QuizRow, HalError> {
     records::quiz(&state.db, &c.0.integrator_id, id)
         .await?
-        .ok_or_else(|| HalError::NotFound(format!("There is no such quiz resource at {id}")))
+        .ok_or_else(|| {
+            HalError(Problem::NotFound(format!(
+                "There is no such quiz resource at {id}"
+            )))
+        })
 }
 
 /// `GET /identity/quizzes/{id}`
@@ -779,9 +738,11 @@ pub async fn answers(
     body: web::Bytes,
 ) -> Result<HttpResponse, HalError> {
     let v: Value = serde_json::from_slice(&body)
-        .map_err(|e| HalError::BadRequest(format!("malformed JSON body: {e}")))?;
+        .map_err(|e| HalError(Problem::BadRequest(format!("malformed JSON body: {e}"))))?;
     let list = v.get("answers").and_then(Value::as_array).ok_or_else(|| {
-        HalError::BadRequest("answers must be an array of {questionId, answer}".into())
+        HalError(Problem::BadRequest(
+            "answers must be an array of {questionId, answer}".into(),
+        ))
     })?;
     let mut answers = vec![];
     for a in list {
@@ -789,15 +750,15 @@ pub async fn answers(
             a.get("questionId").and_then(Value::as_str),
             a.get("answer").and_then(Value::as_str),
         ) else {
-            return Err(HalError::BadRequest(
+            return Err(HalError(Problem::BadRequest(
                 "each answer needs questionId and answer strings".into(),
-            ));
+            )));
         };
         for (n, s) in [("questionId", qid), ("answer", ans)] {
             if s.is_empty() || s.chars().count() > 256 {
-                return Err(HalError::BadRequest(format!(
+                return Err(HalError(Problem::BadRequest(format!(
                     "{n} must be 1 to 256 characters"
-                )));
+                ))));
             }
         }
         answers.push((qid.to_string(), ans.to_string()));
@@ -813,28 +774,30 @@ async fn contact_param(
     state: &AppState,
     c: &IdentityClient,
     q: &BTreeMap<String, String>,
-    unknown: fn(String) -> HalError,
+    unknown: fn(String) -> Problem,
 ) -> Result<crate::store::contacts::ContactRow, HalError> {
-    let uri = q
-        .get("contactUri")
-        .ok_or_else(|| HalError::BadRequest("the contactUri query parameter is required".into()))?;
-    let id = parse_contact_uri(uri).ok_or_else(|| {
-        HalError::BadRequest(format!(
-            "contactUri '{uri}' is not a contact URI (/contacts/contacts/{{id}})"
+    let uri = q.get("contactUri").ok_or_else(|| {
+        HalError(Problem::BadRequest(
+            "the contactUri query parameter is required".into(),
         ))
+    })?;
+    let id = parse_contact_uri(uri).ok_or_else(|| {
+        HalError(Problem::BadRequest(format!(
+            "contactUri '{uri}' is not a contact URI (/contacts/contacts/{{id}})"
+        )))
     })?;
     crate::store::contacts::get(state.db.read(), &c.0.integrator_id, &id)
         .await?
-        .ok_or_else(|| unknown(format!("contactUri '{uri}' names no contact")))
+        .ok_or_else(|| HalError(unknown(format!("contactUri '{uri}' names no contact"))))
 }
 
 fn verification_type(q: &BTreeMap<String, String>) -> Result<Option<&str>, HalError> {
     match q.get("type").map(String::as_str) {
         None | Some("") => Ok(None),
         Some(t @ ("fraudRiskReport" | "quiz" | "adminApproval")) => Ok(Some(t)),
-        Some(t) => Err(HalError::BadRequest(format!(
+        Some(t) => Err(HalError(Problem::BadRequest(format!(
             "type '{t}' is not fraudRiskReport, quiz or adminApproval"
-        ))),
+        )))),
     }
 }
 
@@ -870,7 +833,7 @@ pub async fn contact_verification(
     q: web::Query<BTreeMap<String, String>>,
 ) -> Result<HttpResponse, HalError> {
     let kind = verification_type(&q)?;
-    let contact = contact_param(&state, &c, &q, HalError::BadRequest).await?;
+    let contact = contact_param(&state, &c, &q, Problem::BadRequest).await?;
     let vs = records::contact_verifications(&state.db, &contact.id, kind).await?;
     let items: Vec<Value> = vs
         .iter()
@@ -916,19 +879,19 @@ pub async fn create_approval(
 ) -> Result<HttpResponse, HalError> {
     if let Some(t) = verification_type(&q)? {
         if t != "adminApproval" {
-            return Err(HalError::BadRequest(format!(
+            return Err(HalError(Problem::BadRequest(format!(
                 "approvals are of type adminApproval, not {t}"
-            )));
+            ))));
         }
     }
     let reason = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
         let v: Value = serde_json::from_slice(&body)
-            .map_err(|e| HalError::BadRequest(format!("malformed JSON body: {e}")))?;
+            .map_err(|e| HalError(Problem::BadRequest(format!("malformed JSON body: {e}"))))?;
         v.get("reason").and_then(Value::as_str).map(str::to_string)
     };
-    let contact = contact_param(&state, &c, &q, HalError::Unprocessable).await?;
+    let contact = contact_param(&state, &c, &q, Problem::Unprocessable).await?;
     let reason = reason.unwrap_or_else(|| {
         format!(
             "Approved through the Identity API by integrator {}",
@@ -983,7 +946,10 @@ pub async fn approval_answer(
     let a = crate::store::identity_checks::approval(&state.db, &c.0.integrator_id, &path)
         .await?
         .ok_or_else(|| {
-            HalError::NotFound(format!("There is no such approval at {}", path.as_str()))
+            HalError(Problem::NotFound(format!(
+                "There is no such approval at {}",
+                path.as_str()
+            )))
         })?;
     Ok(hal(StatusCode::OK, approval_json(&a)))
 }
@@ -998,7 +964,10 @@ pub async fn contact(
     let row = crate::store::contacts::get(state.db.read(), &c.0.integrator_id, &path)
         .await?
         .ok_or_else(|| {
-            HalError::NotFound(format!("There is no such contact at {}", path.as_str()))
+            HalError(Problem::NotFound(format!(
+                "There is no such contact at {}",
+                path.as_str()
+            )))
         })?;
     let mut v = serde_json::to_value(row.pii()).unwrap_or_else(|_| json!({}));
     v["_id"] = json!(row.id);
@@ -1041,8 +1010,9 @@ pub fn alias_routes(cfg: &mut web::ServiceConfig) {
 
 /// Unreadable query strings answer in the `_error` shape.
 fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default()
-        .error_handler(|err, _| HalError::BadRequest(format!("malformed query: {err}")).into())
+    web::QueryConfig::default().error_handler(|err, _| {
+        HalError(Problem::BadRequest(format!("malformed query: {err}"))).into()
+    })
 }
 
 /// Collection paging, as the reference names it.

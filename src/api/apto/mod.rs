@@ -2,11 +2,11 @@
 //! `/v1/user...`) and the Verification API (`/v1/verification/...`).
 //! Handlers parse and authenticate; `crate::verification` does the work.
 
-use super::error::ApiError;
 use super::openapi::{
     ConfigResponse, LoginResponse, MessageResponse, ProjectConfig, StatusBody, UserResponse,
     ValidateResponse, VerificationResponse,
 };
+use super::problem::Problem;
 use crate::security::client_addr;
 use crate::state::AppState;
 use crate::verification::users::{self, Datapoint, UserRow};
@@ -19,10 +19,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, Problem> {
     req.app_data::<web::Data<AppState>>()
         .cloned()
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("application state missing")))
+        .ok_or_else(|| Problem::Internal(anyhow::anyhow!("application state missing")))
 }
 
 /// `Api-Key: Bearer <key>` (or the bare key), as the reference allows both.
@@ -43,7 +43,7 @@ pub struct MobileClient {
 }
 
 impl FromRequest for MobileClient {
-    type Error = ApiError;
+    type Error = Problem;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
@@ -51,13 +51,13 @@ impl FromRequest for MobileClient {
         Box::pin(async move {
             let state = app_state(&req)?;
             let key = api_key(&req).ok_or_else(|| {
-                ApiError::Unauthorized("send the Mobile API key as 'Api-Key: Bearer <key>'".into())
+                Problem::Unauthorized("send the Mobile API key as 'Api-Key: Bearer <key>'".into())
             })?;
             let row = crate::store::integrators::by_api_key(state.db.read(), &key)
                 .await?
-                .ok_or_else(|| ApiError::Unauthorized("unknown Mobile API key".into()))?;
+                .ok_or_else(|| Problem::Unauthorized("unknown Mobile API key".into()))?;
             if row.enabled != 1 {
-                return Err(ApiError::Forbidden("this integrator is disabled".into()));
+                return Err(Problem::Forbidden("this integrator is disabled".into()));
             }
             Ok(MobileClient {
                 integrator_id: row.id,
@@ -77,7 +77,7 @@ pub struct MobileUser {
 }
 
 impl FromRequest for MobileUser {
-    type Error = ApiError;
+    type Error = Problem;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
@@ -95,31 +95,31 @@ impl FromRequest for MobileUser {
                 .map(str::trim)
                 .filter(|t| !t.is_empty())
                 .ok_or_else(|| {
-                    ApiError::Unauthorized(
+                    Problem::Unauthorized(
                         "send the user token as 'Authorization: Bearer <user_token>'".into(),
                     )
                 })?
                 .to_string();
             let user = users::by_token(&state.db, &token).await?.ok_or_else(|| {
-                ApiError::Unauthorized("the user token is unknown, expired or revoked".into())
+                Problem::Unauthorized("the user token is unknown, expired or revoked".into())
             })?;
             let row = crate::store::integrators::get(state.db.read(), &user.integrator_id)
                 .await?
-                .ok_or_else(|| ApiError::Unauthorized("the integrator no longer exists".into()))?;
+                .ok_or_else(|| Problem::Unauthorized("the integrator no longer exists".into()))?;
             if row.enabled != 1 {
-                return Err(ApiError::Forbidden("this integrator is disabled".into()));
+                return Err(Problem::Forbidden("this integrator is disabled".into()));
             }
             // A Mobile API key, when sent, must be this user's integrator's.
             if let Some(k) = api_key(&req) {
                 if row.api_key.as_deref() != Some(k.as_str()) {
-                    return Err(ApiError::Unauthorized(
+                    return Err(Problem::Unauthorized(
                         "the Api-Key does not belong to this user's integrator".into(),
                     ));
                 }
             }
             // A corrupt allow-list is an error, never "no URI allowed".
             let redirect_uris = serde_json::from_str(&row.redirect_uris).map_err(|e| {
-                ApiError::Internal(anyhow::anyhow!(
+                Problem::Internal(anyhow::anyhow!(
                     "integrator {}: the stored redirect_uris do not decode: {e}",
                     row.id
                 ))
@@ -134,14 +134,14 @@ impl FromRequest for MobileUser {
     }
 }
 
-async fn limit(state: &AppState, endpoint: &str, who: &str) -> Result<(), ApiError> {
+async fn limit(state: &AppState, endpoint: &str, who: &str) -> Result<(), Problem> {
     otp::rate_limit(
         &state.db,
         &format!("{endpoint}:{who}"),
         state.settings.otp.rate_window_ms,
     )
     .await
-    .map_err(ApiError::from)
+    .map_err(Problem::from)
 }
 
 fn mobile_who(c: &MobileClient) -> String {
@@ -167,7 +167,7 @@ fn ok(v: Value) -> HttpResponse {
 )]
 #[get("/v1/config")]
 #[tracing::instrument(skip_all)]
-pub async fn config(state: web::Data<AppState>, c: MobileClient) -> Result<HttpResponse, ApiError> {
+pub async fn config(state: web::Data<AppState>, c: MobileClient) -> Result<HttpResponse, Problem> {
     let today = chrono::Utc::now().date_naive();
     let years = state.settings.thresholds.minimum_age;
     let birthdate = today
@@ -217,7 +217,7 @@ pub async fn start(
     state: web::Data<AppState>,
     c: MobileClient,
     body: web::Json<StartBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     let dp = Datapoint::parse(
         body.datapoint_type.as_deref(),
         body.datapoint.as_ref().unwrap_or(&Value::Null),
@@ -256,9 +256,9 @@ pub async fn primary_start(
     state: web::Data<AppState>,
     c: MobileClient,
     u: MobileUser,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     if u.user.integrator_id != c.integrator_id {
-        return Err(ApiError::Unauthorized(
+        return Err(Problem::Unauthorized(
             "the user token belongs to another integrator".into(),
         ));
     }
@@ -274,14 +274,14 @@ pub async fn primary_start(
     Ok(ok(users::verification_json(&v, s.as_ref())))
 }
 
-fn verification_id(raw: &str) -> Result<&str, ApiError> {
+fn verification_id(raw: &str) -> Result<&str, Problem> {
     let ok = raw.len() == 23
         && raw.starts_with("entity_")
         && raw[7..].bytes().all(|b| b.is_ascii_hexdigit());
     if ok {
         Ok(raw)
     } else {
-        Err(ApiError::BadRequest(format!(
+        Err(Problem::BadRequest(format!(
             "'{raw}' is not a verification id (entity_ and 16 hex digits)"
         )))
     }
@@ -291,14 +291,14 @@ async fn load(
     state: &AppState,
     c: &MobileClient,
     id: &str,
-) -> Result<otp::VerificationRow, ApiError> {
+) -> Result<otp::VerificationRow, Problem> {
     otp::get(&state.db, &c.integrator_id, verification_id(id)?)
         .await?
         .filter(|v| v.channel == "mobile")
-        .ok_or_else(|| ApiError::NotFoundWhat("No existing verification".into()))
+        .ok_or_else(|| Problem::NotFound("No existing verification".into()))
 }
 
-async fn with_secondary(state: &AppState, v: &otp::VerificationRow) -> Result<Value, ApiError> {
+async fn with_secondary(state: &AppState, v: &otp::VerificationRow) -> Result<Value, Problem> {
     let s = match &v.secondary_id {
         Some(s) => otp::get(&state.db, &v.integrator_id, s).await?,
         None => None,
@@ -336,11 +336,11 @@ pub async fn finish(
     c: MobileClient,
     path: web::Path<String>,
     body: web::Json<FinishBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     let secret = body
         .secret
         .as_deref()
-        .ok_or_else(|| ApiError::BadRequest("secret is required".into()))?;
+        .ok_or_else(|| Problem::BadRequest("secret is required".into()))?;
     limit(&state, "mobile:finish", &mobile_who(&c)).await?;
     let v = load(&state, &c, &path).await?;
     let v = users::finish(
@@ -378,7 +378,7 @@ pub async fn restart(
     state: web::Data<AppState>,
     c: MobileClient,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     limit(&state, "mobile:restart", &mobile_who(&c)).await?;
     let v = load(&state, &c, &path).await?;
     let (v, s) = users::restart(
@@ -413,7 +413,7 @@ pub async fn status(
     state: web::Data<AppState>,
     c: MobileClient,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     limit(&state, "mobile:status", &mobile_who(&c)).await?;
     let v = load(&state, &c, &path).await?;
     Ok(ok(with_secondary(&state, &v).await?))
@@ -427,11 +427,11 @@ pub struct UserBody {
     data_points: Option<Value>,
 }
 
-fn data_points(b: &UserBody) -> Result<users::UserData, ApiError> {
+fn data_points(b: &UserBody) -> Result<users::UserData, Problem> {
     let dp = b
         .data_points
         .as_ref()
-        .ok_or_else(|| ApiError::BadRequest("data_points is required".into()))?;
+        .ok_or_else(|| Problem::BadRequest("data_points is required".into()))?;
     Ok(users::parse_data_points(dp)?)
 }
 
@@ -442,16 +442,16 @@ async fn signed_payload(
     state: &AppState,
     c: &MobileClient,
     body: &[u8],
-) -> Result<UserBody, ApiError> {
+) -> Result<UserBody, Problem> {
     let key = crate::store::integrators::user_payload_key(state.db.read(), &c.integrator_id)
         .await?
         .ok_or_else(|| {
-            ApiError::UnsupportedType(
+            Problem::UnsupportedType(
                 "this integrator has no payload signing key: set one (integrator create --user-payload-key-stdin) or send application/json".into(),
             )
         })?;
     let token = std::str::from_utf8(body)
-        .map_err(|_| ApiError::BadRequest("the signed payload is not text".into()))?
+        .map_err(|_| Problem::BadRequest("the signed payload is not text".into()))?
         .trim();
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
     v.required_spec_claims.clear();
@@ -463,20 +463,18 @@ async fn signed_payload(
         &v,
     )
     .map_err(|e| {
-        ApiError::BadRequest(format!(
+        Problem::BadRequest(format!(
             "the signed payload does not verify with the integrator's key (HS256): {e}"
         ))
     })?;
     // An expiry, when the signer set one, is honoured.
     if let Some(exp) = data.claims.get("exp").and_then(Value::as_i64) {
         if exp < chrono::Utc::now().timestamp() {
-            return Err(ApiError::BadRequest(
-                "the signed payload has expired".into(),
-            ));
+            return Err(Problem::BadRequest("the signed payload has expired".into()));
         }
     }
     serde_json::from_value(data.claims)
-        .map_err(|e| ApiError::BadRequest(format!("the signed payload's claims: {e}")))
+        .map_err(|e| Problem::BadRequest(format!("the signed payload's claims: {e}")))
 }
 
 /// `POST /v1/user`
@@ -504,7 +502,7 @@ pub async fn create_user(
     state: web::Data<AppState>,
     c: MobileClient,
     body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     let ct = req
         .headers()
         .get("Content-Type")
@@ -514,7 +512,7 @@ pub async fn create_user(
         signed_payload(&state, &c, &body).await?
     } else {
         serde_json::from_slice(&body)
-            .map_err(|e| ApiError::BadRequest(format!("malformed JSON body: {e}")))?
+            .map_err(|e| Problem::BadRequest(format!("malformed JSON body: {e}")))?
     };
     let data = data_points(&b)?;
     let (u, token) = users::create(
@@ -547,7 +545,7 @@ pub async fn update_user(
     state: web::Data<AppState>,
     u: MobileUser,
     body: web::Json<UserBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     let data = data_points(&body)?;
     users::update(&state.db, &u.user, data).await?;
     Ok(ok(users::user_json(&state.db, &u.user, &u.token).await?))
@@ -566,7 +564,7 @@ pub async fn update_user(
 )]
 #[get("/v1/user")]
 #[tracing::instrument(skip_all)]
-pub async fn get_user(state: web::Data<AppState>, u: MobileUser) -> Result<HttpResponse, ApiError> {
+pub async fn get_user(state: web::Data<AppState>, u: MobileUser) -> Result<HttpResponse, Problem> {
     Ok(ok(users::user_json(&state.db, &u.user, &u.token).await?))
 }
 
@@ -598,14 +596,14 @@ pub async fn login(
     state: web::Data<AppState>,
     c: MobileClient,
     body: web::Json<LoginBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     let ids: Vec<String> = body
         .verifications
         .as_ref()
         .and_then(|v| v.get("data"))
         .and_then(Value::as_array)
         .ok_or_else(|| {
-            ApiError::BadRequest(
+            Problem::BadRequest(
                 "verifications must be {\"type\": \"list\", \"data\": [{\"verification_id\": ...}, ...]}".into(),
             )
         })?
@@ -625,24 +623,24 @@ pub async fn login(
 
 // ---- Verification API ----------------------------------------------------
 
-fn email_of(raw: Option<&str>) -> Result<String, ApiError> {
+fn email_of(raw: Option<&str>) -> Result<String, Problem> {
     let e = raw.unwrap_or("").trim().to_lowercase();
     if crate::verification::valid_email(&e) {
         Ok(e)
     } else {
-        Err(ApiError::BadRequest(
+        Err(Problem::BadRequest(
             "email must be an e-mail address".into(),
         ))
     }
 }
 
-fn phone_of(raw: Option<&str>) -> Result<String, ApiError> {
+fn phone_of(raw: Option<&str>) -> Result<String, Problem> {
     let p = crate::verification::normalize_phone(raw.unwrap_or(""));
     let digits = p.trim_start_matches('+').len();
     if (7..=15).contains(&digits) {
         Ok(p)
     } else {
-        Err(ApiError::BadRequest(
+        Err(Problem::BadRequest(
             "phone_number must hold 7 to 15 digits (E.164, e.g. +15551230000)".into(),
         ))
     }
@@ -683,14 +681,14 @@ pub async fn send_link(
     state: web::Data<AppState>,
     u: MobileUser,
     body: web::Json<LinkBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     let email = email_of(body.email.as_deref())?;
     let redirect = body
         .redirect_uri
         .as_deref()
-        .ok_or_else(|| ApiError::BadRequest("redirect_uri is required".into()))?;
+        .ok_or_else(|| Problem::BadRequest("redirect_uri is required".into()))?;
     if !profile::redirect_allowed(&u.redirect_uris, redirect) {
-        return Err(ApiError::BadRequest(format!(
+        return Err(Problem::BadRequest(format!(
             "redirect_uri '{redirect}' is not an allowed redirect URI of integrator {}",
             u.integrator_name
         )));
@@ -726,7 +724,7 @@ async fn send_code(
     kind: &str,
     target: &str,
     custom: Option<crate::verification::messaging::Message>,
-) -> Result<(), ApiError> {
+) -> Result<(), Problem> {
     Ok(profile::send_code(
         &state.db,
         &state.postman,
@@ -762,7 +760,7 @@ pub async fn email_send(
     state: web::Data<AppState>,
     u: MobileUser,
     body: web::Json<EmailSendBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     let email = email_of(body.email.as_deref())?;
     limit(&state, "otp:email", &u.user.id).await?;
     let custom = body.email_content.as_ref().and_then(|c| {
@@ -795,11 +793,11 @@ async fn validate(
     kind: &str,
     target: &str,
     body: &ValidateBody,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     let passcode = body
         .passcode
         .as_deref()
-        .ok_or_else(|| ApiError::BadRequest("passcode is required".into()))?;
+        .ok_or_else(|| Problem::BadRequest("passcode is required".into()))?;
     let result = profile::validate_code(
         &state.db,
         &state.jwt_key,
@@ -836,7 +834,7 @@ pub async fn email_validate(
     state: web::Data<AppState>,
     u: MobileUser,
     body: web::Json<ValidateBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     let email = email_of(body.email.as_deref())?;
     validate(&state, &u, "email", &email, &body).await
 }
@@ -871,16 +869,16 @@ pub async fn sms_send(
     state: web::Data<AppState>,
     u: MobileUser,
     body: web::Json<SmsSendBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     let phone = phone_of(body.phone_number.as_deref())?;
     if let Some(m) = &body.custom_message {
         if !m.contains("{otp}") || !m.contains("{app}") {
-            return Err(ApiError::BadRequest(
+            return Err(Problem::BadRequest(
                 "custom_message must contain the {otp} and {app} placeholders".into(),
             ));
         }
         if m.chars().count() > 140 {
-            return Err(ApiError::BadRequest(
+            return Err(Problem::BadRequest(
                 "custom_message is limited to 140 characters".into(),
             ));
         }
@@ -890,7 +888,7 @@ pub async fn sms_send(
         .as_ref()
         .is_some_and(|s| s.chars().count() > 11)
     {
-        return Err(ApiError::BadRequest(
+        return Err(Problem::BadRequest(
             "sender_id is limited to 11 characters".into(),
         ));
     }
@@ -930,7 +928,7 @@ pub async fn sms_validate(
     state: web::Data<AppState>,
     u: MobileUser,
     body: web::Json<ValidateBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     let phone = phone_of(body.phone_number.as_deref())?;
     validate(&state, &u, "phone", &phone, &body).await
 }
@@ -1013,7 +1011,7 @@ pub async fn link_confirm(
     state: web::Data<AppState>,
     path: web::Path<String>,
     form: web::Form<LinkForm>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     let Some((id, t)) = link_parts(&path, form.t.as_deref()) else {
         return Ok(page(
             "This link is not valid",

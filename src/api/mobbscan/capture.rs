@@ -4,8 +4,8 @@
 //! processes, then submits it, with the same checks as the hosted page.
 
 use super::owned;
-use crate::api::error::ApiError;
 use crate::api::openapi::{Binary, StatusBody};
+use crate::api::problem::Problem;
 use crate::api::token::ApiClient;
 use crate::domain::Document;
 use crate::evidence::intake::Kind;
@@ -40,7 +40,7 @@ async fn receive(
     path: (String, String),
     payload: web::Payload,
     kind: Kind,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     let (id, evidence_type) = path;
     let p = owned(&state, &client, &id).await?;
     let stored = upload::receive(
@@ -100,7 +100,7 @@ pub async fn image(
     client: ApiClient,
     path: web::Path<(String, String)>,
     payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     receive(req, state, client, path.into_inner(), payload, Kind::Image).await
 }
 
@@ -131,7 +131,7 @@ pub async fn recording(
     client: ApiClient,
     path: web::Path<(String, String)>,
     payload: web::Payload,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     receive(
         req,
         state,
@@ -184,7 +184,7 @@ pub async fn document(
     client: ApiClient,
     path: web::Path<String>,
     body: web::Json<DocumentCapture>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     let p = owned(&state, &client, &path.into_inner()).await?;
     let b = body.into_inner();
     let doc = review::set_extracted(
@@ -220,7 +220,7 @@ pub async fn submit(
     state: web::Data<AppState>,
     client: ApiClient,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     let p = owned(&state, &client, &path.into_inner()).await?;
     let to = review::submit(
         &state.db,

@@ -1,8 +1,8 @@
 //! Evidence over the API in the reference's three forms, chosen by `Accept`:
 //! JSON with base64, the raw bytes (with `Range`), or base64 text.
 
-use crate::api::error::ApiError;
 use crate::api::openapi::{Binary, ImageJson, PdfJson, StatusBody};
+use crate::api::problem::Problem;
 use crate::api::token::ApiClient;
 use crate::state::AppState;
 use crate::store::processes::{self as rows, EvidenceRow};
@@ -27,7 +27,7 @@ enum Form {
 
 /// Picks the first acceptable form in the client's order; `*/*` or no
 /// `Accept` at all means JSON, the reference's first form.
-fn negotiate(req: &HttpRequest, media_type: &str) -> Result<Form, ApiError> {
+fn negotiate(req: &HttpRequest, media_type: &str) -> Result<Form, Problem> {
     let accept = req
         .headers()
         .get(header::ACCEPT)
@@ -49,7 +49,7 @@ fn negotiate(req: &HttpRequest, media_type: &str) -> Result<Form, ApiError> {
             _ => {}
         }
     }
-    Err(ApiError::NotAcceptable(media_type.to_string()))
+    Err(Problem::NotAcceptable(media_type.to_string()))
 }
 
 async fn serve(
@@ -59,12 +59,12 @@ async fn serve(
     scan_id: &str,
     e: &EvidenceRow,
     json: JsonForm,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     let form = negotiate(req, &e.media_type)?;
     let path = state
         .blobs
         .path_of(&e.sha256)
-        .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("bad blob name {}", e.sha256)))?;
+        .ok_or_else(|| Problem::Internal(anyhow::anyhow!("bad blob name {}", e.sha256)))?;
     crate::evidence::audit_download(&state.db, &client.actor().name, &client.client_addr, e, req)
         .await?;
     match form {
@@ -75,14 +75,14 @@ async fn serve(
                 .unwrap_or(mime::APPLICATION_OCTET_STREAM);
             let f = NamedFile::open_async(&path)
                 .await
-                .map_err(|err| ApiError::Internal(err.into()))?
+                .map_err(|err| Problem::Internal(err.into()))?
                 .set_content_type(mime);
             Ok(f.into_response(req))
         }
         Form::Json | Form::Base64Text => {
             let bytes = tokio::fs::read(&path)
                 .await
-                .map_err(|err| ApiError::Internal(err.into()))?;
+                .map_err(|err| Problem::Internal(err.into()))?;
             let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
             Ok(match form {
                 Form::Json => {
@@ -113,14 +113,14 @@ async fn find(
     id: &str,
     kind: &str,
     t: Option<&str>,
-) -> Result<(String, EvidenceRow), ApiError> {
+) -> Result<(String, EvidenceRow), Problem> {
     let p = super::owned(state, client, id).await?;
     let e = rows::evidence_for(state.db.read(), &p.scan_id)
         .await?
         .into_iter()
         .find(|e| e.kind == kind && t.is_none_or(|t| e.evidence_type == t))
         .ok_or_else(|| {
-            ApiError::NotFoundWhat(format!(
+            Problem::NotFound(format!(
                 "this process has no {kind}{}",
                 t.map(|t| format!(" of type {t}")).unwrap_or_default()
             ))
@@ -154,7 +154,7 @@ pub async fn image(
     state: web::Data<AppState>,
     client: ApiClient,
     path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     let (id, t) = path.into_inner();
     let (scan_id, e) = find(&state, &client, &id, "image", Some(&t)).await?;
     serve(&req, &state, &client, &scan_id, &e, JsonForm::Media).await
@@ -188,7 +188,7 @@ pub async fn recording(
     state: web::Data<AppState>,
     client: ApiClient,
     path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     let (id, t) = path.into_inner();
     let (scan_id, e) = find(&state, &client, &id, "recording", Some(&t)).await?;
     serve(&req, &state, &client, &scan_id, &e, JsonForm::Media).await
@@ -216,7 +216,7 @@ pub async fn pdf(
     state: web::Data<AppState>,
     client: ApiClient,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     let (scan_id, e) = find(&state, &client, &path.into_inner(), "pdf", None).await?;
     serve(&req, &state, &client, &scan_id, &e, JsonForm::Pdf).await
 }

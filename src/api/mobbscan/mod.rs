@@ -4,8 +4,8 @@
 pub mod capture;
 pub mod evidence;
 
-use super::error::ApiError;
 use super::openapi::{Binary, OnboardingResponse, StatusBody, TokenResponse};
+use super::problem::Problem;
 use super::token::{self, ApiClient};
 use crate::accounts::integrators::{self, Authentication};
 use crate::audit::{self, Event};
@@ -29,8 +29,8 @@ pub struct TokenRequest {
 
 /// Bad credentials from one address: after 10 in 5 minutes that address is
 /// refused with 429 for 5 minutes, whatever key it tries.
-fn token_throttle() -> crate::accounts::LockoutPolicy {
-    crate::accounts::LockoutPolicy {
+fn token_throttle() -> crate::security::rate_limit::Policy {
+    crate::security::rate_limit::Policy {
         max_failures: 10,
         window_ms: 5 * 60_000,
         lock_ms: 5 * 60_000,
@@ -54,9 +54,9 @@ pub async fn auth_token(
     req: HttpRequest,
     state: web::Data<AppState>,
     body: web::Json<TokenRequest>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     let (Some(key), Some(secret)) = (body.api_key.as_deref(), body.api_secret.as_deref()) else {
-        return Err(ApiError::BadRequest(
+        return Err(Problem::BadRequest(
             "api_key and api_secret are required".into(),
         ));
     };
@@ -64,12 +64,18 @@ pub async fn auth_token(
     let throttle_key = format!("api-token:{addr}");
     let policy = token_throttle();
     let throttle =
-        match crate::accounts::Throttled::reserve(&state.db, &throttle_key, &policy).await? {
+        match crate::security::rate_limit::Attempt::reserve(&state.db, &throttle_key, &policy)
+            .await?
+        {
             Ok(t) => t,
-            Err(left_ms) => {
-                return Err(ApiError::TooManyRequests {
-                    retry_after_secs: (left_ms + 999) / 1000,
-                })
+            Err(limited) => {
+                let retry_after_secs = limited.retry_after_secs();
+                return Err(Problem::TooManyRequests {
+                    message: format!(
+                        "too many failed attempts from this address; retry in {retry_after_secs} s"
+                    ),
+                    retry_after_secs,
+                });
             }
         };
     match integrators::authenticate(&state.db, key, secret).await? {
@@ -86,11 +92,11 @@ pub async fn auth_token(
                 },
             )
             .await?;
-            Err(ApiError::Unauthorized("wrong api_key or api_secret".into()))
+            Err(Problem::Unauthorized("wrong api_key or api_secret".into()))
         }
         Authentication::Disabled => {
             throttle.release(&state.db).await?;
-            Err(ApiError::Forbidden("this integrator is disabled".into()))
+            Err(Problem::Forbidden("this integrator is disabled".into()))
         }
         Authentication::Ok(row) => {
             throttle.succeed(&state.db).await?;
@@ -100,7 +106,7 @@ pub async fn auth_token(
                 .json(serde_json::json!({
                     "access_token": token,
                     "token_type": "Bearer",
-                    "expires_in": state.settings.token_ttl_secs,
+                    "expires_in": state.settings.token_ttl.as_secs(),
                 })))
         }
     }
@@ -149,14 +155,14 @@ pub async fn create_onboarding(
     state: web::Data<AppState>,
     client: ApiClient,
     body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     // No body at all is the reference's plain call; a body that is not the
     // JSON object it claims to be is refused, never read as "no body".
     let b: OnboardingRequest = if body.iter().all(u8::is_ascii_whitespace) {
         OnboardingRequest::default()
     } else {
         serde_json::from_slice::<Option<OnboardingRequest>>(&body)
-            .map_err(|e| ApiError::BadRequest(format!("malformed JSON body: {e}")))?
+            .map_err(|e| Problem::BadRequest(format!("malformed JSON body: {e}")))?
             .unwrap_or_default()
     };
     let country = blank(&b.country_id)
@@ -164,7 +170,7 @@ pub async fn create_onboarding(
             if c.len() == 3 && c.chars().all(|x| x.is_ascii_uppercase()) {
                 Ok(c.to_string())
             } else {
-                Err(ApiError::BadRequest(format!(
+                Err(Problem::BadRequest(format!(
                     "countryId '{c}' must be ISO 3166-1 alpha-3, e.g. ESP"
                 )))
             }
@@ -176,7 +182,7 @@ pub async fn create_onboarding(
                 .contains(&d)
                 .then(|| d.to_string())
                 .ok_or_else(|| {
-                    ApiError::BadRequest(format!(
+                    Problem::BadRequest(format!(
                         "docType '{d}' must be one of IDCard, Passport, DrivingLicense"
                     ))
                 })
@@ -185,14 +191,14 @@ pub async fn create_onboarding(
     let redirect = blank(&b.redirect_url)
         .map(|r| match url::Url::parse(r) {
             Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(r.to_string()),
-            _ => Err(ApiError::BadRequest(format!(
+            _ => Err(Problem::BadRequest(format!(
                 "redirectUrl '{r}' must be an http(s) URL"
             ))),
         })
         .transpose()?;
     let scan_id = match blank(&b.scan_id) {
         Some(s) => uuid::Uuid::parse_str(s)
-            .map_err(|_| ApiError::BadRequest(format!("scanId '{s}' must be a UUID")))?
+            .map_err(|_| Problem::BadRequest(format!("scanId '{s}' must be a UUID")))?
             .to_string(),
         None => uuid::Uuid::new_v4().to_string(),
     };
@@ -223,13 +229,13 @@ pub(crate) async fn owned(
     state: &AppState,
     client: &ApiClient,
     id: &str,
-) -> Result<ProcessRow, ApiError> {
+) -> Result<ProcessRow, Problem> {
     let id = uuid::Uuid::parse_str(id)
-        .map_err(|_| ApiError::NotFound)?
+        .map_err(|_| Problem::no_process())?
         .to_string();
     match rows::get(state.db.read(), &id).await? {
         Some(p) if p.integrator_id == client.integrator_id => Ok(p),
-        _ => Err(ApiError::NotFound),
+        _ => Err(Problem::no_process()),
     }
 }
 
@@ -250,12 +256,12 @@ pub async fn process_data(
     state: web::Data<AppState>,
     client: ApiClient,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     let p = owned(&state, &client, &path.into_inner()).await?;
     let evidence = rows::evidence_for(state.db.read(), &p.scan_id).await?;
     let base = state.settings.public_url.as_str().trim_end_matches('/');
     let data =
-        crate::certify::process_json::render(&p, &evidence, base).map_err(ApiError::Internal)?;
+        crate::certify::process_json::render(&p, &evidence, base).map_err(Problem::Internal)?;
     Ok(HttpResponse::Ok().json(data))
 }
 
@@ -272,14 +278,14 @@ pub struct DecisionBody {
     _type: Option<String>,
 }
 
-fn personal_data(b: &DecisionBody) -> Result<BTreeMap<String, String>, ApiError> {
+fn personal_data(b: &DecisionBody) -> Result<BTreeMap<String, String>, Problem> {
     let mut out = BTreeMap::new();
     for (k, v) in b.personal_data.iter().flatten() {
         let s = match v {
             serde_json::Value::String(s) => s.clone(),
             serde_json::Value::Null => continue,
             other => {
-                return Err(ApiError::BadRequest(format!(
+                return Err(Problem::BadRequest(format!(
                     "personalData.{k} must be a string, not {other}"
                 )))
             }
@@ -294,11 +300,11 @@ async fn decide(
     client: &ApiClient,
     b: &DecisionBody,
     decision: Decision,
-) -> Result<String, ApiError> {
+) -> Result<String, Problem> {
     let id = b
         .verification_id
         .as_deref()
-        .ok_or_else(|| ApiError::BadRequest("verificationId is required".into()))?;
+        .ok_or_else(|| Problem::BadRequest("verificationId is required".into()))?;
     let p = owned(state, client, id).await?;
     let input = DecisionInput {
         decision,
@@ -339,7 +345,7 @@ pub async fn accept(
     state: web::Data<AppState>,
     client: ApiClient,
     body: web::Json<DecisionBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     let id = decide(&state, &client, &body, Decision::Accept).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "status": "VERIFICATION_ACCEPTED",
@@ -366,9 +372,9 @@ pub async fn reject(
     state: web::Data<AppState>,
     client: ApiClient,
     body: web::Json<DecisionBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     if blank(&body.rejection_comment).is_none() {
-        return Err(ApiError::BadRequest("rejectionComment is required".into()));
+        return Err(Problem::BadRequest("rejectionComment is required".into()));
     }
     let id = decide(&state, &client, &body, Decision::Reject).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
@@ -396,7 +402,7 @@ pub async fn pending(
     state: web::Data<AppState>,
     client: ApiClient,
     body: web::Json<DecisionBody>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     let id = decide(&state, &client, &body, Decision::Pending).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "status": "UPDATED_VERIFICATION",
@@ -423,29 +429,24 @@ pub async fn delete_verification(
     state: web::Data<AppState>,
     client: ApiClient,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     let p = owned(&state, &client, &path.into_inner()).await?;
-    let st = p.state().map_err(|e| ApiError::Internal(e.into()))?;
+    let st = p.state().map_err(|e| Problem::Internal(e.into()))?;
     let evidence = rows::evidence_for(state.db.read(), &p.scan_id).await?;
     let hashes: Vec<&str> = evidence.iter().map(|e| e.sha256.as_str()).collect();
-    let mut tx = state.db.begin().await?;
-    if rows::delete(&mut tx, &p.scan_id).await? == 0 {
-        return Err(ApiError::NotFound);
+    let mut work = audit::Work::begin(&state.db).await?;
+    if rows::delete(&mut work.tx, &p.scan_id).await? == 0 {
+        return Err(Problem::no_process());
     }
-    rows::bump_count(&mut tx, st, -1).await?;
-    audit::record(
-        &state.db,
-        &mut tx,
-        Event {
-            actor: &client.actor().name,
-            action: "case.delete",
-            scan_id: Some(&p.scan_id),
-            client_addr: &client.client_addr,
-            detail: serde_json::json!({"state": st.as_str(), "evidence_sha256": hashes}),
-        },
-    )
+    rows::bump_count(&mut work.tx, st, -1).await?;
+    work.commit(Event {
+        actor: &client.actor().name,
+        action: "case.delete",
+        scan_id: Some(&p.scan_id),
+        client_addr: &client.client_addr,
+        detail: serde_json::json!({"state": st.as_str(), "evidence_sha256": hashes}),
+    })
     .await?;
-    tx.commit().await?;
     // Bytes go after the commit: a failed delete never loses evidence.
     for e in &evidence {
         crate::evidence::forget(&state.db, &state.blobs, Some(&state.thumbs), &e.sha256).await;
@@ -475,7 +476,7 @@ pub async fn certified_zip(
     state: web::Data<AppState>,
     client: ApiClient,
     path: web::Path<String>,
-) -> Result<HttpResponse, ApiError> {
+) -> Result<HttpResponse, Problem> {
     let p = owned(&state, &client, &path.into_inner()).await?;
     let pkg = crate::certify::zip::issue(
         &state.zip_issuer(),
@@ -485,10 +486,10 @@ pub async fn certified_zip(
     )
     .await
     .map_err(|e| match e {
-        crate::certify::zip::IssueError::NotFinal(st) => ApiError::Conflict(format!(
+        crate::certify::zip::IssueError::NotFinal(st) => Problem::Conflict(format!(
             "the certified zip is issued once the process is final; it is {st}"
         )),
-        crate::certify::zip::IssueError::Internal(e) => ApiError::Internal(e),
+        crate::certify::zip::IssueError::Internal(e) => Problem::Internal(e),
     })?;
     Ok(pkg.into_response())
 }

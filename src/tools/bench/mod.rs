@@ -14,8 +14,6 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -201,108 +199,41 @@ async fn analyze(app: &Application) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A minimal keep-alive HTTP/1.1 client: the server is on loopback and
-/// answers with Content-Length, so this is all a latency probe needs.
-struct Http {
-    stream: BufReader<TcpStream>,
-    host: String,
-    cookie: String,
-}
-
-impl Http {
-    async fn connect(port: u16) -> anyhow::Result<Http> {
-        let s = TcpStream::connect(("127.0.0.1", port)).await?;
-        s.set_nodelay(true)?;
-        Ok(Http {
-            stream: BufReader::new(s),
-            host: format!("127.0.0.1:{port}"),
-            cookie: String::new(),
-        })
-    }
-
-    async fn request(
-        &mut self,
-        method: &str,
-        path: &str,
-        body: &str,
-        extra: &str,
-    ) -> anyhow::Result<(u16, Vec<(String, String)>, Vec<u8>)> {
-        let req = format!(
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nCookie: {}\r\nContent-Length: {}\r\n{extra}\r\n{body}",
-            self.host,
-            self.cookie,
-            body.len()
-        );
-        self.stream.get_mut().write_all(req.as_bytes()).await?;
-        let mut line = String::new();
-        self.stream.read_line(&mut line).await?;
-        let status: u16 = line
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .context("bad status line")?;
-        let mut headers = Vec::new();
-        let mut len = 0usize;
-        loop {
-            line.clear();
-            self.stream.read_line(&mut line).await?;
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
-            }
-            if let Some((k, v)) = l.split_once(':') {
-                let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_string());
-                if k == "content-length" {
-                    len = v.parse().unwrap_or(0);
-                }
-                headers.push((k, v));
-            }
-        }
-        let mut buf = vec![0u8; len];
-        self.stream.read_exact(&mut buf).await?;
-        Ok((status, headers, buf))
-    }
-
-    async fn get(&mut self, path: &str) -> anyhow::Result<(u16, Vec<u8>)> {
-        let (s, _, b) = self.request("GET", path, "", "").await?;
-        Ok((s, b))
-    }
-}
-
-async fn login(port: u16, email: &str, password: &str) -> anyhow::Result<Http> {
-    let mut c = Http::connect(port).await?;
-    let (_, headers, body) = c.request("GET", "/desk/login", "", "").await?;
-    let html = String::from_utf8_lossy(&body);
+/// The bench's desk client: logs in like a browser (login token, cookies)
+/// and keeps one connection alive, so each measured request is one
+/// round trip on loopback.
+async fn login(base: &str, email: &str, password: &str) -> anyhow::Result<reqwest::Client> {
+    let c = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(1)
+        .tcp_nodelay(true)
+        .build()?;
+    let html = c
+        .get(format!("{base}/desk/login"))
+        .send()
+        .await?
+        .text()
+        .await?;
     let token = html
         .split("name=\"csrf_token\" value=\"")
         .nth(1)
         .and_then(|s| s.split('"').next())
         .context("no login token")?;
-    let cookie = headers
-        .iter()
-        .find(|(k, v)| k == "set-cookie" && v.starts_with("kycdesk_login="))
-        .map(|(_, v)| v.split(';').next().unwrap_or("").to_string())
-        .context("no login cookie")?;
-    c.cookie = cookie;
-    let body = serde_urlencoded::to_string([
-        ("email", email),
-        ("password", password),
-        ("csrf_token", token),
-    ])?;
-    let (status, headers, _) = c
-        .request(
-            "POST",
-            "/desk/login",
-            &body,
-            "Content-Type: application/x-www-form-urlencoded\r\n",
-        )
+    let r = c
+        .post(format!("{base}/desk/login"))
+        .form(&[
+            ("email", email),
+            ("password", password),
+            ("csrf_token", token),
+        ])
+        .send()
         .await?;
-    anyhow::ensure!(status == 303, "bench login failed with {status}");
-    c.cookie = headers
-        .iter()
-        .find(|(k, v)| k == "set-cookie" && v.starts_with("kycdesk_session="))
-        .map(|(_, v)| v.split(';').next().unwrap_or("").to_string())
-        .context("no session cookie")?;
+    anyhow::ensure!(
+        r.status().as_u16() == 303,
+        "bench login failed with {}",
+        r.status()
+    );
     Ok(c)
 }
 
@@ -314,13 +245,27 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1000.0
 }
 
-async fn measure(c: &mut Http, label: &str, paths: &[String]) -> anyhow::Result<()> {
+async fn measure(
+    c: &reqwest::Client,
+    base: &str,
+    label: &str,
+    paths: &[String],
+) -> anyhow::Result<()> {
+    let get = |p: &str| {
+        let url = format!("{base}{p}");
+        async move {
+            let r = c.get(url).send().await?;
+            let status = r.status().as_u16();
+            let body = r.bytes().await?;
+            anyhow::Ok((status, body))
+        }
+    };
     let mut times = Vec::with_capacity(paths.len());
     // One warm-up request so the first connection setup is not measured.
-    c.get(&paths[0]).await?;
+    get(&paths[0]).await?;
     for p in paths {
         let t = Instant::now();
-        let (status, body) = c.get(p).await?;
+        let (status, body) = get(p).await?;
         times.push(t.elapsed());
         anyhow::ensure!(
             status == 200,
@@ -355,11 +300,14 @@ fn memory() -> String {
 }
 
 pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
-    let mut s = Settings::new(a.data_dir.clone());
-    if let Some(url) = &a.database_url {
-        s.database_url = url.clone();
-    }
-    s.bind = "127.0.0.1:0".into();
+    let mut args = crate::config::ServeArgs::for_data_dir(&a.data_dir)?;
+    args.db.database_url = Some(
+        a.database_url
+            .clone()
+            .unwrap_or_else(|| crate::config::default_database_url(&a.data_dir)),
+    );
+    args.bind = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let s = Settings::try_from(args)?;
     let backend = crate::store::Backend::from_url(&s.database_url).map_err(anyhow::Error::msg)?;
     println!(
         "bench: {} at {}, N = {}",
@@ -410,7 +358,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let mut c = login(port, email, password).await?;
+    let c = login(&base, email, password).await?;
 
     let deep = crate::store::bench_samples::pending_position(&state.db, 10_000).await?;
     let ids = crate::store::bench_samples::pending_ids(&state.db, 2000).await?;
@@ -420,11 +368,11 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let first: Vec<String> = (0..r)
         .map(|_| "/desk/queue?state=PENDING_VERIFICATION".to_string())
         .collect();
-    measure(&mut c, "queue, first page", &first).await?;
+    measure(&c, &base, "queue, first page", &first).await?;
     match deep {
         Some((at, id)) => {
             let p = format!("/desk/queue?state=PENDING_VERIFICATION&after={at}_{id}");
-            measure(&mut c, "queue, 10,000 rows deep", &vec![p; r]).await?;
+            measure(&c, &base, "queue, 10,000 rows deep", &vec![p; r]).await?;
         }
         None => {
             println!("queue, 10,000 rows deep      (fewer than 10,000 cases in review; skipped)")
@@ -438,7 +386,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
             )
         })
         .collect();
-    measure(&mut c, "queue, filtered", &filtered).await?;
+    measure(&c, &base, "queue, filtered", &filtered).await?;
     let search: Vec<String> = (0..r)
         .map(|k| {
             if k % 2 == 0 {
@@ -448,11 +396,11 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
             }
         })
         .collect();
-    measure(&mut c, "search (surname / doc no.)", &search).await?;
+    measure(&c, &base, "search (surname / doc no.)", &search).await?;
     let cases: Vec<String> = (0..r)
         .map(|_| format!("/desk/cases/{}", ids[rng.gen_range(0..ids.len())]))
         .collect();
-    measure(&mut c, "case page", &cases).await?;
+    measure(&c, &base, "case page", &cases).await?;
     println!(
         "memory (server and bench client, one process): {}",
         memory()
