@@ -10,7 +10,7 @@ use crate::domain::queue::{Cursor, QueueFilter, QueueParams};
 use crate::domain::{fmt_ms, now_ms, validation, State};
 use crate::review::claim_is_live;
 use crate::state::AppState;
-use crate::store::processes::{self as rows, IntegratorRow, QueueRow};
+use crate::store::processes::{self as rows, IntegratorChoice, QueueRow};
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
 
@@ -45,7 +45,7 @@ struct QueuePage {
     state: &'static str,
     state_label: &'static str,
     p: QueueParams,
-    integrators: Vec<IntegratorRow>,
+    integrators: Vec<IntegratorChoice>,
     countries: Vec<String>,
     doc_types: &'static [&'static str],
     validations: &'static [&'static str],

@@ -3,7 +3,7 @@
 use super::{Db, Tx};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct UserRow {
+pub struct MobileUserRow {
     pub id: String,
     pub integrator_id: String,
     pub contact_id: String,
@@ -17,8 +17,8 @@ pub async fn by_point(
     integrator_id: &str,
     kind: &str,
     value: &str,
-) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as::<_, UserRow>(
+) -> Result<Option<MobileUserRow>, sqlx::Error> {
+    sqlx::query_as::<_, MobileUserRow>(
         "SELECT u.id, u.integrator_id, u.contact_id, u.metadata, u.created_at FROM mobile_users u \
          JOIN contact_points p ON p.contact_id = u.contact_id \
          WHERE u.integrator_id = $1 AND p.kind = $2 AND p.value = $3 AND p.verified_at IS NOT NULL LIMIT 1",
@@ -30,8 +30,8 @@ pub async fn by_point(
     .await
 }
 
-pub async fn get(db: &Db, id: &str) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as::<_, UserRow>(
+pub async fn get(db: &Db, id: &str) -> Result<Option<MobileUserRow>, sqlx::Error> {
+    sqlx::query_as::<_, MobileUserRow>(
         "SELECT id, integrator_id, contact_id, metadata, created_at FROM mobile_users WHERE id = $1",
     )
     .bind(id)
@@ -39,7 +39,7 @@ pub async fn get(db: &Db, id: &str) -> Result<Option<UserRow>, sqlx::Error> {
     .await
 }
 
-pub async fn insert(tx: &mut Tx, u: &UserRow) -> Result<(), sqlx::Error> {
+pub async fn insert(tx: &mut Tx, u: &MobileUserRow) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO mobile_users (id, integrator_id, contact_id, metadata, created_at) VALUES ($1, $2, $3, $4, $5)",
     )
@@ -78,8 +78,8 @@ pub async fn by_token_hash(
     db: &Db,
     token_hash: &str,
     now: i64,
-) -> Result<Option<UserRow>, sqlx::Error> {
-    sqlx::query_as::<_, UserRow>(
+) -> Result<Option<MobileUserRow>, sqlx::Error> {
+    sqlx::query_as::<_, MobileUserRow>(
         "SELECT u.id, u.integrator_id, u.contact_id, u.metadata, u.created_at FROM user_tokens t \
          JOIN mobile_users u ON u.id = t.user_id \
          WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2",

@@ -7,8 +7,10 @@ use crate::domain::{Document, State};
 use sqlx::AnyPool;
 use std::collections::HashMap;
 
+/// An integrator as the queue filter offers it (the full row is
+/// `store::integrators::IntegratorRow`).
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct IntegratorRow {
+pub struct IntegratorChoice {
     pub id: String,
     pub name: String,
     pub enabled: i64,
@@ -30,8 +32,8 @@ pub async fn insert_integrator(
     Ok(())
 }
 
-pub async fn list_integrators(pool: &AnyPool) -> Result<Vec<IntegratorRow>, sqlx::Error> {
-    sqlx::query_as::<_, IntegratorRow>(
+pub async fn list_integrators(pool: &AnyPool) -> Result<Vec<IntegratorChoice>, sqlx::Error> {
+    sqlx::query_as::<_, IntegratorChoice>(
         "SELECT id, name, enabled, created_at FROM integrators ORDER BY name",
     )
     .fetch_all(pool)

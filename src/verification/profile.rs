@@ -4,14 +4,14 @@
 
 use super::messaging::{Channel, Message, Postman};
 use super::otp::{self, Check, NewVerification, OtpPolicy, VerificationRow};
-use super::users::{code_message, UserRow};
+use super::users::{code_message, MobileUserRow};
 use super::VerifyError;
 use crate::domain::now_ms;
 use crate::store::contacts as crow;
 use crate::store::Db;
 
 /// 409 when another user of the integrator already verified this value.
-async fn not_taken(db: &Db, u: &UserRow, kind: &str, value: &str) -> Result<(), VerifyError> {
+async fn not_taken(db: &Db, u: &MobileUserRow, kind: &str, value: &str) -> Result<(), VerifyError> {
     if crow::verified_elsewhere(db.read(), &u.integrator_id, kind, value, &u.contact_id)
         .await?
         .is_some()
@@ -37,7 +37,7 @@ pub async fn send_code(
     postman: &Postman,
     key: &[u8],
     policy: &OtpPolicy,
-    u: &UserRow,
+    u: &MobileUserRow,
     kind: &str,
     target: &str,
     message: Option<Message>,
@@ -93,7 +93,7 @@ pub async fn validate_code(
     db: &Db,
     key: &[u8],
     policy: &OtpPolicy,
-    u: &UserRow,
+    u: &MobileUserRow,
     kind: &str,
     target: &str,
     passcode: &str,
@@ -129,7 +129,7 @@ pub async fn validate_code(
 /// secondary. The verification is used up in the same transaction.
 pub async fn attach_verified(
     db: &Db,
-    u: &UserRow,
+    u: &MobileUserRow,
     v: &VerificationRow,
     update_primary: bool,
 ) -> Result<(), VerifyError> {
@@ -182,7 +182,7 @@ pub async fn send_link(
     key: &[u8],
     policy: &OtpPolicy,
     public_url: &str,
-    u: &UserRow,
+    u: &MobileUserRow,
     email: &str,
     redirect_uri: &str,
     update_primary: bool,

@@ -9,7 +9,7 @@ use crate::store::contacts as crow;
 use crate::store::Db;
 use serde_json::{json, Value};
 
-pub use crate::store::mobile_users::UserRow;
+pub use crate::store::mobile_users::MobileUserRow;
 
 /// A phone (`+<country code><number>`) or e-mail to verify.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,11 +148,11 @@ pub async fn user_by_point(
     integrator_id: &str,
     kind: &str,
     value: &str,
-) -> Result<Option<UserRow>, sqlx::Error> {
+) -> Result<Option<MobileUserRow>, sqlx::Error> {
     crate::store::mobile_users::by_point(db, integrator_id, kind, value).await
 }
 
-pub async fn user(db: &Db, id: &str) -> Result<Option<UserRow>, sqlx::Error> {
+pub async fn user(db: &Db, id: &str) -> Result<Option<MobileUserRow>, sqlx::Error> {
     crate::store::mobile_users::get(db, id).await
 }
 
@@ -166,7 +166,7 @@ pub async fn start(
     policy: &OtpPolicy,
     integrator_id: &str,
     dp: &Datapoint,
-    for_user: Option<&UserRow>,
+    for_user: Option<&MobileUserRow>,
 ) -> Result<(VerificationRow, Option<VerificationRow>), VerifyError> {
     let target = dp.target();
     let existing = match for_user {
@@ -432,7 +432,7 @@ fn mask(tax_id: &str) -> String {
 }
 
 /// The user as the reference returns it. The tax id is masked.
-pub async fn user_json(db: &Db, u: &UserRow, token: &str) -> Result<Value, VerifyError> {
+pub async fn user_json(db: &Db, u: &MobileUserRow, token: &str) -> Result<Value, VerifyError> {
     let c = crow::get_any(db.read(), &u.contact_id)
         .await?
         .ok_or_else(|| VerifyError::NotFound("User does not exist".into()))?;
@@ -530,7 +530,7 @@ pub async fn create(
     integrator_id: &str,
     data: UserData,
     metadata: Option<String>,
-) -> Result<(UserRow, String), VerifyError> {
+) -> Result<(MobileUserRow, String), VerifyError> {
     if metadata.as_ref().is_some_and(|m| m.chars().count() > 256) {
         return Err(VerifyError::Invalid(
             "metadata is limited to 256 characters".into(),
@@ -597,7 +597,7 @@ pub async fn create(
     );
     crate::store::mobile_users::insert(
         &mut tx,
-        &UserRow {
+        &MobileUserRow {
             id: id.clone(),
             integrator_id: integrator_id.into(),
             contact_id: contact_id.clone(),
@@ -610,7 +610,7 @@ pub async fn create(
     let token = issue_token(&mut tx, &id, policy).await?;
     tx.commit().await?;
     Ok((
-        UserRow {
+        MobileUserRow {
             id,
             integrator_id: integrator_id.into(),
             contact_id,
@@ -623,7 +623,7 @@ pub async fn create(
 
 /// Updates a user's data. New phones and e-mails come in unverified unless
 /// they carry a passed verification of their own.
-pub async fn update(db: &Db, u: &UserRow, data: UserData) -> Result<(), VerifyError> {
+pub async fn update(db: &Db, u: &MobileUserRow, data: UserData) -> Result<(), VerifyError> {
     let contact = crow::get_any(db.read(), &u.contact_id)
         .await?
         .ok_or_else(|| VerifyError::NotFound("User does not exist".into()))?;
@@ -673,7 +673,7 @@ pub async fn login(
     policy: &OtpPolicy,
     integrator_id: &str,
     ids: &[String],
-) -> Result<(UserRow, String), VerifyError> {
+) -> Result<(MobileUserRow, String), VerifyError> {
     if ids.len() != 2 {
         return Err(VerifyError::Invalid(
             "verifications must list two verification_ids: the primary credential's and the birthdate's".into(),
@@ -713,7 +713,7 @@ pub async fn login(
 }
 
 /// The live user of a token, or None (unknown, expired or revoked).
-pub async fn by_token(db: &Db, token: &str) -> Result<Option<UserRow>, sqlx::Error> {
+pub async fn by_token(db: &Db, token: &str) -> Result<Option<MobileUserRow>, sqlx::Error> {
     crate::store::mobile_users::by_token_hash(db, &crate::security::sha256_hex(token), now_ms())
         .await
 }
@@ -747,7 +747,7 @@ pub async fn start_primary(
     postman: &Postman,
     key: &[u8],
     policy: &OtpPolicy,
-    u: &UserRow,
+    u: &MobileUserRow,
 ) -> Result<(VerificationRow, Option<VerificationRow>), VerifyError> {
     let points = crow::points(db.read(), &u.contact_id).await?;
     let p = points

@@ -737,31 +737,21 @@ pub async fn answers(
     path: web::Path<String>,
     body: web::Bytes,
 ) -> Result<HttpResponse, HalError> {
-    let v: Value = serde_json::from_slice(&body)
-        .map_err(|e| HalError(Problem::BadRequest(format!("malformed JSON body: {e}"))))?;
-    let list = v.get("answers").and_then(Value::as_array).ok_or_else(|| {
-        HalError(Problem::BadRequest(
-            "answers must be an array of {questionId, answer}".into(),
-        ))
+    let input: AnswersInput = serde_json::from_slice(&body).map_err(|e| {
+        HalError(Problem::BadRequest(format!(
+            "answers must be an array of {{questionId, answer}} strings: {e}"
+        )))
     })?;
     let mut answers = vec![];
-    for a in list {
-        let (Some(qid), Some(ans)) = (
-            a.get("questionId").and_then(Value::as_str),
-            a.get("answer").and_then(Value::as_str),
-        ) else {
-            return Err(HalError(Problem::BadRequest(
-                "each answer needs questionId and answer strings".into(),
-            )));
-        };
-        for (n, s) in [("questionId", qid), ("answer", ans)] {
+    for a in input.answers {
+        for (n, s) in [("questionId", &a.question_id), ("answer", &a.answer)] {
             if s.is_empty() || s.chars().count() > 256 {
                 return Err(HalError(Problem::BadRequest(format!(
                     "{n} must be 1 to 256 characters"
                 ))));
             }
         }
-        answers.push((qid.to_string(), ans.to_string()));
+        answers.push((a.question_id, a.answer));
     }
     let q = load_quiz(&state, &c, &path).await?;
     records::answer(&state.db, &q, &answers).await?;
@@ -887,9 +877,9 @@ pub async fn create_approval(
     let reason = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        let v: Value = serde_json::from_slice(&body)
-            .map_err(|e| HalError(Problem::BadRequest(format!("malformed JSON body: {e}"))))?;
-        v.get("reason").and_then(Value::as_str).map(str::to_string)
+        let input: ApprovalInput = serde_json::from_slice(&body)
+            .map_err(|e| HalError(Problem::BadRequest(format!("malformed approval body: {e}"))))?;
+        input.reason
     };
     let contact = contact_param(&state, &c, &q, Problem::Unprocessable).await?;
     let reason = reason.unwrap_or_else(|| {
@@ -1063,23 +1053,20 @@ pub struct IdentityInput {
     links: Option<Value>,
 }
 
-#[derive(utoipa::ToSchema)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
 pub struct AnswersInput {
     answers: Vec<AnswerInput>,
 }
 
-#[derive(utoipa::ToSchema)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)]
 pub struct AnswerInput {
     question_id: String,
     answer: String,
 }
 
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 pub struct ApprovalInput {
     reason: Option<String>,
 }

@@ -9,7 +9,7 @@ use super::openapi::{
 use super::problem::Problem;
 use crate::security::client_addr;
 use crate::state::AppState;
-use crate::verification::users::{self, Datapoint, UserRow};
+use crate::verification::users::{self, Datapoint, MobileUserRow};
 use crate::verification::{otp, profile};
 use actix_web::dev::Payload;
 use actix_web::{get, post, put};
@@ -70,7 +70,7 @@ impl FromRequest for MobileClient {
 
 /// A logged-in mobile user (`Authorization: Bearer <user_token>`).
 pub struct MobileUser {
-    pub user: UserRow,
+    pub user: MobileUserRow,
     pub token: String,
     pub redirect_uris: Vec<String>,
     pub integrator_name: String,
