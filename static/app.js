@@ -9,6 +9,53 @@
   document.addEventListener("htmx:configRequest", function (e) {
     e.detail.headers["X-CSRF-Token"] = csrf();
   });
+  // A refusal appears next to the control that caused it: the server
+  // aims errors at the page's flash area, and a form with its own
+  // `.feedback` line takes them instead. A conflict (409: the case changed
+  // in another tab or was decided by someone else) offers a reload.
+  document.addEventListener("htmx:beforeSwap", function (e) {
+    if (!e.detail.isError) return;
+    var elt = e.detail.requestConfig && e.detail.requestConfig.elt;
+    var scope = elt && elt.closest("form, section");
+    var box = scope && scope.querySelector(".feedback");
+    if (!box) return;
+    e.detail.target = box;
+    e.detail.swapOverride = "innerHTML";
+  });
+  document.addEventListener("htmx:afterSwap", function (e) {
+    var box = e.detail.target;
+    if (!box || !box.classList || !box.classList.contains("feedback")) return;
+    box.classList.add("shown");
+    if (e.detail.xhr && e.detail.xhr.status === 409 && !box.querySelector(".reload")) {
+      var b = document.createElement("button");
+      b.type = "button";
+      b.className = "secondary reload";
+      b.textContent = "Reload the case";
+      b.addEventListener("click", function () { window.location.reload(); });
+      box.appendChild(b);
+    }
+    // Unsaved edits stopped a decision: the cursor goes to the edit reason.
+    var reason = document.getElementById("edit-reason");
+    if (reason && /a reason for the change/.test(box.textContent)) reason.focus();
+    box.scrollIntoView({ block: "nearest" });
+  });
+  // Typed corrections are never lost without a word: leaving the page with
+  // unsaved edits asks first. A request that succeeds (save or decide, both
+  // of which carry the edits) clears the mark.
+  var dirty = false;
+  document.addEventListener("input", function (e) {
+    if (e.target.closest && e.target.closest("#edit-form")) dirty = true;
+  });
+  // Before htmx acts on the answer: a success redirects at once (HX-Redirect).
+  document.addEventListener("htmx:beforeOnLoad", function (e) {
+    var f = e.detail.elt && e.detail.elt.closest && e.detail.elt.closest("#edit-form, #decision-form");
+    if (f && e.detail.xhr && e.detail.xhr.status < 400) dirty = false;
+  });
+  window.addEventListener("beforeunload", function (e) {
+    if (!dirty) return;
+    e.preventDefault();
+    e.returnValue = "";
+  });
   // Evidence viewer: zoom and rotate without leaving the case page.
   document.addEventListener("click", function (e) {
     var b = e.target.closest("[data-zoom],[data-rotate]");

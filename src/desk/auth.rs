@@ -19,6 +19,43 @@ struct LoginPage {
     csrf: String,
     email: String,
     message: Option<String>,
+    notice: Option<&'static str>,
+    next: String,
+}
+
+/// A desk page to return to after logging in: a path on this desk only
+/// (never another site, never the login itself).
+pub fn is_return_path(p: &str) -> bool {
+    p.starts_with("/desk/")
+        && !p.starts_with("/desk/login")
+        && !p.starts_with("/desk/logout")
+        && p.len() <= 2000
+        && !p.contains("//")
+        && !p.contains('\\')
+        && !p.chars().any(char::is_control)
+}
+
+/// The login page, remembering where to return and whether a session ended.
+pub fn login_url(back_to: Option<&str>, expired: bool) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    if let Some(p) = back_to.filter(|p| is_return_path(p)) {
+        q.append_pair("next", p);
+    }
+    if expired {
+        q.append_pair("expired", "1");
+    }
+    let q = q.finish();
+    if q.is_empty() {
+        "/desk/login".into()
+    } else {
+        format!("/desk/login?{q}")
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct LoginQuery {
+    next: Option<String>,
+    expired: Option<String>,
 }
 
 /// The login form is protected by a double-submit token: a cookie and a
@@ -27,6 +64,8 @@ fn login_form(
     state: &AppState,
     email: String,
     message: Option<String>,
+    notice: Option<&'static str>,
+    next: Option<String>,
     status: actix_web::http::StatusCode,
 ) -> Result<HttpResponse, DeskError> {
     let csrf = random_token();
@@ -35,6 +74,8 @@ fn login_form(
         csrf: csrf.clone(),
         email,
         message,
+        notice,
+        next: next.filter(|p| is_return_path(p)).unwrap_or_default(),
     };
     let mut resp = render(&page)?;
     *resp.status_mut() = status;
@@ -48,8 +89,23 @@ fn login_form(
 }
 
 #[tracing::instrument(skip_all)]
-pub async fn login_page(state: web::Data<AppState>) -> Result<HttpResponse, DeskError> {
-    login_form(&state, String::new(), None, actix_web::http::StatusCode::OK)
+pub async fn login_page(
+    state: web::Data<AppState>,
+    query: web::Query<LoginQuery>,
+) -> Result<HttpResponse, DeskError> {
+    let q = query.into_inner();
+    let notice = q.expired.is_some().then_some(
+        "Your session has ended (it was idle too long, or you were logged out). \
+         Log in again to return to the page you were on.",
+    );
+    login_form(
+        &state,
+        String::new(),
+        None,
+        notice,
+        q.next,
+        actix_web::http::StatusCode::OK,
+    )
 }
 
 #[derive(Deserialize)]
@@ -57,6 +113,8 @@ pub struct LoginForm {
     email: String,
     password: String,
     csrf_token: String,
+    #[serde(default)]
+    next: Option<String>,
 }
 
 #[tracing::instrument(skip_all)]
@@ -106,7 +164,12 @@ pub async fn login(
                 },
             )
             .await?;
-            let mut resp = redirect("/desk/queue");
+            let to = form
+                .next
+                .as_deref()
+                .filter(|p| is_return_path(p))
+                .unwrap_or("/desk/queue");
+            let mut resp = redirect(to);
             resp.add_cookie(&session::cookie(
                 &state,
                 state.settings.session_cookie(),
@@ -136,6 +199,8 @@ pub async fn login(
                 &state,
                 form.email,
                 Some("Wrong e-mail or password.".into()),
+                None,
+                form.next,
                 StatusCode::UNAUTHORIZED,
             )
         }
@@ -157,6 +222,8 @@ pub async fn login(
                 Some(format!(
                     "Too many failed attempts. Try again in {minutes} minutes."
                 )),
+                None,
+                form.next,
                 StatusCode::TOO_MANY_REQUESTS,
             )
         }

@@ -365,14 +365,11 @@ pub async fn edit(
     let mut input = review::EditInput::default();
     for (k, v) in form.into_inner() {
         if let Some(field) = k.strip_prefix("pd_") {
-            input.changes.insert(field.to_string(), v);
-        } else if k == "reason" {
+            input.changes.insert(field.to_string(), form_text(v));
+        } else if k == "edit_reason" || k == "reason" {
             input.reason = v;
         } else if k == "version" {
-            let v = v
-                .parse::<i64>()
-                .map_err(|_| DeskError::BadRequest("bad version".into()))?;
-            input.expected_version = Some(v);
+            input.expected_version = Some(parse_version(&v)?);
         }
     }
     review::edit(
@@ -387,30 +384,42 @@ pub async fn edit(
     Ok(htmx_go(&format!("/desk/cases/{scan_id}")))
 }
 
-#[derive(Deserialize)]
-pub struct DecisionForm {
-    action: String,
-    version: Option<i64>,
-    reason: Option<String>,
-    comment: Option<String>,
-}
-
+/// The decision form, plus the edit form's fields (`hx-include`): typed
+/// but unsaved corrections travel with the decision, so pressing Accept
+/// never silently drops them.
 #[tracing::instrument(skip_all)]
 pub async fn decide(
     state: web::Data<AppState>,
     session: DeskSession,
     path: web::Path<String>,
-    form: web::Form<DecisionForm>,
+    form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, DeskError> {
     let scan_id = path.into_inner();
-    let f = form.into_inner();
-    let input = DecisionInput {
-        decision: Decision::parse(&f.action).map_err(DeskError::BadRequest)?,
-        expected_version: f.version,
-        reason: f.reason,
-        comment: f.comment,
+    let mut action = None;
+    let mut input = DecisionInput {
+        decision: Decision::Pending,
+        expected_version: None,
+        reason: None,
+        comment: None,
         changes: Default::default(),
+        edit_reason: None,
     };
+    for (k, v) in form.into_inner() {
+        if let Some(field) = k.strip_prefix("pd_") {
+            input.changes.insert(field.to_string(), form_text(v));
+            continue;
+        }
+        match k.as_str() {
+            "action" => action = Some(v),
+            "version" => input.expected_version = Some(parse_version(&v)?),
+            "reason" => input.reason = Some(v),
+            "comment" => input.comment = Some(v),
+            "edit_reason" => input.edit_reason = Some(v),
+            _ => {}
+        }
+    }
+    input.decision =
+        Decision::parse(action.as_deref().unwrap_or("")).map_err(DeskError::BadRequest)?;
     review::decide(
         &state.db,
         &state.settings,
@@ -422,6 +431,17 @@ pub async fn decide(
     )
     .await?;
     Ok(htmx_go(&format!("/desk/cases/{scan_id}")))
+}
+
+/// A browser submits a textarea's line breaks as CRLF; the document keeps
+/// LF, so an untouched MRZ compares equal.
+fn form_text(v: String) -> String {
+    v.replace("\r\n", "\n")
+}
+
+fn parse_version(v: &str) -> Result<i64, DeskError> {
+    v.parse::<i64>()
+        .map_err(|_| DeskError::BadRequest("bad version: reload the case".into()))
 }
 
 #[derive(Deserialize)]

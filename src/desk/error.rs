@@ -10,8 +10,14 @@ use askama::Template;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeskError {
+    /// No live session: to the login page, which says so when a session
+    /// had ended (`expired`) and returns to `back_to` afterwards.
     #[error("please log in")]
-    Unauthenticated { htmx: bool },
+    Unauthenticated {
+        htmx: bool,
+        expired: bool,
+        back_to: Option<String>,
+    },
     #[error("{0}")]
     Forbidden(String),
     #[error(
@@ -93,14 +99,20 @@ impl ResponseError for DeskError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let DeskError::Unauthenticated { htmx } = self {
+        if let DeskError::Unauthenticated {
+            htmx,
+            expired,
+            back_to,
+        } = self
+        {
+            let to = super::auth::login_url(back_to.as_deref(), *expired);
             return if *htmx {
                 HttpResponse::Unauthorized()
-                    .insert_header(("HX-Redirect", "/desk/login"))
+                    .insert_header(("HX-Redirect", to))
                     .finish()
             } else {
                 HttpResponse::SeeOther()
-                    .insert_header((header::LOCATION, "/desk/login"))
+                    .insert_header((header::LOCATION, to))
                     .finish()
             };
         }

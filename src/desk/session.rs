@@ -61,22 +61,43 @@ impl FromRequest for DeskSession {
             let state = req
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| DeskError::Internal(anyhow::anyhow!("application state missing")))?;
-            let unauth = DeskError::Unauthenticated { htmx };
+            // Where to return after logging in: the page asked for, or for
+            // an htmx request the page it was sent from.
+            let back_to = if htmx {
+                req.headers()
+                    .get("HX-Current-URL")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|u| url::Url::parse(u).ok())
+                    .map(|u| match u.query() {
+                        Some(q) => format!("{}?{q}", u.path()),
+                        None => u.path().to_string(),
+                    })
+            } else if *req.method() == Method::GET {
+                Some(req.uri().to_string())
+            } else {
+                None
+            };
+            let back_to = back_to.filter(|p| super::auth::is_return_path(p));
+            let unauth = |expired| DeskError::Unauthenticated {
+                htmx,
+                expired,
+                back_to: back_to.clone(),
+            };
             let token = req
                 .cookie(state.settings.session_cookie())
                 .map(|c| c.value().to_string())
-                .ok_or(unauth)?;
+                .ok_or_else(|| unauth(false))?;
             let hash = sha256_hex(&token);
             let row = rows::live_session(state.db.read(), &hash)
                 .await?
-                .ok_or(DeskError::Unauthenticated { htmx })?;
+                .ok_or_else(|| unauth(true))?;
             let now = now_ms();
             let s = &state.settings;
             if now - row.last_seen_at > crate::domain::ms(s.session_idle)
                 || now - row.created_at > crate::domain::ms(s.session_absolute)
             {
                 rows::delete_session(state.db.write(), &hash).await?;
-                return Err(DeskError::Unauthenticated { htmx });
+                return Err(unauth(true));
             }
             let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
             if !safe {

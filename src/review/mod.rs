@@ -443,6 +443,12 @@ impl Channel {
     fn reasons_are_configured(self) -> bool {
         self == Channel::Desk
     }
+
+    /// A reviewer who changed personal data before deciding says why, as
+    /// for any edit; the API's `personalData` carries no reason.
+    fn edits_need_reason(self) -> bool {
+        self == Channel::Desk
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -453,6 +459,8 @@ pub struct DecisionInput {
     pub comment: Option<String>,
     /// `personalData` applied in the same transaction (accept / pending).
     pub changes: BTreeMap<String, String>,
+    /// Why `changes` were made (the desk asks; the API sends none).
+    pub edit_reason: Option<String>,
 }
 
 /// Decides a case in one transaction: state change (guarded by version and
@@ -506,6 +514,28 @@ pub async fn decide(
     }
     let mut version = input.expected_version.unwrap_or(p.version);
     let prepared = prepare_edit(db, s, &p, &input.changes).await?;
+    let edit_reason = input
+        .edit_reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
+    if let (Some(e), None, true) = (&prepared, edit_reason, channel.edits_need_reason()) {
+        let fields: Vec<&str> = e
+            .applied
+            .iter()
+            .map(|(f, _, _)| {
+                crate::domain::process::PERSONAL_DATA_FIELDS
+                    .iter()
+                    .find(|(k, _)| k == f)
+                    .map_or(f.as_str(), |(_, label)| label)
+            })
+            .collect();
+        return Err(CaseError::Invalid(format!(
+            "You changed {} without saving. Enter a reason for the change to save it with \
+             the decision, or undo the change.",
+            fields.join(", ")
+        )));
+    }
     let now = now_ms();
     // A final decision re-issues the report PDF with the decision on it.
     // It is rendered before the transaction and staged; only a commit places
@@ -538,7 +568,7 @@ pub async fn decide(
             version,
             e,
             who,
-            "personalData sent with the decision",
+            edit_reason.unwrap_or("personalData sent with the decision"),
             now,
         )
         .await?;

@@ -62,7 +62,11 @@ async fn login_sets_a_hardened_cookie_and_logout_kills_the_session(b: Backend) {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(after.status(), 303);
-    assert_eq!(after.headers()["location"], "/desk/login");
+    // The login says the session ended and returns to the queue afterwards.
+    assert_eq!(
+        after.headers()["location"],
+        "/desk/login?next=%2Fdesk%2Fqueue&expired=1"
+    );
     assert_eq!(
         app.scalar_i64("SELECT COUNT(*) FROM audit_log WHERE action = $1", "logout")
             .await,
@@ -183,9 +187,74 @@ async fn idle_sessions_expire(b: Backend) {
     };
     app.seed(2).await;
     let agent = app.login(AGENT).await;
-    assert_eq!(agent.get("/desk/queue").await.status(), 200);
+    let id = app.cases_in("PENDING_VERIFICATION").await.remove(0);
+    let page = format!("/desk/cases/{id}?tab=history");
+    assert_eq!(agent.get(&page).await.status(), 200);
     tokio::time::sleep(std::time::Duration::from_millis(2_000)).await;
-    assert_eq!(agent.get("/desk/queue").await.status(), 303);
+    let expired = agent.get(&page).await;
+    assert_eq!(expired.status(), 303);
+    let to = expired.headers()["location"]
+        .to_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(
+        to,
+        format!("/desk/login?next=%2Fdesk%2Fcases%2F{id}%3Ftab%3Dhistory&expired=1")
+    );
+    // The login page says why, and logging in returns to the same page.
+    let login = agent.get(&to).await.text().await.unwrap_or_default();
+    assert!(login.contains("Your session has ended"), "{login}");
+    let token = crate::helpers::between(&login, "name=\"csrf_token\" value=\"", "\"")
+        .unwrap_or_else(|| panic!("no login token in {login}"))
+        .to_string();
+    let back = agent
+        .client
+        .post(app.url("/desk/login"))
+        .form(&[
+            ("email", AGENT.0),
+            ("password", AGENT.1),
+            ("csrf_token", &token),
+            ("next", &page),
+        ])
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back.status(), 303);
+    assert_eq!(back.headers()["location"], page.as_str());
+    assert_eq!(agent.get(&page).await.status(), 200);
+
+    // Only a page of this desk is a place to return to.
+    for foreign in [
+        "//evil.example/desk/",
+        "https://evil.example/",
+        "/desk/logout",
+    ] {
+        let c = crate::helpers::client();
+        let login = c
+            .get(app.url("/desk/login"))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .text()
+            .await
+            .unwrap_or_default();
+        let token = crate::helpers::between(&login, "name=\"csrf_token\" value=\"", "\"")
+            .unwrap_or_else(|| panic!("no login token"))
+            .to_string();
+        let r = c
+            .post(app.url("/desk/login"))
+            .form(&[
+                ("email", AGENT.0),
+                ("password", AGENT.1),
+                ("csrf_token", &token),
+                ("next", foreign),
+            ])
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.status(), 303, "{foreign}");
+        assert_eq!(r.headers()["location"], "/desk/queue", "{foreign}");
+    }
 }
 
 #[tokio::test]

@@ -298,20 +298,76 @@ async fn desk_flow(app: &TestApp, c: &Client) {
     })
     .await;
 
-    // A reject without a reason shows the error in place and changes nothing.
+    // A reject without a reason shows the error next to the decision
+    // buttons (not in the page's flash area) and changes nothing.
     let third = app.cases_in("PENDING_VERIFICATION").await.remove(0);
     open_case_and_claim(c, app, &third).await;
     click(c, "#reject").await;
-    until("the error message", || async {
-        text_of(c, "#flash")
+    until("the error message next to the buttons", || async {
+        text_of(c, "#decision-feedback")
             .await
             .contains("choose a rejection reason")
     })
     .await;
+    assert_eq!(text_of(c, "#flash").await, "", "not in the flash box");
     assert_eq!(
         app.process_field(&third, "state").await.as_deref(),
         Some("PENDING_VERIFICATION")
     );
+
+    // A corrected document number typed but not saved, then Accept: the
+    // desk stops and asks for the edit reason in place (the typed number
+    // stays), and with a reason the correction is applied with the decision.
+    let number = c
+        .find(Locator::Css("#pd-documentNumber"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    number.clear().await.unwrap_or_else(|e| panic!("{e}"));
+    number
+        .send_keys("ZX9876543")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    click(c, "#accept").await;
+    until("the unsaved-edit prompt", || async {
+        let t = text_of(c, "#decision-feedback").await;
+        t.contains("You changed Document number without saving")
+            && t.contains("reason for the change")
+    })
+    .await;
+    std::fs::write(
+        artifact("case-unsaved-edit-prompt.png"),
+        c.screenshot().await.unwrap_or_else(|e| panic!("{e}")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        number.prop("value").await.ok().flatten().as_deref(),
+        Some("ZX9876543"),
+        "the typed number is still there"
+    );
+    assert_eq!(
+        app.process_field(&third, "state").await.as_deref(),
+        Some("PENDING_VERIFICATION"),
+        "nothing decided"
+    );
+    c.find(Locator::Css("#edit-reason"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .send_keys("number misread by OCR")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    click(c, "#accept").await;
+    until("the accepted state", || async {
+        text_of(c, "#case-state").await == "VERIFIED"
+    })
+    .await;
+    let doc = app
+        .process_field(&third, "document")
+        .await
+        .unwrap_or_default();
+    assert!(doc.contains("\"ZX9876543\""), "{doc}");
+    assert!(text_of(c, "#history")
+        .await
+        .contains("number misread by OCR"));
 
     // Log out; the session is dead.
     click(c, "#logout").await;
@@ -323,7 +379,7 @@ async fn desk_flow(app: &TestApp, c: &Client) {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     until("a redirect to login", || async {
-        url_of(c).await.ends_with("/desk/login")
+        url_of(c).await.contains("/desk/login?next=%2Fdesk%2Fqueue")
     })
     .await;
     let sessions = app

@@ -435,6 +435,7 @@ async fn two_racing_decisions_one_wins_nothing_half_written(b: Backend) {
                 reason: Some("Document expired".into()),
                 comment: None,
                 changes: Default::default(),
+                edit_reason: None,
             };
             let who = Actor {
                 name: format!("racer{i}"),

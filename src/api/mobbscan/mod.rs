@@ -312,6 +312,7 @@ async fn decide(
         reason: b.rejection_comment.clone(),
         comment: b.rejection_comment.clone(),
         changes: personal_data(b)?,
+        edit_reason: None,
     };
     review::decide(
         &state.db,

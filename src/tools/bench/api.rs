@@ -240,6 +240,7 @@ pub async fn zip_stream(state: &AppState, base: &str, mb: u64) -> anyhow::Result
             reason: None,
             comment: None,
             changes: Default::default(),
+            edit_reason: None,
         },
         &who,
         crate::review::Channel::Integrator,
