@@ -34,6 +34,22 @@
       b.addEventListener("click", function () { window.location.reload(); });
       box.appendChild(b);
     }
+    // A refused value names its field first ("Date of birth: …"): that
+    // field is marked and gets the cursor, its typed value untouched.
+    var form = document.getElementById("edit-form");
+    if (form) {
+      form.querySelectorAll("[aria-invalid]").forEach(function (el) { el.removeAttribute("aria-invalid"); });
+      var text = box.textContent.trim();
+      form.querySelectorAll("label[for^='pd-']").forEach(function (l) {
+        var name = l.childNodes[0] ? l.childNodes[0].textContent.trim() : "";
+        var input = document.getElementById(l.getAttribute("for"));
+        if (name && input && text.indexOf(name + ":") === 0) {
+          input.setAttribute("aria-invalid", "true");
+          input.setAttribute("aria-describedby", box.id);
+          input.focus();
+        }
+      });
+    }
     // Unsaved edits stopped a decision: the cursor goes to the edit reason.
     var reason = document.getElementById("edit-reason");
     if (reason && /a reason for the change/.test(box.textContent)) reason.focus();

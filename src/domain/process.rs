@@ -178,6 +178,56 @@ pub const PERSONAL_DATA_FIELDS: [(&str, &str); 20] = [
     ("mrz", "MRZ"),
 ];
 
+/// The label a reviewer reads for a `personalData` field.
+pub fn field_label(field: &str) -> &str {
+    PERSONAL_DATA_FIELDS
+        .iter()
+        .find(|(k, _)| *k == field)
+        .map_or(field, |(_, label)| label)
+}
+
+/// Checks a new value of a `personalData` field, as the desk and the API
+/// both write it: real calendar dates, ICAO 9303 / ISO 3166-1 alpha-3
+/// countries, the MRZ's sex codes, a document number of letters and
+/// digits. Values already stored are never re-judged, only changes.
+pub fn check_personal_value(field: &str, value: &str) -> Result<(), String> {
+    let label = field_label(field);
+    match field {
+        "dateOfBirth" | "dateOfExpiry" => {
+            if crate::domain::validation::parse_date(value).is_none() {
+                return Err(format!(
+                    "{label}: '{value}' is not a real date; write it as YYYY-MM-DD, e.g. 1985-06-15"
+                ));
+            }
+        }
+        "country" => {
+            if !crate::domain::mrz::is_state_code(value) {
+                return Err(format!(
+                    "{label}: '{value}' is not an ISO 3166-1 alpha-3 country code such as ESP"
+                ));
+            }
+        }
+        "gender" => {
+            if !matches!(value, "M" | "F" | "X") {
+                return Err(format!(
+                    "{label}: use M, F or X (unspecified), not '{value}'"
+                ));
+            }
+        }
+        "documentNumber" => {
+            let ok = (1..=30).contains(&value.chars().count())
+                && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if !ok {
+                return Err(format!(
+                    "{label}: use 1 to 30 letters, digits or hyphens, not '{value}'"
+                ));
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 impl Document {
     /// The document slot a `personalData` field edits, if the name is one.
     pub fn personal_field_mut(&mut self, field: &str) -> Option<&mut Option<String>> {
@@ -350,5 +400,37 @@ mod tests {
     #[test]
     fn fold_strips_accents() {
         assert_eq!(fold(" José PÉREZ "), "jose perez");
+    }
+}
+
+#[cfg(test)]
+mod personal_value_tests {
+    use super::check_personal_value;
+
+    #[test]
+    fn changed_values_are_checked_like_the_reference_writes_them() {
+        for (f, v) in [
+            ("dateOfBirth", "1985-06-15"),
+            ("dateOfExpiry", "2031-01-31"),
+            ("country", "ESP"),
+            ("country", "D"),
+            ("gender", "X"),
+            ("documentNumber", "BAB-123456"),
+            ("surname", "31/02/1990"),
+        ] {
+            assert_eq!(check_personal_value(f, v), Ok(()), "{f}={v}");
+        }
+        for (f, v, says) in [
+            ("dateOfBirth", "31/02/1990", "Date of birth"),
+            ("dateOfBirth", "1990-13-01", "real date"),
+            ("country", "Spain", "alpha-3"),
+            ("country", "esp", "alpha-3"),
+            ("gender", "male", "M, F or X"),
+            ("documentNumber", "AB 12", "letters, digits"),
+            ("documentNumber", "ÄB12", "letters, digits"),
+        ] {
+            let e = check_personal_value(f, v).err().unwrap_or_default();
+            assert!(e.contains(says), "{f}={v}: {e}");
+        }
     }
 }

@@ -326,6 +326,10 @@ async fn prepare_edit(
             .personal_field_mut(field)
             .ok_or_else(|| CaseError::Invalid(format!("'{field}' is not a personalData field")))?;
         if *slot != new {
+            if let Some(v) = &new {
+                crate::domain::process::check_personal_value(field, v)
+                    .map_err(CaseError::Invalid)?;
+            }
             applied.push((field.clone(), slot.clone(), new.clone()));
             *slot = new;
         }
@@ -523,12 +527,7 @@ pub async fn decide(
         let fields: Vec<&str> = e
             .applied
             .iter()
-            .map(|(f, _, _)| {
-                crate::domain::process::PERSONAL_DATA_FIELDS
-                    .iter()
-                    .find(|(k, _)| k == f)
-                    .map_or(f.as_str(), |(_, label)| label)
-            })
+            .map(|(f, _, _)| crate::domain::process::field_label(f))
             .collect();
         return Err(CaseError::Invalid(format!(
             "You changed {} without saving. Enter a reason for the change to save it with \

@@ -315,6 +315,53 @@ async fn desk_flow(app: &TestApp, c: &Client) {
         Some("PENDING_VERIFICATION")
     );
 
+    // An impossible date is refused next to the form, the field is marked
+    // and keeps what was typed; putting the old value back clears the way.
+    let dob = c
+        .find(Locator::Css("#pd-dateOfBirth"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let old_dob = dob.prop("value").await.ok().flatten().unwrap_or_default();
+    dob.clear().await.unwrap_or_else(|e| panic!("{e}"));
+    dob.send_keys("31/02/1990")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.find(Locator::Css("#edit-reason"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .send_keys("typo")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    click(c, "#save-edits").await;
+    until("the date refused next to the form", || async {
+        text_of(c, "#edit-feedback")
+            .await
+            .contains("Date of birth: '31/02/1990' is not a real date")
+    })
+    .await;
+    std::fs::write(
+        artifact("case-invalid-date.png"),
+        c.screenshot().await.unwrap_or_else(|e| panic!("{e}")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        dob.attr("aria-invalid").await.ok().flatten().as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        dob.prop("value").await.ok().flatten().as_deref(),
+        Some("31/02/1990")
+    );
+    dob.clear().await.unwrap_or_else(|e| panic!("{e}"));
+    dob.send_keys(&old_dob)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let reason = c
+        .find(Locator::Css("#edit-reason"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    reason.clear().await.unwrap_or_else(|e| panic!("{e}"));
+
     // A corrected document number typed but not saved, then Accept: the
     // desk stops and asks for the edit reason in place (the typed number
     // stays), and with a reason the correction is applied with the decision.

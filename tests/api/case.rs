@@ -6,6 +6,7 @@ both_backends!(
     case_page_shows_fields_evidence_and_history,
     recordings_seek_with_range_and_thumbnails_decode,
     edits_keep_the_original_value_and_revalidate,
+    edited_values_are_checked_and_a_refusal_changes_nothing,
     decisions_are_final_and_conflicts_are_clear,
     two_racing_decisions_one_wins_nothing_half_written,
     claims_block_others_until_released_or_expired,
@@ -602,4 +603,78 @@ pub fn pdf_text(pdf: &[u8]) -> Option<String> {
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// "31/02/1990" is not a date of birth: a desk edit or an API decision with
+/// an impossible date, an unknown country, a made-up sex code or a document
+/// number with spaces is refused with the field's name, and nothing of it is
+/// written (the document, its version and the edit history stay).
+async fn edited_values_are_checked_and_a_refusal_changes_nothing(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(6).await;
+    let desk = app.login(AGENT).await;
+    let id = app.cases_in("PENDING_VERIFICATION").await.remove(0);
+    desk.claim(&id).await;
+    let before = app.process_field(&id, "document").await;
+    let version = app
+        .scalar_i64("SELECT version FROM processes WHERE scan_id = $1", &id)
+        .await;
+    for (field, value, says) in [
+        ("pd_dateOfBirth", "31/02/1990", "Date of birth"),
+        ("pd_country", "Spain", "Country"),
+        ("pd_gender", "male", "Gender"),
+        ("pd_documentNumber", "AB 123", "Document number"),
+    ] {
+        let r = desk
+            .post(
+                &format!("/desk/cases/{id}/edit"),
+                &[(field, value), ("edit_reason", "checking")],
+            )
+            .await;
+        assert_eq!(r.status(), 400, "{field}={value}");
+        let body = r.text().await.unwrap_or_default();
+        assert!(body.contains(says), "{field}={value}: {body}");
+        // The same value with a decision is refused too, and decides nothing.
+        let r = desk
+            .post(
+                &format!("/desk/cases/{id}/decision"),
+                &[
+                    ("action", "accept"),
+                    (field, value),
+                    ("edit_reason", "checking"),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 400, "decision with {field}={value}");
+    }
+    assert_eq!(app.process_field(&id, "document").await, before);
+    assert_eq!(
+        app.process_field(&id, "state").await.as_deref(),
+        Some("PENDING_VERIFICATION")
+    );
+    assert_eq!(
+        app.scalar_i64("SELECT version FROM processes WHERE scan_id = $1", &id)
+            .await,
+        version
+    );
+    assert_eq!(
+        app.scalar_i64("SELECT COUNT(*) FROM field_edits WHERE scan_id = $1", &id)
+            .await,
+        0
+    );
+    // A real date is taken.
+    let r = desk
+        .post(
+            &format!("/desk/cases/{id}/edit"),
+            &[("pd_dateOfBirth", "1990-02-28"), ("edit_reason", "misread")],
+        )
+        .await;
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+    assert!(app
+        .process_field(&id, "document")
+        .await
+        .unwrap_or_default()
+        .contains("1990-02-28"));
 }
