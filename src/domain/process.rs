@@ -192,40 +192,29 @@ pub fn field_label(field: &str) -> &str {
 /// digits. Values already stored are never re-judged, only changes.
 pub fn check_personal_value(field: &str, value: &str) -> Result<(), String> {
     let label = field_label(field);
-    match field {
-        "dateOfBirth" | "dateOfExpiry" => {
-            if crate::domain::validation::parse_date(value).is_none() {
-                return Err(format!(
-                    "{label}: '{value}' is not a real date; write it as YYYY-MM-DD, e.g. 1985-06-15"
-                ));
-            }
+    let refused = match field {
+        "dateOfBirth" | "dateOfExpiry"
+            if crate::domain::validation::parse_date(value).is_none() =>
+        {
+            format!(
+                "{label}: '{value}' is not a real date; write it as YYYY-MM-DD, e.g. 1985-06-15"
+            )
         }
-        "country" => {
-            if !crate::domain::mrz::is_state_code(value) {
-                return Err(format!(
-                    "{label}: '{value}' is not an ISO 3166-1 alpha-3 country code such as ESP"
-                ));
-            }
+        "country" if !crate::domain::mrz::is_state_code(value) => {
+            format!("{label}: '{value}' is not an ISO 3166-1 alpha-3 country code such as ESP")
         }
-        "gender" => {
-            if !matches!(value, "M" | "F" | "X") {
-                return Err(format!(
-                    "{label}: use M, F or X (unspecified), not '{value}'"
-                ));
-            }
+        "gender" if !matches!(value, "M" | "F" | "X") => {
+            format!("{label}: use M, F or X (unspecified), not '{value}'")
         }
-        "documentNumber" => {
-            let ok = (1..=30).contains(&value.chars().count())
-                && value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-            if !ok {
-                return Err(format!(
-                    "{label}: use 1 to 30 letters, digits or hyphens, not '{value}'"
-                ));
-            }
+        "documentNumber"
+            if !(1..=30).contains(&value.chars().count())
+                || !value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') =>
+        {
+            format!("{label}: use 1 to 30 letters, digits or hyphens, not '{value}'")
         }
-        _ => {}
-    }
-    Ok(())
+        _ => return Ok(()),
+    };
+    Err(refused)
 }
 
 impl Document {
