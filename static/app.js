@@ -72,6 +72,23 @@
     e.preventDefault();
     e.returnValue = "";
   });
+  // Keys for the work of every case, never while typing: n takes the next
+  // case, c claims this one, e jumps to the first editable field.
+  document.addEventListener("keydown", function (e) {
+    if (e.ctrlKey || e.metaKey || e.altKey || e.defaultPrevented) return;
+    var t = e.target;
+    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+    var target = { n: "take-next", c: "claim-button" }[e.key];
+    if (target) {
+      var b = document.getElementById(target);
+      if (b) { e.preventDefault(); b.click(); }
+      return;
+    }
+    if (e.key === "e") {
+      var f = document.querySelector("#edit-form input[name^='pd_']");
+      if (f) { e.preventDefault(); f.focus(); }
+    }
+  });
   // Evidence viewer: zoom and rotate without leaving the case page.
   document.addEventListener("click", function (e) {
     var b = e.target.closest("[data-zoom],[data-rotate]");

@@ -24,6 +24,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/login", web::post().to(auth::login))
             .route("/logout", web::post().to(auth::logout))
             .route("/queue", web::get().to(queue::queue))
+            .route("/queue/next", web::post().to(queue::take_next))
             .route("/cases/{scan_id}", web::get().to(case::page))
             .route("/cases/{scan_id}/claim", web::post().to(case::claim))
             .route("/cases/{scan_id}/release", web::post().to(case::release))

@@ -177,3 +177,48 @@ pub async fn queue(
         searching,
     })
 }
+
+/// How many of the oldest unclaimed cases `take_next` tries before saying
+/// the view is empty: other agents pressing it at the same moment take some.
+const TAKE_NEXT_TRIES: i64 = 20;
+
+/// Take next: claims the oldest unclaimed case of the queue view the agent
+/// is on (its filters honoured) and opens it. Each claim is one conditional
+/// update, so two agents pressing it together get different cases: the one
+/// whose claim loses moves on to the next case.
+#[tracing::instrument(skip_all)]
+pub async fn take_next(
+    state: web::Data<AppState>,
+    session: DeskSession,
+    params: web::Form<QueueParams>,
+) -> Result<HttpResponse, DeskError> {
+    let mut p = params.into_inner();
+    p.after = None;
+    if p.state.as_deref().is_none_or(str::is_empty) {
+        p.state = Some(State::PendingVerification.as_str().to_string());
+    }
+    let mut filter = QueueFilter::parse(&p).map_err(DeskError::BadRequest)?;
+    if filter.state.is_final() {
+        return Err(DeskError::BadRequest(format!(
+            "{} cases are decided: take next works on a queue awaiting review",
+            filter.state.label()
+        )));
+    }
+    filter.assignee = Some(crate::domain::queue::Assignee::Unassigned);
+    let idle = crate::domain::ms(state.settings.claim_idle);
+    let candidates =
+        rows::queue(state.db.read(), &filter, now_ms() - idle, TAKE_NEXT_TRIES).await?;
+    let who = session.actor();
+    for c in candidates {
+        match crate::review::claim(&state.db, &state.settings, &c.scan_id, &who).await {
+            Ok(()) => return Ok(super::htmx_go(&format!("/desk/cases/{}", c.scan_id))),
+            // Someone claimed or decided it since the list was read.
+            Err(crate::review::CaseError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(DeskError::Conflict(format!(
+        "No unclaimed case is waiting in this view ({}). Clear a filter, or try again later.",
+        filter.state.label()
+    )))
+}

@@ -416,6 +416,33 @@ async fn desk_flow(app: &TestApp, c: &Client) {
         .await
         .contains("number misread by OCR"));
 
+    // From the decided case, the key n takes the next case: the oldest
+    // unclaimed one in review, claimed and opened in one step.
+    let next_expected = app.cases_in("PENDING_VERIFICATION").await.remove(0);
+    c.find(Locator::Css("body"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .send_keys("n")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    until("the next case", || async {
+        url_of(c)
+            .await
+            .ends_with(&format!("/desk/cases/{next_expected}"))
+    })
+    .await;
+    until("the claim of the next case", || async {
+        text_of(c, "#claim")
+            .await
+            .contains("You are working on this case")
+    })
+    .await;
+    std::fs::write(
+        artifact("case-take-next.png"),
+        c.screenshot().await.unwrap_or_else(|e| panic!("{e}")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+
     // Log out; the session is dead.
     click(c, "#logout").await;
     until("the login page", || async {

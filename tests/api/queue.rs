@@ -7,7 +7,8 @@ both_backends!(
     keyset_pages_visit_every_case_once_oldest_first,
     filters_and_search_narrow_the_queue,
     htmx_gets_a_partial_and_urls_are_bookmarkable,
-    bad_filters_are_refused_clearly
+    bad_filters_are_refused_clearly,
+    take_next_gives_concurrent_agents_different_cases_of_the_view
 );
 
 fn scan_ids(html: &str) -> Vec<String> {
@@ -253,4 +254,124 @@ async fn bad_filters_are_refused_clearly(b: Backend) {
         assert!(body.contains(msg), "{q}: {body}");
         assert!(body.contains("id=\"error-message\""));
     }
+}
+
+/// Take next claims the oldest unclaimed case of the view (its filters
+/// honoured) and opens it; six agents pressing it at the same moment get
+/// six different cases, each claimed by the agent it was given to; an
+/// empty view says so and claims nothing.
+async fn take_next_gives_concurrent_agents_different_cases_of_the_view(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(30).await;
+    let mut agents = Vec::new();
+    for i in 0..6 {
+        let email = format!("taker{i}@bank.example");
+        kycdesk::accounts::create_user(
+            &app.state.db,
+            &email,
+            kycdesk::domain::Role::Agent,
+            "taker-password-123",
+            "test",
+            "test",
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        let desk = app.login((email.as_str(), "taker-password-123")).await;
+        agents.push((email, desk));
+    }
+    let presses = agents.iter().map(|(_, d)| {
+        d.post(
+            "/desk/queue/next",
+            &[("state", "PENDING_VERIFICATION"), ("country", "")],
+        )
+    });
+    let answers = futures_util::future::join_all(presses).await;
+    let mut taken = Vec::new();
+    for ((email, _), r) in agents.iter().zip(answers) {
+        assert_eq!(r.status(), 200, "{email}");
+        let to = r.headers()["hx-redirect"]
+            .to_str()
+            .unwrap_or_default()
+            .to_string();
+        let id = to
+            .strip_prefix("/desk/cases/")
+            .unwrap_or_else(|| panic!("{to}"))
+            .to_string();
+        assert_eq!(
+            app.process_field(&id, "claimed_by").await.as_deref(),
+            Some(email.as_str()),
+            "{id} is claimed by the agent who was sent to it"
+        );
+        taken.push(id);
+    }
+    let mut distinct = taken.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 6, "{taken:?}");
+    // They are the six oldest cases in review.
+    let mut oldest: Vec<String> = app.cases_in("PENDING_VERIFICATION").await;
+    oldest.truncate(6);
+    oldest.sort();
+    assert_eq!(distinct, oldest);
+
+    // Filters are honoured.
+    let (_, first) = &agents[0];
+    let country: String = sqlx::query_scalar(
+        "SELECT country_id FROM processes WHERE state = 'PENDING_VERIFICATION' AND claimed_by IS NULL AND country_id IS NOT NULL ORDER BY created_at DESC LIMIT 1",
+    )
+    .fetch_one(app.state.db.read())
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let r = first
+        .post(
+            "/desk/queue/next",
+            &[("state", "PENDING_VERIFICATION"), ("country", &country)],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let to = r.headers()["hx-redirect"]
+        .to_str()
+        .unwrap_or_default()
+        .to_string();
+    let id = to.trim_start_matches("/desk/cases/");
+    assert_eq!(app.process_field(id, "country_id").await, Some(country));
+
+    // An empty view: 409 with what to do, nothing claimed.
+    let claimed_before = app
+        .scalar_i64(
+            "SELECT COUNT(*) FROM processes WHERE claimed_by = $1",
+            "taker1@bank.example",
+        )
+        .await;
+    let (_, second) = &agents[1];
+    let r = second
+        .post(
+            "/desk/queue/next",
+            &[
+                ("state", "PENDING_VERIFICATION"),
+                ("q", "nobody-is-called-this"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 409);
+    let body = r.text().await.unwrap_or_default();
+    assert!(
+        body.contains("No unclaimed case is waiting in this view"),
+        "{body}"
+    );
+    assert_eq!(
+        app.scalar_i64(
+            "SELECT COUNT(*) FROM processes WHERE claimed_by = $1",
+            "taker1@bank.example"
+        )
+        .await,
+        claimed_before
+    );
+    // A decided queue is not one to take from.
+    let r = second
+        .post("/desk/queue/next", &[("state", "VERIFIED")])
+        .await;
+    assert_eq!(r.status(), 400);
 }
