@@ -72,13 +72,23 @@
     e.preventDefault();
     e.returnValue = "";
   });
+  // Accepting a case that fails checks asks first, naming the failures
+  // (the button carries the question; capture runs before htmx submits).
+  document.addEventListener("click", function (e) {
+    var b = e.target.closest && e.target.closest("button[data-confirm]");
+    if (b && !window.confirm(b.dataset.confirm)) {
+      e.preventDefault();
+      e.stopPropagation();
+    }
+  }, true);
   // Keys for the work of every case, never while typing: n takes the next
-  // case, c claims this one, e jumps to the first editable field.
+  // case, c claims this one, a / r press Accept / Reject (a rejection still
+  // needs its reason), e jumps to the first editable field.
   document.addEventListener("keydown", function (e) {
     if (e.ctrlKey || e.metaKey || e.altKey || e.defaultPrevented) return;
     var t = e.target;
     if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
-    var target = { n: "take-next", c: "claim-button" }[e.key];
+    var target = { n: "take-next", c: "claim-button", a: "accept", r: "reject" }[e.key];
     if (target) {
       var b = document.getElementById(target);
       if (b) { e.preventDefault(); b.click(); }

@@ -30,6 +30,7 @@ pub struct Rec {
 
 pub struct V {
     pub name: String,
+    pub label: String,
     pub result: String,
     pub reason: String,
 }
@@ -63,6 +64,7 @@ struct CasePage {
     created: String,
     is_final: bool,
     is_pending_validation: bool,
+    failing_labels: String,
     claim_holder: Option<String>,
     claimed_by_me: bool,
     can_release: bool,
@@ -180,6 +182,7 @@ pub async fn page(
     let validations = parsed
         .into_iter()
         .map(|(name, v)| V {
+            label: crate::domain::validation::label(&name).to_string(),
             name,
             result: serde_json::to_value(v.result)
                 .ok()
@@ -187,7 +190,14 @@ pub async fn page(
                 .unwrap_or_default(),
             reason: v.reason,
         })
-        .collect();
+        .collect::<Vec<V>>();
+    // Accepting a case that fails checks asks first, naming them.
+    let failing_labels = validations
+        .iter()
+        .filter(|v| v.result == "fail")
+        .map(|v| v.label.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
 
     let doc = p.document().map_err(|e| DeskError::Internal(e.into()))?;
     let doc_json = serde_json::to_value(&doc).unwrap_or_default();
@@ -299,6 +309,7 @@ pub async fn page(
         created: fmt_ms(p.created_at),
         is_final: st.is_final(),
         is_pending_validation: st == State::PendingValidation,
+        failing_labels,
         claim_holder,
         claimed_by_me,
         can_release: session.role >= Role::Supervisor,

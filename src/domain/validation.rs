@@ -18,6 +18,21 @@ pub const NAMES: [&str; 8] = [
     "imagesPresent",
 ];
 
+/// What a reviewer reads for a validation (its code stays the API's).
+pub fn label(name: &str) -> &str {
+    match name {
+        "documentDataPresent" => "Document data present",
+        "mrzCheckDigits" => "MRZ check digits",
+        "mrzMatchesDocument" => "MRZ matches the printed data",
+        "documentNotExpired" => "Document not expired",
+        "applicantOfAge" => "Applicant of age",
+        "facialMatchingScore" => "Face matches the document",
+        "facialLivenessScore" => "Liveness",
+        "imagesPresent" => "Images present and readable",
+        other => other,
+    }
+}
+
 /// Thresholds an operator can configure.
 #[derive(Debug, Clone)]
 pub struct Thresholds {

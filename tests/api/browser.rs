@@ -158,6 +158,38 @@ async fn click(c: &Client, css: &str) {
         .unwrap_or_else(|e| panic!("click {css}: {e}"));
 }
 
+/// Presses Accept. On a case that fails validations the desk asks first,
+/// naming the failures: the question is checked and answered yes.
+async fn accept_case(c: &Client, app: &TestApp, scan_id: &str) {
+    let failing = app
+        .process_field(scan_id, "failing_validations")
+        .await
+        .unwrap_or_default();
+    c.wait()
+        .for_element(Locator::Css("#accept"))
+        .await
+        .unwrap_or_else(|e| panic!("#accept: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click #accept: {e}"));
+    if failing.is_empty() {
+        assert!(
+            c.get_alert_text().await.is_err(),
+            "no question for a case that passes every check"
+        );
+        return;
+    }
+    let question = c
+        .get_alert_text()
+        .await
+        .unwrap_or_else(|e| panic!("{scan_id} fails {failing}: no confirmation ({e})"));
+    assert!(
+        question.starts_with("This case fails: ") && question.ends_with("Accept it anyway?"),
+        "{question}"
+    );
+    c.accept_alert().await.unwrap_or_else(|e| panic!("{e}"));
+}
+
 async fn open_case_and_claim(c: &Client, app: &TestApp, scan_id: &str) {
     c.goto(&app.url(&format!("/desk/cases/{scan_id}")))
         .await
@@ -247,7 +279,7 @@ async fn desk_flow(app: &TestApp, c: &Client) {
     assert!(text_of(c, "#history")
         .await
         .contains("surname misread by OCR"));
-    click(c, "#accept").await;
+    accept_case(c, app, &accept_id).await;
     until("the accepted state", || async {
         text_of(c, "#case-state").await == "VERIFIED"
     })
@@ -374,7 +406,7 @@ async fn desk_flow(app: &TestApp, c: &Client) {
         .send_keys("ZX9876543")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    click(c, "#accept").await;
+    accept_case(c, app, &third).await;
     until("the unsaved-edit prompt", || async {
         let t = text_of(c, "#decision-feedback").await;
         t.contains("You changed Document number without saving")
@@ -402,7 +434,7 @@ async fn desk_flow(app: &TestApp, c: &Client) {
         .send_keys("number misread by OCR")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    click(c, "#accept").await;
+    accept_case(c, app, &third).await;
     until("the accepted state", || async {
         text_of(c, "#case-state").await == "VERIFIED"
     })

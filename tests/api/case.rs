@@ -32,7 +32,43 @@ async fn case_page_shows_fields_evidence_and_history(b: Backend) {
         .unwrap_or_default();
     assert!(html.contains(&number), "document number shown");
     assert!(html.contains("data-validation=\"mrzCheckDigits\""));
+    assert!(
+        html.contains("<b>MRZ check digits</b> <small class=\"code\">mrzCheckDigits</small>"),
+        "validations read as words, the code beside"
+    );
     assert!(html.contains("This case is final"));
+    // Accepting a case in review that fails a check asks first, naming it;
+    // one that passes everything does not.
+    let mut asked = 0;
+    for (failing, id) in sqlx::query_as::<_, (String, String)>(
+        "SELECT failing_validations, scan_id FROM processes WHERE state = 'PENDING_VERIFICATION' ORDER BY created_at",
+    )
+    .fetch_all(app.state.db.read())
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+    {
+        let page = desk
+            .get(&format!("/desk/cases/{id}"))
+            .await
+            .text()
+            .await
+            .unwrap_or_default();
+        let first = failing.split(',').find(|f| !f.is_empty());
+        match first {
+            Some(f) => {
+                let label = kycdesk::domain::validation::label(f);
+                let question = crate::helpers::between(&page, "data-confirm=\"", "\"")
+                    .unwrap_or_else(|| panic!("{id} fails {failing}: no confirmation"));
+                assert!(
+                    question.starts_with("This case fails: ") && question.contains(label),
+                    "{id}: {question}"
+                );
+                asked += 1;
+            }
+            None => assert!(!page.contains("data-confirm="), "{id} passes every check"),
+        }
+    }
+    assert!(asked > 0, "the demo has cases in review that fail a check");
     assert!(
         !html.contains("id=\"decision-form\""),
         "no decision form on a final case"
