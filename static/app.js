@@ -81,6 +81,14 @@
       e.stopPropagation();
     }
   }, true);
+  function toggleHelp() {
+    var d = document.getElementById("keys-help");
+    if (!d) return;
+    if (d.open) d.close(); else d.showModal();
+  }
+  document.addEventListener("click", function (e) {
+    if (e.target.closest && e.target.closest("#keys-help-button")) toggleHelp();
+  });
   // Keys for the work of every case, never while typing: n takes the next
   // case, c claims this one, a / r press Accept / Reject (a rejection still
   // needs its reason), e jumps to the first editable field.
@@ -88,6 +96,11 @@
     if (e.ctrlKey || e.metaKey || e.altKey || e.defaultPrevented) return;
     var t = e.target;
     if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+    if (e.key === "?") {
+      e.preventDefault();
+      toggleHelp();
+      return;
+    }
     var target = { n: "take-next", c: "claim-button", a: "accept", r: "reject" }[e.key];
     if (target) {
       var b = document.getElementById(target);

@@ -215,6 +215,31 @@ async fn desk_flow(app: &TestApp, c: &Client) {
     )
     .unwrap_or_else(|e| panic!("{e}"));
 
+    // "?" opens the keyboard help over the page; its Close button shuts it.
+    c.find(Locator::Css("body"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .send_keys("?")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    until("the keyboard help", || async {
+        c.find(Locator::Css("#keys-help[open]")).await.is_ok()
+    })
+    .await;
+    assert!(text_of(c, "#keys-help")
+        .await
+        .contains("Take the next case"));
+    std::fs::write(
+        artifact("keys-help.png"),
+        c.screenshot().await.unwrap_or_else(|e| panic!("{e}")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    click(c, "#keys-help-close").await;
+    until("the help closed", || async {
+        c.find(Locator::Css("#keys-help[open]")).await.is_err()
+    })
+    .await;
+
     // Filter the queue: htmx swaps the results and pushes a bookmarkable URL.
     let country = c
         .find(Locator::Css("#f-country"))
