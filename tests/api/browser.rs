@@ -158,6 +158,16 @@ async fn click(c: &Client, css: &str) {
         .unwrap_or_else(|e| panic!("click {css}: {e}"));
 }
 
+/// Presses a desk key with the focus on the page, not in a field.
+async fn press(c: &Client, key: &str) {
+    c.find(Locator::Css("body"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .send_keys(key)
+        .await
+        .unwrap_or_else(|e| panic!("key {key}: {e}"));
+}
+
 /// Presses Accept. On a case that fails validations the desk asks first,
 /// naming the failures: the question is checked and answered yes.
 async fn accept_case(c: &Client, app: &TestApp, scan_id: &str) {
@@ -320,8 +330,22 @@ async fn desk_flow(app: &TestApp, c: &Client) {
     );
 
     // Reject another with a reason from the list.
+    // Claimed with the key c this time.
     let reject_id = app.cases_in("PENDING_VERIFICATION").await.remove(0);
-    open_case_and_claim(c, app, &reject_id).await;
+    c.goto(&app.url(&format!("/desk/cases/{reject_id}")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.wait()
+        .for_element(Locator::Css("#claim-button"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    press(c, "c").await;
+    until("the claim by key", || async {
+        text_of(c, "#claim")
+            .await
+            .contains("You are working on this case")
+    })
+    .await;
     c.find(Locator::Css("#reject-reason"))
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -499,6 +523,36 @@ async fn desk_flow(app: &TestApp, c: &Client) {
         c.screenshot().await.unwrap_or_else(|e| panic!("{e}")),
     )
     .unwrap_or_else(|e| panic!("{e}"));
+    // e puts the cursor in the edit form; a outside a field accepts.
+    press(c, "e").await;
+    until("the cursor in the first edit field", || async {
+        c.execute(
+            "return document.activeElement && document.activeElement.name || ''",
+            vec![],
+        )
+        .await
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .is_some_and(|n| n.starts_with("pd_"))
+    })
+    .await;
+    c.execute("document.activeElement.blur()", vec![])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let failing = app
+        .process_field(&next_expected, "failing_validations")
+        .await
+        .unwrap_or_default();
+    press(c, "a").await;
+    if !failing.is_empty() {
+        let q = c.get_alert_text().await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(q.starts_with("This case fails: "), "{q}");
+        c.accept_alert().await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    until("the case accepted by key", || async {
+        text_of(c, "#case-state").await == "VERIFIED"
+    })
+    .await;
 
     // Log out; the session is dead.
     click(c, "#logout").await;
