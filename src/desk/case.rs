@@ -406,31 +406,32 @@ pub async fn decide(
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, DeskError> {
     let scan_id = path.into_inner();
-    let mut action = None;
-    let mut input = DecisionInput {
-        decision: Decision::Pending,
-        expected_version: None,
-        reason: None,
-        comment: None,
-        changes: Default::default(),
-        edit_reason: None,
-    };
+    let (mut action, mut version, mut reason, mut comment, mut edit_reason) =
+        (None, None, None, None, None);
+    let mut changes = std::collections::BTreeMap::new();
     for (k, v) in form.into_inner() {
         if let Some(field) = k.strip_prefix("pd_") {
-            input.changes.insert(field.to_string(), form_text(v));
+            changes.insert(field.to_string(), form_text(v));
             continue;
         }
         match k.as_str() {
             "action" => action = Some(v),
-            "version" => input.expected_version = Some(parse_version(&v)?),
-            "reason" => input.reason = Some(v),
-            "comment" => input.comment = Some(v),
-            "edit_reason" => input.edit_reason = Some(v),
+            "version" => version = Some(parse_version(&v)?),
+            "reason" => reason = Some(v),
+            "comment" => comment = Some(v),
+            "edit_reason" => edit_reason = Some(v),
             _ => {}
         }
     }
-    input.decision =
-        Decision::parse(action.as_deref().unwrap_or("")).map_err(DeskError::BadRequest)?;
+    let input = DecisionInput {
+        decision: Decision::parse(action.as_deref().unwrap_or(""))
+            .map_err(DeskError::BadRequest)?,
+        expected_version: version,
+        reason,
+        comment,
+        changes,
+        edit_reason,
+    };
     review::decide(
         &state.db,
         &state.settings,

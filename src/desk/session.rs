@@ -61,27 +61,11 @@ impl FromRequest for DeskSession {
             let state = req
                 .app_data::<web::Data<AppState>>()
                 .ok_or_else(|| DeskError::Internal(anyhow::anyhow!("application state missing")))?;
-            // Where to return after logging in: the page asked for, or for
-            // an htmx request the page it was sent from.
-            let back_to = if htmx {
-                req.headers()
-                    .get("HX-Current-URL")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|u| url::Url::parse(u).ok())
-                    .map(|u| match u.query() {
-                        Some(q) => format!("{}?{q}", u.path()),
-                        None => u.path().to_string(),
-                    })
-            } else if *req.method() == Method::GET {
-                Some(req.uri().to_string())
-            } else {
-                None
-            };
-            let back_to = back_to.filter(|p| super::auth::is_return_path(p));
+            // Only computed on the way to the login page, not per request.
             let unauth = |expired| DeskError::Unauthenticated {
                 htmx,
                 expired,
-                back_to: back_to.clone(),
+                back_to: return_path(&req, htmx),
             };
             let token = req
                 .cookie(state.settings.session_cookie())
@@ -166,4 +150,25 @@ pub fn removal<'a>(state: &AppState, name: &'a str) -> Cookie<'a> {
     let mut c = cookie(state, name, String::new());
     c.make_removal();
     c
+}
+
+/// Where to return after logging in: the page asked for, or for an htmx
+/// request the page it was sent from; only a desk page qualifies.
+fn return_path(req: &HttpRequest, htmx: bool) -> Option<String> {
+    let path = if htmx {
+        let u = req
+            .headers()
+            .get("HX-Current-URL")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|u| url::Url::parse(u).ok())?;
+        match u.query() {
+            Some(q) => format!("{}?{q}", u.path()),
+            None => u.path().to_string(),
+        }
+    } else if *req.method() == Method::GET {
+        req.uri().to_string()
+    } else {
+        return None;
+    };
+    Some(path).filter(|p| super::auth::is_return_path(p))
 }

@@ -229,29 +229,9 @@ async fn idle_sessions_expire(b: Backend) {
         "https://evil.example/",
         "/desk/logout",
     ] {
-        let c = crate::helpers::client();
-        let login = c
-            .get(app.url("/desk/login"))
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .text()
-            .await
-            .unwrap_or_default();
-        let token = crate::helpers::between(&login, "name=\"csrf_token\" value=\"", "\"")
-            .unwrap_or_else(|| panic!("no login token"))
-            .to_string();
-        let r = c
-            .post(app.url("/desk/login"))
-            .form(&[
-                ("email", AGENT.0),
-                ("password", AGENT.1),
-                ("csrf_token", &token),
-                ("next", foreign),
-            ])
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        let r = app
+            .post_login_to(&crate::helpers::client(), AGENT.0, AGENT.1, Some(foreign))
+            .await;
         assert_eq!(r.status(), 303, "{foreign}");
         assert_eq!(r.headers()["location"], "/desk/queue", "{foreign}");
     }

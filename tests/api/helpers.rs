@@ -180,6 +180,17 @@ impl TestApp {
         email: &str,
         password: &str,
     ) -> reqwest::Response {
+        self.post_login_to(c, email, password, None).await
+    }
+
+    /// The login form as a browser sends it, with the page to return to.
+    pub async fn post_login_to(
+        &self,
+        c: &reqwest::Client,
+        email: &str,
+        password: &str,
+        next: Option<&str>,
+    ) -> reqwest::Response {
         let page = c
             .get(self.url("/desk/login"))
             .send()
@@ -189,12 +200,14 @@ impl TestApp {
         let token = between(&html, "name=\"csrf_token\" value=\"", "\"")
             .unwrap_or_default()
             .to_string();
+        let mut form = vec![
+            ("email", email),
+            ("password", password),
+            ("csrf_token", token.as_str()),
+        ];
+        form.extend(next.map(|n| ("next", n)));
         c.post(self.url("/desk/login"))
-            .form(&[
-                ("email", email),
-                ("password", password),
-                ("csrf_token", &token),
-            ])
+            .form(&form)
             .send()
             .await
             .unwrap_or_else(|e| panic!("{e}"))
