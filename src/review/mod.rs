@@ -865,7 +865,7 @@ pub async fn set_extracted(
     }
     let mut doc = p.document().map_err(anyhow::Error::from)?;
     for (field, value) in &x.fields {
-        let value = value.trim();
+        // The published limit is on the value as sent, before trimming.
         if value.chars().count() > 500 {
             return Err(CaseError::Invalid(format!(
                 "{field} is longer than 500 characters"
@@ -879,14 +879,14 @@ pub async fn set_extracted(
             _ => doc.personal_field_mut(field),
         }
         .ok_or_else(|| CaseError::Invalid(format!("'{field}' is not a document field")))?;
-        *slot = Some(value.to_string()).filter(|v| !v.is_empty());
+        *slot = Some(value.trim().to_string()).filter(|v| !v.is_empty());
+    }
+    if x.mrz.as_deref().is_some_and(|m| m.chars().count() > 200) {
+        return Err(CaseError::Invalid(
+            "the MRZ is longer than 200 characters".into(),
+        ));
     }
     if let Some(m) = x.mrz.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
-        if m.chars().count() > 200 {
-            return Err(CaseError::Invalid(
-                "the MRZ is longer than 200 characters".into(),
-            ));
-        }
         doc.mrz = Some(m.to_string());
         if let Ok(parsed) = crate::domain::mrz::parse(m, chrono::Utc::now().date_naive()) {
             crate::domain::mrz::fill_document(&mut doc, &parsed);

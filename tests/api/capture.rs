@@ -425,6 +425,38 @@ async fn capture_engine_attaches_checked_evidence_and_submits(b: Backend) {
     )
     .await;
     assert_eq!(s, 400);
+    // The published 500-character limit holds for the value as sent: one
+    // letter padded with 500 no-break spaces is refused, not trimmed and
+    // taken (schemathesis found this on PostgreSQL).
+    let padded = format!("x{}", "\u{a0}".repeat(500));
+    let (s, _) = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("{base}/document"),
+        &tok,
+        Some(json!({"document": {"city": padded}})),
+    )
+    .await;
+    assert_eq!(s, 400);
+    let (s, _) = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("{base}/document"),
+        &tok,
+        Some(json!({"mrz": format!("P{}", " ".repeat(200))})),
+    )
+    .await;
+    assert_eq!(s, 400);
+    let (s, docv) = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("{base}/document"),
+        &tok,
+        Some(json!({"document": {"city": "  Sevilla  "}})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(docv["city"], "Sevilla", "within the limit, stored trimmed");
 
     // Other tenants cannot touch it.
     let other = integrator(&app, "Other Bank").await;
