@@ -46,7 +46,7 @@ pub fn entry_hash(
 
 /// Appends inside the caller's transaction, so the entry lands exactly when
 /// the change it records does.
-pub async fn record(db: &Db, tx: &mut Tx, e: Event<'_>) -> Result<(), sqlx::Error> {
+async fn record(db: &Db, tx: &mut Tx, e: Event<'_>) -> Result<(), sqlx::Error> {
     db.lock_audit(tx).await?;
     let (prev_seq, prev_hash) = rows::last(tx).await?.unwrap_or((0, GENESIS.to_string()));
     let seq = prev_seq + 1;
@@ -91,6 +91,7 @@ pub async fn record_now(db: &Db, e: Event<'_>) -> Result<(), sqlx::Error> {
 pub struct Work<'a> {
     db: &'a Db,
     pub tx: Tx,
+    recorded: usize,
 }
 
 impl<'a> Work<'a> {
@@ -98,13 +99,28 @@ impl<'a> Work<'a> {
         Ok(Work {
             db,
             tx: db.begin().await?,
+            recorded: 0,
         })
     }
 
     /// Appends an entry without committing (a change that records more
     /// than one event).
     pub async fn record(&mut self, e: Event<'_>) -> Result<(), sqlx::Error> {
-        record(self.db, &mut self.tx, e).await
+        record(self.db, &mut self.tx, e).await?;
+        self.recorded += 1;
+        Ok(())
+    }
+
+    /// Commits a change whose entries were appended with `record` (a change
+    /// that must do more after its entry, such as placing blobs, before it
+    /// commits). Refuses a unit of work that recorded nothing.
+    pub async fn commit_recorded(self) -> Result<(), sqlx::Error> {
+        if self.recorded == 0 {
+            return Err(sqlx::Error::Protocol(
+                "a unit of work tried to commit without an audit entry".into(),
+            ));
+        }
+        self.tx.commit().await
     }
 
     /// Appends the change's entry, then commits both.

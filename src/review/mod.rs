@@ -21,15 +21,15 @@ use std::collections::BTreeMap;
 async fn commit_with_blobs(
     db: &Db,
     blobs: &BlobStore,
-    mut tx: Tx,
+    mut work: audit::Work<'_>,
     staged: Vec<StagedBlob>,
 ) -> Result<(), CaseError> {
     let shas: Vec<String> = staged.iter().map(|b| b.sha256.clone()).collect();
     let result = async {
         for b in staged {
-            blobs.place(db, &mut tx, b).await?;
+            blobs.place(db, &mut work.tx, b).await?;
         }
-        tx.commit().await
+        work.commit_recorded().await
     }
     .await;
     if let Err(e) = result {
@@ -559,10 +559,10 @@ pub async fn decide(
     } else {
         None
     };
-    let mut tx = db.begin().await?;
+    let mut work = audit::Work::begin(db).await?;
     if let Some(e) = &prepared {
         write_edit(
-            &mut tx,
+            &mut work.tx,
             scan_id,
             version,
             e,
@@ -574,7 +574,7 @@ pub async fn decide(
         version += 1;
     }
     let changed = rows::transition(
-        &mut tx,
+        &mut work.tx,
         &Transition {
             scan_id,
             version,
@@ -597,7 +597,7 @@ pub async fn decide(
     )
     .await?;
     if changed == 0 {
-        tx.rollback().await?;
+        work.tx.rollback().await?;
         let now_p = load(db, scan_id).await?;
         return Err(CaseError::Conflict(match now_p.state() {
             Ok(st) if st.is_final() => format!(
@@ -608,7 +608,7 @@ pub async fn decide(
         }));
     }
     rows::insert_decision(
-        &mut tx,
+        &mut work.tx,
         &DecisionRow {
             id: uuid::Uuid::new_v4().to_string(),
             scan_id: scan_id.into(),
@@ -622,16 +622,14 @@ pub async fn decide(
         },
     )
     .await?;
-    rows::bump_count(&mut tx, from, -1).await?;
-    rows::bump_count(&mut tx, to, 1).await?;
+    rows::bump_count(&mut work.tx, from, -1).await?;
+    rows::bump_count(&mut work.tx, to, 1).await?;
     if let Some((staged, size)) = &report {
-        rows::replace_report(&mut tx, scan_id, &staged.sha256, *size, now).await?;
+        rows::replace_report(&mut work.tx, scan_id, &staged.sha256, *size, now).await?;
     }
-    crate::store::webhooks::enqueue(&mut tx, &p.integrator_id, scan_id, to.as_str(), now).await?;
-    audit::record(
-        db,
-        &mut tx,
-        event(
+    crate::store::webhooks::enqueue(&mut work.tx, &p.integrator_id, scan_id, to.as_str(), now)
+        .await?;
+    work.record(event(
             who,
             "case.decide",
             scan_id,
@@ -643,7 +641,13 @@ pub async fn decide(
     )
     .await?;
     let new_report = report.as_ref().map(|(b, _)| b.sha256.clone());
-    commit_with_blobs(db, blobs, tx, report.map(|(b, _)| b).into_iter().collect()).await?;
+    commit_with_blobs(
+        db,
+        blobs,
+        work,
+        report.map(|(b, _)| b).into_iter().collect(),
+    )
+    .await?;
     if let (Some(old), Some(new)) = (&p.pdf_checksum, &new_report) {
         if old != new {
             crate::evidence::forget(db, blobs, None, old).await;
@@ -706,14 +710,14 @@ async fn attach(
     }
     let kind = e.kind.as_str();
     let now = now_ms();
-    let mut tx = db.begin().await?;
+    let mut work = audit::Work::begin(db).await?;
     // Uploads to one process are serialised by its row, taken first (the
     // lock order every writer follows): counting in the transaction that
     // adds the next one lets a burst through only up to the ceiling, and two
     // uploads to one slot never collide on its unique index.
-    db.lock_process(&mut tx, scan_id).await?;
-    if rows::upload_count(&mut tx, scan_id).await? >= MAX_UPLOADS {
-        tx.rollback().await?;
+    db.lock_process(&mut work.tx, scan_id).await?;
+    if rows::upload_count(&mut work.tx, scan_id).await? >= MAX_UPLOADS {
+        work.tx.rollback().await?;
         return Err(CaseError::Limit(format!(
             "this process has received {MAX_UPLOADS} uploads; no more are accepted"
         )));
@@ -730,19 +734,22 @@ async fn attach(
         width: e.accepted.dimensions.map(|d| d.0 as i64),
         height: e.accepted.dimensions.map(|d| d.1 as i64),
     };
-    let (moved, replaced) = rows::put_evidence(&mut tx, &row).await?;
+    let (moved, replaced) = rows::put_evidence(&mut work.tx, &row).await?;
     if moved {
-        rows::bump_count(&mut tx, State::Created, -1).await?;
-        rows::bump_count(&mut tx, State::InProgress, 1).await?;
+        rows::bump_count(&mut work.tx, State::Created, -1).await?;
+        rows::bump_count(&mut work.tx, State::InProgress, 1).await?;
     }
     if kind == "recording" {
-        crate::store::webhooks::enqueue(&mut tx, &p.integrator_id, scan_id, "VIDEO_AVAILABLE", now)
-            .await?;
+        crate::store::webhooks::enqueue(
+            &mut work.tx,
+            &p.integrator_id,
+            scan_id,
+            "VIDEO_AVAILABLE",
+            now,
+        )
+        .await?;
     }
-    audit::record(
-        db,
-        &mut tx,
-        event(
+    work.record(event(
             who,
             "evidence.add",
             scan_id,
@@ -750,7 +757,7 @@ async fn attach(
         ),
     )
     .await?;
-    commit_with_blobs(db, blobs, tx, vec![e.blob]).await?;
+    commit_with_blobs(db, blobs, work, vec![e.blob]).await?;
     Ok(replaced)
 }
 
@@ -788,10 +795,10 @@ pub async fn submit(
         crate::certify::stage_report(blobs, &shown, &doc, &checks, &evidence, None).await?;
     let sha = report.sha256.clone();
     let now = now_ms();
-    let mut tx = db.begin().await?;
+    let mut work = audit::Work::begin(db).await?;
     let validations = serde_json::to_string(&checks).map_err(anyhow::Error::from)?;
     if rows::submit(
-        &mut tx,
+        &mut work.tx,
         scan_id,
         p.version,
         from,
@@ -807,22 +814,19 @@ pub async fn submit(
             "the process changed while it was being submitted; try again".into(),
         ));
     }
-    rows::replace_report(&mut tx, scan_id, &sha, size, now).await?;
-    rows::bump_count(&mut tx, from, -1).await?;
-    rows::bump_count(&mut tx, to, 1).await?;
-    crate::store::webhooks::enqueue(&mut tx, &p.integrator_id, scan_id, to.as_str(), now).await?;
-    audit::record(
-        db,
-        &mut tx,
-        event(
-            who,
-            "case.submit",
-            scan_id,
-            serde_json::json!({"to": to.as_str(), "pdf_sha256": sha}),
-        ),
-    )
+    rows::replace_report(&mut work.tx, scan_id, &sha, size, now).await?;
+    rows::bump_count(&mut work.tx, from, -1).await?;
+    rows::bump_count(&mut work.tx, to, 1).await?;
+    crate::store::webhooks::enqueue(&mut work.tx, &p.integrator_id, scan_id, to.as_str(), now)
+        .await?;
+    work.record(event(
+        who,
+        "case.submit",
+        scan_id,
+        serde_json::json!({"to": to.as_str(), "pdf_sha256": sha}),
+    ))
     .await?;
-    commit_with_blobs(db, blobs, tx, vec![report]).await?;
+    commit_with_blobs(db, blobs, work, vec![report]).await?;
     Ok(to)
 }
 

@@ -319,34 +319,52 @@ fn approval_json(a: &ApprovalRow) -> Value {
     })
 }
 
+/// The body of a create request: the identity at the top level (the create
+/// schemas) or under `inputs.identity` (the resource's own shape), and an
+/// optional `_links.apiture:contact.href`. Unknown fields are ignored, as the
+/// reference's clients send whole resources back.
+#[derive(serde::Deserialize, Default)]
+struct CreateBody {
+    #[serde(flatten)]
+    top: Pii,
+    #[serde(rename = "_links")]
+    links: Option<CreateLinks>,
+    inputs: Option<CreateInputs>,
+}
+
+#[derive(serde::Deserialize)]
+struct CreateLinks {
+    #[serde(rename = "apiture:contact")]
+    contact: Option<Href>,
+}
+
+#[derive(serde::Deserialize)]
+struct Href {
+    href: String,
+}
+
+#[derive(serde::Deserialize)]
+struct CreateInputs {
+    identity: Option<Pii>,
+}
+
 /// PII and the optional `apiture:contact` link of a create request.
 fn create_body(body: &[u8]) -> Result<(Option<String>, Pii), HalError> {
-    let v: Value = if body.iter().all(u8::is_ascii_whitespace) {
-        json!({})
+    let b: CreateBody = if body.iter().all(u8::is_ascii_whitespace) {
+        CreateBody::default()
     } else {
         serde_json::from_slice(body)
-            .map_err(|e| HalError(Problem::BadRequest(format!("malformed JSON body: {e}"))))?
+            .map_err(|e| HalError(Problem::BadRequest(format!("invalid identity body: {e}"))))?
     };
-    let contact = match v.pointer("/_links/apiture:contact/href") {
+    let contact = match b.links.and_then(|l| l.contact) {
         None => None,
-        Some(Value::String(h)) => Some(parse_contact_uri(h).ok_or_else(|| {
+        Some(Href { href }) => Some(parse_contact_uri(&href).ok_or_else(|| {
             HalError(Problem::BadRequest(format!(
-                "the apiture:contact link '{h}' is not a contact URI (/contacts/contacts/{{id}})"
+                "the apiture:contact link '{href}' is not a contact URI (/contacts/contacts/{{id}})"
             )))
         })?),
-        Some(_) => {
-            return Err(HalError(Problem::BadRequest(
-                "_links.apiture:contact.href must be a string".into(),
-            )))
-        }
     };
-    // The identity may sit at the top level (the create schemas) or under
-    // inputs.identity (the resource's own shape).
-    let src = v.pointer("/inputs/identity").cloned().unwrap_or(v.clone());
-    let mut obj = src.as_object().cloned().unwrap_or_default();
-    obj.retain(|k, _| !k.starts_with('_'));
-    let pii: Pii = serde_json::from_value(Value::Object(obj))
-        .map_err(|e| HalError(Problem::BadRequest(format!("invalid identity: {e}"))))?;
+    let pii = b.inputs.and_then(|i| i.identity).unwrap_or(b.top);
     Ok((contact, pii.validated().map_err(VerifyError::Invalid)?))
 }
 
