@@ -1,10 +1,12 @@
 //! The case page and the reviewer's actions on it.
 
 use super::error::DeskError;
+use super::history::{self, HistoryItem};
+use super::view::When;
 use super::{htmx_go, render, Layout};
 use crate::audit::{self, Event};
 use crate::desk::session::DeskSession;
-use crate::domain::{fmt_ms, now_ms, Role, State, Validation};
+use crate::domain::{now_ms, Role, State, Validation};
 use crate::review::{self, claim_is_live, Decision, DecisionInput};
 use crate::state::AppState;
 use crate::store::audit as audit_rows;
@@ -17,6 +19,7 @@ use askama::Template;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
+#[derive(Clone)]
 pub struct Img {
     pub label: String,
     pub url: String,
@@ -32,6 +35,7 @@ pub struct V {
     pub name: String,
     pub label: String,
     pub result: String,
+    pub result_label: &'static str,
     pub reason: String,
 }
 
@@ -45,14 +49,7 @@ pub struct EditField {
 pub struct NoteView {
     pub author: String,
     pub body: String,
-    pub at: String,
-}
-
-pub struct HistoryItem {
-    pub at: String,
-    pub actor: String,
-    pub what: String,
-    ms: i64,
+    pub when: When,
 }
 
 #[derive(Template)]
@@ -61,7 +58,15 @@ struct CasePage {
     layout: Layout,
     p: ProcessRow,
     name: String,
-    created: String,
+    created: When,
+    state_label: &'static str,
+    /// The cases before and after this one in its queue (keys k / j).
+    prev_case: Option<String>,
+    next_case: Option<String>,
+    /// The portrait cropped from the document front, shown beside the
+    /// selfie: the front image's URL and the ICAO zone it sits in.
+    portrait: Option<Portrait>,
+    selfie: Option<Img>,
     is_final: bool,
     is_pending_validation: bool,
     failing_labels: String,
@@ -72,18 +77,37 @@ struct CasePage {
     recordings: Vec<Rec>,
     pdf_url: Option<String>,
     validations: Vec<V>,
-    doc_fields: Vec<(String, String)>,
+    /// (key, label, value)
+    doc_fields: Vec<(String, String, String)>,
     edit_fields: Vec<EditField>,
     reject_reasons: Vec<String>,
     notes: Vec<NoteView>,
     history: Vec<HistoryItem>,
+    decided: Option<DecidedView>,
     /// The applicant's every verification, oldest first (issue 5).
     timeline: Vec<TimelineItem>,
     can_approve: bool,
 }
 
+/// A final case's outcome, in words.
+pub struct DecidedView {
+    pub outcome: &'static str,
+    pub reason: Option<String>,
+    pub comment: Option<String>,
+}
+
+/// Where the portrait sits on a document front, as percentages of the image
+/// (ICAO 9303 zone V): a crop window the page shows beside the selfie.
+pub struct Portrait {
+    pub url: String,
+    /// "x y width height" as fractions; app.js draws the window (the CSP
+    /// allows no inline style).
+    pub crop: &'static str,
+    pub layout: &'static str,
+}
+
 pub struct TimelineItem {
-    pub at: String,
+    pub when: When,
     pub kind: String,
     pub state: String,
     pub detail: String,
@@ -122,6 +146,58 @@ const DOC_FIELDS: [&str; 23] = [
     "mrz",
 ];
 
+/// The portrait to show beside the selfie: a captured portrait image as it
+/// is, else a crop of the document front where ICAO 9303 puts zone V (the
+/// left of the card or data page), else the whole front.
+fn portrait_of(images: &[Img], doc_type: Option<&str>) -> Option<Portrait> {
+    if let Some(p) = images.iter().find(|i| i.label == "portrait") {
+        return Some(Portrait {
+            url: p.url.clone(),
+            crop: "0 0 1 1",
+            layout: "captured portrait",
+        });
+    }
+    let front = images.iter().find(|i| i.label == "front")?;
+    // x, y, width, height as fractions of the image, a little wider than
+    // the nominal zone so a slightly off-centre photo keeps its face.
+    let (crop, layout) = match doc_type {
+        // ID-1 cards (TD1 identity cards, EU driving licences): 85.6 x 54 mm,
+        // portrait on the left between the header and the bottom edge.
+        Some("IDCard") | Some("DrivingLicense") => ("0.02 0.17 0.33 0.75", "TD1 zone V"),
+        // TD3 passport data page: 125 x 88 mm, portrait on the left above
+        // the machine-readable zone.
+        Some("Passport") => ("0.03 0.12 0.34 0.62", "TD3 zone V"),
+        _ => ("0 0 1 1", "whole front"),
+    };
+    Some(Portrait {
+        url: front.url.clone(),
+        crop,
+        layout,
+    })
+}
+
+/// A document field's name in words: the personalData label where there is
+/// one, else the camelCase key spelled out ("dateOfIssuing" → "Date of
+/// issuing").
+fn doc_field_label(key: &str) -> String {
+    let known = crate::domain::process::field_label(key);
+    if known != key {
+        return known.to_string();
+    }
+    let mut out = String::new();
+    for (i, c) in key.chars().enumerate() {
+        if i == 0 {
+            out.extend(c.to_uppercase());
+        } else if c.is_uppercase() {
+            out.push(' ');
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out.replace("Iso code", "ISO code")
+}
+
 fn image_rank(t: &str) -> u8 {
     match t {
         "front" => 0,
@@ -156,7 +232,7 @@ pub async fn page(
     let base = format!("/desk/cases/{scan_id}/evidence");
     let mut imgs: Vec<_> = evidence.iter().filter(|e| e.kind == "image").collect();
     imgs.sort_by_key(|e| image_rank(&e.evidence_type));
-    let images = imgs
+    let images: Vec<Img> = imgs
         .into_iter()
         .map(|e| Img {
             label: e.evidence_type.clone(),
@@ -164,6 +240,8 @@ pub async fn page(
             thumb: format!("{base}/{}/thumb", e.id),
         })
         .collect();
+    let selfie = images.iter().find(|i| i.label == "selfie").cloned();
+    let portrait = portrait_of(&images, p.doc_type.as_deref());
     let recordings = evidence
         .iter()
         .filter(|e| e.kind == "recording")
@@ -188,6 +266,7 @@ pub async fn page(
                 .ok()
                 .and_then(|x| x.as_str().map(str::to_string))
                 .unwrap_or_default(),
+            result_label: v.result.label(),
             reason: v.reason,
         })
         .collect::<Vec<V>>();
@@ -209,7 +288,7 @@ pub async fn page(
                 .and_then(|v| v.as_str())
                 .unwrap_or("")
                 .to_string();
-            (k.to_string(), v)
+            (k.to_string(), doc_field_label(k), v)
         })
         .collect();
     let edit_fields = crate::domain::process::PERSONAL_DATA_FIELDS
@@ -225,39 +304,8 @@ pub async fn page(
         })
         .collect();
 
-    let mut history: Vec<HistoryItem> = edits
-        .iter()
-        .map(|e| HistoryItem {
-            at: fmt_ms(e.at),
-            actor: e.actor.clone(),
-            what: format!(
-                "changed {} from “{}” to “{}” — {}",
-                e.field,
-                e.old_value.as_deref().unwrap_or(""),
-                e.new_value.as_deref().unwrap_or(""),
-                e.reason
-            ),
-            ms: e.at,
-        })
-        .collect();
-    history.extend(
-        trail
-            .iter()
-            .filter(|e| e.action != "case.edit")
-            .map(|e| HistoryItem {
-                at: fmt_ms(e.at),
-                actor: e.actor.clone(),
-                what: if e.detail == "{}" {
-                    e.action.clone()
-                } else {
-                    format!("{} {}", e.action, e.detail)
-                },
-                ms: e.at,
-            }),
-    );
-    history.sort_by_key(|h| std::cmp::Reverse(h.ms));
-
     let now = now_ms();
+    let history = history::build(&edits, &trail, now)?;
     let live = claim_is_live(
         p.claimed_by.as_deref(),
         p.claimed_at,
@@ -272,23 +320,31 @@ pub async fn page(
         Some(cid) => contacts::timeline(db, &cid)
             .await?
             .into_iter()
-            .map(|t| TimelineItem {
-                at: fmt_ms(t.at),
-                state: t.state,
-                detail: if t.kind == "fraudRiskReport" {
-                    // Stored as the API's category objects; the desk shows their types.
-                    serde_json::from_str::<Vec<serde_json::Value>>(&t.detail)
-                        .unwrap_or_default()
-                        .iter()
-                        .filter_map(|c| c["type"].as_str().map(str::to_string))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                } else {
-                    t.detail
-                },
-                kind: t.kind,
+            .map(|t| {
+                Ok(TimelineItem {
+                    when: When::at(t.at, now),
+                    state: t.state,
+                    detail: if t.kind == "fraudRiskReport" {
+                        // Stored as the API's category objects; the desk
+                        // shows their types. A row that no longer decodes
+                        // fails the page rather than showing no risk.
+                        serde_json::from_str::<Vec<serde_json::Value>>(&t.detail)
+                            .map_err(|e| {
+                                DeskError::Internal(anyhow::anyhow!(
+                                    "a fraud report of case {scan_id} does not decode: {e}"
+                                ))
+                            })?
+                            .iter()
+                            .filter_map(|c| c["type"].as_str().map(str::to_string))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    } else {
+                        t.detail
+                    },
+                    kind: t.kind,
+                })
             })
-            .collect(),
+            .collect::<Result<Vec<_>, DeskError>>()?,
         None => vec![],
     };
 
@@ -304,9 +360,23 @@ pub async fn page(
     )
     .await?;
 
+    let prev_case = rows::neighbour(db, st, p.created_at, &scan_id, false).await?;
+    let next_case = rows::neighbour(db, st, p.created_at, &scan_id, true).await?;
+    let decided = st.is_final().then(|| DecidedView {
+        outcome: st.label(),
+        reason: p.rejection_reason.clone(),
+        comment: p.comment.clone(),
+    });
+
     render(&CasePage {
         name: doc.display_name(),
-        created: fmt_ms(p.created_at),
+        created: When::at(p.created_at, now),
+        state_label: st.label(),
+        prev_case,
+        next_case,
+        portrait,
+        selfie,
+        decided,
         is_final: st.is_final(),
         is_pending_validation: st == State::PendingValidation,
         failing_labels,
@@ -325,7 +395,7 @@ pub async fn page(
             .map(|n| NoteView {
                 author: n.author,
                 body: n.body,
-                at: fmt_ms(n.at),
+                when: When::at(n.at, now),
             })
             .collect(),
         history,

@@ -5,9 +5,11 @@ pub mod admin;
 pub mod auth;
 pub mod case;
 pub mod error;
+pub mod history;
 pub mod integrations;
 pub mod queue;
 pub mod session;
+pub mod view;
 
 use crate::desk::session::DeskSession;
 use actix_web::http::header;

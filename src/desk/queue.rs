@@ -5,9 +5,10 @@
 use super::error::DeskError;
 use super::{render, Layout};
 use crate::desk::session::DeskSession;
+use crate::desk::view::{age, When};
 use crate::domain::process::DOC_TYPES;
 use crate::domain::queue::{Cursor, QueueFilter, QueueParams};
-use crate::domain::{fmt_ms, now_ms, validation, State};
+use crate::domain::{now_ms, validation, State};
 use crate::review::claim_is_live;
 use crate::state::AppState;
 use crate::store::processes::{self as rows, IntegratorChoice, QueueRow};
@@ -28,12 +29,16 @@ pub struct Row {
     pub scan_id: String,
     pub name: String,
     pub state: String,
+    pub state_label: &'static str,
     pub integrator: String,
     pub country: String,
     pub doc_type: String,
-    pub created: String,
+    pub created: When,
+    /// How long the case has waited, for the age column.
+    pub age: String,
     pub score: String,
-    pub failing: Vec<String>,
+    /// (code, label) of each failing validation.
+    pub failing: Vec<(String, &'static str)>,
     pub claimed_by: String,
 }
 
@@ -42,13 +47,16 @@ pub struct Row {
 struct QueuePage {
     layout: Layout,
     tabs: Vec<Tab>,
+    /// The agent's own live claims: a tab of its own.
+    mine: Tab,
     state: &'static str,
     state_label: &'static str,
     p: QueueParams,
     integrators: Vec<IntegratorChoice>,
     countries: Vec<String>,
     doc_types: &'static [&'static str],
-    validations: &'static [&'static str],
+    /// (code, label) of every validation, for the Failing filter.
+    validations: Vec<(&'static str, &'static str)>,
     rows: Vec<Row>,
     next_query: Option<String>,
     searching: bool,
@@ -72,13 +80,19 @@ fn to_row(r: QueueRow, now: i64, idle: i64) -> Result<Row, DeskError> {
         ))
     })?;
     let live = claim_is_live(r.claimed_by.as_deref(), r.claimed_at, now, idle);
+    let state: State = r
+        .state
+        .parse()
+        .map_err(|e| DeskError::Internal(anyhow::anyhow!("process {}: {e}", r.scan_id)))?;
     Ok(Row {
         name: doc.display_name(),
+        state_label: state.label(),
         state: r.state,
         integrator: r.integrator_name,
         country: r.country_id.unwrap_or_default(),
         doc_type: r.doc_type.unwrap_or_default(),
-        created: fmt_ms(r.created_at),
+        created: When::at(r.created_at, now),
+        age: age(r.created_at, now),
         score: r
             .facial_matching_score
             .map(|s| format!("{s:.2}"))
@@ -87,7 +101,7 @@ fn to_row(r: QueueRow, now: i64, idle: i64) -> Result<Row, DeskError> {
             .failing_validations
             .split(',')
             .filter(|s| !s.is_empty())
-            .map(str::to_string)
+            .map(|s| (s.to_string(), validation::static_label(s)))
             .collect(),
         claimed_by: if live {
             r.claimed_by.unwrap_or_default()
@@ -148,13 +162,27 @@ pub async fn queue(
     }
 
     let counts = rows::state_counts(db.read()).await?;
+    let mine_active = !searching
+        && matches!(&filter.assignee, Some(crate::domain::queue::Assignee::User(u)) if *u == session.email);
+    let mine = Tab {
+        state: filter.state.as_str(),
+        label: "Mine",
+        count: rows::claimed_by_count(db.read(), &session.email, now - idle).await?,
+        active: mine_active,
+        query: QueueParams {
+            state: Some(State::PendingVerification.as_str().into()),
+            assignee: Some(session.email.clone()),
+            ..QueueParams::default()
+        }
+        .with(None, None),
+    };
     let tabs = State::ALL
         .into_iter()
         .map(|s| Tab {
             state: s.as_str(),
             label: s.label(),
             count: counts.get(s.as_str()).copied().unwrap_or(0),
-            active: s == filter.state && !searching,
+            active: s == filter.state && !searching && !mine_active,
             query: QueueParams {
                 q: None,
                 ..p.clone()
@@ -165,12 +193,16 @@ pub async fn queue(
     render(&QueuePage {
         layout: Layout::new(&session),
         tabs,
+        mine,
         state: filter.state.as_str(),
         state_label: filter.state.label(),
         integrators: rows::list_integrators(db.read()).await?,
         countries: rows::countries(db.read()).await?,
         doc_types: &DOC_TYPES,
-        validations: &validation::NAMES,
+        validations: validation::NAMES
+            .iter()
+            .map(|n| (*n, validation::label(n)))
+            .collect(),
         p,
         rows,
         next_query,

@@ -330,6 +330,17 @@ pub enum Outcome {
     Unknown,
 }
 
+impl Outcome {
+    /// What a reviewer reads on the badge.
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Pass => "Passes",
+            Outcome::Fail => "Fails",
+            Outcome::Unknown => "Not known",
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Validation {
     pub result: Outcome,

@@ -33,6 +33,15 @@ pub fn label(name: &str) -> &str {
     }
 }
 
+/// `label` for a code that may not be one of ours: unknown codes read as
+/// themselves would need the input's lifetime, so they read as "Other check".
+pub fn static_label(name: &str) -> &'static str {
+    NAMES
+        .iter()
+        .find(|n| **n == name)
+        .map_or("Other check", |n| label(n))
+}
+
 /// Thresholds an operator can configure.
 #[derive(Debug, Clone)]
 pub struct Thresholds {

@@ -11,7 +11,7 @@ use crate::evidence::{BlobStore, StagedBlob};
 use crate::store::processes::{
     self as rows, DecisionRow, FieldEditRow, NoteRow, ProcessRow, Transition,
 };
-use crate::store::{Db, Tx};
+use crate::store::Db;
 use std::collections::BTreeMap;
 
 /// Places the blobs a transaction's rows refer to, then commits. Placing

@@ -409,6 +409,44 @@ pub async fn queue(
         .await
 }
 
+/// The case after (`forward`) or before this one in its state's queue order
+/// (oldest first for open states, newest first for final ones): the desk's
+/// j / k keys. One step along the (state, created_at, scan_id) index.
+pub async fn neighbour(
+    pool: &AnyPool,
+    state: State,
+    created_at: i64,
+    scan_id: &str,
+    forward: bool,
+) -> Result<Option<String>, sqlx::Error> {
+    let up = forward == state.oldest_first();
+    let (op, dir) = if up { (">", "ASC") } else { ("<", "DESC") };
+    sqlx::query_scalar::<_, String>(&format!(
+        "SELECT scan_id FROM processes WHERE state = $1 AND (created_at, scan_id) {op} ($2, $3) \
+         ORDER BY created_at {dir}, scan_id {dir} LIMIT 1"
+    ))
+    .bind(state.as_str())
+    .bind(created_at)
+    .bind(scan_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// How many cases `user` holds a live claim on (the queue's Mine tab).
+pub async fn claimed_by_count(
+    pool: &AnyPool,
+    user: &str,
+    claim_cutoff: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar::<_, i64>(
+        "SELECT COUNT(*) FROM processes WHERE claimed_by = $1 AND claimed_at >= $2",
+    )
+    .bind(user)
+    .bind(claim_cutoff)
+    .fetch_one(pool)
+    .await
+}
+
 /// Countries that have cases, for the queue's filter drop-down.
 pub async fn countries(pool: &AnyPool) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar::<_, String>("SELECT country_id FROM process_countries ORDER BY country_id")

@@ -316,7 +316,7 @@ async fn desk_flow(app: &TestApp, c: &Client) {
         .contains("surname misread by OCR"));
     accept_case(c, app, &accept_id).await;
     until("the accepted state", || async {
-        text_of(c, "#case-state").await == "VERIFIED"
+        text_of(c, "#case-state").await == "Verified"
     })
     .await;
     std::fs::write(
@@ -354,7 +354,7 @@ async fn desk_flow(app: &TestApp, c: &Client) {
         .unwrap_or_else(|e| panic!("{e}"));
     click(c, "#reject").await;
     until("the rejected state", || async {
-        text_of(c, "#case-state").await == "NOT_VERIFIED"
+        text_of(c, "#case-state").await == "Not verified"
     })
     .await;
     assert_eq!(
@@ -485,7 +485,7 @@ async fn desk_flow(app: &TestApp, c: &Client) {
         .unwrap_or_else(|e| panic!("{e}"));
     accept_case(c, app, &third).await;
     until("the accepted state", || async {
-        text_of(c, "#case-state").await == "VERIFIED"
+        text_of(c, "#case-state").await == "Verified"
     })
     .await;
     let doc = app
@@ -550,9 +550,11 @@ async fn desk_flow(app: &TestApp, c: &Client) {
         c.accept_alert().await.unwrap_or_else(|e| panic!("{e}"));
     }
     until("the case accepted by key", || async {
-        text_of(c, "#case-state").await == "VERIFIED"
+        text_of(c, "#case-state").await == "Verified"
     })
     .await;
+
+    workbench(app, c).await;
 
     // Log out; the session is dead.
     click(c, "#logout").await;
@@ -571,6 +573,223 @@ async fn desk_flow(app: &TestApp, c: &Client) {
         .scalar_i64("SELECT COUNT(*) FROM sessions WHERE user_id <> $1", "")
         .await;
     assert_eq!(sessions, 0);
+}
+
+async fn js_bool(c: &Client, script: &str) -> bool {
+    c.execute(script, vec![])
+        .await
+        .ok()
+        .and_then(|v| v.as_bool())
+        .unwrap_or(false)
+}
+
+async fn shot(c: &Client, name: &str) {
+    std::fs::write(
+        artifact(name),
+        c.screenshot().await.unwrap_or_else(|e| panic!("{e}")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The reviewer's workbench: the decision bar stays in view, the viewer
+/// zooms into the original, j / k walk the queue, the page fits 1024 px,
+/// and ten cases are cleared with the keyboard alone, keystrokes counted.
+async fn workbench(app: &TestApp, c: &Client) {
+    // The decision bar stays on screen at the bottom of a long case page.
+    let id = app.cases_in("PENDING_VERIFICATION").await.remove(0);
+    open_case_and_claim(c, app, &id).await;
+    c.execute("window.scrollTo(0, document.body.scrollHeight)", vec![])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    until("the decision bar in view after scrolling", || async {
+        js_bool(
+            c,
+            "var r = document.getElementById('accept').getBoundingClientRect(); \
+             return window.scrollY > 300 && r.top >= 0 && r.bottom <= 120;",
+        )
+        .await
+    })
+    .await;
+    shot(c, "case-decision-bar-scrolled.png").await;
+
+    // z zooms the first image and fetches its original, not the thumbnail.
+    c.execute("window.scrollTo(0, 0)", vec![])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    press(c, "z").await;
+    until("the original fetched by the zoom", || async {
+        js_bool(
+            c,
+            "var img = document.querySelector('[data-viewer] img'); \
+             return !!img && img.getAttribute('src') === img.dataset.full && img.complete && \
+               performance.getEntriesByType('resource').some(function (e) { \
+                 return e.name.endsWith(img.dataset.full); });",
+        )
+        .await
+    })
+    .await;
+    // Arrow keys pan the zoomed image; the portrait crop sits beside the selfie.
+    let before = c
+        .execute(
+            "return document.querySelector('[data-viewer] .stage').style.transform",
+            vec![],
+        )
+        .await
+        .ok();
+    c.active_element()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .send_keys("\u{E014}")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let after = c
+        .execute(
+            "return document.querySelector('[data-viewer] .stage').style.transform",
+            vec![],
+        )
+        .await
+        .ok();
+    assert_ne!(before, after, "ArrowRight pans the zoomed image");
+    assert!(
+        js_bool(
+            c,
+            "var el = document.getElementById('portrait-crop'); \
+             return !!el && el.style.backgroundImage.indexOf('/evidence/') > 0;"
+        )
+        .await,
+        "the document portrait is drawn beside the selfie"
+    );
+    shot(c, "case-zoomed.png").await;
+    c.execute("document.activeElement.blur()", vec![])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    click(c, "#release").await;
+    until("the release", || async {
+        c.find(Locator::Css("#claim-button")).await.is_ok()
+    })
+    .await;
+
+    // 1024 px wide: neither the queue nor a case scrolls sideways.
+    c.set_window_size(1024, 800)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for (page, name) in [
+        ("/desk/queue".to_string(), "queue-1024.png"),
+        (format!("/desk/cases/{id}"), "case-1024.png"),
+    ] {
+        c.goto(&app.url(&page))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        c.wait()
+            .for_element(Locator::Css("main"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let fits = js_bool(
+            c,
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+        )
+        .await;
+        shot(c, name).await;
+        assert!(fits, "{page} scrolls sideways at 1024 px");
+    }
+
+    // j / k walk the queue's rows; Enter opens the one in focus.
+    c.goto(&app.url("/desk/queue"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.wait()
+        .for_element(Locator::Css("nav.tabs"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let queue = app.cases_in("PENDING_VERIFICATION").await;
+    for k in ["j", "j", "k", "j"] {
+        press(c, k).await;
+    }
+    c.active_element()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .send_keys("\u{E007}")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    until(
+        "the second case of the queue opened by j j k j Enter",
+        || async {
+            url_of(c)
+                .await
+                .ends_with(&format!("/desk/cases/{}", queue[1]))
+        },
+    )
+    .await;
+    // On a case page, j opens the next case of its queue.
+    press(c, "j").await;
+    until("the next case by j", || async {
+        url_of(c)
+            .await
+            .ends_with(&format!("/desk/cases/{}", queue[2]))
+    })
+    .await;
+
+    // Ten cases cleared with the keyboard only: n takes the next case
+    // (claimed and opened), a accepts, Enter answers the failing-checks
+    // question. Keystrokes and page loads are counted.
+    assert!(queue.len() >= 10, "the seed leaves ten cases in review");
+    let views_before = app
+        .scalar_i64(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'case.view' AND actor = $1",
+            AGENT.0,
+        )
+        .await;
+    let mut keys = 0;
+    for n in 0..10 {
+        let before = url_of(c).await;
+        press(c, "n").await;
+        keys += 1;
+        until("the next case taken by n", || async {
+            let u = url_of(c).await;
+            u != before
+                && u.contains("/desk/cases/")
+                && text_of(c, "#claim")
+                    .await
+                    .contains("You are working on this case")
+        })
+        .await;
+        let url = url_of(c).await;
+        let taken = url.rsplit('/').next().unwrap_or_default().to_string();
+        press(c, "a").await;
+        keys += 1;
+        if c.get_alert_text().await.is_ok() {
+            c.accept_alert().await.unwrap_or_else(|e| panic!("{e}"));
+            keys += 1;
+        }
+        until("the case accepted by key", || async {
+            text_of(c, "#case-state").await == "Verified"
+        })
+        .await;
+        assert_eq!(
+            app.process_field(&taken, "state").await.as_deref(),
+            Some("VERIFIED"),
+            "case {n} ({taken})"
+        );
+    }
+    let views = app
+        .scalar_i64(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'case.view' AND actor = $1",
+            AGENT.0,
+        )
+        .await
+        - views_before;
+    let report = format!(
+        "keyboard-only: 10 decisions, {keys} keystrokes ({:.1} per decision), {views} case page loads ({:.1} per decision)\n",
+        keys as f64 / 10.0,
+        views as f64 / 10.0
+    );
+    eprint!("{report}");
+    std::fs::write(artifact("keystrokes.txt"), &report).unwrap_or_else(|e| panic!("{e}"));
+    assert!(keys <= 30, "{report}");
+    shot(c, "case-keyboard-cleared.png").await;
+    c.set_window_size(1400, 1000)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 }
 
 async fn run(b: Backend) {
