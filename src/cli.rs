@@ -270,6 +270,7 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                         submit_state,
                         webhook_headers: headers,
                         redirect_top: false,
+                        sla_hours: None,
                     },
                     webhook_allow_private,
                     "cli",

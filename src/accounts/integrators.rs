@@ -156,7 +156,13 @@ pub struct IntegratorSettings {
     /// After submission, navigate the integrator's top window (not only
     /// the iframe) to `redirectUrl`.
     pub redirect_top: bool,
+    /// Review target: hours a case may wait in the desk before it is
+    /// overdue (1 to 720), or none.
+    pub sla_hours: Option<i64>,
 }
+
+/// The longest review target an integrator can set: 30 days.
+pub const MAX_SLA_HOURS: i64 = 720;
 
 /// Header names the signature and transport own; an integrator cannot set them.
 const RESERVED_HEADERS: [&str; 7] = [
@@ -234,15 +240,27 @@ pub async fn update(
     }
     let origins = origins(&s.frame_ancestors)?;
     let headers = webhook_headers(&s.webhook_headers)?;
+    if s.sla_hours
+        .is_some_and(|h| !(1..=MAX_SLA_HOURS).contains(&h))
+    {
+        return Err(IdentityError::Invalid(format!(
+            "the review target must be between 1 and {MAX_SLA_HOURS} hours, or empty for none"
+        )));
+    }
     let mut work = audit::Work::begin(db).await?;
+    let origins_json = serde_json::to_string(&origins).map_err(anyhow::Error::from)?;
+    let headers_json = serde_json::to_string(&headers).map_err(anyhow::Error::from)?;
     if rows::update_settings(
         &mut work.tx,
         id,
-        webhook,
-        &serde_json::to_string(&origins).map_err(anyhow::Error::from)?,
-        &s.submit_state,
-        &serde_json::to_string(&headers).map_err(anyhow::Error::from)?,
-        s.redirect_top,
+        &rows::StoredSettings {
+            webhook_url: webhook,
+            frame_ancestors: &origins_json,
+            submit_state: &s.submit_state,
+            webhook_headers: &headers_json,
+            redirect_top: s.redirect_top,
+            sla_hours: s.sla_hours,
+        },
     )
     .await?
         == 0
@@ -254,7 +272,7 @@ pub async fn update(
             action: "integrator.update",
             scan_id: None,
             client_addr,
-            detail: serde_json::json!({"integrator_id": id, "webhook_url": webhook, "frame_ancestors": origins, "submit_state": s.submit_state, "webhook_headers": headers.keys().collect::<Vec<_>>(), "redirect_top": s.redirect_top}),
+            detail: serde_json::json!({"integrator_id": id, "webhook_url": webhook, "frame_ancestors": origins, "submit_state": s.submit_state, "webhook_headers": headers.keys().collect::<Vec<_>>(), "redirect_top": s.redirect_top, "sla_hours": s.sla_hours}),
         })
     .await?;
     Ok(())

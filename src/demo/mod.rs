@@ -515,6 +515,9 @@ fn prepare(
 
 pub const INTEGRATORS: [&str; 3] = ["Acme Bank", "Nordic Pay", "Fintech Iberia"];
 
+/// The demo's review target for Nordic Pay, in hours.
+pub const DEMO_SLA_HOURS: i64 = 14 * 24;
+
 /// Seeds the demo when the database has no users and returns the demo
 /// integrator's credentials; `None` when the database already had data.
 pub async fn seed_if_empty(
@@ -546,6 +549,10 @@ pub async fn seed_if_empty(
         rows::insert_integrator(&mut tx, &id, name, now).await?;
         integrators.push((id, name.to_string()));
     }
+    // Nordic Pay promises a review within two weeks: its older demo cases
+    // show as overdue in the queue.
+    crate::store::integrators::set_sla_hours(&mut tx, &integrators[1].0, Some(DEMO_SLA_HOURS))
+        .await?;
     tx.commit().await?;
 
     let blobs = state.blobs.clone();

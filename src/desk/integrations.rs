@@ -185,6 +185,7 @@ pub async fn create(
                 submit_state,
                 webhook_headers: headers,
                 redirect_top: form.redirect_top.is_some(),
+                sla_hours: None,
             },
             allow,
             &session.email,
@@ -213,6 +214,21 @@ pub struct SettingsForm {
     webhook_headers: Option<String>,
     frame_ancestors: Option<String>,
     submit_state: String,
+    /// Hours, or empty for no review target.
+    sla_hours: Option<String>,
+}
+
+/// The review-target field: empty means none; anything else must be a
+/// whole number of hours.
+fn sla_hours(v: &Option<String>) -> Result<Option<i64>, DeskError> {
+    match v.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => Ok(None),
+        Some(s) => s.parse::<i64>().map(Some).map_err(|_| {
+            DeskError::BadRequest(format!(
+                "Review target: '{s}' is not a whole number of hours (e.g. 24), or leave it empty"
+            ))
+        }),
+    }
 }
 
 #[tracing::instrument(skip_all)]
@@ -241,6 +257,7 @@ pub async fn update(
             submit_state: form.submit_state.clone(),
             webhook_headers: header_lines(&form.webhook_headers, &stored)?,
             redirect_top: form.redirect_top.is_some(),
+            sla_hours: sla_hours(&form.sla_hours)?,
         },
         state.settings.webhooks.allow_private,
         &session.email,

@@ -7,7 +7,7 @@ use super::{render, Layout};
 use crate::desk::session::DeskSession;
 use crate::desk::view::{age, When};
 use crate::domain::process::DOC_TYPES;
-use crate::domain::queue::{Cursor, QueueFilter, QueueParams};
+use crate::domain::queue::{Cursor, QueueFilter, QueueParams, Sort};
 use crate::domain::{now_ms, validation, State};
 use crate::review::claim_is_live;
 use crate::state::AppState;
@@ -36,6 +36,8 @@ pub struct Row {
     pub created: When,
     /// How long the case has waited, for the age column.
     pub age: String,
+    /// Waiting longer than its integrator's review target (open cases only).
+    pub overdue: bool,
     pub score: String,
     /// (code, label) of each failing validation.
     pub failing: Vec<(String, &'static str)>,
@@ -57,6 +59,7 @@ struct QueuePage {
     doc_types: &'static [&'static str],
     /// (code, label) of every validation, for the Failing filter.
     validations: Vec<(&'static str, &'static str)>,
+    sorts: [(&'static str, &'static str); 3],
     rows: Vec<Row>,
     next_query: Option<String>,
     searching: bool,
@@ -93,6 +96,9 @@ fn to_row(r: QueueRow, now: i64, idle: i64) -> Result<Row, DeskError> {
         doc_type: r.doc_type.unwrap_or_default(),
         created: When::at(r.created_at, now),
         age: age(r.created_at, now),
+        overdue: !state.is_final()
+            && r.sla_hours
+                .is_some_and(|h| r.created_at + h * 3_600_000 < now),
         score: r
             .facial_matching_score
             .map(|s| format!("{s:.2}"))
@@ -125,7 +131,7 @@ pub async fn queue(
     let idle = crate::domain::ms(state.settings.claim_idle);
     let db = &state.db;
     // One row more than a page tells whether a next page exists.
-    let mut found = rows::queue(db.read(), &filter, now - idle, PAGE_SIZE + 1).await?;
+    let mut found = rows::queue(db.read(), &filter, now, now - idle, PAGE_SIZE + 1).await?;
     let more = found.len() as i64 > PAGE_SIZE;
     found.truncate(PAGE_SIZE as usize);
     let next_query = match (more, found.last()) {
@@ -134,6 +140,8 @@ pub async fn queue(
                 None,
                 Some(
                     &Cursor {
+                        score: (filter.sort == Sort::LowestScore && filter.search.is_none())
+                            .then(|| last.facial_matching_score.unwrap_or(-1.0)),
                         created_at: last.created_at,
                         scan_id: last.scan_id.clone(),
                     }
@@ -203,6 +211,7 @@ pub async fn queue(
             .iter()
             .map(|n| (*n, validation::label(n)))
             .collect(),
+        sorts: Sort::CHOICES,
         p,
         rows,
         next_query,
@@ -237,9 +246,13 @@ pub async fn take_next(
         )));
     }
     filter.assignee = Some(crate::domain::queue::Assignee::Unassigned);
+    // The oldest first whatever order the view shows: waiting time is what
+    // the review targets count.
+    filter.sort = Sort::Oldest;
     let idle = crate::domain::ms(state.settings.claim_idle);
+    let now = now_ms();
     let candidates =
-        rows::queue(state.db.read(), &filter, now_ms() - idle, TAKE_NEXT_TRIES).await?;
+        rows::queue(state.db.read(), &filter, now, now - idle, TAKE_NEXT_TRIES).await?;
     let who = session.actor();
     for c in candidates {
         match crate::review::claim(&state.db, &state.settings, &c.scan_id, &who).await {

@@ -21,7 +21,29 @@ pub struct QueueParams {
     pub score_min: Option<String>,
     pub score_max: Option<String>,
     pub q: Option<String>,
+    /// oldest (open queues' default), newest (final queues' default), score.
+    pub sort: Option<String>,
+    /// "1": only cases past their integrator's review target.
+    pub overdue: Option<String>,
     pub after: Option<String>,
+}
+
+/// The order of a queue view.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Sort {
+    Oldest,
+    Newest,
+    /// Lowest face-matching score first (cases without one first of all):
+    /// the likeliest mismatches on top.
+    LowestScore,
+}
+
+impl Sort {
+    pub const CHOICES: [(&'static str, &'static str); 3] = [
+        ("oldest", "Oldest first"),
+        ("newest", "Newest first"),
+        ("score", "Lowest face score first"),
+    ];
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -40,21 +62,38 @@ pub enum Search {
     },
 }
 
-/// Keyset position: the last row of the previous page.
+/// Keyset position: the last row of the previous page (with its face
+/// score when the view is sorted by score; -1 stands for none).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Cursor {
+    pub score: Option<f64>,
     pub created_at: i64,
     pub scan_id: String,
 }
 
 impl Cursor {
     pub fn encode(&self) -> String {
-        format!("{}_{}", self.created_at, self.scan_id)
+        match self.score {
+            None => format!("{}_{}", self.created_at, self.scan_id),
+            Some(s) => format!("s{s}_{}_{}", self.created_at, self.scan_id),
+        }
     }
     fn decode(s: &str) -> Option<Cursor> {
-        let (ms, id) = s.split_once('_')?;
+        let (score, rest) = match s.strip_prefix('s') {
+            Some(r) => {
+                let (sc, rest) = r.split_once('_')?;
+                let v: f64 = sc.parse().ok()?;
+                (Some(v).filter(|v| v.is_finite()), rest)
+            }
+            None => (None, s),
+        };
+        if s.starts_with('s') && score.is_none() {
+            return None;
+        }
+        let (ms, id) = rest.split_once('_')?;
         let id = uuid::Uuid::parse_str(id).ok()?;
         Some(Cursor {
+            score,
             created_at: ms.parse().ok()?,
             scan_id: id.to_string(),
         })
@@ -74,6 +113,8 @@ pub struct QueueFilter {
     pub score_min: Option<f64>,
     pub score_max: Option<f64>,
     pub search: Option<Search>,
+    pub sort: Sort,
+    pub overdue: bool,
     pub after: Option<Cursor>,
 }
 
@@ -161,9 +202,28 @@ impl QueueFilter {
                 upper: q.to_uppercase(),
             },
         });
+        let sort = match set(&p.sort) {
+            None if state.oldest_first() => Sort::Oldest,
+            None => Sort::Newest,
+            Some("oldest") => Sort::Oldest,
+            Some("newest") => Sort::Newest,
+            Some("score") => Sort::LowestScore,
+            Some(o) => return Err(format!("unknown sort '{o}' (oldest, newest or score)")),
+        };
+        let overdue = match set(&p.overdue) {
+            None | Some("0") => false,
+            Some("1") => true,
+            Some(o) => return Err(format!("overdue must be 1 or empty, not '{o}'")),
+        };
         let after = set(&p.after)
             .map(|a| Cursor::decode(a).ok_or_else(|| "the page cursor is malformed".to_string()))
             .transpose()?;
+        if after
+            .as_ref()
+            .is_some_and(|c| c.score.is_some() != (sort == Sort::LowestScore))
+        {
+            return Err("the page cursor does not belong to this sort order".into());
+        }
         Ok(QueueFilter {
             state,
             integrator: set(&p.integrator).map(str::to_string),
@@ -176,6 +236,8 @@ impl QueueFilter {
             score_min,
             score_max,
             search,
+            sort,
+            overdue,
             after,
         })
     }
@@ -197,6 +259,8 @@ impl QueueParams {
             ("score_min", &self.score_min),
             ("score_max", &self.score_max),
             ("q", &self.q),
+            ("sort", &self.sort),
+            ("overdue", &self.overdue),
         ];
         let st = state.or(set(&self.state));
         if let Some(s) = st {
@@ -252,6 +316,19 @@ mod tests {
                 after: Some("x".into()),
                 ..Default::default()
             },
+            QueueParams {
+                sort: Some("name".into()),
+                ..Default::default()
+            },
+            QueueParams {
+                overdue: Some("yes".into()),
+                ..Default::default()
+            },
+            QueueParams {
+                sort: Some("score".into()),
+                after: Some("17_4a1f0b0e-8a4d-4c1b-9d43-7a3e0f1a2b3c".into()),
+                ..Default::default()
+            },
         ];
         for c in cases {
             assert!(QueueFilter::parse(&c).is_err(), "{c:?}");
@@ -291,9 +368,20 @@ mod tests {
             "state=VERIFIED&country=ESP&q=ana"
         );
         let c = Cursor {
+            score: None,
             created_at: 17,
             scan_id: "4a1f0b0e-8a4d-4c1b-9d43-7a3e0f1a2b3c".into(),
         };
-        assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        assert_eq!(Cursor::decode(&c.encode()), Some(c.clone()));
+        let scored = Cursor {
+            score: Some(0.42),
+            ..c
+        };
+        assert_eq!(scored.encode(), format!("s0.42_17_{}", scored.scan_id));
+        assert_eq!(Cursor::decode(&scored.encode()), Some(scored));
+        assert_eq!(
+            Cursor::decode("sNaN_17_4a1f0b0e-8a4d-4c1b-9d43-7a3e0f1a2b3c"),
+            None
+        );
     }
 }

@@ -113,9 +113,11 @@ pub struct IntegratorRow {
     pub sandbox: i64,
     /// JSON array of the magic-link redirect URIs allowed.
     pub redirect_uris: String,
+    /// Hours a case may wait for review before it is overdue (none: no target).
+    pub sla_hours: Option<i64>,
 }
 
-const ROW_COLS: &str = "id, name, enabled, api_key, webhook_url, frame_ancestors, submit_state, created_at, webhook_headers, redirect_top, sandbox, redirect_uris";
+const ROW_COLS: &str = "id, name, enabled, api_key, webhook_url, frame_ancestors, submit_state, created_at, webhook_headers, redirect_top, sandbox, redirect_uris, sla_hours";
 
 pub async fn list(pool: &AnyPool) -> Result<Vec<IntegratorRow>, sqlx::Error> {
     sqlx::query_as::<_, IntegratorRow>(&format!("SELECT {ROW_COLS} FROM integrators ORDER BY name"))
@@ -130,28 +132,48 @@ pub async fn get(pool: &AnyPool, id: &str) -> Result<Option<IntegratorRow>, sqlx
         .await
 }
 
+/// The settings an admin changes, as stored (JSON already encoded).
+pub struct StoredSettings<'a> {
+    pub webhook_url: Option<&'a str>,
+    pub frame_ancestors: &'a str,
+    pub submit_state: &'a str,
+    pub webhook_headers: &'a str,
+    pub redirect_top: bool,
+    pub sla_hours: Option<i64>,
+}
+
 pub async fn update_settings(
     tx: &mut Tx,
     id: &str,
-    webhook_url: Option<&str>,
-    frame_ancestors: &str,
-    submit_state: &str,
-    webhook_headers: &str,
-    redirect_top: bool,
+    s: &StoredSettings<'_>,
 ) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
         "UPDATE integrators SET webhook_url = $1, frame_ancestors = $2, submit_state = $3, \
-         webhook_headers = $4, redirect_top = $5 WHERE id = $6",
+         webhook_headers = $4, redirect_top = $5, sla_hours = $6 WHERE id = $7",
     )
-    .bind(webhook_url)
-    .bind(frame_ancestors)
-    .bind(submit_state)
-    .bind(webhook_headers)
-    .bind(redirect_top as i64)
+    .bind(s.webhook_url)
+    .bind(s.frame_ancestors)
+    .bind(s.submit_state)
+    .bind(s.webhook_headers)
+    .bind(s.redirect_top as i64)
+    .bind(s.sla_hours)
     .bind(id)
     .execute(&mut **tx)
     .await?
     .rows_affected())
+}
+
+/// Sets only the review target (the demo's; admins change it with the rest
+/// of the settings).
+pub async fn set_sla_hours(tx: &mut Tx, id: &str, hours: Option<i64>) -> Result<u64, sqlx::Error> {
+    Ok(
+        sqlx::query("UPDATE integrators SET sla_hours = $1 WHERE id = $2")
+            .bind(hours)
+            .bind(id)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected(),
+    )
 }
 
 /// New API credentials (the old secret stops working at once). Integrators

@@ -2,7 +2,7 @@
 //! edits, notes, decisions, claims and the per-state counters.
 
 use super::{Bind, Binds, Tx};
-use crate::domain::queue::{Assignee, QueueFilter, Search};
+use crate::domain::queue::{Assignee, QueueFilter, Search, Sort};
 use crate::domain::{Document, State};
 use sqlx::AnyPool;
 use std::collections::HashMap;
@@ -284,6 +284,8 @@ pub struct QueueRow {
     pub claimed_by: Option<String>,
     pub claimed_at: Option<i64>,
     pub created_at: i64,
+    /// The integrator's review target in hours, if it set one.
+    pub sla_hours: Option<i64>,
 }
 
 /// A page of the queue. Keyset pagination on (created_at, scan_id): a page
@@ -291,6 +293,7 @@ pub struct QueueRow {
 pub async fn queue(
     pool: &AnyPool,
     f: &QueueFilter,
+    now: i64,
     claim_cutoff: i64,
     limit: i64,
 ) -> Result<Vec<QueueRow>, sqlx::Error> {
@@ -305,7 +308,7 @@ pub async fn queue(
                 "p.state = {}",
                 b.push(Bind::Text(f.state.as_str().into()))
             ));
-            f.state.oldest_first()
+            f.sort != Sort::Newest
         }
         Some(Search::ScanId(id)) => {
             wh.push(format!("p.scan_id = {}", b.push(Bind::Text(id.clone()))));
@@ -371,13 +374,37 @@ pub async fn queue(
             b.push(Bind::Real(s))
         ));
     }
+    if f.overdue {
+        // Past the integrator's review target; integrators without one have
+        // no overdue cases.
+        wh.push(format!(
+            "p.created_at + (SELECT sla_hours FROM integrators WHERE id = p.integrator_id) * 3600000 < {}",
+            b.push(Bind::Int(now))
+        ));
+    }
+    // Sorting by score orders on the score first (none counts as -1, so a
+    // case without one is looked at first), then the usual keyset.
+    let by_score = f.sort == Sort::LowestScore && f.search.is_none();
     if let Some(c) = &f.after {
         let at = b.push(Bind::Int(c.created_at));
         let id = b.push(Bind::Text(c.scan_id.clone()));
         let op = if ascending { ">" } else { "<" };
-        wh.push(format!("(p.created_at, p.scan_id) {op} ({at}, {id})"));
+        match c.score {
+            Some(sc) if by_score => {
+                let sc = b.push(Bind::Real(sc));
+                wh.push(format!(
+                    "(COALESCE(p.facial_matching_score, -1), p.created_at, p.scan_id) {op} ({sc}, {at}, {id})"
+                ));
+            }
+            _ => wh.push(format!("(p.created_at, p.scan_id) {op} ({at}, {id})")),
+        }
     }
     let dir = if ascending { "ASC" } else { "DESC" };
+    let score_order = if by_score {
+        format!("COALESCE(p.facial_matching_score, -1) {dir}, ")
+    } else {
+        String::new()
+    };
     let lim = b.push(Bind::Int(limit));
     let filter = match text {
         None => wh.join(" AND "),
@@ -399,9 +426,9 @@ pub async fn queue(
     };
     let sql = format!(
         "SELECT p.scan_id, p.state, i.name AS integrator_name, p.country_id, p.doc_type, p.document, \
-         p.failing_validations, p.facial_matching_score, p.claimed_by, p.claimed_at, p.created_at \
+         p.failing_validations, p.facial_matching_score, p.claimed_by, p.claimed_at, p.created_at, i.sla_hours \
          FROM processes p JOIN integrators i ON i.id = p.integrator_id \
-         WHERE {filter} ORDER BY p.created_at {dir}, p.scan_id {dir} LIMIT {lim}"
+         WHERE {filter} ORDER BY {score_order}p.created_at {dir}, p.scan_id {dir} LIMIT {lim}"
     );
     b.apply(sqlx::query(&sql))
         .try_map(|row: sqlx::any::AnyRow| <QueueRow as sqlx::FromRow<_>>::from_row(&row))

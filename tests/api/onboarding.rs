@@ -31,6 +31,7 @@ pub async fn framed_integrator(app: &TestApp, origins: &[String], top: bool) -> 
             submit_state: "PENDING_VALIDATION".into(),
             webhook_headers: vec![],
             redirect_top: top,
+            sla_hours: None,
         },
         true,
         "test",

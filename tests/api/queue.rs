@@ -1,5 +1,5 @@
 use crate::both_backends;
-use crate::helpers::{between, spawn_app, Backend, AGENT};
+use crate::helpers::{between, spawn_app, Backend, ADMIN, AGENT};
 use std::collections::HashSet;
 
 both_backends!(
@@ -8,7 +8,9 @@ both_backends!(
     filters_and_search_narrow_the_queue,
     htmx_gets_a_partial_and_urls_are_bookmarkable,
     bad_filters_are_refused_clearly,
-    take_next_gives_concurrent_agents_different_cases_of_the_view
+    take_next_gives_concurrent_agents_different_cases_of_the_view,
+    score_sort_pages_and_overdue_filter_match_the_data,
+    review_targets_are_validated_at_the_form
 );
 
 fn scan_ids(html: &str) -> Vec<String> {
@@ -374,4 +376,111 @@ async fn take_next_gives_concurrent_agents_different_cases_of_the_view(b: Backen
         .post("/desk/queue/next", &[("state", "VERIFIED")])
         .await;
     assert_eq!(r.status(), 400);
+}
+
+/// Sorted by face score, the keyset pages visit every case of the queue
+/// once, lowest score first (none first of all); the overdue filter shows
+/// exactly the cases past their integrator's review target, each marked.
+async fn score_sort_pages_and_overdue_filter_match_the_data(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(140).await;
+    let desk = app.login(AGENT).await;
+    let want: Vec<String> = sqlx::query_scalar::<_, String>(
+        "SELECT scan_id FROM processes WHERE state = 'PENDING_VERIFICATION' \
+         ORDER BY COALESCE(facial_matching_score, -1), created_at, scan_id",
+    )
+    .fetch_all(app.state.db.read())
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(want.len() > 50, "needs more than one page");
+    let mut seen = Vec::new();
+    let mut path = "/desk/queue?state=PENDING_VERIFICATION&sort=score".to_string();
+    for _ in 0..20 {
+        let html = desk.get(&path).await.text().await.unwrap_or_default();
+        seen.extend(scan_ids(&html));
+        match between(&html, "id=\"next-page\" href=\"", "\"") {
+            Some(next) => path = next.replace("&#38;", "&").replace("&amp;", "&"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, want, "every case once, lowest face score first");
+
+    let now = kycdesk::domain::now_ms();
+    let overdue: HashSet<String> = sqlx::query_scalar::<_, String>(&format!(
+        "SELECT p.scan_id FROM processes p JOIN integrators i ON i.id = p.integrator_id \
+         WHERE p.state = 'PENDING_VERIFICATION' AND i.sla_hours IS NOT NULL \
+         AND p.created_at + i.sla_hours * 3600000 < {now}"
+    ))
+    .fetch_all(app.state.db.read())
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+    .into_iter()
+    .collect();
+    assert!(!overdue.is_empty(), "the demo has overdue cases");
+    assert!(overdue.len() < want.len(), "and cases within target");
+    let html = desk
+        .get("/desk/queue?state=PENDING_VERIFICATION&overdue=1")
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    let shown: HashSet<String> = scan_ids(&html).into_iter().collect();
+    assert_eq!(shown, overdue);
+    assert_eq!(
+        html.matches("class=\"case-row overdue\"").count(),
+        overdue.len(),
+        "every overdue row is marked"
+    );
+    // A cursor from another order is refused, not misread.
+    let r = desk
+        .get("/desk/queue?state=PENDING_VERIFICATION&sort=score&after=17_4a1f0b0e-8a4d-4c1b-9d43-7a3e0f1a2b3c")
+        .await;
+    assert_eq!(r.status(), 400);
+}
+
+/// An admin's review target: hours from 1 to 720 or empty; anything else is
+/// refused with a message and changes nothing.
+async fn review_targets_are_validated_at_the_form(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(5).await;
+    let admin = app.login(ADMIN).await;
+    let id = sqlx::query_scalar::<_, String>("SELECT id FROM integrators WHERE name = 'Acme Bank'")
+        .fetch_one(app.state.db.read())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sla = || async {
+        sqlx::query_scalar::<_, Option<i64>>("SELECT sla_hours FROM integrators WHERE id = $1")
+            .bind(&id)
+            .fetch_one(app.state.db.read())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let path = format!("/desk/admin/integrators/{id}");
+    let form = |h: &'static str| {
+        [
+            ("submit_state", "PENDING_VERIFICATION"),
+            ("webhook_url", ""),
+            ("sla_hours", h),
+        ]
+    };
+    let r = admin.post(&path, &form("24")).await;
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(sla().await, Some(24));
+    for bad in ["0", "721", "a day", "1.5"] {
+        let r = admin.post(&path, &form(bad)).await;
+        assert_eq!(r.status(), 400, "{bad}");
+        let body = r.text().await.unwrap_or_default();
+        assert!(
+            body.contains("Review target") || body.contains("review target"),
+            "{bad}: {body}"
+        );
+        assert_eq!(sla().await, Some(24), "{bad} changed nothing");
+    }
+    let r = admin.post(&path, &form("")).await;
+    assert!(r.status().is_success());
+    assert_eq!(sla().await, None);
 }

@@ -126,6 +126,7 @@ async fn credentialed(app: &TestApp, url: &str) -> Credentials {
             submit_state: "PENDING_VERIFICATION".into(),
             webhook_headers: vec![("Authorization".into(), "Bearer hook-token-123".into())],
             redirect_top: false,
+            sla_hours: None,
         },
         true,
         "test",
