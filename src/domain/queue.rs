@@ -60,6 +60,46 @@ pub enum Search {
         folded: String,
         upper: String,
     },
+    /// Several words, any order: each must start a word of the given names
+    /// or surnames (folded: accents and case do not matter).
+    Words(Vec<String>),
+    /// The start of a scanId (at least 8 characters), or a document number
+    /// made of the same characters.
+    ScanIdPrefix {
+        prefix: String,
+        upper: String,
+    },
+}
+
+/// The most words a search uses (more narrow nothing real).
+pub const MAX_SEARCH_WORDS: usize = 4;
+
+fn search_of(q: &str) -> Search {
+    if let Ok(id) = uuid::Uuid::parse_str(q) {
+        return Search::ScanId(id.to_string());
+    }
+    let lower = q.to_lowercase();
+    if (8..36).contains(&lower.len())
+        && lower.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+        && lower.bytes().next().is_some_and(|b| b.is_ascii_hexdigit())
+    {
+        return Search::ScanIdPrefix {
+            prefix: lower.trim_end_matches('-').to_string(),
+            upper: q.to_uppercase(),
+        };
+    }
+    let words: Vec<String> = fold(q)
+        .split_whitespace()
+        .take(MAX_SEARCH_WORDS)
+        .map(str::to_string)
+        .collect();
+    if words.len() > 1 {
+        return Search::Words(words);
+    }
+    Search::Text {
+        folded: fold(q),
+        upper: q.to_uppercase(),
+    }
 }
 
 /// Keyset position: the last row of the previous page (with its face
@@ -195,13 +235,7 @@ impl QueueFilter {
             .transpose()?;
         let score_min = score(set(&p.score_min), "minimum")?;
         let score_max = score(set(&p.score_max), "maximum")?;
-        let search = set(&p.q).map(|q| match uuid::Uuid::parse_str(q) {
-            Ok(id) => Search::ScanId(id.to_string()),
-            Err(_) => Search::Text {
-                folded: fold(q),
-                upper: q.to_uppercase(),
-            },
-        });
+        let search = set(&p.q).map(search_of);
         let sort = match set(&p.sort) {
             None if state.oldest_first() => Sort::Oldest,
             None => Sort::Newest,
@@ -353,6 +387,28 @@ mod tests {
                 folded: "perez".into(),
                 upper: "PÉREZ".into()
             }))
+        );
+    }
+
+    #[test]
+    fn several_words_and_scan_id_prefixes_are_told_apart() {
+        assert_eq!(
+            search_of("Sofía  SCHMIDT"),
+            Search::Words(vec!["sofia".into(), "schmidt".into()])
+        );
+        assert_eq!(
+            search_of("0C874B59-b3"),
+            Search::ScanIdPrefix {
+                prefix: "0c874b59-b3".into(),
+                upper: "0C874B59-B3".into()
+            }
+        );
+        // Too short for a scanId prefix: a name or document-number search.
+        assert!(matches!(search_of("0c874b5"), Search::Text { .. }));
+        assert!(matches!(search_of("schmidt"), Search::Text { .. }));
+        assert_eq!(
+            search_of("a b c d e f"),
+            Search::Words(vec!["a".into(), "b".into(), "c".into(), "d".into()])
         );
     }
 

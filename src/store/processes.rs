@@ -288,6 +288,29 @@ pub struct QueueRow {
     pub sla_hours: Option<i64>,
 }
 
+/// `%`, `_` and the escape itself taken literally in a LIKE pattern.
+fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// The smallest string above every string starting with the hex prefix
+/// `p`: its last digit raised by one (`0c87` -> `0c88`, `9` -> `a`, `f` ->
+/// `g`). Digits and letters only, so the bound holds under any collation
+/// (locale collations skip punctuation such as `:` at first level).
+fn raise_last(p: &str) -> String {
+    let mut chars: Vec<char> = p.chars().collect();
+    let raised = match chars.pop() {
+        Some('9') => 'a',
+        Some(c @ ('0'..='8' | 'a'..='f')) => char::from(c as u8 + 1),
+        // Not reached: the prefix is hex and ends in a digit (domain::queue).
+        _ => 'g',
+    };
+    chars.push(raised);
+    chars.into_iter().collect()
+}
+
 /// A page of the queue. Keyset pagination on (created_at, scan_id): a page
 /// 10,000 rows deep costs the same as the first one.
 pub async fn queue(
@@ -299,7 +322,7 @@ pub async fn queue(
 ) -> Result<Vec<QueueRow>, sqlx::Error> {
     let mut b = Binds::default();
     let mut wh: Vec<String> = Vec::new();
-    let mut text: Option<[String; 3]> = None;
+    let mut text: Option<Vec<String>> = None;
     // A search spans every state: a reviewer looking for a person should find
     // them wherever their case is.
     let ascending = match &f.search {
@@ -318,9 +341,55 @@ pub async fn queue(
             let lo = b.push(Bind::Text(folded.clone()));
             let hi = b.push(Bind::Text(format!("{folded}\u{10FFFF}")));
             let num = b.push(Bind::Text(upper.clone()));
-            text = Some([
+            text = Some(vec![
                 format!("p.search_name >= {lo} AND p.search_name < {hi}"),
                 format!("p.search_surname >= {lo} AND p.search_surname < {hi}"),
+                format!("p.document_number = {num}"),
+            ]);
+            false
+        }
+        Some(Search::Words(words)) => {
+            // Every word must start a word of the names or surnames. Each
+            // word drives one index range per column (a branch); the other
+            // words are checked on the rows that range finds. Any order
+            // works because every word gets its branches.
+            let mut every = Vec::new();
+            let mut ranges = Vec::new();
+            for w in words {
+                let lo = b.push(Bind::Text(w.clone()));
+                let hi = b.push(Bind::Text(format!("{w}\u{10FFFF}")));
+                let esc = like_escape(w);
+                let start = b.push(Bind::Text(format!("{esc}%")));
+                let inner = b.push(Bind::Text(format!("% {esc}%")));
+                every.push(format!(
+                    "(p.search_name LIKE {start} ESCAPE '\\' OR p.search_name LIKE {inner} ESCAPE '\\' \
+                     OR p.search_surname LIKE {start} ESCAPE '\\' OR p.search_surname LIKE {inner} ESCAPE '\\')"
+                ));
+                ranges.push(format!("p.search_name >= {lo} AND p.search_name < {hi}"));
+                ranges.push(format!(
+                    "p.search_surname >= {lo} AND p.search_surname < {hi}"
+                ));
+            }
+            let all = every.join(" AND ");
+            text = Some(
+                ranges
+                    .into_iter()
+                    .map(|r| format!("{r} AND {all}"))
+                    .collect(),
+            );
+            false
+        }
+        Some(Search::ScanIdPrefix { prefix, upper }) => {
+            // The range uses the primary key; its upper bound is the prefix
+            // with its last character raised, which orders correctly under
+            // any collation (hex digits and letters, never past them). The
+            // LIKE keeps the match exact.
+            let lo = b.push(Bind::Text(prefix.clone()));
+            let hi = b.push(Bind::Text(raise_last(prefix)));
+            let like = b.push(Bind::Text(format!("{prefix}%")));
+            let num = b.push(Bind::Text(upper.clone()));
+            text = Some(vec![
+                format!("p.scan_id >= {lo} AND p.scan_id < {hi} AND p.scan_id LIKE {like}"),
                 format!("p.document_number = {num}"),
             ]);
             false

@@ -10,6 +10,7 @@ both_backends!(
     bad_filters_are_refused_clearly,
     take_next_gives_concurrent_agents_different_cases_of_the_view,
     score_sort_pages_and_overdue_filter_match_the_data,
+    several_words_in_any_order_and_scan_id_prefixes_find_the_case,
     review_targets_are_validated_at_the_form
 );
 
@@ -483,4 +484,100 @@ async fn review_targets_are_validated_at_the_form(b: Backend) {
     let r = admin.post(&path, &form("")).await;
     assert!(r.status().is_success());
     assert_eq!(sla().await, None);
+}
+
+/// "Sofía Schmidt" finds the case whatever the order, case or accents of
+/// the words, and exactly the cases whose names hold every word; the first
+/// 8 or more characters of a scanId find that case.
+async fn several_words_in_any_order_and_scan_id_prefixes_find_the_case(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(140).await;
+    let desk = app.login(AGENT).await;
+    let target = app.cases_in("PENDING_VERIFICATION").await.remove(3);
+    let doc: serde_json::Value = serde_json::from_str(
+        &app.process_field(&target, "document")
+            .await
+            .unwrap_or_default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let name = doc["name"].as_str().unwrap_or_default().to_string();
+    let second = doc["secondSurname"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(!name.is_empty() && !second.is_empty(), "{doc}");
+    let fold = |s: &str| kycdesk::domain::process::fold(s);
+    // Every case whose folded names hold both words, straight from the data.
+    let (n, s2) = (fold(&name), fold(&second));
+    let mut want: Vec<String> = Vec::new();
+    for id in sqlx::query_scalar::<_, String>("SELECT scan_id FROM processes")
+        .fetch_all(app.state.db.read())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+    {
+        let d: serde_json::Value =
+            serde_json::from_str(&app.process_field(&id, "document").await.unwrap_or_default())
+                .unwrap_or_else(|e| panic!("{e}"));
+        let words: Vec<String> = [
+            d["name"].as_str(),
+            d["surname"].as_str(),
+            d["firstSurname"].as_str(),
+        ]
+        .iter()
+        .flatten()
+        .flat_map(|v| {
+            fold(v)
+                .split_whitespace()
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+        let has = |w: &str| words.iter().any(|x| x.starts_with(w));
+        if has(&n) && has(&s2) {
+            want.push(id);
+        }
+    }
+    assert!(want.contains(&target));
+    for q in [
+        format!("{name} {second}"),
+        format!("{second} {name}"),
+        format!("{}  {}", second.to_uppercase(), n),
+    ] {
+        let html = desk
+            .get(&format!("/desk/queue?q={}", urlencode(&q)))
+            .await
+            .text()
+            .await
+            .unwrap_or_default();
+        let got: HashSet<String> = scan_ids(&html).into_iter().collect();
+        let want_set: HashSet<String> = want.iter().cloned().collect();
+        assert_eq!(got, want_set, "search '{q}'");
+    }
+    // scanId prefixes: 8 characters, and 13 (past the first dash).
+    for len in [8, 13] {
+        let html = desk
+            .get(&format!("/desk/queue?q={}", &target[..len].to_uppercase()))
+            .await
+            .text()
+            .await
+            .unwrap_or_default();
+        assert!(scan_ids(&html).contains(&target), "prefix of {len}");
+        for id in scan_ids(&html) {
+            assert!(
+                id.starts_with(&target[..len]),
+                "{id} does not start with the prefix"
+            );
+        }
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -397,6 +397,18 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         })
         .collect();
     measure(&c, &base, "search (surname / doc no.)", &search).await?;
+    // Two words, given name and surname, in either order.
+    let words: Vec<String> = (0..r)
+        .map(|k| {
+            let (n, s) = (NAMES[rng.gen_range(0..NAMES.len())], surname(&mut rng));
+            if k % 2 == 0 {
+                format!("/desk/queue?q={n}+{s}")
+            } else {
+                format!("/desk/queue?q={s}+{n}")
+            }
+        })
+        .collect();
+    measure(&c, &base, "search (two words)", &words).await?;
     let cases: Vec<String> = (0..r)
         .map(|_| format!("/desk/cases/{}", ids[rng.gen_range(0..ids.len())]))
         .collect();
