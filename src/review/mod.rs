@@ -485,8 +485,9 @@ pub async fn decide(
     let from = state_of(&p)?;
     if from.is_final() {
         return Err(CaseError::Conflict(format!(
-            "the case is already {from} (decided by {}); final cases cannot be changed",
-            p.agent.as_deref().unwrap_or("someone else")
+            "{} already decided this case ({}); final cases cannot be changed",
+            p.agent.as_deref().unwrap_or("someone else"),
+            from.label()
         )));
     }
     let to = from.after(input.decision).map_err(CaseError::Conflict)?;
@@ -601,8 +602,9 @@ pub async fn decide(
         let now_p = load(db, scan_id).await?;
         return Err(CaseError::Conflict(match now_p.state() {
             Ok(st) if st.is_final() => format!(
-                "{} already decided this case ({st}); your decision was not applied",
-                now_p.agent.as_deref().unwrap_or("someone else")
+                "{} already decided this case ({}); your decision was not applied",
+                now_p.agent.as_deref().unwrap_or("someone else"),
+                st.label()
             ),
             _ => "the case changed since you opened it; reload and decide again".into(),
         }));

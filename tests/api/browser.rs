@@ -787,6 +787,51 @@ async fn workbench(app: &TestApp, c: &Client) {
     std::fs::write(artifact("keystrokes.txt"), &report).unwrap_or_else(|e| panic!("{e}"));
     assert!(keys <= 30, "{report}");
     shot(c, "case-keyboard-cleared.png").await;
+
+    // A stale tab: the case is decided elsewhere (the same agent in another
+    // tab) while this page is open. Accept then says so next to the buttons,
+    // naming who decided, with a reload; nothing changes.
+    press(c, "n").await;
+    until("another case taken by n", || async {
+        text_of(c, "#claim")
+            .await
+            .contains("You are working on this case")
+    })
+    .await;
+    let url = url_of(c).await;
+    let stale = url.rsplit('/').next().unwrap_or_default().to_string();
+    let version = app
+        .scalar_i64("SELECT version FROM processes WHERE scan_id = $1", &stale)
+        .await
+        .to_string();
+    let other_tab = app.login(AGENT).await;
+    let r = other_tab
+        .post(
+            &format!("/desk/cases/{stale}/decision"),
+            &[
+                ("action", "reject"),
+                ("reason", "Document expired"),
+                ("version", &version),
+            ],
+        )
+        .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    press(c, "a").await;
+    if c.get_alert_text().await.is_ok() {
+        c.accept_alert().await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    until("the conflict shown next to the buttons", || async {
+        let t = text_of(c, "#decision-feedback").await;
+        t.contains(AGENT.0) && t.contains("already decided") && t.contains("Reload the case")
+    })
+    .await;
+    assert_eq!(text_of(c, "#flash").await, "", "not in the flash box");
+    shot(c, "case-stale-409.png").await;
+    assert_eq!(
+        app.process_field(&stale, "state").await.as_deref(),
+        Some("NOT_VERIFIED"),
+        "the other tab's decision stands"
+    );
     c.set_window_size(1400, 1000)
         .await
         .unwrap_or_else(|e| panic!("{e}"));

@@ -14,6 +14,22 @@ both_backends!(
     review_targets_are_validated_at_the_form
 );
 
+/// Follows the "Next page" links from `first` (at most 20 pages) and
+/// returns the scanIds of every row in the order shown.
+async fn walk_pages(desk: &crate::helpers::Desk, first: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut path = first.to_string();
+    for _ in 0..20 {
+        let html = desk.get(&path).await.text().await.unwrap_or_default();
+        seen.extend(scan_ids(&html));
+        match between(&html, "id=\"next-page\" href=\"", "\"") {
+            Some(next) => path = next.replace("&#38;", "&").replace("&amp;", "&"),
+            None => break,
+        }
+    }
+    seen
+}
+
 fn scan_ids(html: &str) -> Vec<String> {
     html.split("data-scan-id=\"")
         .skip(1)
@@ -59,16 +75,7 @@ async fn keyset_pages_visit_every_case_once_oldest_first(b: Backend) {
     let desk = app.login(AGENT).await;
     let want = app.cases_in("PENDING_VERIFICATION").await;
     assert!(want.len() > 50, "needs more than one page");
-    let mut seen = Vec::new();
-    let mut path = "/desk/queue?state=PENDING_VERIFICATION".to_string();
-    for _ in 0..20 {
-        let html = desk.get(&path).await.text().await.unwrap_or_default();
-        seen.extend(scan_ids(&html));
-        match between(&html, "id=\"next-page\" href=\"", "\"") {
-            Some(next) => path = next.replace("&#38;", "&").replace("&amp;", "&"),
-            None => break,
-        }
-    }
+    let seen = walk_pages(&desk, "/desk/queue?state=PENDING_VERIFICATION").await;
     assert_eq!(seen, want, "every case exactly once, oldest first");
     // Final states page newest first.
     let verified = desk
@@ -396,16 +403,7 @@ async fn score_sort_pages_and_overdue_filter_match_the_data(b: Backend) {
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     assert!(want.len() > 50, "needs more than one page");
-    let mut seen = Vec::new();
-    let mut path = "/desk/queue?state=PENDING_VERIFICATION&sort=score".to_string();
-    for _ in 0..20 {
-        let html = desk.get(&path).await.text().await.unwrap_or_default();
-        seen.extend(scan_ids(&html));
-        match between(&html, "id=\"next-page\" href=\"", "\"") {
-            Some(next) => path = next.replace("&#38;", "&").replace("&amp;", "&"),
-            None => break,
-        }
-    }
+    let seen = walk_pages(&desk, "/desk/queue?state=PENDING_VERIFICATION&sort=score").await;
     assert_eq!(seen, want, "every case once, lowest face score first");
 
     let now = kycdesk::domain::now_ms();
