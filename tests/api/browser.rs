@@ -605,7 +605,7 @@ async fn workbench(app: &TestApp, c: &Client) {
         js_bool(
             c,
             "var r = document.getElementById('accept').getBoundingClientRect(); \
-             return window.scrollY > 300 && r.top >= 0 && r.bottom <= 120;",
+             return window.scrollY > 300 && r.top >= 0 && r.bottom <= 160;",
         )
         .await
     })
@@ -815,6 +815,9 @@ async fn workbench(app: &TestApp, c: &Client) {
             ],
         )
         .await;
+    assert!(r.status().is_success(), "{}", r.status());
+    // The other tab signs out: only the browser's session remains.
+    let r = other_tab.post("/desk/logout", &[]).await;
     assert!(r.status().is_success(), "{}", r.status());
     press(c, "a").await;
     if c.get_alert_text().await.is_ok() {
