@@ -485,7 +485,7 @@ pub async fn decide(
     let from = state_of(&p)?;
     if from.is_final() {
         return Err(CaseError::Conflict(format!(
-            "{} already decided this case ({}); final cases cannot be changed",
+            "{} already decided this case: it is already {from} ({}); final cases cannot be changed",
             p.agent.as_deref().unwrap_or("someone else"),
             from.label()
         )));
