@@ -83,17 +83,9 @@ struct CasePage {
     reject_reasons: Vec<String>,
     notes: Vec<NoteView>,
     history: Vec<HistoryItem>,
-    decided: Option<DecidedView>,
     /// The applicant's every verification, oldest first (issue 5).
     timeline: Vec<TimelineItem>,
     can_approve: bool,
-}
-
-/// A final case's outcome, in words.
-pub struct DecidedView {
-    pub outcome: &'static str,
-    pub reason: Option<String>,
-    pub comment: Option<String>,
 }
 
 /// Where the portrait sits on a document front, as percentages of the image
@@ -362,11 +354,6 @@ pub async fn page(
 
     let prev_case = rows::neighbour(db, st, p.created_at, &scan_id, false).await?;
     let next_case = rows::neighbour(db, st, p.created_at, &scan_id, true).await?;
-    let decided = st.is_final().then(|| DecidedView {
-        outcome: st.label(),
-        reason: p.rejection_reason.clone(),
-        comment: p.comment.clone(),
-    });
 
     render(&CasePage {
         name: doc.display_name(),
@@ -376,7 +363,6 @@ pub async fn page(
         next_case,
         portrait,
         selfie,
-        decided,
         is_final: st.is_final(),
         is_pending_validation: st == State::PendingValidation,
         failing_labels,
