@@ -107,6 +107,15 @@
     rowIndex = next;
     return true;
   }
+  // The export follows the filters as they are now, not as the page loaded.
+  document.addEventListener("click", function (e) {
+    var a = e.target && e.target.closest && e.target.closest("#export-csv");
+    var form = document.getElementById("filters");
+    if (!a || !form) return;
+    var q = new URLSearchParams();
+    new FormData(form).forEach(function (v, k) { if (v !== "") q.append(k, v); });
+    a.href = "/desk/queue.csv?" + q.toString();
+  });
   document.addEventListener("keydown", function (e) {
     if (e.ctrlKey || e.metaKey || e.altKey || e.defaultPrevented) return;
     var t = e.target;
@@ -143,6 +152,16 @@
     if (e.key === "e") {
       var f = document.querySelector("#edit-form input[name^='pd_']");
       if (f) { e.preventDefault(); f.focus(); }
+      return;
+    }
+    if (e.key === "t") {
+      var panel = document.getElementById("retake-panel");
+      if (panel) {
+        e.preventDefault();
+        panel.open = true;
+        var first = panel.querySelector("input[type=checkbox]");
+        if (first) first.focus();
+      }
     }
   });
 

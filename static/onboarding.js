@@ -24,7 +24,8 @@
   var messages = {
     too_large: t.err_too_large, wrong_type: t.err_wrong_type, unreadable: t.err_unreadable,
     too_small: t.err_too_small, too_many_pixels: t.err_too_many_pixels, empty: t.err_empty,
-    closed: t.err_closed, too_many: t.err_too_many, network: t.err_network, other: t.err_other
+    closed: t.err_closed, too_many: t.err_too_many, network: t.err_network, other: t.err_other,
+    not_asked: t.err_not_asked
   };
 
   function refresh() {
@@ -80,6 +81,10 @@
     xhr.send(blob);
   }
 
+  // A retake may start at any step: the first one shown has no "back".
+  var firstPrev = steps.length && steps[0].querySelector("button.prev");
+  if (firstPrev) firstPrev.hidden = true;
+
   steps.forEach(function (step) {
     var input = step.querySelector("input.file");
     if (input) input.addEventListener("change", function () { if (input.files && input.files[0]) upload(step, input.files[0]); });
@@ -127,6 +132,8 @@
     var xhr = new XMLHttpRequest();
     xhr.open("POST", base + "/submit");
     xhr.setRequestHeader("X-Onboarding-Token", token);
+    // The language this page is in: a retake request reopens it in the same.
+    xhr.setRequestHeader("X-Onboarding-Lang", t.lang);
     xhr.onload = function () {
       var body = {};
       try { body = JSON.parse(xhr.responseText); } catch (e) { /* empty */ }

@@ -142,6 +142,8 @@ async fn assemble(issuer: &Issuer<'_>, p: &ProcessRow) -> anyhow::Result<Package
     let decisions = rows::decisions_for(db, id).await?;
     let notes = rows::notes_for(db, id).await?;
     let audit = crate::store::audit::all_for_case(db, id).await?;
+    let retakes = crate::store::retakes::all_for(db, id).await?;
+    let replaced = crate::store::retakes::replaced_for(db, id).await?;
     let base = issuer.public_url.trim_end_matches('/');
 
     let mut entries = vec![
@@ -180,6 +182,27 @@ async fn assemble(issuer: &Issuer<'_>, p: &ProcessRow) -> anyhow::Result<Package
             stored: false,
         },
         Entry {
+            path: "retakes.json".into(),
+            source: Source::Bytes(pretty(&json!(retakes
+                .iter()
+                .map(|r| json!({
+                    "id": r.id,
+                    "steps": r.steps.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+                    "reason": r.reason, "message": r.message, "language": r.lang,
+                    "fromState": r.from_state, "requestedBy": r.requested_by,
+                    "requestedAt": rfc3339_ms(r.requested_at), "expiresAt": rfc3339_ms(r.expires_at),
+                    "resubmittedAt": r.resubmitted_at.map(rfc3339_ms),
+                    "replaced": replaced.iter().filter(|x| x.retake_id == r.id).map(|x| json!({
+                        "kind": x.evidence.kind, "type": x.evidence.evidence_type,
+                        "sha256": x.evidence.sha256, "size": x.evidence.size,
+                        "uploadedAt": rfc3339_ms(x.evidence.created_at),
+                        "replacedAt": rfc3339_ms(x.replaced_at),
+                    })).collect::<Vec<_>>(),
+                }))
+                .collect::<Vec<_>>()))?),
+            stored: false,
+        },
+        Entry {
             path: "notes.json".into(),
             source: Source::Bytes(pretty(&json!(notes
                 .iter()
@@ -212,12 +235,20 @@ async fn assemble(issuer: &Issuer<'_>, p: &ProcessRow) -> anyhow::Result<Package
         }
     }
     let mut taken = HashSet::new();
-    for e in &evidence {
-        let mut path = if e.kind == "pdf" && e.evidence_type == "report" {
+    // Current evidence first, then what retakes replaced (under
+    // evidence/replaced/, oldest first, numbered when one slot was retaken
+    // more than once).
+    let all = evidence
+        .iter()
+        .map(|e| (e, false))
+        .chain(replaced.iter().map(|r| (&r.evidence, true)));
+    for (e, old) in all {
+        let dir = if old { "evidence/replaced" } else { "evidence" };
+        let mut path = if e.kind == "pdf" && e.evidence_type == "report" && !old {
             "report.pdf".to_string()
         } else {
             format!(
-                "evidence/{}/{}.{}",
+                "{dir}/{}/{}.{}",
                 e.kind,
                 e.evidence_type,
                 extension(&e.media_type)
@@ -226,7 +257,7 @@ async fn assemble(issuer: &Issuer<'_>, p: &ProcessRow) -> anyhow::Result<Package
         let mut n = 2;
         while !taken.insert(path.clone()) {
             path = format!(
-                "evidence/{}/{}-{n}.{}",
+                "{dir}/{}/{}-{n}.{}",
                 e.kind,
                 e.evidence_type,
                 extension(&e.media_type)

@@ -79,7 +79,8 @@ pub async fn users(
     state: web::Data<AppState>,
     session: DeskSession,
 ) -> Result<HttpResponse, DeskError> {
-    session.require(Role::Admin)?;
+    // Supervisors read; admins change (the POST routes stay admin-only).
+    session.require(Role::Supervisor)?;
     let users = user_rows::list_users(state.db.read()).await?;
     render(&UsersPage {
         layout: Layout::new(&session),

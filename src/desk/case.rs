@@ -12,6 +12,7 @@ use crate::state::AppState;
 use crate::store::audit as audit_rows;
 use crate::store::contacts;
 use crate::store::processes::{self as rows, ProcessRow};
+use crate::store::retakes as retake_rows;
 use actix_files::NamedFile;
 use actix_web::http::header::{self, ContentDisposition, DispositionType};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -86,6 +87,33 @@ struct CasePage {
     /// The applicant's every verification, oldest first (issue 5).
     timeline: Vec<TimelineItem>,
     can_approve: bool,
+    /// Whether the reviewer may ask for a retake (an undecided, submitted case).
+    can_retake: bool,
+    /// (code, label) of the steps this document type has.
+    retake_steps: Vec<(&'static str, &'static str)>,
+    retake_reasons: Vec<(&'static str, &'static str)>,
+    /// The open retake request, while the applicant has not answered it.
+    awaiting: Option<AwaitingRetake>,
+    /// Evidence retakes replaced, kept for the record.
+    replaced: Vec<ReplacedView>,
+}
+
+pub struct AwaitingRetake {
+    pub steps: String,
+    pub reason: &'static str,
+    pub message: Option<String>,
+    pub by: String,
+    pub asked: When,
+    pub expires: When,
+    pub expired: bool,
+}
+
+pub struct ReplacedView {
+    pub label: String,
+    pub url: String,
+    /// Images have a thumbnail; recordings and PDFs a link only.
+    pub thumb: Option<String>,
+    pub replaced: When,
 }
 
 /// Where the portrait sits on a document front, as percentages of the image
@@ -246,6 +274,42 @@ pub async fn page(
         .iter()
         .find(|e| e.kind == "pdf")
         .map(|e| format!("{base}/{}", e.id));
+    let now = now_ms();
+    let replaced = retake_rows::replaced_for(db, &scan_id)
+        .await?
+        .into_iter()
+        .map(|r| {
+            let e = &r.evidence;
+            let what = match crate::domain::retake::Step::of_evidence(&e.kind, &e.evidence_type) {
+                Some(step) => step.label().to_string(),
+                None if e.kind == "pdf" => "Report PDF".to_string(),
+                None => e.evidence_type.clone(),
+            };
+            ReplacedView {
+                label: what,
+                url: format!("{base}/{}", e.id),
+                thumb: (e.kind == "image").then(|| format!("{base}/{}/thumb", e.id)),
+                replaced: When::at(r.replaced_at, now),
+            }
+        })
+        .collect();
+    let awaiting = retake_rows::open(db, &scan_id)
+        .await?
+        .map(|r| AwaitingRetake {
+            steps: review::retake::labels(&r.steps),
+            reason: crate::domain::retake::Reason::parse(&r.reason).map_or("Other", |x| x.label()),
+            message: r.message.clone(),
+            by: r.requested_by.clone(),
+            asked: When::at(r.requested_at, now),
+            expires: When::at(r.expires_at, now),
+            expired: now > r.expires_at,
+        });
+    let has_back = p.doc_type.as_deref() != Some("Passport");
+    let retake_steps = crate::domain::retake::Step::ALL
+        .into_iter()
+        .filter(|s| has_back || *s != crate::domain::retake::Step::Back)
+        .map(|s| (s.as_str(), s.label()))
+        .collect();
 
     let parsed: BTreeMap<String, Validation> =
         p.validations().map_err(|e| DeskError::Internal(e.into()))?;
@@ -296,7 +360,6 @@ pub async fn page(
         })
         .collect();
 
-    let now = now_ms();
     let history = history::build(&edits, &trail, now)?;
     let live = claim_is_live(
         p.claimed_by.as_deref(),
@@ -387,6 +450,14 @@ pub async fn page(
         history,
         timeline,
         can_approve: may_approve(&state, &session),
+        can_retake: st.is_decidable(),
+        retake_steps,
+        retake_reasons: crate::domain::retake::Reason::ALL
+            .into_iter()
+            .map(|r| (r.as_str(), r.label()))
+            .collect(),
+        awaiting,
+        replaced,
         layout: Layout::new(&session),
         p,
     })
@@ -501,6 +572,36 @@ pub async fn decide(
     Ok(htmx_go(&format!("/desk/cases/{scan_id}")))
 }
 
+/// Ask the applicant to retake the ticked evidence (`step` repeated).
+#[tracing::instrument(skip_all)]
+pub async fn retake(
+    state: web::Data<AppState>,
+    session: DeskSession,
+    path: web::Path<String>,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, DeskError> {
+    let scan_id = path.into_inner();
+    let mut input = review::retake::RetakeInput::default();
+    for (k, v) in form.into_inner() {
+        match k.as_str() {
+            "step" => input.steps.push(v),
+            "reason" => input.reason = v,
+            "message" => input.message = Some(form_text(v)),
+            "version" => input.expected_version = Some(parse_version(&v)?),
+            _ => {}
+        }
+    }
+    review::retake::request(
+        &state.db,
+        &state.settings,
+        &scan_id,
+        &input,
+        &session.actor(),
+    )
+    .await?;
+    Ok(htmx_go(&format!("/desk/cases/{scan_id}")))
+}
+
 /// A browser submits a textarea's line breaks as CRLF; the document keeps
 /// LF, so an untouched MRZ compares equal.
 fn form_text(v: String) -> String {
@@ -600,9 +701,18 @@ async fn evidence_row(
     scan_id: &str,
     id: &str,
 ) -> Result<rows::EvidenceRow, DeskError> {
-    rows::evidence_for(state.db.read(), scan_id)
+    if let Some(e) = rows::evidence_for(state.db.read(), scan_id)
         .await?
         .into_iter()
+        .find(|e| e.id == id)
+    {
+        return Ok(e);
+    }
+    // Evidence a retake replaced stays viewable.
+    retake_rows::replaced_for(state.db.read(), scan_id)
+        .await?
+        .into_iter()
+        .map(|r| r.evidence)
         .find(|e| e.id == id)
         .ok_or_else(|| DeskError::NotFound("no such evidence".into()))
 }

@@ -35,6 +35,15 @@ struct DecideDetail {
 #[derive(Deserialize)]
 struct SubmitDetail {
     to: String,
+    #[serde(default)]
+    retake: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RetakeDetail {
+    steps: Vec<String>,
+    reason: String,
+    message: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -82,12 +91,41 @@ fn from_entry(e: &Entry, now: i64) -> Result<Option<HistoryItem>, DeskError> {
         "case.note" => item(e, now, "note", "added a note".into(), None),
         "case.submit" => {
             let d: SubmitDetail = detail(e)?;
+            let what = if d.retake.is_some() {
+                format!("resubmitted the retaken evidence → {}", state_label(&d.to))
+            } else {
+                format!("submitted the onboarding → {}", state_label(&d.to))
+            };
+            item(e, now, "decision", what, None)
+        }
+        "case.retake" => {
+            let d: RetakeDetail = detail(e)?;
+            let steps = d
+                .steps
+                .iter()
+                .map(|s| {
+                    crate::domain::retake::Step::parse(s)
+                        .map(|st| st.label().to_lowercase())
+                        .ok_or_else(|| {
+                            DeskError::Internal(anyhow::anyhow!(
+                                "audit entry {} names an unknown retake step '{s}'",
+                                e.seq
+                            ))
+                        })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let reason = crate::domain::retake::Reason::parse(&d.reason)
+                .map_or(d.reason.clone(), |r| r.label().to_string());
+            let why = match d.message {
+                Some(m) => format!("{reason} — “{m}”"),
+                None => reason,
+            };
             item(
                 e,
                 now,
                 "decision",
-                format!("submitted the onboarding → {}", state_label(&d.to)),
-                None,
+                format!("asked the applicant to retake: {}", steps.join(", ")),
+                Some(why),
             )
         }
         "case.decide" => {

@@ -66,7 +66,8 @@ pub async fn list(
     state: web::Data<AppState>,
     session: DeskSession,
 ) -> Result<HttpResponse, DeskError> {
-    session.require(Role::Admin)?;
+    // Supervisors read; admins change (the POST routes stay admin-only).
+    session.require(Role::Supervisor)?;
     let integrators = rows::list(state.db.read())
         .await?
         .into_iter()
@@ -359,7 +360,8 @@ pub async fn deliveries(
     session: DeskSession,
     q: web::Query<WebhookQuery>,
 ) -> Result<HttpResponse, DeskError> {
-    session.require(Role::Admin)?;
+    // Supervisors read; admins change (the POST routes stay admin-only).
+    session.require(Role::Supervisor)?;
     let filter = q
         .state
         .clone()
@@ -480,7 +482,8 @@ pub async fn messages(
     state: web::Data<AppState>,
     session: DeskSession,
 ) -> Result<HttpResponse, DeskError> {
-    session.require(Role::Admin)?;
+    // Supervisors read; admins change (the POST routes stay admin-only).
+    session.require(Role::Supervisor)?;
     let messages = crate::verification::messaging::recent(&state.db, 200)
         .await?
         .into_iter()

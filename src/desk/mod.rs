@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod case;
 pub mod error;
+pub mod export;
 pub mod history;
 pub mod integrations;
 pub mod queue;
@@ -27,12 +28,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/logout", web::post().to(auth::logout))
             .route("/queue", web::get().to(queue::queue))
             .route("/queue/next", web::post().to(queue::take_next))
+            .route("/queue.csv", web::get().to(export::queue_csv))
             .route("/cases/{scan_id}", web::get().to(case::page))
             .route("/cases/{scan_id}/claim", web::post().to(case::claim))
             .route("/cases/{scan_id}/release", web::post().to(case::release))
             .route("/cases/{scan_id}/edit", web::post().to(case::edit))
             .route("/cases/{scan_id}/decision", web::post().to(case::decide))
             .route("/cases/{scan_id}/notes", web::post().to(case::note))
+            .route("/cases/{scan_id}/retake", web::post().to(case::retake))
             .route("/cases/{scan_id}/approval", web::post().to(case::approve))
             .route(
                 "/cases/{scan_id}/revoke-tokens",

@@ -5,6 +5,7 @@ pub mod contact;
 pub mod mrz;
 pub mod process;
 pub mod queue;
+pub mod retake;
 pub mod user;
 pub mod validation;
 

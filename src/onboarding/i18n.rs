@@ -18,6 +18,7 @@ pub struct Strings {
     pub selfie_help: &'static str,
     pub video: &'static str,
     pub video_help: &'static str,
+    pub video_retake: &'static str,
     pub review: &'static str,
     pub review_help: &'static str,
     pub choose_photo: &'static str,
@@ -49,6 +50,44 @@ pub struct Strings {
     pub err_too_many: &'static str,
     pub err_network: &'static str,
     pub err_other: &'static str,
+    pub err_not_asked: &'static str,
+    pub retake_title: &'static str,
+    pub retake_intro: &'static str,
+    pub retake_reason: &'static str,
+    pub retake_message: &'static str,
+    pub reason_blurry: &'static str,
+    pub reason_glare: &'static str,
+    pub reason_cropped: &'static str,
+    pub reason_wrong_document: &'static str,
+    pub reason_expired_document: &'static str,
+    pub reason_face_not_visible: &'static str,
+    pub reason_other: &'static str,
+}
+
+impl Strings {
+    /// A retake reason code in this language.
+    pub fn reason(&self, code: &str) -> &'static str {
+        match code {
+            "blurry" => self.reason_blurry,
+            "glare" => self.reason_glare,
+            "cropped" => self.reason_cropped,
+            "wrong_document" => self.reason_wrong_document,
+            "expired_document" => self.reason_expired_document,
+            "face_not_visible" => self.reason_face_not_visible,
+            _ => self.reason_other,
+        }
+    }
+
+    /// The page's name for a step (`front`, `back`, `selfie`, `video`).
+    pub fn step_name(&self, step: crate::domain::retake::Step) -> &'static str {
+        use crate::domain::retake::Step;
+        match step {
+            Step::Front => self.front,
+            Step::Back => self.back,
+            Step::Selfie => self.selfie,
+            Step::Video => self.video_retake,
+        }
+    }
 }
 
 pub const EN: Strings = Strings {
@@ -65,6 +104,7 @@ pub const EN: Strings = Strings {
     selfie_help: "Face the camera in good light, without glasses or a hat.",
     video: "A short video (optional)",
     video_help: "Look at the camera and turn your head slowly left and right. Up to 15 seconds.",
+    video_retake: "A short video",
     review: "Review and submit",
     review_help: "Check that everything is uploaded, then submit.",
     choose_photo: "Take a photo or choose a file",
@@ -96,6 +136,18 @@ pub const EN: Strings = Strings {
     err_too_many: "Too many uploads for this verification. Contact the company that sent you the link.",
     err_network: "The upload was interrupted. Check your connection and try again.",
     err_other: "Something went wrong. Try again.",
+    err_not_asked: "This photo was not asked for again. Go to the next step.",
+    retake_title: "We need new photos",
+    retake_intro: "Please take these again:",
+    retake_reason: "Why:",
+    retake_message: "Message from the reviewer:",
+    reason_blurry: "the image is blurred or out of focus",
+    reason_glare: "glare or reflections hide part of the document",
+    reason_cropped: "part of the document is cut off",
+    reason_wrong_document: "it is not the document we asked for",
+    reason_expired_document: "the document has expired; use a valid one",
+    reason_face_not_visible: "your face is not clearly visible",
+    reason_other: "see the reviewer's message",
 };
 
 pub const ES: Strings = Strings {
@@ -112,6 +164,7 @@ pub const ES: Strings = Strings {
     selfie_help: "Mira a la cámara con buena luz, sin gafas ni gorra.",
     video: "Un vídeo corto (opcional)",
     video_help: "Mira a la cámara y gira la cabeza despacio a izquierda y derecha. Hasta 15 segundos.",
+    video_retake: "Un vídeo corto",
     review: "Revisa y envía",
     review_help: "Comprueba que todo está subido y envía.",
     choose_photo: "Haz una foto o elige un archivo",
@@ -143,6 +196,18 @@ pub const ES: Strings = Strings {
     err_too_many: "Demasiadas subidas para esta verificación. Contacta con la empresa que te envió el enlace.",
     err_network: "La subida se interrumpió. Comprueba tu conexión e inténtalo de nuevo.",
     err_other: "Algo ha fallado. Inténtalo de nuevo.",
+    err_not_asked: "No se ha pedido repetir esta foto. Pasa al siguiente paso.",
+    retake_title: "Necesitamos fotos nuevas",
+    retake_intro: "Por favor, repite:",
+    retake_reason: "Motivo:",
+    retake_message: "Mensaje del revisor:",
+    reason_blurry: "la imagen está borrosa o desenfocada",
+    reason_glare: "los reflejos ocultan parte del documento",
+    reason_cropped: "parte del documento queda cortada",
+    reason_wrong_document: "no es el documento que pedimos",
+    reason_expired_document: "el documento ha caducado; usa uno válido",
+    reason_face_not_visible: "no se ve bien tu cara",
+    reason_other: "lee el mensaje del revisor",
 };
 
 /// `?lang=` wins, then the first supported language in `Accept-Language`.

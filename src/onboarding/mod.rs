@@ -14,6 +14,7 @@ use crate::security::{client_addr, constant_time_eq, sha256_hex};
 use crate::state::AppState;
 use crate::store::integrators::{self as integrator_rows, IntegratorRow};
 use crate::store::processes::{self as rows, ProcessRow};
+use crate::store::retakes::Retake;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -63,7 +64,8 @@ fn framing_headers(b: &mut actix_web::HttpResponseBuilder, integrator: Option<&I
 
 /// Whether the link can be used, and if not, why (shown to the applicant).
 enum Access {
-    Open(Box<ProcessRow>),
+    /// Open, under a retake request when the reviewer asked for one.
+    Open(Box<ProcessRow>, Option<Box<Retake>>),
     Finished(Box<ProcessRow>),
     Expired,
     Invalid,
@@ -92,12 +94,20 @@ async fn access(state: &AppState, scan_id: &str, token: &str) -> Result<Access, 
         return Ok(Access::Invalid);
     }
     Ok(match p.state() {
-        Ok(State::Created | State::InProgress)
-            if now_ms() > p.created_at + crate::domain::ms(state.settings.onboarding_ttl) =>
-        {
-            Access::Expired
+        Ok(State::Created | State::InProgress) => {
+            // A retake request carries its own expiry, counted from when
+            // the reviewer asked.
+            let retake = crate::store::retakes::open(state.db.read(), &p.scan_id).await?;
+            let expires = match &retake {
+                Some(r) => r.expires_at,
+                None => p.created_at + crate::domain::ms(state.settings.onboarding_ttl),
+            };
+            if now_ms() > expires {
+                Access::Expired
+            } else {
+                Access::Open(Box::new(p), retake.map(Box::new))
+            }
         }
-        Ok(State::Created | State::InProgress) => Access::Open(Box::new(p)),
         _ => Access::Finished(Box::new(p)),
     })
 }
@@ -122,12 +132,21 @@ struct Page<'a> {
     t: &'static Strings,
     scan_id: &'a str,
     token: &'a str,
-    needs_back: bool,
+    /// The steps shown, in order, as `kind/type` slots.
+    slots: Vec<String>,
     steps: usize,
     i18n_json: String,
     css: String,
     js: String,
     has: Vec<String>,
+    retake: Option<RetakeNotice>,
+}
+
+/// What the applicant is told when a reviewer asked for a retake.
+struct RetakeNotice {
+    steps: Vec<&'static str>,
+    reason: &'static str,
+    message: Option<String>,
 }
 
 impl Page<'_> {
@@ -138,6 +157,23 @@ impl Page<'_> {
         } else {
             ""
         }
+    }
+
+    fn shows(&self, slot: &str) -> bool {
+        self.slots.iter().any(|s| s == slot)
+    }
+
+    /// The step's number on the page (1-based).
+    fn num(&self, slot: &str) -> usize {
+        self.slots
+            .iter()
+            .position(|s| s == slot)
+            .map_or(0, |i| i + 1)
+    }
+
+    /// The video is optional on a first visit, required when asked again.
+    fn video_optional(&self) -> bool {
+        self.retake.is_none()
     }
 }
 
@@ -176,15 +212,21 @@ pub async fn page(
     path: web::Path<String>,
     q: web::Query<PageQuery>,
 ) -> Result<HttpResponse, actix_web::Error> {
-    let t = strings(&req, q.lang.as_deref());
     let token = q.token.clone().unwrap_or_default();
     let scan_id = path.into_inner();
     let css = crate::assets::url("onboarding.css");
     let acc = access(&state, &scan_id, &token)
         .await
         .map_err(actix_web::error::ErrorInternalServerError)?;
+    // A retake reopens the page in the language the applicant submitted in
+    // (unless the link says otherwise).
+    let asked_lang = match &acc {
+        Access::Open(_, Some(r)) => Some(r.lang.as_str()),
+        _ => None,
+    };
+    let t = strings(&req, q.lang.as_deref().or(asked_lang));
     let integrator = match &acc {
-        Access::Open(p) | Access::Finished(p) => {
+        Access::Open(p, _) | Access::Finished(p) => {
             integrator_rows::get(state.db.read(), &p.integrator_id)
                 .await
                 .map_err(actix_web::error::ErrorInternalServerError)?
@@ -192,20 +234,44 @@ pub async fn page(
         _ => None,
     };
     match acc {
-        Access::Open(p) => {
+        Access::Open(p, retake) => {
+            // Under a retake only what came after the request counts as done.
+            let since = retake.as_ref().map_or(i64::MIN, |r| r.requested_at);
             let has = rows::evidence_for(state.db.read(), &p.scan_id)
                 .await
                 .map_err(actix_web::error::ErrorInternalServerError)?
                 .into_iter()
+                .filter(|e| e.created_at >= since)
                 .map(|e| format!("{}/{}", e.kind, e.evidence_type))
                 .collect();
-            let needs_back = p.doc_type.as_deref() != Some("Passport");
+            let slots: Vec<String> = match &retake {
+                Some(r) => r.steps.iter().map(|s| s.slot()).collect(),
+                None if p.doc_type.as_deref() == Some("Passport") => {
+                    vec![
+                        "image/front".into(),
+                        "image/selfie".into(),
+                        "recording/video".into(),
+                    ]
+                }
+                None => vec![
+                    "image/front".into(),
+                    "image/back".into(),
+                    "image/selfie".into(),
+                    "recording/video".into(),
+                ],
+            };
+            let notice = retake.as_ref().map(|r| RetakeNotice {
+                steps: r.steps.iter().map(|s| t.step_name(*s)).collect(),
+                reason: t.reason(&r.reason),
+                message: r.message.clone(),
+            });
             let body = render(&Page {
                 t,
                 scan_id: &p.scan_id,
                 token: &token,
-                needs_back,
-                steps: if needs_back { 5 } else { 4 },
+                steps: slots.len() + 1,
+                slots,
+                retake: notice,
                 i18n_json: serde_json::to_string(t)
                     .map_err(actix_web::error::ErrorInternalServerError)?
                     // Safe inside <script type="application/json">.
@@ -308,9 +374,9 @@ async fn open_process(
     req: &HttpRequest,
     state: &AppState,
     scan_id: &str,
-) -> Result<ProcessRow, HttpResponse> {
+) -> Result<(ProcessRow, Option<Box<Retake>>), HttpResponse> {
     match access(state, scan_id, &header_token(req)).await {
-        Ok(Access::Open(p)) => Ok(*p),
+        Ok(Access::Open(p, r)) => Ok((*p, r)),
         Ok(Access::Finished(_)) => Err(json_error(
             StatusCode::CONFLICT,
             "closed",
@@ -352,7 +418,7 @@ pub async fn evidence(
     payload: web::Payload,
 ) -> HttpResponse {
     let (scan_id, kind, evidence_type) = path.into_inner();
-    let p = match open_process(&req, &state, &scan_id).await {
+    let (p, retake) = match open_process(&req, &state, &scan_id).await {
         Ok(p) => p,
         Err(resp) => return resp,
     };
@@ -362,6 +428,13 @@ pub async fn evidence(
             "other",
             format!("no evidence slot {kind}/{evidence_type}"),
         );
+    }
+    // Refused before the bytes are read; `review::attach_evidence` checks
+    // again under the process lock.
+    if let Some(r) = &retake {
+        if let Err(m) = review::retake::allows(r, &kind, &evidence_type, now_ms()) {
+            return json_error(StatusCode::CONFLICT, "not_asked", m);
+        }
     }
     let Some(k) = Kind::parse(&kind) else {
         return json_error(StatusCode::NOT_FOUND, "other", "no such kind".into());
@@ -401,16 +474,24 @@ pub async fn submit(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let p = match open_process(&req, &state, &path.into_inner()).await {
+    let (p, _) = match open_process(&req, &state, &path.into_inner()).await {
         Ok(p) => p,
         Err(resp) => return resp,
     };
+    // The page says which language it was shown in; a retake request
+    // reopens it in the same one.
+    let lang = req
+        .headers()
+        .get("X-Onboarding-Lang")
+        .and_then(|v| v.to_str().ok())
+        .map(|l| i18n::pick(Some(l), None).lang);
     if let Err(e) = review::submit(
         &state.db,
         &state.settings,
         &state.blobs,
         &p.scan_id,
         &applicant(&req),
+        lang,
     )
     .await
     {

@@ -14,6 +14,8 @@ use crate::store::processes::{
 use crate::store::Db;
 use std::collections::BTreeMap;
 
+pub mod retake;
+
 /// Places the blobs a transaction's rows refer to, then commits. Placing
 /// comes last (after the audit lock) so every transaction takes its locks in
 /// the same order. If placing or committing fails, the placed bytes are
@@ -672,9 +674,11 @@ pub async fn attach_evidence(
     who: &Actor,
 ) -> Result<(), CaseError> {
     let sha256 = e.sha256.clone();
-    let replaced = attach(db, blobs, scan_id, evidence_type, e, who).await?;
-    // A retaken photo's old bytes go, unless something else uses them.
-    for old in replaced.iter().filter(|s| **s != sha256) {
+    let dropped = attach(db, blobs, scan_id, evidence_type, e, who).await?;
+    // A photo the applicant took again before submitting loses its old
+    // bytes, unless something else uses them (a retake keeps them: see
+    // `attach`).
+    for old in dropped.iter().filter(|s| **s != sha256) {
         crate::evidence::forget(db, blobs, None, old).await;
     }
     Ok(())
@@ -724,6 +728,14 @@ async fn attach(
             "this process has received {MAX_UPLOADS} uploads; no more are accepted"
         )));
     }
+    // Under a retake request only the steps asked for reopen.
+    let open_retake = crate::store::retakes::open_in_tx(&mut work.tx, scan_id).await?;
+    if let Some(r) = &open_retake {
+        if let Err(m) = retake::allows(r, kind, t, now) {
+            work.tx.rollback().await?;
+            return Err(CaseError::Conflict(m));
+        }
+    }
     let row = crate::store::processes::EvidenceRow {
         id: uuid::Uuid::new_v4().to_string(),
         scan_id: scan_id.into(),
@@ -737,6 +749,17 @@ async fn attach(
         height: e.accepted.dimensions.map(|d| d.1 as i64),
     };
     let (moved, replaced) = rows::put_evidence(&mut work.tx, &row).await?;
+    // What the reviewer saw before asking for the retake is kept, bytes and
+    // all; a retake retaken again before resubmitting replaces only itself.
+    let mut dropped = Vec::new();
+    for old in replaced {
+        match &open_retake {
+            Some(r) if old.created_at < r.requested_at => {
+                crate::store::retakes::keep_replaced(&mut work.tx, &r.id, &old, now).await?;
+            }
+            _ => dropped.push(old.sha256),
+        }
+    }
     if moved {
         rows::bump_count(&mut work.tx, State::Created, -1).await?;
         rows::bump_count(&mut work.tx, State::InProgress, 1).await?;
@@ -760,7 +783,7 @@ async fn attach(
     )
     .await?;
     commit_with_blobs(db, blobs, work, vec![e.blob]).await?;
-    Ok(replaced)
+    Ok(dropped)
 }
 
 /// The applicant's submission: validations, the report PDF, the state the
@@ -773,6 +796,7 @@ pub async fn submit(
     blobs: &BlobStore,
     scan_id: &str,
     who: &Actor,
+    lang: Option<&str>,
 ) -> Result<State, CaseError> {
     let p = load(db, scan_id).await?;
     let from = state_of(&p)?;
@@ -784,13 +808,19 @@ pub async fn submit(
     let integrator = crate::store::integrators::by_id(db.read(), &p.integrator_id)
         .await?
         .ok_or(CaseError::NotFound)?;
-    let to = match integrator.submit_state.parse::<State>() {
-        Ok(st @ (State::PendingValidation | State::PendingVerification)) => st,
-        _ => State::PendingVerification,
+    let evidence = rows::evidence_for(db.read(), scan_id).await?;
+    let open_retake = crate::store::retakes::open(db.read(), scan_id).await?;
+    // A resubmitted retake returns to the queue it left; a first
+    // submission goes where the integrator configured.
+    let to = match &open_retake {
+        Some(r) => retake::ready(r, &evidence, now_ms())?,
+        None => match integrator.submit_state.parse::<State>() {
+            Ok(st @ (State::PendingValidation | State::PendingVerification)) => st,
+            _ => State::PendingVerification,
+        },
     };
     let doc = p.document().map_err(anyhow::Error::from)?;
     let checks = validations_for(db, s, scan_id, &doc).await?;
-    let evidence = rows::evidence_for(db.read(), scan_id).await?;
     let mut shown = p.clone();
     shown.state = to.as_str().into();
     let (report, size) =
@@ -816,6 +846,24 @@ pub async fn submit(
             "the process changed while it was being submitted; try again".into(),
         ));
     }
+    if let Some(r) = &open_retake {
+        // The report the reviewer read before the retake stays beside the
+        // new one.
+        if let Some(old) = evidence
+            .iter()
+            .find(|e| e.kind == "pdf" && e.evidence_type == "report")
+        {
+            crate::store::retakes::keep_replaced(&mut work.tx, &r.id, old, now).await?;
+        }
+        if crate::store::retakes::close(&mut work.tx, &r.id, now).await? == 0 {
+            return Err(CaseError::Conflict(
+                "the retake request changed while it was being submitted; try again".into(),
+            ));
+        }
+    }
+    if let Some(l) = lang {
+        crate::store::retakes::set_applicant_lang(&mut work.tx, scan_id, l).await?;
+    }
     rows::replace_report(&mut work.tx, scan_id, &sha, size, now).await?;
     rows::bump_count(&mut work.tx, from, -1).await?;
     rows::bump_count(&mut work.tx, to, 1).await?;
@@ -825,7 +873,7 @@ pub async fn submit(
         who,
         "case.submit",
         scan_id,
-        serde_json::json!({"to": to.as_str(), "pdf_sha256": sha}),
+        serde_json::json!({"to": to.as_str(), "pdf_sha256": sha, "retake": open_retake.as_ref().map(|r| &r.id)}),
     ))
     .await?;
     commit_with_blobs(db, blobs, work, vec![report]).await?;

@@ -12,6 +12,7 @@ pub mod messages;
 pub mod mobile_users;
 pub mod processes;
 pub mod rate_limits;
+pub mod retakes;
 pub mod risk_lists;
 pub mod users;
 pub mod verifications;

@@ -286,6 +286,12 @@ pub struct QueueRow {
     pub created_at: i64,
     /// The integrator's review target in hours, if it set one.
     pub sla_hours: Option<i64>,
+    /// The decision, for exports of decided cases.
+    pub agent: Option<String>,
+    pub verification_result: Option<String>,
+    pub rejection_reason: Option<String>,
+    pub comment: Option<String>,
+    pub verification_time: Option<i64>,
 }
 
 /// `%`, `_` and the escape itself taken literally in a LIKE pattern.
@@ -495,7 +501,8 @@ pub async fn queue(
     };
     let sql = format!(
         "SELECT p.scan_id, p.state, i.name AS integrator_name, p.country_id, p.doc_type, p.document, \
-         p.failing_validations, p.facial_matching_score, p.claimed_by, p.claimed_at, p.created_at, i.sla_hours \
+         p.failing_validations, p.facial_matching_score, p.claimed_by, p.claimed_at, p.created_at, i.sla_hours, \
+         p.agent, p.verification_result, p.rejection_reason, p.comment, p.verification_time \
          FROM processes p JOIN integrators i ON i.id = p.integrator_id \
          WHERE {filter} ORDER BY {score_order}p.created_at {dir}, p.scan_id {dir} LIMIT {lim}"
     );
@@ -878,13 +885,14 @@ pub async fn delete(tx: &mut Tx, scan_id: &str) -> Result<u64, sqlx::Error> {
 
 /// Whether any evidence still points at a blob (demo cases share some).
 pub async fn blob_in_use(tx: &mut Tx, sha256: &str) -> Result<bool, sqlx::Error> {
-    Ok(
-        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM evidence WHERE sha256 = $1")
-            .bind(sha256)
-            .fetch_one(&mut **tx)
-            .await?
-            > 0,
+    Ok(sqlx::query_scalar::<_, i64>(
+        "SELECT (SELECT COUNT(*) FROM evidence WHERE sha256 = $1) \
+                  + (SELECT COUNT(*) FROM replaced_evidence WHERE sha256 = $1)",
     )
+    .bind(sha256)
+    .fetch_one(&mut **tx)
+    .await?
+        > 0)
 }
 
 /// Makes `sha256` the process's report PDF (replacing any earlier one) and
@@ -959,13 +967,14 @@ pub async fn submit(
 
 /// Replaces the evidence of one kind and type (a retaken photo) and moves a
 /// `CREATED` process to `IN_PROGRESS`; returns whether the state moved and
-/// the blobs of the evidence it replaced.
+/// the evidence rows it replaced (the caller keeps or forgets their bytes).
 pub async fn put_evidence(
     tx: &mut Tx,
     e: &EvidenceRow,
-) -> Result<(bool, Vec<String>), sqlx::Error> {
-    let replaced: Vec<String> = sqlx::query_scalar(
-        "SELECT sha256 FROM evidence WHERE scan_id = $1 AND kind = $2 AND evidence_type = $3",
+) -> Result<(bool, Vec<EvidenceRow>), sqlx::Error> {
+    let replaced: Vec<EvidenceRow> = sqlx::query_as::<_, EvidenceRow>(
+        "SELECT id, scan_id, kind, evidence_type, sha256, size, media_type, created_at, width, height \
+         FROM evidence WHERE scan_id = $1 AND kind = $2 AND evidence_type = $3",
     )
     .bind(e.scan_id.clone())
     .bind(e.kind.clone())

@@ -13,8 +13,32 @@ pub async fn enqueue(
     status: &str,
     now: i64,
 ) -> Result<(), sqlx::Error> {
+    enqueue_with(
+        tx,
+        integrator_id,
+        scan_id,
+        status,
+        serde_json::Map::new(),
+        now,
+    )
+    .await
+}
+
+/// As `enqueue`, with more fields beside `verificationId` and `status`.
+pub async fn enqueue_with(
+    tx: &mut Tx,
+    integrator_id: &str,
+    scan_id: &str,
+    status: &str,
+    extra: serde_json::Map<String, serde_json::Value>,
+    now: i64,
+) -> Result<(), sqlx::Error> {
     let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
-    let payload = serde_json::json!({"verificationId": scan_id, "status": status}).to_string();
+    let mut body = serde_json::Map::new();
+    body.insert("verificationId".into(), scan_id.into());
+    body.insert("status".into(), status.into());
+    body.extend(extra);
+    let payload = serde_json::Value::Object(body).to_string();
     sqlx::query(
         "INSERT INTO webhook_events (id, integrator_id, scan_id, status, payload, created_at, state, attempts, next_attempt_at) \
          SELECT $1, id, $2, $3, $4, $5, 'pending', 0, $5 FROM integrators \

@@ -1037,6 +1037,8 @@ async fn onboarding_flow(app: &TestApp, c: &Client) {
         "the browser's recording passed the container check"
     );
 
+    retake_flow(app, c, &id, &embed).await;
+
     // Framed by an origin the integrator did not allow: the browser blocks it.
     let (_, created) = call(
         app,
@@ -1066,6 +1068,153 @@ async fn onboarding_flow(app: &TestApp, c: &Client) {
         c.find(Locator::Css("#onboarding")).await.is_err(),
         "a foreign origin must not be able to frame the page"
     );
+}
+
+/// A reviewer asks for a new front and selfie (keyboard: `t`, Space); the
+/// applicant's framed page reopens for just those two steps; resubmitted,
+/// the case is back in its queue with the old evidence kept.
+async fn retake_flow(app: &TestApp, c: &Client, id: &str, embed: &str) {
+    use crate::onboarding::jpeg;
+    c.set_window_size(1280, 900)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    login(c, app).await;
+    open_case_and_claim(c, app, id).await;
+    press(c, "t").await;
+    until("the retake form, focused on its first box", || async {
+        js_bool(
+            c,
+            "return document.getElementById('retake-panel').open && document.activeElement.id === 'retake-front'",
+        )
+        .await
+    })
+    .await;
+    c.active_element()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .send_keys(" ")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Sent without a reason: refused next to the form, nothing changes.
+    click(c, "#retake-send").await;
+    until("the inline refusal", || async {
+        text_of(c, "#retake-feedback").await.contains("choose why")
+    })
+    .await;
+    assert_eq!(
+        app.process_field(id, "state").await.as_deref(),
+        Some("PENDING_VALIDATION")
+    );
+    click(c, "#retake-selfie").await;
+    c.find(Locator::Css("#retake-reason"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .select_by_value("glare")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.find(Locator::Css("#retake-message"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .send_keys("Hold the card away from the window")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    shot(c, "case-retake-request.png").await;
+    click(c, "#retake-send").await;
+    c.wait()
+        .for_element(Locator::Css("#retake-awaiting"))
+        .await
+        .unwrap_or_else(|e| panic!("the case waits for the applicant: {e}"));
+    assert!(text_of(c, "#retake-awaiting")
+        .await
+        .contains("Document front and Selfie"));
+    assert_eq!(text_of(c, "#case-state").await, "In progress");
+    shot(c, "case-retake-awaiting.png").await;
+
+    // The applicant, on a phone, in the integrator's iframe again.
+    let files = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let front = files.path().join("front-again.jpg");
+    std::fs::write(&front, jpeg(1100, 700)).unwrap_or_else(|e| panic!("{e}"));
+    let selfie = files.path().join("selfie-again.jpg");
+    std::fs::write(&selfie, jpeg(620, 820)).unwrap_or_else(|e| panic!("{e}"));
+    c.set_window_size(390, 844)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.goto(embed).await.unwrap_or_else(|e| panic!("{e}"));
+    c.wait()
+        .for_element(Locator::Css("#kyc"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .enter_frame()
+        .await
+        .unwrap_or_else(|e| panic!("enter the iframe: {e}"));
+    c.wait()
+        .for_element(Locator::Css("#retake-notice"))
+        .await
+        .unwrap_or_else(|e| panic!("the page explains the retake: {e}"));
+    let notice = text_of(c, "#retake-notice").await;
+    assert!(
+        notice.contains("Front of your document")
+            && notice.contains("A selfie")
+            && notice.contains("glare")
+            && notice.contains("Hold the card away from the window"),
+        "{notice}"
+    );
+    assert!(
+        c.find(Locator::Css("#step-back")).await.is_err()
+            && c.find(Locator::Css("#step-video")).await.is_err(),
+        "only the steps asked for"
+    );
+    assert!(text_of(c, "#step-front .count").await.contains("1 of 3"));
+    shot(c, "onboarding-retake.png").await;
+    upload_in_step(c, "#file-front", &front, "#step-front").await;
+    click(c, "#step-front button.next").await;
+    upload_in_step(c, "#file-selfie", &selfie, "#step-selfie").await;
+    click(c, "#step-selfie button.next").await;
+    click(c, "#submit").await;
+    until("the redirect after the resubmission", || async {
+        url_of(c).await.ends_with("/done")
+    })
+    .await;
+    c.enter_frame(None)
+        .await
+        .unwrap_or_else(|e| panic!("back to the top document: {e}"));
+    assert_eq!(
+        app.process_field(id, "state").await.as_deref(),
+        Some("PENDING_VALIDATION"),
+        "back in the queue it left"
+    );
+    assert_eq!(
+        app.scalar_i64(
+            "SELECT COUNT(*) FROM replaced_evidence WHERE scan_id = $1",
+            id
+        )
+        .await,
+        3,
+        "the old front, selfie and report are kept"
+    );
+
+    // The reviewer sees the new evidence and, apart, the replaced one.
+    c.set_window_size(1280, 900)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.goto(&app.url(&format!("/desk/cases/{id}")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.wait()
+        .for_element(Locator::Css("#replaced-evidence"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(text_of(c, "#history")
+        .await
+        .contains("asked the applicant to retake: document front, selfie"));
+    assert!(
+        js_bool(
+            c,
+            "document.getElementById('replaced-evidence').scrollIntoView({block: 'center'}); return true",
+        )
+        .await
+    );
+    shot(c, "case-retake-replaced.png").await;
 }
 
 async fn upload_attempt(c: &Client, input: &str, file: &std::path::Path) {

@@ -16,7 +16,7 @@ fn kycdesk() -> Command {
     Command::new(env!("CARGO_BIN_EXE_kycdesk"))
 }
 
-async fn get_bytes(app: &TestApp, path: &str, tok: &str, accept: &str) -> (u16, Vec<u8>) {
+pub async fn get_bytes(app: &TestApp, path: &str, tok: &str, accept: &str) -> (u16, Vec<u8>) {
     let r = reqwest::Client::new()
         .get(app.url(path))
         .header("Authorization", format!("Bearer {tok}"))
@@ -28,7 +28,7 @@ async fn get_bytes(app: &TestApp, path: &str, tok: &str, accept: &str) -> (u16, 
     (s, r.bytes().await.map(|b| b.to_vec()).unwrap_or_default())
 }
 
-fn verify_cli(file: &Path, key: Option<&str>) -> (bool, String) {
+pub fn verify_cli(file: &Path, key: Option<&str>) -> (bool, String) {
     let mut cmd = kycdesk();
     cmd.arg("verify-zip").arg(file);
     if let Some(k) = key {
@@ -56,7 +56,7 @@ fn entries(file: &Path) -> Vec<(String, u64, zip::CompressionMethod)> {
         .collect()
 }
 
-fn read_entry(file: &Path, name: &str) -> Vec<u8> {
+pub fn read_entry(file: &Path, name: &str) -> Vec<u8> {
     let f = std::fs::File::open(file).unwrap_or_else(|e| panic!("{e}"));
     let mut z = zip::ZipArchive::new(f).unwrap_or_else(|e| panic!("{e}"));
     let mut out = Vec::new();

@@ -53,7 +53,7 @@ pub fn jpeg(w: u32, h: u32) -> Vec<u8> {
     out
 }
 
-async fn put(app: &TestApp, id: &str, slot: &str, tok: &str, body: Vec<u8>) -> (u16, Value) {
+pub async fn put(app: &TestApp, id: &str, slot: &str, tok: &str, body: Vec<u8>) -> (u16, Value) {
     let r = reqwest::Client::new()
         .post(app.url(&format!("/onboarding/{id}/evidence/{slot}")))
         .header("X-Onboarding-Token", tok)

@@ -37,8 +37,73 @@ async fn roles_are_enforced_on_the_server(b: Backend) {
         0
     );
     assert_eq!(sup.get("/desk/audit").await.status(), 200);
-    assert_eq!(sup.get("/desk/admin/users").await.status(), 403);
-    assert_eq!(admin.get("/desk/admin/users").await.status(), 200);
+    // Supervisors read the users, integrators, outbox and webhook log;
+    // only admins see (and may use) the controls that change them.
+    for page in [
+        "/desk/admin/users",
+        "/desk/admin/integrators",
+        "/desk/admin/messages",
+        "/desk/admin/webhooks",
+    ] {
+        assert_eq!(agent.get(page).await.status(), 403, "agent on {page}");
+        let r = sup.get(page).await;
+        assert_eq!(r.status(), 200, "supervisor on {page}");
+        let html = r.text().await.unwrap_or_default();
+        for control in [
+            "hx-post=\"/desk/admin/",
+            "Redeliver</button>",
+            "Rotate secret",
+        ] {
+            assert!(
+                !html.contains(control),
+                "supervisor sees {control} on {page}"
+            );
+        }
+        let r = admin.get(page).await;
+        assert_eq!(r.status(), 200, "admin on {page}");
+    }
+    let users_page = admin
+        .get("/desk/admin/users")
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        users_page.contains("hx-post=\"/desk/admin/users\""),
+        "admins keep the form"
+    );
+    let integrator_id: String =
+        sqlx::query_scalar("SELECT id FROM integrators ORDER BY name LIMIT 1")
+            .fetch_one(app.state.db.read())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    for path in [
+        format!("/desk/admin/integrators/{integrator_id}/disable"),
+        format!("/desk/admin/integrators/{integrator_id}/rotate"),
+        "/desk/admin/users".to_string(),
+    ] {
+        assert_eq!(
+            sup.post(
+                &path,
+                &[
+                    ("email", "s@y.zz"),
+                    ("role", "admin"),
+                    ("password", "a long enough pass")
+                ]
+            )
+            .await
+            .status(),
+            403,
+            "supervisor POST {path}"
+        );
+    }
+    assert_eq!(
+        app.integrator_field(&integrator_id, "CAST(enabled AS TEXT)")
+            .await
+            .as_deref(),
+        Some("1"),
+        "a refused disable changes nothing"
+    );
     let made = admin
         .post(
             "/desk/admin/users",

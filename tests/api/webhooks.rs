@@ -226,7 +226,7 @@ async fn webhooks_are_signed_retried_and_survive_a_restart(b: Backend) {
     review::attach_evidence(&st.db, &st.blobs, &fresh, "video", stored, &who)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let submitted = review::submit(&st.db, &st.settings, &st.blobs, &fresh, &who)
+    let submitted = review::submit(&st.db, &st.settings, &st.blobs, &fresh, &who, None)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(submitted.as_str(), "PENDING_VERIFICATION");

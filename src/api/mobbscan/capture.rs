@@ -228,6 +228,7 @@ pub async fn submit(
         &state.blobs,
         &p.scan_id,
         &client.actor(),
+        None,
     )
     .await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({

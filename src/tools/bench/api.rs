@@ -228,7 +228,15 @@ pub async fn zip_stream(state: &AppState, base: &str, mb: u64) -> anyhow::Result
         name: "bench".into(),
         client_addr: "local".into(),
     };
-    crate::review::submit(&state.db, &state.settings, &state.blobs, &scan_id, &who).await?;
+    crate::review::submit(
+        &state.db,
+        &state.settings,
+        &state.blobs,
+        &scan_id,
+        &who,
+        None,
+    )
+    .await?;
     crate::review::decide(
         &state.db,
         &state.settings,
