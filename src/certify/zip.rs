@@ -143,6 +143,7 @@ async fn assemble(issuer: &Issuer<'_>, p: &ProcessRow) -> anyhow::Result<Package
     let notes = rows::notes_for(db, id).await?;
     let audit = crate::store::audit::all_for_case(db, id).await?;
     let retakes = crate::store::retakes::all_for(db, id).await?;
+    let proposals = crate::store::proposals::all_for(db, id).await?;
     let replaced = crate::store::retakes::replaced_for(db, id).await?;
     let base = issuer.public_url.trim_end_matches('/');
 
@@ -177,6 +178,13 @@ async fn assemble(issuer: &Issuer<'_>, p: &ProcessRow) -> anyhow::Result<Package
                 "decisions": decisions.iter().map(|d| json!({
                     "decision": d.decision, "from": d.from_state, "to": d.to_state, "actor": d.actor,
                     "reason": d.reason, "comment": d.comment, "at": rfc3339_ms(d.at),
+                })).collect::<Vec<_>>(),
+                // Four eyes: who proposed, who confirmed or overturned, why.
+                "fourEyes": proposals.iter().map(|o| json!({
+                    "proposedDecision": o.decision, "reason": o.reason, "comment": o.comment,
+                    "rule": o.rule, "proposedBy": o.proposed_by, "proposedAt": rfc3339_ms(o.proposed_at),
+                    "outcome": o.outcome, "reviewedBy": o.reviewed_by,
+                    "reviewedAt": o.reviewed_at.map(rfc3339_ms), "reviewReason": o.review_reason,
                 })).collect::<Vec<_>>(),
             }))?),
             stored: false,

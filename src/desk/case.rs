@@ -96,6 +96,24 @@ struct CasePage {
     awaiting: Option<AwaitingRetake>,
     /// Evidence retakes replaced, kept for the record.
     replaced: Vec<ReplacedView>,
+    /// A first decision waiting for a second reviewer (four eyes).
+    proposal: Option<ProposalView>,
+    /// Closed four-eyes reviews, in words: who proposed, who checked.
+    four_eyes: Vec<String>,
+}
+
+pub struct ProposalView {
+    pub decision: &'static str,
+    /// "accept" or "reject": what overturning it turns into.
+    pub code: String,
+    pub reason: Option<String>,
+    pub comment: Option<String>,
+    pub rule: &'static str,
+    pub by: String,
+    pub when: When,
+    /// The viewer may confirm or overturn: a supervisor or admin who did
+    /// not propose it.
+    pub can_review: bool,
 }
 
 pub struct AwaitingRetake {
@@ -304,6 +322,33 @@ pub async fn page(
             expires: When::at(r.expires_at, now),
             expired: now > r.expires_at,
         });
+    let proposal = crate::store::proposals::open(db, &scan_id)
+        .await?
+        .map(|o| ProposalView {
+            decision: super::second::decision_label(&o.decision),
+            can_review: session.role >= Role::Supervisor && o.proposed_by != session.email,
+            code: o.decision,
+            reason: o.reason,
+            comment: o.comment,
+            rule: crate::domain::four_eyes::Rule::label(&o.rule),
+            by: o.proposed_by,
+            when: When::at(o.proposed_at, now),
+        });
+    let four_eyes = crate::store::proposals::all_for(db, &scan_id)
+        .await?
+        .into_iter()
+        .filter_map(|o| {
+            let (outcome, by) = (o.outcome?, o.reviewed_by?);
+            Some(format!(
+                "{} proposed {}; {by} {outcome} it{}",
+                o.proposed_by,
+                super::second::decision_label(&o.decision).to_lowercase(),
+                o.review_reason
+                    .map(|r| format!(" — “{r}”"))
+                    .unwrap_or_default()
+            ))
+        })
+        .collect();
     let has_back = p.doc_type.as_deref() != Some("Passport");
     let retake_steps = crate::domain::retake::Step::ALL
         .into_iter()
@@ -450,7 +495,6 @@ pub async fn page(
         history,
         timeline,
         can_approve: may_approve(&state, &session),
-        can_retake: st.is_decidable(),
         retake_steps,
         retake_reasons: crate::domain::retake::Reason::ALL
             .into_iter()
@@ -458,6 +502,9 @@ pub async fn page(
             .collect(),
         awaiting,
         replaced,
+        can_retake: st.is_decidable() && proposal.is_none(),
+        proposal,
+        four_eyes,
         layout: Layout::new(&session),
         p,
     })

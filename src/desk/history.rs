@@ -30,6 +30,21 @@ struct DecideDetail {
     reason: Option<String>,
     #[serde(default)]
     fields: Vec<String>,
+    #[serde(default)]
+    four_eyes: Option<FourEyesDetail>,
+}
+
+#[derive(Deserialize)]
+struct FourEyesDetail {
+    verdict: String,
+    proposed_by: String,
+}
+
+#[derive(Deserialize)]
+struct ProposeDetail {
+    decision: String,
+    reason: Option<String>,
+    rule: String,
 }
 
 #[derive(Deserialize)]
@@ -98,6 +113,20 @@ fn from_entry(e: &Entry, now: i64) -> Result<Option<HistoryItem>, DeskError> {
             };
             item(e, now, "decision", what, None)
         }
+        "case.propose" => {
+            let d: ProposeDetail = detail(e)?;
+            let verb = d.decision.as_str();
+            item(
+                e,
+                now,
+                "decision",
+                format!(
+                    "proposed to {verb}; held for a second reviewer ({})",
+                    crate::domain::four_eyes::Rule::label(&d.rule)
+                ),
+                d.reason,
+            )
+        }
         "case.retake" => {
             let d: RetakeDetail = detail(e)?;
             let steps = d
@@ -136,7 +165,15 @@ fn from_entry(e: &Entry, now: i64) -> Result<Option<HistoryItem>, DeskError> {
                 "pending" => "sent to review",
                 other => other,
             };
-            let mut what = format!("{verb} → {}", state_label(&d.to));
+            let mut what = match &d.four_eyes {
+                Some(f) => format!(
+                    "{} the proposal of {} (second review): {verb} → {}",
+                    f.verdict,
+                    f.proposed_by,
+                    state_label(&d.to)
+                ),
+                None => format!("{verb} → {}", state_label(&d.to)),
+            };
             if !d.fields.is_empty() {
                 let names: Vec<&str> = d.fields.iter().map(|f| field_label(f)).collect();
                 what.push_str(&format!(" (with corrections: {})", names.join(", ")));

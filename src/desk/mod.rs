@@ -9,6 +9,7 @@ pub mod export;
 pub mod history;
 pub mod integrations;
 pub mod queue;
+pub mod second;
 pub mod session;
 pub mod view;
 
@@ -29,6 +30,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/queue", web::get().to(queue::queue))
             .route("/queue/next", web::post().to(queue::take_next))
             .route("/queue.csv", web::get().to(export::queue_csv))
+            .route("/second-review", web::get().to(second::queue))
+            .route(
+                "/cases/{scan_id}/second-review",
+                web::post().to(second::review),
+            )
+            .route("/admin/policy", web::get().to(second::policy_page))
+            .route("/admin/policy", web::post().to(second::set_policy))
             .route("/cases/{scan_id}", web::get().to(case::page))
             .route("/cases/{scan_id}/claim", web::post().to(case::claim))
             .route("/cases/{scan_id}/release", web::post().to(case::release))

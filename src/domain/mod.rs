@@ -2,6 +2,7 @@
 //! sees an invalid value.
 
 pub mod contact;
+pub mod four_eyes;
 pub mod mrz;
 pub mod process;
 pub mod queue;

@@ -14,6 +14,7 @@ use crate::store::processes::{
 use crate::store::Db;
 use std::collections::BTreeMap;
 
+pub mod four_eyes;
 pub mod retake;
 
 /// Places the blobs a transaction's rows refer to, then commits. Placing
@@ -439,6 +440,8 @@ pub use crate::domain::process::Decision;
 pub enum Channel {
     Desk,
     Integrator,
+    /// A second reviewer confirming or overturning a four-eyes proposal.
+    SecondReview,
 }
 
 impl Channel {
@@ -447,12 +450,17 @@ impl Channel {
     }
 
     fn reasons_are_configured(self) -> bool {
-        self == Channel::Desk
+        self != Channel::Integrator
     }
 
     /// A reviewer who changed personal data before deciding says why, as
     /// for any edit; the API's `personalData` carries no reason.
     fn edits_need_reason(self) -> bool {
+        self != Channel::Integrator
+    }
+
+    /// The desk's first decisions are subject to the four-eyes policy.
+    fn under_policy(self) -> bool {
         self == Channel::Desk
     }
 }
@@ -482,6 +490,22 @@ pub async fn decide(
     input: &DecisionInput,
     who: &Actor,
     channel: Channel,
+) -> Result<State, CaseError> {
+    decide_closing(db, s, blobs, scan_id, input, who, channel, None).await
+}
+
+/// `decide`, closing a four-eyes proposal in the same transaction when the
+/// second reviewer is deciding.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn decide_closing(
+    db: &Db,
+    s: &Settings,
+    blobs: &BlobStore,
+    scan_id: &str,
+    input: &DecisionInput,
+    who: &Actor,
+    channel: Channel,
+    closing: Option<&four_eyes::Closing>,
 ) -> Result<State, CaseError> {
     let p = load(db, scan_id).await?;
     let from = state_of(&p)?;
@@ -519,6 +543,14 @@ pub async fn decide(
     if channel.needs_claim() {
         require_claim(&p, &who.name, s)?;
     }
+    if channel.under_policy() {
+        if let Some(open) = crate::store::proposals::open(db.read(), scan_id).await? {
+            return Err(CaseError::Conflict(format!(
+                "{} proposed to {} this case; it waits for a second reviewer to confirm or overturn it",
+                open.proposed_by, open.decision
+            )));
+        }
+    }
     let mut version = input.expected_version.unwrap_or(p.version);
     let prepared = prepare_edit(db, s, &p, &input.changes).await?;
     let edit_reason = input
@@ -539,6 +571,24 @@ pub async fn decide(
         )));
     }
     let now = now_ms();
+    if channel.under_policy() && to.is_final() {
+        let failing = match &prepared {
+            Some(e) => !failing_key(&e.checks).is_empty(),
+            None => !p.failing_validations.trim_matches(',').is_empty(),
+        };
+        let policy = crate::store::proposals::policy(db.read()).await?;
+        if let Some(rule) = policy.rule_for(input.decision, &p.integrator_id, scan_id, failing) {
+            let ask = four_eyes::Proposed {
+                rule,
+                reason,
+                comment,
+                edit_reason,
+                version,
+                now,
+            };
+            return four_eyes::propose(db, &p, input, prepared.as_ref(), &ask, who).await;
+        }
+    }
     // A final decision re-issues the report PDF with the decision on it.
     // It is rendered before the transaction and staged; only a commit places
     // it, so a decision that loses its race leaves no file.
@@ -553,7 +603,15 @@ pub async fn decide(
         let evidence = rows::evidence_for(db.read(), scan_id).await?;
         let line = crate::certify::DecisionLine {
             state: to,
-            actor: who.name.clone(),
+            actor: match closing {
+                Some(c) => format!(
+                    "{} ({} the proposal of {})",
+                    who.name,
+                    c.verdict.as_str(),
+                    c.proposed_by
+                ),
+                None => who.name.clone(),
+            },
             at: now,
             reason: reason.map(str::to_string),
             comment: comment.map(str::to_string),
@@ -563,6 +621,27 @@ pub async fn decide(
         None
     };
     let mut work = audit::Work::begin(db).await?;
+    if let Some(c) = closing {
+        // Exactly one second reviewer closes a proposal, never its author
+        // (the statement and the table's CHECK both refuse that).
+        if crate::store::proposals::close(
+            &mut work.tx,
+            &c.proposal_id,
+            c.verdict.as_str(),
+            &who.name,
+            c.reason.as_deref(),
+            now,
+        )
+        .await?
+            == 0
+        {
+            work.tx.rollback().await?;
+            return Err(CaseError::Conflict(
+                "this proposal was already confirmed or overturned by another reviewer; reload the case"
+                    .into(),
+            ));
+        }
+    }
     if let Some(e) = &prepared {
         write_edit(
             &mut work.tx,
@@ -583,7 +662,14 @@ pub async fn decide(
             version,
             from,
             to,
-            agent: &who.name,
+            // A confirmed proposal is its proposer's decision (the checker
+            // is recorded with the proposal); an overturn is the checker's.
+            agent: match closing {
+                Some(c) if c.verdict == crate::domain::four_eyes::Verdict::Confirm => {
+                    c.proposed_by.as_str()
+                }
+                _ => who.name.as_str(),
+            },
             verification_result: match input.decision {
                 Decision::Accept => Some("OK"),
                 Decision::Reject => Some("KO"),
@@ -640,6 +726,9 @@ pub async fn decide(
             serde_json::json!({
                 "decision": input.decision.as_str(), "from": from.as_str(), "to": to.as_str(), "reason": reason,
                 "fields": prepared.as_ref().map(|e| e.applied.iter().map(|(f, _, _)| f.clone()).collect::<Vec<_>>()).unwrap_or_default(),
+                "four_eyes": closing.map(|c| serde_json::json!({
+                    "proposal": c.proposal_id, "verdict": c.verdict.as_str(), "proposed_by": c.proposed_by,
+                })),
             }),
         ),
     )

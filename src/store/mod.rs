@@ -11,6 +11,7 @@ pub mod integrators;
 pub mod messages;
 pub mod mobile_users;
 pub mod processes;
+pub mod proposals;
 pub mod rate_limits;
 pub mod retakes;
 pub mod risk_lists;

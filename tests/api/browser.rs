@@ -121,19 +121,23 @@ async fn text_of(c: &Client, css: &str) -> String {
 }
 
 async fn login(c: &Client, app: &TestApp) {
+    login_as(c, app, AGENT).await
+}
+
+async fn login_as(c: &Client, app: &TestApp, who: (&str, &str)) {
     c.goto(&app.url("/desk/login"))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     c.find(Locator::Css("#email"))
         .await
         .unwrap_or_else(|e| panic!("{e}"))
-        .send_keys(AGENT.0)
+        .send_keys(who.0)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     c.find(Locator::Css("#password"))
         .await
         .unwrap_or_else(|e| panic!("{e}"))
-        .send_keys(AGENT.1)
+        .send_keys(who.1)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     c.find(Locator::Css("#login-submit"))
@@ -849,7 +853,96 @@ async fn run(b: Backend) {
         return;
     };
     desk_flow(&app, &c).await;
+    four_eyes_pages(&app, &c).await;
     let _ = c.close().await;
+}
+
+/// Four eyes in the browser: an agent's rejection becomes a proposal, a
+/// supervisor finds it in Second review and confirms it; the policy page.
+async fn four_eyes_pages(app: &TestApp, c: &Client) {
+    let mut tx = app.state.db.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    kycdesk::store::proposals::set_policy(
+        &mut tx,
+        &kycdesk::domain::four_eyes::Policy {
+            rejections: true,
+            failing_accepts: true,
+            integrators: vec![],
+            sample_percent: 5,
+        },
+        "test",
+        0,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
+    c.set_window_size(1280, 900)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    login(c, app).await;
+    let id = app
+        .cases_in("PENDING_VERIFICATION")
+        .await
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no case in review"));
+    open_case_and_claim(c, app, &id).await;
+    c.find(Locator::Css("#reject-reason"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .select_by_value("Document expired")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    click(c, "#reject").await;
+    c.wait()
+        .for_element(Locator::Css("#proposal-wait"))
+        .await
+        .unwrap_or_else(|e| panic!("the proposal waits: {e}"));
+    assert_eq!(text_of(c, "#case-state").await, "Review");
+    assert!(text_of(c, "#proposal-summary")
+        .await
+        .contains("Proposed: Reject"));
+    shot(c, "case-proposal.png").await;
+    click(c, "#logout").await;
+    until("the login page", || async {
+        url_of(c).await.ends_with("/desk/login")
+    })
+    .await;
+
+    login_as(c, app, crate::helpers::SUPERVISOR).await;
+    c.goto(&app.url("/desk/second-review"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.wait()
+        .for_element(Locator::Css("#second-review a.case-link"))
+        .await
+        .unwrap_or_else(|e| panic!("the proposal is listed: {e}"));
+    shot(c, "second-review.png").await;
+    click(c, "#second-review a.case-link").await;
+    // Overturning without a reason is refused next to the form.
+    click(c, "#overturn-proposal").await;
+    until("the inline refusal", || async {
+        text_of(c, "#second-review-feedback")
+            .await
+            .contains("say why you overturn")
+    })
+    .await;
+    click(c, "#confirm-proposal").await;
+    until("the confirmed rejection", || async {
+        text_of(c, "#case-state").await == "Not verified"
+    })
+    .await;
+    assert!(text_of(c, "#history")
+        .await
+        .contains("confirmed the proposal of agent@kycdesk.demo"));
+    shot(c, "case-confirmed.png").await;
+    c.goto(&app.url("/desk/admin/policy"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.wait()
+        .for_element(Locator::Css("#policy-form"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    shot(c, "policy-supervisor.png").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,7 @@ mod certify;
 mod cli;
 mod contract;
 mod export;
+mod four_eyes;
 mod helpers;
 mod mobbscan;
 mod onboarding;
