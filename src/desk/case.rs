@@ -100,6 +100,11 @@ struct CasePage {
     proposal: Option<ProposalView>,
     /// Closed four-eyes reviews, in words: who proposed, who checked.
     four_eyes: Vec<String>,
+    /// The QA verdict on a final case, in words, if given.
+    qa: Option<String>,
+    /// The viewer may give a QA verdict (a supervisor, on a final case
+    /// without one, not decided by them).
+    can_qa: bool,
 }
 
 pub struct ProposalView {
@@ -349,6 +354,29 @@ pub async fn page(
             ))
         })
         .collect();
+    let qa_row = crate::store::qa::for_case(db, &scan_id).await?;
+    let can_qa = st.is_final()
+        && qa_row.is_none()
+        && session.role >= Role::Supervisor
+        && p.agent.as_deref() != Some(session.email.as_str());
+    let qa = qa_row.map(|q| {
+        format!(
+            "{} {} ({}){}",
+            q.reviewer,
+            if q.verdict == "agree" {
+                "agreed with the decision"
+            } else {
+                "disagreed with the decision"
+            },
+            q.correct_state
+                .parse::<State>()
+                .map_or(q.correct_state.clone(), |s| format!(
+                    "correct outcome: {}",
+                    s.label()
+                )),
+            q.comment.map(|c| format!(" — “{c}”")).unwrap_or_default()
+        )
+    });
     let has_back = p.doc_type.as_deref() != Some("Passport");
     let retake_steps = crate::domain::retake::Step::ALL
         .into_iter()
@@ -505,6 +533,8 @@ pub async fn page(
         can_retake: st.is_decidable() && proposal.is_none(),
         proposal,
         four_eyes,
+        qa,
+        can_qa,
         layout: Layout::new(&session),
         p,
     })

@@ -8,6 +8,7 @@ pub mod error;
 pub mod export;
 pub mod history;
 pub mod integrations;
+pub mod qa;
 pub mod queue;
 pub mod second;
 pub mod session;
@@ -31,6 +32,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/queue/next", web::post().to(queue::take_next))
             .route("/queue.csv", web::get().to(export::queue_csv))
             .route("/second-review", web::get().to(second::queue))
+            .route("/qa", web::get().to(qa::page))
+            .route("/cases/{scan_id}/qa", web::post().to(qa::verdict))
             .route(
                 "/cases/{scan_id}/second-review",
                 web::post().to(second::review),

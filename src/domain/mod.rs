@@ -5,6 +5,7 @@ pub mod contact;
 pub mod four_eyes;
 pub mod mrz;
 pub mod process;
+pub mod qa;
 pub mod queue;
 pub mod retake;
 pub mod user;

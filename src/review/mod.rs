@@ -15,6 +15,7 @@ use crate::store::Db;
 use std::collections::BTreeMap;
 
 pub mod four_eyes;
+pub mod qa;
 pub mod retake;
 
 /// Places the blobs a transaction's rows refer to, then commits. Placing

@@ -12,6 +12,7 @@ pub mod messages;
 pub mod mobile_users;
 pub mod processes;
 pub mod proposals;
+pub mod qa;
 pub mod rate_limits;
 pub mod retakes;
 pub mod risk_lists;

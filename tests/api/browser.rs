@@ -943,6 +943,39 @@ async fn four_eyes_pages(app: &TestApp, c: &Client) {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     shot(c, "policy-supervisor.png").await;
+
+    // The rejection audit: a QA verdict from the supervisor on a rejection
+    // the agent made, then the list with its overturn rates.
+    let rejected = app.cases_in("NOT_VERIFIED").await;
+    // Any rejection by the agent will do (the demo's, or the confirmed one).
+    let theirs = rejected
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no rejected case"));
+    c.goto(&app.url(&format!("/desk/cases/{theirs}")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.find(Locator::Css("#qa-comment"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .send_keys("The document was valid: the expiry date was misread")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    click(c, "#qa-disagree").await;
+    c.wait()
+        .for_element(Locator::Css("#qa-verdict"))
+        .await
+        .unwrap_or_else(|e| panic!("the verdict shows: {e}"));
+    assert_eq!(text_of(c, "#case-state").await, "Not verified");
+    c.goto(&app.url("/desk/qa?state=NOT_VERIFIED"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.wait()
+        .for_element(Locator::Css("#rates-agent"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(text_of(c, "#rates-agent").await.contains("100.0 %"));
+    shot(c, "rejection-audit.png").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -14,6 +14,7 @@ mod four_eyes;
 mod helpers;
 mod mobbscan;
 mod onboarding;
+mod qa;
 mod queue;
 mod races;
 mod retake;
