@@ -327,20 +327,23 @@ pub async fn page(
             expires: When::at(r.expires_at, now),
             expired: now > r.expires_at,
         });
-    let proposal = crate::store::proposals::open(db, &scan_id)
+    // One read of the case's proposals: the open one (if any) and the
+    // closed ones, in words.
+    let (open, closed): (Vec<_>, Vec<_>) = crate::store::proposals::all_for(db, &scan_id)
         .await?
-        .map(|o| ProposalView {
-            decision: super::second::decision_label(&o.decision),
-            can_review: session.role >= Role::Supervisor && o.proposed_by != session.email,
-            code: o.decision,
-            reason: o.reason,
-            comment: o.comment,
-            rule: crate::domain::four_eyes::Rule::label(&o.rule),
-            by: o.proposed_by,
-            when: When::at(o.proposed_at, now),
-        });
-    let four_eyes = crate::store::proposals::all_for(db, &scan_id)
-        .await?
+        .into_iter()
+        .partition(|o| o.outcome.is_none());
+    let proposal = open.into_iter().next().map(|o| ProposalView {
+        decision: super::second::decision_label(&o.decision),
+        can_review: session.role >= Role::Supervisor && o.proposed_by != session.email,
+        code: o.decision,
+        reason: o.reason,
+        comment: o.comment,
+        rule: crate::domain::four_eyes::Rule::label(&o.rule),
+        by: o.proposed_by,
+        when: When::at(o.proposed_at, now),
+    });
+    let four_eyes = closed
         .into_iter()
         .filter_map(|o| {
             let (outcome, by) = (o.outcome?, o.reviewed_by?);

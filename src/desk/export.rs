@@ -48,12 +48,7 @@ pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
 }
 
 fn line(r: &QueueRow, now: i64) -> Result<Vec<u8>, anyhow::Error> {
-    let doc: crate::domain::Document = serde_json::from_str(&r.document).map_err(|e| {
-        anyhow::anyhow!(
-            "the stored document of process {} does not decode: {e}",
-            r.scan_id
-        )
-    })?;
+    let doc = r.document()?;
     let state: State = r
         .state
         .parse()
@@ -64,9 +59,7 @@ fn line(r: &QueueRow, now: i64) -> Result<Vec<u8>, anyhow::Error> {
         .filter(|s| !s.is_empty())
         .map(validation::static_label)
         .collect();
-    let overdue = !state.is_final()
-        && r.sla_hours
-            .is_some_and(|h| r.created_at + h * 3_600_000 < now);
+    let overdue = r.overdue(state, now);
     let cells: [String; 19] = [
         r.scan_id.clone(),
         r.state.clone(),

@@ -181,12 +181,7 @@ pub async fn page(
     let rows = found
         .into_iter()
         .map(|d| {
-            let doc: crate::domain::Document = serde_json::from_str(&d.document).map_err(|e| {
-                DeskError::Internal(anyhow::anyhow!(
-                    "the stored document of process {} does not decode: {e}",
-                    d.scan_id
-                ))
-            })?;
+            let doc = d.document().map_err(|e| DeskError::Internal(e.into()))?;
             Ok(DecidedRow {
                 name: doc.display_name(),
                 agent: d.agent.unwrap_or_default(),

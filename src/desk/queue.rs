@@ -76,17 +76,13 @@ struct QueueResults {
 /// A stored document that no longer decodes fails the page (500 with a
 /// request id) rather than showing a nameless row.
 fn to_row(r: QueueRow, now: i64, idle: i64) -> Result<Row, DeskError> {
-    let doc: crate::domain::Document = serde_json::from_str(&r.document).map_err(|e| {
-        DeskError::Internal(anyhow::anyhow!(
-            "the stored document of process {} does not decode: {e}",
-            r.scan_id
-        ))
-    })?;
+    let doc = r.document().map_err(|e| DeskError::Internal(e.into()))?;
     let live = claim_is_live(r.claimed_by.as_deref(), r.claimed_at, now, idle);
     let state: State = r
         .state
         .parse()
         .map_err(|e| DeskError::Internal(anyhow::anyhow!("process {}: {e}", r.scan_id)))?;
+    let overdue = r.overdue(state, now);
     Ok(Row {
         name: doc.display_name(),
         state_label: state.label(),
@@ -96,9 +92,7 @@ fn to_row(r: QueueRow, now: i64, idle: i64) -> Result<Row, DeskError> {
         doc_type: r.doc_type.unwrap_or_default(),
         created: When::at(r.created_at, now),
         age: age(r.created_at, now),
-        overdue: !state.is_final()
-            && r.sla_hours
-                .is_some_and(|h| r.created_at + h * 3_600_000 < now),
+        overdue,
         score: r
             .facial_matching_score
             .map(|s| format!("{s:.2}"))

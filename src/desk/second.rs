@@ -54,12 +54,7 @@ pub async fn queue(
     let rows = waiting
         .into_iter()
         .map(|w| {
-            let doc: crate::domain::Document = serde_json::from_str(&w.document).map_err(|e| {
-                DeskError::Internal(anyhow::anyhow!(
-                    "the stored document of process {} does not decode: {e}",
-                    w.scan_id
-                ))
-            })?;
+            let doc = w.document().map_err(|e| DeskError::Internal(e.into()))?;
             Ok(WaitingRow {
                 name: doc.display_name(),
                 integrator: w.integrator_name,

@@ -819,7 +819,7 @@ async fn attach(
         )));
     }
     // Under a retake request only the steps asked for reopen.
-    let open_retake = crate::store::retakes::open_in_tx(&mut work.tx, scan_id).await?;
+    let open_retake = crate::store::retakes::open(&mut *work.tx, scan_id).await?;
     if let Some(r) = &open_retake {
         if let Err(m) = retake::allows(r, kind, t, now) {
             work.tx.rollback().await?;

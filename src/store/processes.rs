@@ -79,11 +79,7 @@ impl ProcessRow {
     /// The stored document. A row that no longer parses is an error (500
     /// with a request id), never an empty document.
     pub fn document(&self) -> Result<Document, CorruptRow> {
-        serde_json::from_str(&self.document).map_err(|e| CorruptRow {
-            scan_id: self.scan_id.clone(),
-            column: "document",
-            error: e.to_string(),
-        })
+        decode_document(&self.scan_id, &self.document)
     }
 
     /// The stored validations. A row that no longer parses is an error,
@@ -106,6 +102,16 @@ impl ProcessRow {
             error: e.to_string(),
         })
     }
+}
+
+/// Decodes a stored `document` column; every row type that selects it
+/// goes through here, so a corrupt one is the same error everywhere.
+pub fn decode_document(scan_id: &str, text: &str) -> Result<Document, CorruptRow> {
+    serde_json::from_str(text).map_err(|e| CorruptRow {
+        scan_id: scan_id.to_string(),
+        column: "document",
+        error: e.to_string(),
+    })
 }
 
 /// A stored JSON column that no longer decodes.
@@ -292,6 +298,20 @@ pub struct QueueRow {
     pub rejection_reason: Option<String>,
     pub comment: Option<String>,
     pub verification_time: Option<i64>,
+}
+
+impl QueueRow {
+    pub fn document(&self) -> Result<Document, CorruptRow> {
+        decode_document(&self.scan_id, &self.document)
+    }
+
+    /// An open case waiting longer than its integrator's review target.
+    pub fn overdue(&self, state: State, now: i64) -> bool {
+        !state.is_final()
+            && self
+                .sla_hours
+                .is_some_and(|h| self.created_at + h * 3_600_000 < now)
+    }
 }
 
 /// `%`, `_` and the escape itself taken literally in a LIKE pattern.

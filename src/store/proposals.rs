@@ -154,6 +154,12 @@ pub struct Waiting {
     pub integrator_name: String,
 }
 
+impl Waiting {
+    pub fn document(&self) -> Result<crate::domain::Document, super::processes::CorruptRow> {
+        super::processes::decode_document(&self.scan_id, &self.document)
+    }
+}
+
 /// Open proposals, oldest first.
 pub async fn waiting(pool: &AnyPool, limit: i64) -> Result<Vec<Waiting>, sqlx::Error> {
     sqlx::query_as::<_, Waiting>(

@@ -82,6 +82,12 @@ pub struct Decided {
     pub qa_verdict: Option<String>,
 }
 
+impl Decided {
+    pub fn document(&self) -> Result<crate::domain::Document, super::processes::CorruptRow> {
+        super::processes::decode_document(&self.scan_id, &self.document)
+    }
+}
+
 fn conditions(f: &DecisionFilter, b: &mut Binds) -> Vec<String> {
     let mut wh = vec![format!(
         "p.state = {}",

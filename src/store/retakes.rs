@@ -80,24 +80,17 @@ pub async fn insert(tx: &mut Tx, r: &Retake) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// The request the applicant has not answered yet, if any.
-pub async fn open(pool: &AnyPool, scan_id: &str) -> Result<Option<Retake>, sqlx::Error> {
+/// The request the applicant has not answered yet, if any: read from a
+/// pool, or inside a transaction (`&mut *tx`) that holds the process lock.
+pub async fn open<'e, E>(ex: E, scan_id: &str) -> Result<Option<Retake>, sqlx::Error>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     sqlx::query_as::<_, RetakeRow>(&format!(
         "SELECT {COLS} FROM retakes WHERE scan_id = $1 AND resubmitted_at IS NULL"
     ))
     .bind(scan_id)
-    .fetch_optional(pool)
-    .await?
-    .map(Retake::try_from)
-    .transpose()
-}
-
-pub async fn open_in_tx(tx: &mut Tx, scan_id: &str) -> Result<Option<Retake>, sqlx::Error> {
-    sqlx::query_as::<_, RetakeRow>(&format!(
-        "SELECT {COLS} FROM retakes WHERE scan_id = $1 AND resubmitted_at IS NULL"
-    ))
-    .bind(scan_id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(ex)
     .await?
     .map(Retake::try_from)
     .transpose()
@@ -158,56 +151,23 @@ pub async fn keep_replaced(
 }
 
 /// Evidence replaced by retakes, with when and by which request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Replaced {
+    #[sqlx(flatten)]
     pub evidence: EvidenceRow,
     pub retake_id: String,
     pub replaced_at: i64,
 }
 
-#[derive(sqlx::FromRow)]
-struct ReplacedRow {
-    id: String,
-    scan_id: String,
-    retake_id: String,
-    kind: String,
-    evidence_type: String,
-    sha256: String,
-    size: i64,
-    media_type: String,
-    created_at: i64,
-    width: Option<i64>,
-    height: Option<i64>,
-    replaced_at: i64,
-}
-
 pub async fn replaced_for(pool: &AnyPool, scan_id: &str) -> Result<Vec<Replaced>, sqlx::Error> {
-    Ok(sqlx::query_as::<_, ReplacedRow>(
+    sqlx::query_as::<_, Replaced>(
         "SELECT id, scan_id, retake_id, kind, evidence_type, sha256, size, media_type, created_at, \
          width, height, replaced_at FROM replaced_evidence WHERE scan_id = $1 \
          ORDER BY replaced_at, kind, evidence_type",
     )
     .bind(scan_id)
     .fetch_all(pool)
-    .await?
-    .into_iter()
-    .map(|r| Replaced {
-        evidence: EvidenceRow {
-            id: r.id,
-            scan_id: r.scan_id,
-            kind: r.kind,
-            evidence_type: r.evidence_type,
-            sha256: r.sha256,
-            size: r.size,
-            media_type: r.media_type,
-            created_at: r.created_at,
-            width: r.width,
-            height: r.height,
-        },
-        retake_id: r.retake_id,
-        replaced_at: r.replaced_at,
-    })
-    .collect())
+    .await
 }
 
 /// Remembers the language the applicant submitted in.
