@@ -201,8 +201,9 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
             std::io::stdin().read_to_string(&mut password)?;
             let password = password.trim_end_matches(['\n', '\r']);
             let store = open_db(&db).await?;
-            let user = crate::accounts::create_user(&store, &email, role, password, "cli", "local")
-                .await?;
+            let user =
+                crate::accounts::create_user(&store, &email, role, password, false, "cli", "local")
+                    .await?;
             println!("created {} user {}", user.role, user.email);
             Ok(ExitCode::SUCCESS)
         }

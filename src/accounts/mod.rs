@@ -65,20 +65,20 @@ impl From<sqlx::Error> for IdentityError {
     }
 }
 
+/// Creates a desk user. `must_change` makes the password temporary: one an
+/// admin typed for someone else is changed at that person's first login.
 pub async fn create_user(
     db: &Db,
     email: &str,
     role: Role,
     password: &str,
+    must_change: bool,
     actor: &str,
     client_addr: &str,
 ) -> Result<UserRow, IdentityError> {
     let email = Email::parse(email).map_err(IdentityError::Invalid)?;
     let password = NewPassword::parse(password).map_err(IdentityError::Invalid)?;
-    let pw = password.expose().to_string();
-    let hash = tokio::task::spawn_blocking(move || hash_password(&pw))
-        .await
-        .map_err(|e| anyhow::anyhow!(e))??;
+    let hash = hash_blocking(password.expose().to_string()).await?;
     let user = UserRow {
         id: uuid::Uuid::new_v4().to_string(),
         email: email.as_str().to_string(),
@@ -86,6 +86,7 @@ pub async fn create_user(
         role: role.as_str().to_string(),
         active: 1,
         created_at: now_ms(),
+        must_change_password: must_change as i64,
     };
     let mut work = audit::Work::begin(db).await?;
     if let Err(e) = rows::insert_user(&mut work.tx, &user).await {
@@ -100,10 +101,51 @@ pub async fn create_user(
         action: "user.create",
         scan_id: None,
         client_addr,
-        detail: serde_json::json!({"email": user.email, "role": user.role}),
+        detail: serde_json::json!({"email": user.email, "role": user.role, "must_change_password": must_change}),
     })
     .await?;
     Ok(user)
+}
+
+/// Loads the user an admin acts on, refusing their own account (another
+/// admin changes an admin) and, when the change would take admin powers
+/// away, the last active admin. Runs after `lock_audit`, which serialises
+/// every audited change: two admins demoting each other at once cannot
+/// leave the desk without one.
+async fn target_user(
+    db: &Db,
+    work: &mut audit::Work<'_>,
+    user_id: &str,
+    actor_id: &str,
+    removes_admin: bool,
+) -> Result<UserRow, IdentityError> {
+    if user_id == actor_id {
+        return Err(IdentityError::Invalid(
+            "you cannot change your own account here; ask another admin".into(),
+        ));
+    }
+    db.lock_audit(&mut work.tx).await?;
+    let user = rows::user_by_id_in(&mut work.tx, user_id)
+        .await?
+        .ok_or_else(|| IdentityError::Invalid("no such user".into()))?;
+    if removes_admin
+        && user.role == Role::Admin.as_str()
+        && user.active == 1
+        && rows::other_active_admins(&mut work.tx, user_id).await? == 0
+    {
+        return Err(IdentityError::Invalid(format!(
+            "{} is the last active admin; make another user admin first",
+            user.email
+        )));
+    }
+    Ok(user)
+}
+
+/// Who an admin is, for the operations below.
+pub struct AdminActor<'a> {
+    pub id: &'a str,
+    pub email: &'a str,
+    pub client_addr: &'a str,
 }
 
 /// Disables or re-enables a user; disabling ends their sessions at once.
@@ -111,26 +153,168 @@ pub async fn set_active(
     db: &Db,
     user_id: &str,
     active: bool,
-    actor: &str,
-    client_addr: &str,
+    by: &AdminActor<'_>,
 ) -> Result<(), IdentityError> {
     let mut work = audit::Work::begin(db).await?;
-    if rows::set_active(&mut work.tx, user_id, active).await? == 0 {
-        return Err(IdentityError::Invalid("no such user".into()));
-    }
+    let user = target_user(db, &mut work, user_id, by.id, !active).await?;
+    rows::set_active(&mut work.tx, user_id, active).await?;
     if !active {
         rows::delete_user_sessions(&mut work.tx, user_id).await?;
     }
     work.commit(Event {
-        actor,
+        actor: by.email,
         action: if active {
             "user.enable"
         } else {
             "user.disable"
         },
         scan_id: None,
+        client_addr: by.client_addr,
+        detail: serde_json::json!({"user_id": user_id, "email": user.email}),
+    })
+    .await?;
+    Ok(())
+}
+
+/// Changes a user's role. It applies from their next request: sessions
+/// read the role from the user row every time.
+pub async fn set_role(
+    db: &Db,
+    user_id: &str,
+    role: Role,
+    by: &AdminActor<'_>,
+) -> Result<(), IdentityError> {
+    let mut work = audit::Work::begin(db).await?;
+    let user = target_user(db, &mut work, user_id, by.id, role != Role::Admin).await?;
+    if user.role == role.as_str() {
+        return Err(IdentityError::Invalid(format!(
+            "{} already has the {role} role",
+            user.email
+        )));
+    }
+    rows::set_role(&mut work.tx, user_id, role.as_str()).await?;
+    work.commit(Event {
+        actor: by.email,
+        action: "user.role",
+        scan_id: None,
+        client_addr: by.client_addr,
+        detail: serde_json::json!({"user_id": user_id, "email": user.email, "from": user.role, "to": role.as_str()}),
+    })
+    .await?;
+    Ok(())
+}
+
+/// A temporary password: 16 characters without look-alikes (0/O, 1/l/I),
+/// grouped by four so it can be read out; ~80 bits.
+fn temporary_password() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyz23456789";
+    let mut rng = OsRng;
+    (0..4)
+        .map(|_| {
+            (0..4)
+                .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+                .collect::<String>()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+async fn hash_blocking(password: String) -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?
+}
+
+/// Resets a user's password to a temporary one, returned once for the admin
+/// to hand over (it is stored only as a hash). Every session of the user
+/// ends, and the next login must choose a new password.
+pub async fn reset_password(
+    db: &Db,
+    user_id: &str,
+    by: &AdminActor<'_>,
+) -> Result<(UserRow, String), IdentityError> {
+    let temporary = temporary_password();
+    let hash = hash_blocking(temporary.clone()).await?;
+    let mut work = audit::Work::begin(db).await?;
+    let user = target_user(db, &mut work, user_id, by.id, false).await?;
+    rows::set_password(&mut work.tx, user_id, &hash, true).await?;
+    rows::delete_user_sessions(&mut work.tx, user_id).await?;
+    work.commit(Event {
+        actor: by.email,
+        action: "user.password_reset",
+        scan_id: None,
+        client_addr: by.client_addr,
+        detail: serde_json::json!({"user_id": user_id, "email": user.email}),
+    })
+    .await?;
+    Ok((user, temporary))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordChangeError {
+    #[error("the current password is wrong")]
+    WrongCurrent,
+    #[error("too many wrong attempts; try again in {0} minutes")]
+    Locked(i64),
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for PasswordChangeError {
+    fn from(e: sqlx::Error) -> Self {
+        PasswordChangeError::Internal(e.into())
+    }
+}
+
+/// A user changes their own password, proving the current one (throttled
+/// like the login). Their other sessions end; this one stays.
+pub async fn change_password(
+    db: &Db,
+    policy: &rate_limit::Policy,
+    user_id: &str,
+    session_token_hash: &str,
+    current: &str,
+    new: &str,
+    client_addr: &str,
+) -> Result<(), PasswordChangeError> {
+    let new = NewPassword::parse(new).map_err(PasswordChangeError::Invalid)?;
+    if new.expose() == current {
+        return Err(PasswordChangeError::Invalid(
+            "the new password must differ from the current one".into(),
+        ));
+    }
+    let user = rows::user_by_id(db.read(), user_id)
+        .await?
+        .ok_or_else(|| PasswordChangeError::Invalid("no such user".into()))?;
+    let throttle_key = format!("password:{user_id}");
+    let throttle = match rate_limit::Attempt::reserve(db, &throttle_key, policy).await? {
+        Ok(t) => t,
+        Err(limited) => return Err(PasswordChangeError::Locked(limited.retry_after_minutes())),
+    };
+    if !verify_blocking(user.password_hash.clone(), current.to_string()).await {
+        throttle.fail(db).await?;
+        return Err(PasswordChangeError::WrongCurrent);
+    }
+    throttle.succeed(db).await?;
+    let hash = hash_blocking(new.expose().to_string()).await?;
+    let mut work = audit::Work::begin(db).await?;
+    // Compare-and-set on the hash just verified: a reset or change that
+    // landed meanwhile wins, and this one is refused rather than undoing it.
+    if rows::replace_password(&mut work.tx, user_id, &user.password_hash, &hash).await? == 0 {
+        return Err(PasswordChangeError::Invalid(
+            "the password was changed meanwhile; log in again".into(),
+        ));
+    }
+    rows::delete_other_sessions(&mut work.tx, user_id, session_token_hash).await?;
+    work.commit(Event {
+        actor: &user.email,
+        action: "user.password_change",
+        scan_id: None,
         client_addr,
-        detail: serde_json::json!({"user_id": user_id}),
+        detail: serde_json::json!({"forced": user.must_change_password == 1}),
     })
     .await?;
     Ok(())

@@ -528,7 +528,10 @@ pub async fn seed_if_empty(
         return Ok(None);
     }
     for l in &LOGINS {
-        accounts::create_user(&state.db, l.email, l.role, l.password, "demo", "local").await?;
+        accounts::create_user(
+            &state.db, l.email, l.role, l.password, false, "demo", "local",
+        )
+        .await?;
     }
     let now = now_ms();
     // The first demo integrator gets API credentials, printed once.

@@ -254,3 +254,57 @@ pub async fn logout(
         .map_err(|e| DeskError::Internal(e.into()))?;
     Ok(resp)
 }
+
+#[derive(Template)]
+#[template(path = "desk/password.html")]
+struct PasswordPage {
+    layout: super::Layout,
+    forced: bool,
+}
+
+/// The password page: where a temporary password must be changed before
+/// anything else, and where anyone may change their own.
+#[tracing::instrument(skip_all)]
+pub async fn password_page(session: DeskSession) -> Result<HttpResponse, DeskError> {
+    render(&PasswordPage {
+        layout: super::Layout::new(&session),
+        forced: session.must_change_password,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    current: String,
+    new: String,
+    confirm: String,
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn change_password(
+    state: web::Data<AppState>,
+    session: DeskSession,
+    form: web::Form<PasswordForm>,
+) -> Result<HttpResponse, DeskError> {
+    use accounts::PasswordChangeError as E;
+    if form.new != form.confirm {
+        return Err(DeskError::BadRequest(
+            "the two new passwords differ; type the same one twice".into(),
+        ));
+    }
+    accounts::change_password(
+        &state.db,
+        &state.settings.lockout,
+        &session.user_id,
+        session.token_hash(),
+        &form.current,
+        &form.new,
+        &session.client_addr,
+    )
+    .await
+    .map_err(|e| match e {
+        E::WrongCurrent | E::Invalid(_) => DeskError::BadRequest(e.to_string()),
+        E::Locked(_) => DeskError::Conflict(e.to_string()),
+        E::Internal(e) => DeskError::Internal(e),
+    })?;
+    Ok(super::htmx_go("/desk/queue"))
+}

@@ -18,6 +18,9 @@ pub enum DeskError {
         expired: bool,
         back_to: Option<String>,
     },
+    /// The password is temporary: to the password page first.
+    #[error("choose a new password first")]
+    MustChangePassword { htmx: bool },
     #[error("{0}")]
     Forbidden(String),
     #[error(
@@ -90,7 +93,9 @@ impl ResponseError for DeskError {
     fn status_code(&self) -> StatusCode {
         match self {
             DeskError::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
-            DeskError::Forbidden(_) | DeskError::Csrf => StatusCode::FORBIDDEN,
+            DeskError::Forbidden(_) | DeskError::Csrf | DeskError::MustChangePassword { .. } => {
+                StatusCode::FORBIDDEN
+            }
             DeskError::NotFound(_) => StatusCode::NOT_FOUND,
             DeskError::BadRequest(_) => StatusCode::BAD_REQUEST,
             DeskError::Conflict(_) => StatusCode::CONFLICT,
@@ -108,6 +113,18 @@ impl ResponseError for DeskError {
             let to = super::auth::login_url(back_to.as_deref(), *expired);
             return if *htmx {
                 HttpResponse::Unauthorized()
+                    .insert_header(("HX-Redirect", to))
+                    .finish()
+            } else {
+                HttpResponse::SeeOther()
+                    .insert_header((header::LOCATION, to))
+                    .finish()
+            };
+        }
+        if let DeskError::MustChangePassword { htmx } = self {
+            let to = "/desk/password";
+            return if *htmx {
+                HttpResponse::Forbidden()
                     .insert_header(("HX-Redirect", to))
                     .finish()
             } else {

@@ -28,6 +28,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/login", web::get().to(auth::login_page))
             .route("/login", web::post().to(auth::login))
             .route("/logout", web::post().to(auth::logout))
+            .route("/password", web::get().to(auth::password_page))
+            .route("/password", web::post().to(auth::change_password))
             .route("/queue", web::get().to(queue::queue))
             .route("/queue/next", web::post().to(queue::take_next))
             .route("/queue.csv", web::get().to(export::queue_csv))
@@ -72,6 +74,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(
                 "/admin/users/{id}/enable",
                 web::post().to(admin::enable_user),
+            )
+            .route("/admin/users/{id}/role", web::post().to(admin::set_role))
+            .route(
+                "/admin/users/{id}/reset-password",
+                web::post().to(admin::reset_password),
             )
             .route("/admin/integrators", web::get().to(integrations::list))
             .route(

@@ -24,6 +24,9 @@ pub struct DeskSession {
     pub role: Role,
     pub csrf: String,
     pub client_addr: String,
+    /// The password is temporary (an admin set it): only the password page
+    /// and logout open until it is changed.
+    pub must_change_password: bool,
     token_hash: String,
 }
 
@@ -43,6 +46,10 @@ impl DeskSession {
             name: self.email.clone(),
             client_addr: self.client_addr.clone(),
         }
+    }
+
+    pub fn token_hash(&self) -> &str {
+        &self.token_hash
     }
 
     pub async fn end(&self, state: &AppState) -> Result<(), sqlx::Error> {
@@ -97,6 +104,10 @@ impl FromRequest for DeskSession {
             if now - row.last_seen_at > TOUCH_EVERY_MS {
                 rows::touch_session(state.db.write(), &hash, now).await?;
             }
+            let must_change = row.must_change_password == 1;
+            if must_change && !matches!(req.path(), "/desk/password" | "/desk/logout") {
+                return Err(DeskError::MustChangePassword { htmx });
+            }
             let role = row
                 .role
                 .parse::<Role>()
@@ -107,6 +118,7 @@ impl FromRequest for DeskSession {
                 role,
                 csrf: row.csrf_token,
                 client_addr: client_addr(&req),
+                must_change_password: must_change,
                 token_hash: hash,
             })
         })

@@ -19,6 +19,17 @@ impl Role {
             Role::Admin => "admin",
         }
     }
+
+    /// The role in words, for pages.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Agent => "Agent",
+            Role::Supervisor => "Supervisor",
+            Role::Admin => "Admin",
+        }
+    }
+
+    pub const ALL: [Role; 3] = [Role::Agent, Role::Supervisor, Role::Admin];
 }
 
 impl fmt::Display for Role {

@@ -533,6 +533,7 @@ async fn claims_block_others_until_released_or_expired(b: Backend) {
         "second@kycdesk.demo",
         kycdesk::domain::Role::Agent,
         "second-agent-password",
+        false,
         "test",
         "test",
     )

@@ -22,5 +22,6 @@ mod schema;
 mod security;
 mod shutdown;
 mod text_input;
+mod users_admin;
 mod verification;
 mod webhooks;

@@ -283,6 +283,7 @@ async fn take_next_gives_concurrent_agents_different_cases_of_the_view(b: Backen
             &email,
             kycdesk::domain::Role::Agent,
             "taker-password-123",
+            false,
             "test",
             "test",
         )

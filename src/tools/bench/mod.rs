@@ -331,6 +331,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         email,
         Role::Agent,
         password,
+        false,
         "bench",
         "local",
     )
