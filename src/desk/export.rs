@@ -86,7 +86,7 @@ fn line(r: &QueueRow, now: i64) -> Result<Vec<u8>, anyhow::Error> {
     record(cells.iter().map(|c| neutralise(c).into_owned()))
 }
 
-fn record<I, S>(cells: I) -> Result<Vec<u8>, anyhow::Error>
+pub fn record<I, S>(cells: I) -> Result<Vec<u8>, anyhow::Error>
 where
     I: IntoIterator<Item = S>,
     S: AsRef<[u8]>,
@@ -106,7 +106,7 @@ pub async fn queue_csv(
     session.require(Role::Supervisor)?;
     let mut p = params.into_inner();
     p.after = None;
-    let mut filter = QueueFilter::parse(&p).map_err(DeskError::BadRequest)?;
+    let filter = QueueFilter::parse(&p).map_err(DeskError::BadRequest)?;
     let query = p.with(None, None);
     audit::record_now(
         &state.db,
@@ -126,63 +126,56 @@ pub async fn queue_csv(
         filter.state.as_str().to_lowercase(),
         chrono::Utc::now().format("%Y%m%d-%H%M%S")
     );
-    // A small channel: the reader waits for the client, so memory stays at
-    // a page or two whatever the export's size.
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<web::Bytes, std::io::Error>>(2);
+    let by_score = filter.sort == Sort::LowestScore && filter.search.is_none();
     let db = state.db.clone();
-    tokio::spawn(async move {
-        let fail = |e: anyhow::Error| {
-            tracing::error!(error = ?e, "queue export stopped");
-            // The client sees a cut-off download, not a complete-looking file.
-            std::io::Error::other("the export stopped; see the server log")
-        };
-        let header = match record(HEADER) {
-            Ok(h) => h,
-            Err(e) => {
-                let _ = tx.send(Err(fail(e))).await;
-                return;
-            }
-        };
-        if tx.send(Ok(web::Bytes::from(header))).await.is_err() {
-            return;
-        }
-        let by_score = filter.sort == Sort::LowestScore && filter.search.is_none();
-        loop {
-            let batch = match rows::queue(db.read(), &filter, now, cutoff, BATCH).await {
-                Ok(b) => b,
-                Err(e) => {
-                    let _ = tx.send(Err(fail(e.into()))).await;
-                    return;
-                }
+    let batches = futures_util::stream::try_unfold(Some(filter), move |next| {
+        let db = db.clone();
+        async move {
+            let Some(mut filter) = next else {
+                return Ok(None);
             };
+            let batch = rows::queue(db.read(), &filter, now, cutoff, BATCH).await?;
             let mut chunk = Vec::new();
             for r in &batch {
-                match line(r, now) {
-                    Ok(l) => chunk.extend_from_slice(&l),
-                    Err(e) => {
-                        let _ = tx.send(Err(fail(e))).await;
-                        return;
-                    }
-                }
-            }
-            if !chunk.is_empty() && tx.send(Ok(web::Bytes::from(chunk))).await.is_err() {
-                return; // the client went away
+                chunk.extend_from_slice(&line(r, now)?);
             }
             // A short batch is the last one; otherwise the next starts
             // after this one's last row (the queue's own keyset).
-            let (Some(last), true) = (batch.last(), batch.len() as i64 == BATCH) else {
-                return;
+            let next = match (batch.last(), batch.len() as i64 == BATCH) {
+                (Some(last), true) => {
+                    filter.after = Some(Cursor {
+                        score: by_score.then(|| last.facial_matching_score.unwrap_or(-1.0)),
+                        created_at: last.created_at,
+                        scan_id: last.scan_id.clone(),
+                    });
+                    Some(filter)
+                }
+                _ => None,
             };
-            filter.after = Some(Cursor {
-                score: by_score.then(|| last.facial_matching_score.unwrap_or(-1.0)),
-                created_at: last.created_at,
-                scan_id: last.scan_id.clone(),
-            });
+            Ok(Some((chunk, next)))
         }
     });
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|item| (item, rx))
-    });
+    csv_download(&name, &HEADER, batches)
+}
+
+/// A CSV download: the header, then each chunk the batches yield. The body
+/// is pulled as the client reads it, so memory stays at a batch whatever
+/// the size. A failing batch cuts the download off (and is logged) rather
+/// than ending it like a complete file.
+pub fn csv_download<St>(name: &str, header: &[&str], batches: St) -> Result<HttpResponse, DeskError>
+where
+    St: futures_util::Stream<Item = Result<Vec<u8>, anyhow::Error>> + 'static,
+{
+    use futures_util::StreamExt;
+    let header = record(header).map_err(DeskError::Internal)?;
+    let body = futures_util::stream::once(async move { Ok(header) })
+        .chain(batches)
+        .map(|chunk| {
+            chunk.map(web::Bytes::from).map_err(|e| {
+                tracing::error!(error = ?e, "CSV export stopped");
+                std::io::Error::other("the export stopped; see the server log")
+            })
+        });
     Ok(HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header((

@@ -209,6 +209,17 @@ fn from_entry(e: &Entry, now: i64) -> Result<Option<HistoryItem>, DeskError> {
     Ok(Some(line))
 }
 
+/// An audit entry in the history's words ("rejected → Not verified —
+/// Document expired"), or None for entries the history leaves out.
+pub fn describe(e: &Entry, now: i64) -> Result<Option<String>, DeskError> {
+    Ok(from_entry(e, now)?
+        .filter(|i| i.kind != "other")
+        .map(|i| match i.why {
+            Some(why) => format!("{} — {why}", i.what),
+            None => i.what,
+        }))
+}
+
 /// The case's history, newest first.
 pub fn build(
     edits: &[FieldEditRow],

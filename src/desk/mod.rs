@@ -2,12 +2,14 @@
 //! Handlers stay thin: parse, call `cases` / `identity` / `store`, render.
 
 pub mod admin;
+pub mod audit;
 pub mod auth;
 pub mod case;
 pub mod error;
 pub mod export;
 pub mod history;
 pub mod integrations;
+pub mod params;
 pub mod qa;
 pub mod queue;
 pub mod second;
@@ -63,8 +65,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/cases/{scan_id}/evidence/{id}/thumb",
                 web::get().to(case::thumb),
             )
-            .route("/audit", web::get().to(admin::audit_log))
-            .route("/audit/verify", web::post().to(admin::audit_verify))
+            .route("/audit", web::get().to(audit::page))
+            .route("/audit.csv", web::get().to(audit::export))
+            .route("/audit/verify", web::post().to(audit::verify))
             .route("/admin/users", web::get().to(admin::users))
             .route("/admin/users", web::post().to(admin::create_user))
             .route(

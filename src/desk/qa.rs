@@ -29,24 +29,7 @@ pub struct QaParams {
     pub week: Option<String>,
 }
 
-fn set(v: &Option<String>) -> Option<String> {
-    v.as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-}
-
-fn day_ms(field: &str, v: &str) -> Result<i64, DeskError> {
-    chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .map(|t| t.and_utc().timestamp_millis())
-        .ok_or_else(|| {
-            DeskError::BadRequest(format!("{field}: '{v}' is not a date; use YYYY-MM-DD"))
-        })
-}
-
-const DAY_MS: i64 = 86_400_000;
+use super::params::{day_ms, day_range, set, DAY_MS};
 
 fn filter_of(p: &QaParams) -> Result<DecisionFilter, DeskError> {
     let state = match set(&p.state).as_deref() {
@@ -64,16 +47,14 @@ fn filter_of(p: &QaParams) -> Result<DecisionFilter, DeskError> {
             return Err(DeskError::BadRequest(format!("no validation '{f}'")));
         }
     }
+    let (from_ms, to_ms) = day_range(&p.from, &p.to)?;
     Ok(DecisionFilter {
         state,
         agent: set(&p.agent),
         reason: set(&p.reason),
         integrator: set(&p.integrator),
-        from_ms: set(&p.from).map(|v| day_ms("From", &v)).transpose()?,
-        // "To" is the last day included.
-        to_ms: set(&p.to)
-            .map(|v| day_ms("To", &v).map(|t| t + DAY_MS))
-            .transpose()?,
+        from_ms,
+        to_ms,
         failing,
     })
 }

@@ -1,6 +1,7 @@
 //! Domain types: validated once at the edge, so the rest of the code never
 //! sees an invalid value.
 
+pub mod audit;
 pub mod contact;
 pub mod four_eyes;
 pub mod mrz;

@@ -1,7 +1,8 @@
 //! Rows of the audit log. Only inserts and reads: there is no update or
 //! delete statement for this table anywhere in kycdesk.
 
-use super::Tx;
+use super::{Bind, Binds, Tx};
+use crate::domain::audit::AuditFilter;
 use sqlx::AnyPool;
 
 /// One audit-log entry as stored (its hash chain is checked by `audit`).
@@ -99,4 +100,53 @@ pub async fn all_for_case(pool: &AnyPool, scan_id: &str) -> Result<Vec<Entry>, s
     .bind(scan_id)
     .fetch_all(pool)
     .await
+}
+
+/// Entries matching the explorer's filters, newest first, keyset-paged by
+/// `seq` (`before` excluded). Exact matches on actor, action and case use
+/// their `(…, seq)` indexes, which already run in `seq` order.
+pub async fn search(
+    pool: &AnyPool,
+    f: &AuditFilter,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<Entry>, sqlx::Error> {
+    let mut b = Binds::default();
+    let mut sql = format!(
+        "SELECT {COLS} FROM audit_log WHERE seq < {}",
+        b.push(Bind::Int(before.unwrap_or(i64::MAX)))
+    );
+    if let Some(actor) = &f.actor {
+        sql.push_str(&format!(
+            " AND actor = {}",
+            b.push(Bind::Text(actor.clone()))
+        ));
+    }
+    if let Some(action) = &f.action {
+        let list: Vec<String> = action
+            .codes
+            .iter()
+            .map(|c| b.push(Bind::Text(c.to_string())))
+            .collect();
+        sql.push_str(&format!(" AND action IN ({})", list.join(", ")));
+    }
+    if let Some(scan_id) = &f.scan_id {
+        sql.push_str(&format!(
+            " AND scan_id = {}",
+            b.push(Bind::Text(scan_id.clone()))
+        ));
+    }
+    if let Some(from) = f.from_ms {
+        sql.push_str(&format!(" AND at >= {}", b.push(Bind::Int(from))));
+    }
+    if let Some(to) = f.to_ms {
+        sql.push_str(&format!(" AND at < {}", b.push(Bind::Int(to))));
+    }
+    sql.push_str(&format!(
+        " ORDER BY seq DESC LIMIT {}",
+        b.push(Bind::Int(limit))
+    ));
+    b.apply_as(sqlx::query_as::<_, Entry>(&sql))
+        .fetch_all(pool)
+        .await
 }

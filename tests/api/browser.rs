@@ -976,6 +976,20 @@ async fn four_eyes_pages(app: &TestApp, c: &Client) {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(text_of(c, "#rates-agent").await.contains("100.0 %"));
     shot(c, "rejection-audit.png").await;
+
+    // The audit-log explorer: every case action in words, the chain verified.
+    c.goto(&app.url("/desk/audit?action=case."))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    click(c, "#verify-chain").await;
+    until("the chain's verdict", || async {
+        text_of(c, "#chain-verdict").await.contains("Intact")
+    })
+    .await;
+    assert!(text_of(c, "#audit-entries")
+        .await
+        .contains("confirmed the proposal of agent@kycdesk.demo"));
+    shot(c, "audit-explorer.png").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

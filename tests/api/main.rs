@@ -2,6 +2,7 @@
 //! runs against a fresh SQLite file and a fresh PostgreSQL database.
 
 mod audit;
+mod audit_explorer;
 mod auth;
 mod browser;
 mod capture;
