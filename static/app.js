@@ -116,6 +116,41 @@
     new FormData(form).forEach(function (v, k) { if (v !== "") q.append(k, v); });
     a.href = "/desk/queue.csv?" + q.toString();
   });
+  // Bulk actions (supervisors): the count of selected rows, select-all,
+  // the fields the chosen action needs, and fresh results afterwards.
+  function bulkCount() {
+    var label = document.getElementById("bulk-count");
+    if (!label) return;
+    var n = document.querySelectorAll("#queue-results input[name=case]:checked").length;
+    label.textContent = n === 0 ? "No case selected" : n === 1 ? "1 case selected" : n + " cases selected";
+    var all = document.getElementById("bulk-all");
+    var boxes = document.querySelectorAll("#queue-results input[name=case]");
+    if (all) all.checked = boxes.length > 0 && n === boxes.length;
+  }
+  function bulkMode() {
+    var form = document.getElementById("bulk-form");
+    var action = document.getElementById("bulk-action");
+    if (!form || !action) return;
+    form.classList.toggle("assigning", action.value === "assign");
+    form.classList.toggle("releasing", action.value === "release");
+    form.classList.toggle("noting", action.value === "note");
+  }
+  document.addEventListener("change", function (e) {
+    var t = e.target;
+    if (t && t.id === "bulk-all") {
+      document.querySelectorAll("#queue-results input[name=case]").forEach(function (b) { b.checked = t.checked; });
+    }
+    if (t && (t.name === "case" || t.id === "bulk-all")) bulkCount();
+    if (t && t.id === "bulk-action") bulkMode();
+  });
+  document.addEventListener("DOMContentLoaded", bulkMode);
+  document.addEventListener("htmx:afterSettle", bulkCount);
+  document.addEventListener("queue-changed", function () {
+    var note = document.getElementById("bulk-note");
+    if (note) note.value = "";
+    var f = document.getElementById("filters");
+    if (f && window.htmx) window.htmx.trigger(f, "submit");
+  });
   document.addEventListener("keydown", function (e) {
     if (e.ctrlKey || e.metaKey || e.altKey || e.defaultPrevented) return;
     var t = e.target;
@@ -130,6 +165,12 @@
     if (target) {
       var b = document.getElementById(target);
       if (b) { e.preventDefault(); b.click(); }
+      return;
+    }
+    if (e.key === "x") {
+      var row = document.querySelector("#queue-results tr.current");
+      var box = row && row.querySelector("input[name=case]");
+      if (box) { e.preventDefault(); box.checked = !box.checked; bulkCount(); }
       return;
     }
     if (e.key === "j" || e.key === "k") {

@@ -103,6 +103,7 @@ fn value_words(key: &str, v: &serde_json::Value) -> String {
                 _ => s.clone(),
             }
         }
+        V::Array(items) if items.is_empty() => "none".into(),
         V::Array(items) => items
             .iter()
             .map(|i| value_words(key, i))

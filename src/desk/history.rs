@@ -62,6 +62,11 @@ struct RetakeDetail {
 }
 
 #[derive(Deserialize)]
+struct AssignDetail {
+    to: String,
+}
+
+#[derive(Deserialize)]
 struct EvidenceDetail {
     #[serde(rename = "type")]
     evidence_type: String,
@@ -103,6 +108,16 @@ fn from_entry(e: &Entry, now: i64) -> Result<Option<HistoryItem>, DeskError> {
         "case.edit" | "case.view" | "case.zip.download" | "evidence.download" => return Ok(None),
         "case.claim" => item(e, now, "claim", "claimed the case".into(), None),
         "case.release" => item(e, now, "claim", "released the case".into(), None),
+        "case.assign" => {
+            let d: AssignDetail = detail(e)?;
+            item(
+                e,
+                now,
+                "claim",
+                format!("assigned the case to {}", d.to),
+                None,
+            )
+        }
         "case.note" => item(e, now, "note", "added a note".into(), None),
         "case.submit" => {
             let d: SubmitDetail = detail(e)?;

@@ -34,6 +34,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/password", web::post().to(auth::change_password))
             .route("/queue", web::get().to(queue::queue))
             .route("/queue/next", web::post().to(queue::take_next))
+            .route("/queue/bulk", web::post().to(queue::bulk))
             .route("/queue.csv", web::get().to(export::queue_csv))
             .route("/second-review", web::get().to(second::queue))
             .route("/qa", web::get().to(qa::page))

@@ -8,7 +8,7 @@ use crate::desk::session::DeskSession;
 use crate::desk::view::{age, When};
 use crate::domain::process::DOC_TYPES;
 use crate::domain::queue::{Cursor, QueueFilter, QueueParams, Sort};
-use crate::domain::{now_ms, validation, State};
+use crate::domain::{now_ms, validation, Role, State};
 use crate::review::claim_is_live;
 use crate::state::AppState;
 use crate::store::processes::{self as rows, IntegratorChoice, QueueRow};
@@ -63,6 +63,9 @@ struct QueuePage {
     rows: Vec<Row>,
     next_query: Option<String>,
     searching: bool,
+    bulk: bool,
+    /// Active desk users a supervisor can assign cases to.
+    assignees: Vec<String>,
 }
 
 #[derive(Template)]
@@ -71,6 +74,8 @@ struct QueueResults {
     rows: Vec<Row>,
     next_query: Option<String>,
     searching: bool,
+    /// Supervisors select rows for bulk actions.
+    bulk: bool,
 }
 
 /// A stored document that no longer decodes fails the page (500 with a
@@ -160,6 +165,7 @@ pub async fn queue(
             rows,
             next_query,
             searching,
+            bulk: session.role >= Role::Supervisor,
         });
     }
 
@@ -210,7 +216,93 @@ pub async fn queue(
         rows,
         next_query,
         searching,
+        bulk: session.role >= Role::Supervisor,
+        assignees: if session.role >= Role::Supervisor {
+            active_users(&state).await?
+        } else {
+            Vec::new()
+        },
     })
+}
+
+async fn active_users(state: &AppState) -> Result<Vec<String>, DeskError> {
+    Ok(crate::store::users::list_users(state.db.read())
+        .await?
+        .into_iter()
+        .filter(|u| u.active == 1)
+        .map(|u| u.email)
+        .collect())
+}
+
+#[derive(Template)]
+#[template(path = "desk/bulk_result_partial.html")]
+struct BulkResult {
+    done: String,
+    skipped: Vec<(String, String)>,
+}
+
+/// `POST /desk/queue/bulk`: `case` repeated (the selected rows), `action`
+/// (assign, release, note), `assignee`, `note`. Supervisors and admins.
+#[tracing::instrument(skip_all)]
+pub async fn bulk(
+    state: web::Data<AppState>,
+    session: DeskSession,
+    body: web::Bytes,
+) -> Result<HttpResponse, DeskError> {
+    use crate::review::bulk::{self, Action};
+    session.require(Role::Supervisor)?;
+    let (mut cases, mut action, mut assignee, mut note) = (Vec::new(), None, None, None);
+    for (k, v) in url::form_urlencoded::parse(&body) {
+        match k.as_ref() {
+            "case" => cases.push(v.into_owned()),
+            "action" => action = Some(v.into_owned()),
+            "assignee" => assignee = Some(v.into_owned()),
+            "note" => note = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let action = match action.as_deref() {
+        Some("assign") => {
+            let to = assignee.as_deref().map(str::trim).unwrap_or_default();
+            if to.is_empty() {
+                return Err(DeskError::BadRequest(
+                    "Assignee: choose who gets the selected cases".into(),
+                ));
+            }
+            let to = to.to_lowercase();
+            if !active_users(&state).await?.contains(&to) {
+                return Err(DeskError::BadRequest(format!(
+                    "Assignee: {to} is not an active desk user; pick one from the list"
+                )));
+            }
+            Action::Assign(to)
+        }
+        Some("release") => Action::Release,
+        Some("note") => Action::Note(note.unwrap_or_default()),
+        _ => {
+            return Err(DeskError::BadRequest(
+                "Action: choose assign, release or add a note".into(),
+            ))
+        }
+    };
+    let out = bulk::apply(&state.db, &cases, &action, &session.actor()).await?;
+    let n = out.done.len();
+    let cases_word = if n == 1 { "case" } else { "cases" };
+    let done = match &action {
+        Action::Assign(to) => format!("Assigned {n} {cases_word} to {to}."),
+        Action::Release => format!("Released {n} {cases_word}."),
+        Action::Note(_) => format!("Added the note to {n} {cases_word}."),
+    };
+    let mut resp = render(&BulkResult {
+        done,
+        skipped: out.skipped,
+    })?;
+    // The results reload with the filters as they are now.
+    resp.headers_mut().insert(
+        actix_web::http::header::HeaderName::from_static("hx-trigger"),
+        actix_web::http::header::HeaderValue::from_static("queue-changed"),
+    );
+    Ok(resp)
 }
 
 /// How many of the oldest unclaimed cases `take_next` tries before saying

@@ -14,6 +14,7 @@ use crate::store::processes::{
 use crate::store::Db;
 use std::collections::BTreeMap;
 
+pub mod bulk;
 pub mod four_eyes;
 pub mod qa;
 pub mod retake;
@@ -403,8 +404,8 @@ async fn write_edit(
     Ok(())
 }
 
-#[tracing::instrument(skip_all, fields(scan_id = %scan_id, actor = %who.name))]
-pub async fn add_note(db: &Db, scan_id: &str, body: &str, who: &Actor) -> Result<(), CaseError> {
+/// A note's text, trimmed and checked.
+fn note_body(body: &str) -> Result<&str, CaseError> {
     let body = body.trim();
     if body.is_empty() {
         return Err(CaseError::Invalid("the note is empty".into()));
@@ -414,6 +415,12 @@ pub async fn add_note(db: &Db, scan_id: &str, body: &str, who: &Actor) -> Result
             "notes are limited to 4,000 characters".into(),
         ));
     }
+    Ok(body)
+}
+
+#[tracing::instrument(skip_all, fields(scan_id = %scan_id, actor = %who.name))]
+pub async fn add_note(db: &Db, scan_id: &str, body: &str, who: &Actor) -> Result<(), CaseError> {
+    let body = note_body(body)?;
     load(db, scan_id).await?;
     let mut work = audit::Work::begin(db).await?;
     rows::insert_note(

@@ -877,6 +877,34 @@ pub async fn release(tx: &mut Tx, scan_id: &str) -> Result<u64, sqlx::Error> {
     )
 }
 
+/// Gives a case's claim to `to` (a supervisor's assignment), whoever held
+/// it; never on a final case. 0 rows when the case is final or absent.
+pub async fn assign(tx: &mut Tx, scan_id: &str, to: &str, now: i64) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE processes SET claimed_by = $1, claimed_at = $2 WHERE scan_id = $3 \
+         AND state NOT IN ('VERIFIED', 'NOT_VERIFIED')",
+    )
+    .bind(to)
+    .bind(now)
+    .bind(scan_id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}
+
+/// Releases a claim only while `holder` still holds it (a bulk release
+/// acts on what the supervisor saw, not on a claim taken since).
+pub async fn release_held(tx: &mut Tx, scan_id: &str, holder: &str) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE processes SET claimed_by = NULL, claimed_at = NULL WHERE scan_id = $1 AND claimed_by = $2",
+    )
+    .bind(scan_id)
+    .bind(holder)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}
+
 /// Stores the onboarding token's hash and the integrator's extra data.
 pub async fn set_onboarding(
     tx: &mut Tx,

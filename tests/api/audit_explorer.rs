@@ -164,7 +164,11 @@ async fn the_explorer_filters_reads_and_exports_the_log(b: Backend) {
         .await,
         1
     );
-    let all = count("SELECT COUNT(*) FROM audit_log WHERE action <> $1", "-".into()).await;
+    let all = count(
+        "SELECT COUNT(*) FROM audit_log WHERE action <> $1",
+        "-".into(),
+    )
+    .await;
     let everything = sup
         .get("/desk/audit.csv")
         .await

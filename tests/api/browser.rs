@@ -854,7 +854,85 @@ async fn run(b: Backend) {
     };
     desk_flow(&app, &c).await;
     four_eyes_pages(&app, &c).await;
+    supervisor_tools(&app, &c).await;
     let _ = c.close().await;
+}
+
+/// Bulk assignment from the keyboard (j/x), then the users admin's
+/// password reset as an admin. Runs after `four_eyes_pages`, logged in as
+/// the supervisor.
+async fn supervisor_tools(app: &TestApp, c: &Client) {
+    // The earlier flows decided most cases in review: use whichever open
+    // queue still has two.
+    let mut open_state = "PENDING_VERIFICATION";
+    for s in ["PENDING_VERIFICATION", "PENDING_VALIDATION", "IN_PROGRESS"] {
+        if app.cases_in(s).await.len() >= 2 {
+            open_state = s;
+            break;
+        }
+    }
+    c.goto(&app.url(&format!("/desk/queue?state={open_state}")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.wait()
+        .for_element(Locator::Css("#bulk-form"))
+        .await
+        .unwrap_or_else(|e| panic!("the bulk bar: {e}"));
+    // j moves the focus to a row's link; x, sent to it, selects the row.
+    for key in ["j", "x", "j", "x"] {
+        c.active_element()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .send_keys(key)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    until("two rows selected", || async {
+        text_of(c, "#bulk-count").await == "2 cases selected"
+    })
+    .await;
+    c.find(Locator::Css("#bulk-assignee"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .select_by_value(crate::helpers::AGENT.0)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    click(c, "#bulk-apply").await;
+    until("the bulk result", || async {
+        text_of(c, "#bulk-done")
+            .await
+            .contains("Assigned 2 cases to agent@kycdesk.demo.")
+    })
+    .await;
+    until("the results reloaded", || async {
+        text_of(c, "#bulk-count").await == "No case selected"
+    })
+    .await;
+    shot(c, "queue-bulk.png").await;
+
+    click(c, "#logout").await;
+    until("the login page", || async {
+        url_of(c).await.ends_with("/desk/login")
+    })
+    .await;
+    login_as(c, app, crate::helpers::ADMIN).await;
+    c.goto(&app.url("/desk/admin/users"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let agent_id: String = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        .bind(crate::helpers::AGENT.0)
+        .fetch_one(app.state.db.read())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    click(c, &format!("#reset-password-{agent_id}")).await;
+    c.accept_alert()
+        .await
+        .unwrap_or_else(|e| panic!("the reset asks first: {e}"));
+    until("the temporary password", || async {
+        text_of(c, "#temporary-password").await.len() == 19
+    })
+    .await;
+    shot(c, "users-reset.png").await;
 }
 
 /// Four eyes in the browser: an agent's rejection becomes a proposal, a

@@ -5,6 +5,7 @@ mod audit;
 mod audit_explorer;
 mod auth;
 mod browser;
+mod bulk;
 mod capture;
 mod case;
 mod certify;
