@@ -525,7 +525,9 @@ pub async fn page(
             .collect(),
         history,
         timeline,
-        can_approve: may_approve(&state, &session),
+        // A rejected case is never approved alongside: the two would
+        // contradict each other (a QA verdict is the way to disagree).
+        can_approve: may_approve(&state, &session) && st != State::NotVerified,
         retake_steps,
         retake_reasons: crate::domain::retake::Reason::ALL
             .into_iter()
@@ -712,7 +714,14 @@ pub async fn approve(
         ));
     }
     let scan_id = path.into_inner();
-    load(&state, &scan_id).await?;
+    let p = load(&state, &scan_id).await?;
+    if p.state().map_err(|e| DeskError::Internal(e.into()))? == State::NotVerified {
+        return Err(DeskError::Conflict(
+            "this case was rejected (Not verified): a manual approval would contradict the \
+             decision. A supervisor who disagrees records a QA verdict instead."
+                .into(),
+        ));
+    }
     if form.reason.trim().is_empty() {
         return Err(DeskError::BadRequest(
             "a manual approval needs a reason".into(),

@@ -1552,7 +1552,7 @@ async fn manual_approvals_on_the_desk(b: Backend) {
     adopt(&app, &c).await;
     let tok = token(&app, &c).await;
     let scan: String = sqlx::query_scalar(
-        "SELECT scan_id FROM processes WHERE integrator_id = $1 ORDER BY created_at LIMIT 1",
+        "SELECT scan_id FROM processes WHERE integrator_id = $1 AND state <> 'NOT_VERIFIED' ORDER BY created_at LIMIT 1",
     )
     .bind(&c.integrator_id)
     .fetch_one(app.state.db.read())
@@ -1700,13 +1700,46 @@ async fn manual_approvals_on_the_desk(b: Backend) {
     let Some(app) = spawn_with(b, |s| s.agents_can_approve = true).await else {
         return;
     };
-    app.seed(2).await;
-    let scan: String =
-        sqlx::query_scalar("SELECT scan_id FROM processes ORDER BY created_at LIMIT 1")
-            .fetch_one(app.state.db.read())
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+    app.seed(20).await;
+    // A rejected case is never approved alongside its rejection.
+    let rejected = app.cases_in("NOT_VERIFIED").await.remove(0);
     let agent = app.login(AGENT).await;
+    let r = agent
+        .post(
+            &format!("/desk/cases/{rejected}/approval"),
+            &[("reason", "agent check")],
+        )
+        .await;
+    assert_eq!(r.status(), 409);
+    assert!(r
+        .text()
+        .await
+        .unwrap_or_default()
+        .contains("would contradict"));
+    assert_eq!(
+        app.scalar_i64(
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'contact.approved' AND scan_id = $1",
+            &rejected
+        )
+        .await,
+        0
+    );
+    let page = agent
+        .get(&format!("/desk/cases/{rejected}"))
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        !page.contains("id=\"approval-form\""),
+        "no approval form on a rejection"
+    );
+    let scan: String = sqlx::query_scalar(
+        "SELECT scan_id FROM processes WHERE state <> 'NOT_VERIFIED' ORDER BY created_at LIMIT 1",
+    )
+    .fetch_one(app.state.db.read())
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     let r = agent
         .post(
             &format!("/desk/cases/{scan}/approval"),
