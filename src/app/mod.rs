@@ -38,6 +38,9 @@ impl Application {
         })?;
         let db = Db::connect(&settings.database_url).await?;
         db.migrate().await?;
+        if crate::store::metrics::build_once(&db).await? {
+            tracing::info!("dashboard rollups built from the stored processes");
+        }
         let blobs = BlobStore::open(&settings.data_dir).context("cannot open the blob store")?;
         let thumbs = Thumbnails::open(&settings.data_dir, blobs.clone())
             .context("cannot open the thumbnail cache")?;

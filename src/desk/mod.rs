@@ -5,6 +5,8 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod case;
+pub mod charts;
+pub mod dashboard;
 pub mod error;
 pub mod export;
 pub mod history;
@@ -38,6 +40,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/queue.csv", web::get().to(export::queue_csv))
             .route("/second-review", web::get().to(second::queue))
             .route("/qa", web::get().to(qa::page))
+            .route("/dashboard", web::get().to(dashboard::page))
             .route("/cases/{scan_id}/qa", web::post().to(qa::verdict))
             .route(
                 "/cases/{scan_id}/second-review",

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod contact;
 pub mod four_eyes;
+pub mod metrics;
 pub mod mrz;
 pub mod process;
 pub mod qa;

@@ -8,7 +8,7 @@ use std::str::FromStr;
 /// Process states. The four MobbScan names are verbatim; `CREATED` and
 /// `IN_PROGRESS` are kycdesk's pre-review states (the applicant has not
 /// submitted yet) and are kept out of review queues.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum State {
     #[serde(rename = "CREATED")]
     Created,

@@ -663,6 +663,14 @@ pub(crate) async fn decide_closing(
         .await?;
         version += 1;
     }
+    // A confirmed proposal is its proposer's decision (the checker is
+    // recorded with the proposal); an overturn is the checker's.
+    let agent = match closing {
+        Some(c) if c.verdict == crate::domain::four_eyes::Verdict::Confirm => {
+            c.proposed_by.as_str()
+        }
+        _ => who.name.as_str(),
+    };
     let changed = rows::transition(
         &mut work.tx,
         &Transition {
@@ -670,14 +678,7 @@ pub(crate) async fn decide_closing(
             version,
             from,
             to,
-            // A confirmed proposal is its proposer's decision (the checker
-            // is recorded with the proposal); an overturn is the checker's.
-            agent: match closing {
-                Some(c) if c.verdict == crate::domain::four_eyes::Verdict::Confirm => {
-                    c.proposed_by.as_str()
-                }
-                _ => who.name.as_str(),
-            },
+            agent,
             verification_result: match input.decision {
                 Decision::Accept => Some("OK"),
                 Decision::Reject => Some("KO"),
@@ -720,8 +721,26 @@ pub(crate) async fn decide_closing(
         },
     )
     .await?;
-    rows::bump_count(&mut work.tx, from, -1).await?;
-    rows::bump_count(&mut work.tx, to, 1).await?;
+    rows::bump_count(&mut work.tx, from, p.created_at, -1).await?;
+    rows::bump_count(&mut work.tx, to, p.created_at, 1).await?;
+    if to.is_final() {
+        crate::store::metrics::add_finals(
+            &mut work.tx,
+            &[crate::store::metrics::Final::of(
+                &p.integrator_id,
+                to,
+                Some(agent),
+                // What the row now stores (the UPDATE keeps an earlier
+                // reason when none is given), so a later delete uncounts
+                // exactly this key.
+                reason.or(p.rejection_reason.as_deref()),
+                p.created_at,
+                Some(now),
+            )],
+            1,
+        )
+        .await?;
+    }
     if let Some((staged, size)) = &report {
         rows::replace_report(&mut work.tx, scan_id, &staged.sha256, *size, now).await?;
     }
@@ -858,8 +877,8 @@ async fn attach(
         }
     }
     if moved {
-        rows::bump_count(&mut work.tx, State::Created, -1).await?;
-        rows::bump_count(&mut work.tx, State::InProgress, 1).await?;
+        rows::bump_count(&mut work.tx, State::Created, p.created_at, -1).await?;
+        rows::bump_count(&mut work.tx, State::InProgress, p.created_at, 1).await?;
     }
     if kind == "recording" {
         crate::store::webhooks::enqueue(
@@ -962,8 +981,8 @@ pub async fn submit(
         crate::store::retakes::set_applicant_lang(&mut work.tx, scan_id, l).await?;
     }
     rows::replace_report(&mut work.tx, scan_id, &sha, size, now).await?;
-    rows::bump_count(&mut work.tx, from, -1).await?;
-    rows::bump_count(&mut work.tx, to, 1).await?;
+    rows::bump_count(&mut work.tx, from, p.created_at, -1).await?;
+    rows::bump_count(&mut work.tx, to, p.created_at, 1).await?;
     crate::store::webhooks::enqueue(&mut work.tx, &p.integrator_id, scan_id, to.as_str(), now)
         .await?;
     work.record(event(

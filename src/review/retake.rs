@@ -92,8 +92,8 @@ pub async fn request(
             e.into()
         });
     }
-    crate::store::processes::bump_count(&mut work.tx, from, -1).await?;
-    crate::store::processes::bump_count(&mut work.tx, State::InProgress, 1).await?;
+    crate::store::processes::bump_count(&mut work.tx, from, p.created_at, -1).await?;
+    crate::store::processes::bump_count(&mut work.tx, State::InProgress, p.created_at, 1).await?;
     let steps: Vec<&str> = r.steps.iter().map(|s| s.as_str()).collect();
     let mut extra = serde_json::Map::new();
     extra.insert(

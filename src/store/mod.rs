@@ -9,6 +9,7 @@ pub mod contacts;
 pub mod identity_checks;
 pub mod integrators;
 pub mod messages;
+pub mod metrics;
 pub mod mobile_users;
 pub mod processes;
 pub mod proposals;

@@ -241,10 +241,26 @@ pub async fn insert_many(tx: &mut Tx, ps: &[NewProcess]) -> Result<(), sqlx::Err
         b.apply(sqlx::query(&sql)).execute(&mut **tx).await?;
     }
     let mut per_state: HashMap<State, i64> = HashMap::new();
+    let mut open: std::collections::BTreeMap<(State, i64), i64> = Default::default();
+    let mut finals = Vec::new();
     let mut countries = std::collections::BTreeSet::new();
     for p in ps {
         *per_state.entry(p.state).or_default() += 1;
         countries.extend(p.country_id.as_deref());
+        if p.state.is_final() {
+            finals.push(super::metrics::Final::of(
+                &p.integrator_id,
+                p.state,
+                p.agent.as_deref(),
+                p.rejection_reason.as_deref(),
+                p.created_at,
+                p.verification_time,
+            ));
+        } else {
+            *open
+                .entry((p.state, crate::domain::metrics::hour_of(p.created_at)))
+                .or_default() += 1;
+        }
     }
     for c in countries {
         sqlx::query("INSERT INTO process_countries (country_id) VALUES ($1) ON CONFLICT (country_id) DO NOTHING")
@@ -253,12 +269,29 @@ pub async fn insert_many(tx: &mut Tx, ps: &[NewProcess]) -> Result<(), sqlx::Err
             .await?;
     }
     for (state, n) in per_state {
-        bump_count(tx, state, n).await?;
+        sqlx::query(
+            "INSERT INTO state_counts (state, n) VALUES ($1, $2) ON CONFLICT (state) DO UPDATE SET n = state_counts.n + $2",
+        )
+        .bind(state.as_str())
+        .bind(n)
+        .execute(&mut **tx)
+        .await?;
     }
+    super::metrics::add_open(tx, &open).await?;
+    super::metrics::add_finals(tx, &finals, 1).await?;
     Ok(())
 }
 
-pub async fn bump_count(tx: &mut Tx, state: State, delta: i64) -> Result<(), sqlx::Error> {
+/// One case entering (`delta` 1) or leaving (-1) `state`: the state
+/// counters and the backlog rollup (by the case's creation hour) together,
+/// so no state change can update one and forget the other.
+pub async fn bump_count(
+    tx: &mut Tx,
+    state: State,
+    created_at: i64,
+    delta: i64,
+) -> Result<(), sqlx::Error> {
+    super::metrics::add_open_one(tx, state, created_at, delta).await?;
     sqlx::query(
         "INSERT INTO state_counts (state, n) VALUES ($1, $2) ON CONFLICT (state) DO UPDATE SET n = state_counts.n + $2",
     )

@@ -368,9 +368,15 @@ async fn desk_flow(app: &TestApp, c: &Client) {
         Some("Document expired")
     );
 
-    // A manual approval of the applicant, with its reason, joins the
-    // case's verification timeline (agents may approve in this run).
-    c.find(Locator::Css("#approval-reason"))
+    // A rejected case offers no manual approval (it would contradict the
+    // rejection); the accepted one does, and the approval with its reason
+    // joins the case's verification timeline (agents may approve here).
+    assert!(c.find(Locator::Css("#approval-form")).await.is_err());
+    c.goto(&app.url(&format!("/desk/cases/{accept_id}")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.wait()
+        .for_element(Locator::Css("#approval-reason"))
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .send_keys("Identity confirmed by video call")
@@ -909,6 +915,23 @@ async fn supervisor_tools(app: &TestApp, c: &Client) {
     })
     .await;
     shot(c, "queue-bulk.png").await;
+
+    // The dashboard: the figures and charts of the last 30 days.
+    c.goto(&app.url("/desk/dashboard"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    c.wait()
+        .for_element(Locator::Css("svg#throughput"))
+        .await
+        .unwrap_or_else(|e| panic!("the throughput chart: {e}"));
+    assert!(
+        text_of(c, "#kpi-decisions")
+            .await
+            .parse::<i64>()
+            .unwrap_or(0)
+            > 0
+    );
+    shot(c, "dashboard.png").await;
 
     click(c, "#logout").await;
     until("the login page", || async {

@@ -11,6 +11,7 @@ mod case;
 mod certify;
 mod cli;
 mod contract;
+mod dashboard;
 mod export;
 mod four_eyes;
 mod helpers;

@@ -439,7 +439,22 @@ pub async fn delete_verification(
     if rows::delete(&mut work.tx, &p.scan_id).await? == 0 {
         return Err(Problem::no_process());
     }
-    rows::bump_count(&mut work.tx, st, -1).await?;
+    rows::bump_count(&mut work.tx, st, p.created_at, -1).await?;
+    if st.is_final() {
+        crate::store::metrics::add_finals(
+            &mut work.tx,
+            &[crate::store::metrics::Final::of(
+                &p.integrator_id,
+                st,
+                p.agent.as_deref(),
+                p.rejection_reason.as_deref(),
+                p.created_at,
+                p.verification_time,
+            )],
+            -1,
+        )
+        .await?;
+    }
     work.commit(Event {
         actor: &client.actor().name,
         action: "case.delete",

@@ -206,7 +206,7 @@ pub async fn zip_stream(state: &AppState, base: &str, mb: u64) -> anyhow::Result
     )
     .await
     .context("insert the bench process")?;
-    rows::bump_count(&mut tx, State::Created, 1).await?;
+    // insert_many already counted it in its state.
     rows::insert_evidence(
         &mut tx,
         &rows::EvidenceRow {

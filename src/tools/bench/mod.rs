@@ -116,6 +116,24 @@ fn synthetic(i: usize, rng: &mut StdRng, integrators: &[String], now: i64) -> Ne
         facial_liveness_score: Some(format!("{:.2}", rng.gen_range(0.3..0.99))),
         ..Default::default()
     };
+    // Decided cases have an agent, a decision time (minutes to days after
+    // creation) and, for rejections, a reason: the dashboard and the
+    // rejection audit read them.
+    let created_at = now - rng.gen_range(0..365 * 86_400_000i64);
+    let (agent, verification_time, rejection_reason) = if state.is_final() {
+        let took = rng.gen_range(60_000..5 * 86_400_000i64);
+        (
+            Some(format!("agent{}@kycdesk.bench", i % 7)),
+            Some((created_at + took).min(now)),
+            (state == State::NotVerified).then(|| {
+                crate::config::DEFAULT_REJECT_REASONS
+                    [i % crate::config::DEFAULT_REJECT_REASONS.len()]
+                .to_string()
+            }),
+        )
+    } else {
+        (None, None, None)
+    };
     let today = chrono::Utc::now().date_naive();
     let v = validation::validate(
         &document,
@@ -136,14 +154,18 @@ fn synthetic(i: usize, rng: &mut StdRng, integrators: &[String], now: i64) -> Ne
         validations: serde_json::to_string(&v).unwrap_or_default(),
         failing_validations: failing_key(&v),
         document,
-        agent: None,
-        verification_result: None,
-        rejection_reason: None,
+        agent,
+        verification_result: match state {
+            State::Verified => Some("OK".into()),
+            State::NotVerified => Some("KO".into()),
+            _ => None,
+        },
+        rejection_reason,
         comment: None,
         client_info: None,
         pdf_checksum: None,
-        created_at: now - rng.gen_range(0..365 * 86_400_000i64),
-        verification_time: None,
+        created_at,
+        verification_time,
     }
 }
 
@@ -299,6 +321,8 @@ fn memory() -> String {
         .unwrap_or_else(|_| "unavailable".into())
 }
 
+const SUPERVISOR: (&str, &str) = ("bench.supervisor@kycdesk.bench", "bench-password-123");
+
 pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     let mut args = crate::config::ServeArgs::for_data_dir(&a.data_dir)?;
     args.db.database_url = Some(
@@ -331,6 +355,21 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         email,
         Role::Agent,
         password,
+        false,
+        "bench",
+        "local",
+    )
+    .await
+    {
+        if !matches!(e, crate::accounts::IdentityError::Duplicate(_)) {
+            return Err(e.into());
+        }
+    }
+    if let Err(e) = crate::accounts::create_user(
+        &app.state.db,
+        SUPERVISOR.0,
+        Role::Supervisor,
+        SUPERVISOR.1,
         false,
         "bench",
         "local",
@@ -414,6 +453,17 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         .map(|_| format!("/desk/cases/{}", ids[rng.gen_range(0..ids.len())]))
         .collect();
     measure(&c, &base, "case page", &cases).await?;
+    // The supervisors' dashboard: the default 30 days and a whole year.
+    let sup = login(&base, SUPERVISOR.0, SUPERVISOR.1).await?;
+    let month: Vec<String> = vec!["/desk/dashboard".to_string(); r];
+    measure(&sup, &base, "dashboard, 30 days", &month).await?;
+    let today = chrono::Utc::now().date_naive();
+    let year = format!(
+        "/desk/dashboard?from={}&to={}",
+        today - chrono::Duration::days(365),
+        today
+    );
+    measure(&sup, &base, "dashboard, 366 days", &vec![year; r]).await?;
     println!(
         "memory (server and bench client, one process): {}",
         memory()

@@ -1,0 +1,295 @@
+//! The dashboard's rollups (see migration 0013). Writers call these inside
+//! the transaction of the change they count; readers get the rows of a
+//! date range and aggregate them (a few thousand rows at any size).
+
+use super::{Bind, Binds, Db, Tx};
+use crate::domain::metrics::{day_of, hour_of, is_awaiting, ttd_bucket};
+use crate::domain::State;
+use sqlx::AnyPool;
+use std::collections::{BTreeMap, HashMap};
+
+/// A final decision as the rollups count it.
+#[derive(Debug, Clone)]
+pub struct Final {
+    pub integrator_id: String,
+    pub agent: String,
+    pub state: State,
+    pub reason: String,
+    pub created_at: i64,
+    pub decided_at: i64,
+}
+
+type DecisionKey = (i64, String, String, String, String);
+type TtdKey = (i64, String, String, i64);
+
+async fn sla_hours(tx: &mut Tx, integrator_id: &str) -> Result<Option<i64>, sqlx::Error> {
+    Ok(
+        sqlx::query_scalar::<_, Option<i64>>("SELECT sla_hours FROM integrators WHERE id = $1")
+            .bind(integrator_id)
+            .fetch_optional(&mut **tx)
+            .await?
+            .flatten(),
+    )
+}
+
+/// Counts (`delta` = 1) or uncounts (-1, a deleted case) final decisions:
+/// one upsert per distinct key, whatever the number of facts.
+pub async fn add_finals(tx: &mut Tx, facts: &[Final], delta: i64) -> Result<(), sqlx::Error> {
+    if facts.is_empty() {
+        return Ok(());
+    }
+    let mut slas: HashMap<String, Option<i64>> = HashMap::new();
+    let mut decisions: BTreeMap<DecisionKey, (i64, i64)> = BTreeMap::new();
+    let mut ttd: BTreeMap<TtdKey, i64> = BTreeMap::new();
+    for f in facts {
+        if !slas.contains_key(&f.integrator_id) {
+            let sla = sla_hours(tx, &f.integrator_id).await?;
+            slas.insert(f.integrator_id.clone(), sla);
+        }
+        let took = f.decided_at - f.created_at;
+        let breached = slas
+            .get(&f.integrator_id)
+            .copied()
+            .flatten()
+            .is_some_and(|h| h > 0 && took > h * crate::domain::metrics::HOUR_MS);
+        let day = day_of(f.decided_at);
+        let e = decisions
+            .entry((
+                day,
+                f.integrator_id.clone(),
+                f.agent.clone(),
+                f.state.as_str().to_string(),
+                f.reason.clone(),
+            ))
+            .or_default();
+        e.0 += delta;
+        e.1 += if breached { delta } else { 0 };
+        *ttd.entry((
+            day,
+            f.integrator_id.clone(),
+            f.agent.clone(),
+            ttd_bucket(took),
+        ))
+        .or_default() += delta;
+    }
+    for ((day, integrator, agent, state, reason), (n, breaches)) in decisions {
+        sqlx::query(
+            "INSERT INTO decision_rollup (day, integrator_id, agent, state, reason, n, breaches) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (day, integrator_id, agent, state, reason) DO UPDATE SET \
+             n = decision_rollup.n + $6, breaches = decision_rollup.breaches + $7",
+        )
+        .bind(day)
+        .bind(integrator)
+        .bind(agent)
+        .bind(state)
+        .bind(reason)
+        .bind(n)
+        .bind(breaches)
+        .execute(&mut **tx)
+        .await?;
+    }
+    for ((day, integrator, agent, bucket), n) in ttd {
+        sqlx::query(
+            "INSERT INTO ttd_rollup (day, integrator_id, agent, bucket, n) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (day, integrator_id, agent, bucket) DO UPDATE SET n = ttd_rollup.n + $5",
+        )
+        .bind(day)
+        .bind(integrator)
+        .bind(agent)
+        .bind(bucket)
+        .bind(n)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Counts cases entering (1) or leaving (-1) an awaiting state, by the hour
+/// they were created. Other states are not counted here.
+pub async fn add_open(
+    tx: &mut Tx,
+    counts: &BTreeMap<(State, i64), i64>,
+) -> Result<(), sqlx::Error> {
+    for ((state, hour), n) in counts {
+        if !is_awaiting(*state) || *n == 0 {
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO open_by_hour (state, hour, n) VALUES ($1, $2, $3) \
+             ON CONFLICT (state, hour) DO UPDATE SET n = open_by_hour.n + $3",
+        )
+        .bind(state.as_str())
+        .bind(*hour)
+        .bind(*n)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// One case entering or leaving `state`.
+pub async fn add_open_one(
+    tx: &mut Tx,
+    state: State,
+    created_at: i64,
+    delta: i64,
+) -> Result<(), sqlx::Error> {
+    add_open(tx, &BTreeMap::from([((state, hour_of(created_at)), delta)])).await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DecisionAgg {
+    pub day: i64,
+    pub integrator_id: String,
+    pub agent: String,
+    pub state: String,
+    pub reason: String,
+    pub n: i64,
+    pub breaches: i64,
+}
+
+/// Decision rollup rows of the days `from..to` (to excluded).
+pub async fn decisions(
+    pool: &AnyPool,
+    from: i64,
+    to: i64,
+) -> Result<Vec<DecisionAgg>, sqlx::Error> {
+    sqlx::query_as::<_, DecisionAgg>(
+        "SELECT day, integrator_id, agent, state, reason, n, breaches FROM decision_rollup \
+         WHERE day >= $1 AND day < $2 AND n <> 0",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TtdAgg {
+    pub integrator_id: String,
+    pub agent: String,
+    pub bucket: i64,
+    pub n: i64,
+}
+
+pub async fn ttd(pool: &AnyPool, from: i64, to: i64) -> Result<Vec<TtdAgg>, sqlx::Error> {
+    sqlx::query_as::<_, TtdAgg>(
+        "SELECT integrator_id, agent, bucket, CAST(SUM(n) AS BIGINT) AS n FROM ttd_rollup \
+         WHERE day >= $1 AND day < $2 GROUP BY integrator_id, agent, bucket",
+    )
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await
+}
+
+/// Awaiting cases per hour of creation (both awaiting states together).
+pub async fn open_hours(pool: &AnyPool) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+    sqlx::query_as::<_, (i64, i64)>(
+        "SELECT hour, CAST(SUM(n) AS BIGINT) AS n FROM open_by_hour GROUP BY hour HAVING SUM(n) <> 0",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+#[derive(sqlx::FromRow)]
+struct ScanRow {
+    scan_id: String,
+    integrator_id: String,
+    state: String,
+    agent: Option<String>,
+    rejection_reason: Option<String>,
+    created_at: i64,
+    verification_time: Option<i64>,
+}
+
+impl Final {
+    /// The fact of a stored final process; a final case without a decision
+    /// time counts on its creation day.
+    pub fn of(
+        integrator_id: &str,
+        state: State,
+        agent: Option<&str>,
+        reason: Option<&str>,
+        created_at: i64,
+        verification_time: Option<i64>,
+    ) -> Final {
+        Final {
+            integrator_id: integrator_id.to_string(),
+            agent: agent.unwrap_or_default().to_string(),
+            state,
+            reason: if state == State::NotVerified {
+                reason.unwrap_or_default().to_string()
+            } else {
+                String::new()
+            },
+            created_at,
+            decided_at: verification_time.unwrap_or(created_at),
+        }
+    }
+}
+
+/// Builds the rollups from the stored processes once, at the first start
+/// after the migration that created them (later changes keep them). One
+/// transaction: a crash midway leaves them unbuilt, to be built again.
+pub async fn build_once(db: &Db) -> anyhow::Result<bool> {
+    let mut tx = db.begin().await?;
+    // Two servers starting together on one PostgreSQL: the second waits,
+    // then finds the rollups built.
+    db.lock_audit(&mut tx).await?;
+    let built: Option<i64> = sqlx::query_scalar("SELECT built_at FROM rollup_meta WHERE id = 1")
+        .fetch_optional(&mut *tx)
+        .await?;
+    if built.is_some() {
+        return Ok(false);
+    }
+    for t in ["decision_rollup", "ttd_rollup", "open_by_hour"] {
+        sqlx::query(&format!("DELETE FROM {t}"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    let mut after = String::new();
+    loop {
+        let mut b = Binds::default();
+        let sql = format!(
+            "SELECT scan_id, integrator_id, state, agent, rejection_reason, created_at, verification_time \
+             FROM processes WHERE scan_id > {} ORDER BY scan_id LIMIT 5000",
+            b.push(Bind::Text(after.clone()))
+        );
+        let batch: Vec<ScanRow> = b
+            .apply_as(sqlx::query_as::<_, ScanRow>(&sql))
+            .fetch_all(&mut *tx)
+            .await?;
+        let Some(last) = batch.last() else { break };
+        after = last.scan_id.clone();
+        let mut finals = Vec::new();
+        let mut open: BTreeMap<(State, i64), i64> = BTreeMap::new();
+        for r in &batch {
+            let state: State = r
+                .state
+                .parse()
+                .map_err(|e| anyhow::anyhow!("process {}: {e}", r.scan_id))?;
+            if state.is_final() {
+                finals.push(Final::of(
+                    &r.integrator_id,
+                    state,
+                    r.agent.as_deref(),
+                    r.rejection_reason.as_deref(),
+                    r.created_at,
+                    r.verification_time,
+                ));
+            } else {
+                *open.entry((state, hour_of(r.created_at))).or_default() += 1;
+            }
+        }
+        add_finals(&mut tx, &finals, 1).await?;
+        add_open(&mut tx, &open).await?;
+    }
+    sqlx::query("INSERT INTO rollup_meta (id, built_at) VALUES (1, $1)")
+        .bind(crate::domain::now_ms())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(true)
+}
