@@ -3,6 +3,7 @@ use crate::helpers::{between, spawn_app, Backend, ADMIN, AGENT, SUPERVISOR};
 
 both_backends!(
     roles_are_enforced_on_the_server,
+    role_matrix_of_the_supervisor_routes,
     state_changes_without_csrf_are_refused_and_change_nothing,
     every_response_carries_security_headers,
     assets_are_embedded_and_cached_by_hash,
@@ -316,4 +317,78 @@ async fn get_never_changes_state(b: Backend) {
         app.process_field(&id, "state").await.as_deref(),
         Some("PENDING_VERIFICATION")
     );
+}
+
+/// Agent / supervisor / admin × every supervisor and admin route: the
+/// status each role gets. Refused POSTs change nothing (checked by count).
+async fn role_matrix_of_the_supervisor_routes(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(4).await;
+    let agent = app.login(AGENT).await;
+    let sup = app.login(SUPERVISOR).await;
+    let admin = app.login(ADMIN).await;
+    let agent_id: String = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        .bind(AGENT.0)
+        .fetch_one(app.state.db.read())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // (route, agent, supervisor, admin)
+    let gets = [
+        ("/desk/dashboard", 403, 200, 200),
+        ("/desk/second-review", 403, 200, 200),
+        ("/desk/qa", 403, 200, 200),
+        ("/desk/audit", 403, 200, 200),
+        ("/desk/audit.csv", 403, 200, 200),
+        ("/desk/queue.csv", 403, 200, 200),
+        ("/desk/admin/policy", 403, 200, 200),
+        ("/desk/admin/users", 403, 200, 200),
+        ("/desk/password", 200, 200, 200),
+    ];
+    for (route, a, s, ad) in gets {
+        let got = [
+            agent.get(route).await.status().as_u16(),
+            sup.get(route).await.status().as_u16(),
+            admin.get(route).await.status().as_u16(),
+        ];
+        assert_eq!(got, [a, s, ad], "GET {route}");
+    }
+    let changes = || async {
+        app.scalar_i64(
+            "SELECT COUNT(*) FROM audit_log WHERE action IN ('user.role', 'user.password_reset', 'policy.four_eyes', 'case.assign', 'case.release', $1)",
+            "case.note",
+        )
+        .await
+    };
+    let before = changes().await;
+    let role = format!("/desk/admin/users/{agent_id}/role");
+    let reset = format!("/desk/admin/users/{agent_id}/reset-password");
+    // (route, form, agent, supervisor): refused or invalid, never applied.
+    let posts: [(&str, Vec<(&str, &str)>, u16, u16); 4] = [
+        ("/desk/queue/bulk", vec![("action", "release")], 403, 400),
+        (role.as_str(), vec![("role", "admin")], 403, 403),
+        (reset.as_str(), vec![], 403, 403),
+        (
+            "/desk/admin/policy",
+            vec![("sample_percent", "50")],
+            403,
+            403,
+        ),
+    ];
+    for (route, form, a, s) in &posts {
+        let got = [
+            agent.post(route, form).await.status().as_u16(),
+            sup.post(route, form).await.status().as_u16(),
+        ];
+        assert_eq!(got, [*a, *s], "POST {route}");
+    }
+    assert_eq!(changes().await, before, "refused POSTs change nothing");
+    // The admin may: an invalid role change says why, a valid one applies.
+    assert_eq!(admin.post(&role, &[("role", "agent")]).await.status(), 400);
+    assert_eq!(
+        admin.post(&role, &[("role", "supervisor")]).await.status(),
+        200
+    );
+    assert_eq!(changes().await, before + 1);
 }
