@@ -365,7 +365,8 @@ async fn role_matrix_of_the_supervisor_routes(b: Backend) {
     let role = format!("/desk/admin/users/{agent_id}/role");
     let reset = format!("/desk/admin/users/{agent_id}/reset-password");
     // (route, form, agent, supervisor): refused or invalid, never applied.
-    let posts: [(&str, Vec<(&str, &str)>, u16, u16); 4] = [
+    type Form<'a> = Vec<(&'a str, &'a str)>;
+    let posts: [(&str, Form, u16, u16); 4] = [
         ("/desk/queue/bulk", vec![("action", "release")], 403, 400),
         (role.as_str(), vec![("role", "admin")], 403, 403),
         (reset.as_str(), vec![], 403, 403),
