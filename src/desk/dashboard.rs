@@ -179,13 +179,6 @@ pub async fn figures(state: &AppState, from: i64, to: i64, now: i64) -> Result<F
     Ok(f)
 }
 
-pub struct QaRate {
-    pub agent: String,
-    pub reviewed: i64,
-    pub disagreed: i64,
-    pub percent: String,
-}
-
 #[derive(Template)]
 #[template(path = "desk/dashboard.html")]
 struct DashboardPage {
@@ -200,7 +193,7 @@ struct DashboardPage {
     legend_svg: String,
     reasons_svg: String,
     backlog_svg: String,
-    qa: Vec<QaRate>,
+    qa: Vec<super::qa::Rate>,
 }
 
 fn date(day: i64) -> String {
@@ -250,20 +243,7 @@ pub async fn page(
             b: *r,
         })
         .collect();
-    let qa = qa::rates_by_agent(state.db.read())
-        .await?
-        .into_iter()
-        .map(|(agent, reviewed, disagreed)| QaRate {
-            percent: if reviewed > 0 {
-                format!("{:.1} %", 100.0 * disagreed as f64 / reviewed as f64)
-            } else {
-                "—".into()
-            },
-            agent,
-            reviewed,
-            disagreed,
-        })
-        .collect();
+    let qa = super::qa::rates(qa::rates_by_agent(state.db.read()).await?);
     render(&DashboardPage {
         layout: Layout::new(&session),
         from: set(&p.from).unwrap_or_else(|| date(from)),

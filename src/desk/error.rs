@@ -89,6 +89,20 @@ struct ErrorPage<'a> {
     css: String,
 }
 
+/// Sends the browser elsewhere: htmx follows `HX-Redirect` (with the
+/// error's status), a plain navigation a 303.
+fn redirect(htmx: bool, status: StatusCode, to: &str) -> HttpResponse {
+    if htmx {
+        HttpResponse::build(status)
+            .insert_header(("HX-Redirect", to))
+            .finish()
+    } else {
+        HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, to))
+            .finish()
+    }
+}
+
 impl ResponseError for DeskError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -104,34 +118,19 @@ impl ResponseError for DeskError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let DeskError::Unauthenticated {
-            htmx,
-            expired,
-            back_to,
-        } = self
-        {
-            let to = super::auth::login_url(back_to.as_deref(), *expired);
-            return if *htmx {
-                HttpResponse::Unauthorized()
-                    .insert_header(("HX-Redirect", to))
-                    .finish()
-            } else {
-                HttpResponse::SeeOther()
-                    .insert_header((header::LOCATION, to))
-                    .finish()
-            };
-        }
-        if let DeskError::MustChangePassword { htmx } = self {
-            let to = "/desk/password";
-            return if *htmx {
-                HttpResponse::Forbidden()
-                    .insert_header(("HX-Redirect", to))
-                    .finish()
-            } else {
-                HttpResponse::SeeOther()
-                    .insert_header((header::LOCATION, to))
-                    .finish()
-            };
+        match self {
+            DeskError::Unauthenticated {
+                htmx,
+                expired,
+                back_to,
+            } => {
+                let to = super::auth::login_url(back_to.as_deref(), *expired);
+                return redirect(*htmx, StatusCode::UNAUTHORIZED, &to);
+            }
+            DeskError::MustChangePassword { htmx } => {
+                return redirect(*htmx, StatusCode::FORBIDDEN, "/desk/password");
+            }
+            _ => {}
         }
         let message = match self {
             DeskError::Internal(e) => {

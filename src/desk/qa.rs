@@ -77,7 +77,8 @@ pub struct Rate {
     pub percent: String,
 }
 
-fn rates(v: Vec<(String, i64, i64)>) -> Vec<Rate> {
+/// Overturn rates as the pages show them (key, audited, disagreed, %).
+pub fn rates(v: Vec<(String, i64, i64)>) -> Vec<Rate> {
     v.into_iter()
         .map(|(key, reviewed, disagreed)| Rate {
             percent: if reviewed > 0 {

@@ -100,24 +100,18 @@ async fn direct(app: &TestApp, from: i64, to: i64, now: i64) -> (Figures, Vec<i6
             }
         }
     }
-    f.agents = agents
-        .into_iter()
-        .map(|(k, (v, r))| kycdesk::desk::dashboard::Group {
-            key: k,
-            verified: v,
-            rejected: r,
-            ..Default::default()
-        })
-        .collect();
-    f.integrators = integrators
-        .into_iter()
-        .map(|(k, (v, r))| kycdesk::desk::dashboard::Group {
-            key: k,
-            verified: v,
-            rejected: r,
-            ..Default::default()
-        })
-        .collect();
+    let groups = |m: BTreeMap<String, (i64, i64)>| {
+        m.into_iter()
+            .map(|(k, (v, r))| kycdesk::desk::dashboard::Group {
+                key: k,
+                verified: v,
+                rejected: r,
+                ..Default::default()
+            })
+            .collect()
+    };
+    f.agents = groups(agents);
+    f.integrators = groups(integrators);
     ttds.sort_unstable();
     (f, ttds)
 }

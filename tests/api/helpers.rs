@@ -214,11 +214,17 @@ impl TestApp {
     }
 
     pub async fn login(&self, who: (&str, &str)) -> Desk {
+        self.login_at(who.0, who.1, "/desk/queue").await
+    }
+
+    /// Logs in and reads the CSRF token from `page` (the password page
+    /// while a password is temporary).
+    pub async fn login_at(&self, email: &str, password: &str, page: &str) -> Desk {
         let c = client();
-        let r = self.post_login(&c, who.0, who.1).await;
-        assert_eq!(r.status(), 303, "login of {} failed", who.0);
+        let r = self.post_login(&c, email, password).await;
+        assert_eq!(r.status(), 303, "login of {email} failed");
         let html = c
-            .get(self.url("/desk/queue"))
+            .get(self.url(page))
             .send()
             .await
             .unwrap_or_else(|e| panic!("{e}"))
@@ -226,7 +232,7 @@ impl TestApp {
             .await
             .unwrap_or_default();
         let csrf = between(&html, "name=\"csrf-token\" content=\"", "\"")
-            .unwrap_or_else(|| panic!("no csrf in {html}"))
+            .unwrap_or_else(|| panic!("no csrf on {page}: {html}"))
             .to_string();
         Desk {
             client: c,

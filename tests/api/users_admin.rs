@@ -19,28 +19,8 @@ async fn user_id(app: &TestApp, email: &str) -> String {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// Logs in and reads the CSRF token from the page the login leads to
-/// (the password page while the password is temporary).
 async fn login_at(app: &TestApp, email: &str, password: &str, page: &str) -> Desk {
-    let c = client();
-    let r = app.post_login(&c, email, password).await;
-    assert_eq!(r.status(), 303, "login of {email}");
-    let html = c
-        .get(app.url(page))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .text()
-        .await
-        .unwrap_or_default();
-    let csrf = between(&html, "name=\"csrf-token\" content=\"", "\"")
-        .unwrap_or_else(|| panic!("no csrf on {page}: {html}"))
-        .to_string();
-    Desk {
-        client: c,
-        csrf,
-        base: app.base.clone(),
-    }
+    app.login_at(email, password, page).await
 }
 
 async fn create(admin: &Desk, email: &str, role: &str) {

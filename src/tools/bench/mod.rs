@@ -350,34 +350,17 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let (email, password) = ("bench@kycdesk.bench", "bench-password-123");
-    if let Err(e) = crate::accounts::create_user(
-        &app.state.db,
-        email,
-        Role::Agent,
-        password,
-        false,
-        "bench",
-        "local",
-    )
-    .await
-    {
-        if !matches!(e, crate::accounts::IdentityError::Duplicate(_)) {
-            return Err(e.into());
-        }
-    }
-    if let Err(e) = crate::accounts::create_user(
-        &app.state.db,
-        SUPERVISOR.0,
-        Role::Supervisor,
-        SUPERVISOR.1,
-        false,
-        "bench",
-        "local",
-    )
-    .await
-    {
-        if !matches!(e, crate::accounts::IdentityError::Duplicate(_)) {
-            return Err(e.into());
+    // The agent who reads queues and cases, the supervisor who reads the
+    // dashboard; an earlier run's users are reused.
+    for (who, pw, role) in [
+        (email, password, Role::Agent),
+        (SUPERVISOR.0, SUPERVISOR.1, Role::Supervisor),
+    ] {
+        match crate::accounts::create_user(&app.state.db, who, role, pw, false, "bench", "local")
+            .await
+        {
+            Ok(_) | Err(crate::accounts::IdentityError::Duplicate(_)) => {}
+            Err(e) => return Err(e.into()),
         }
     }
     let port = app.port();
