@@ -270,7 +270,8 @@ pub async fn bulk(
                 ));
             }
             let to = to.to_lowercase();
-            if !active_users(&state).await?.contains(&to) {
+            let user = crate::store::users::user_by_email(state.db.read(), &to).await?;
+            if user.is_none_or(|u| u.active != 1) {
                 return Err(DeskError::BadRequest(format!(
                     "Assignee: {to} is not an active desk user; pick one from the list"
                 )));
