@@ -2,6 +2,7 @@
 
 use crate::app::Application;
 use crate::config::{DbArgs, ServeArgs, Settings};
+use crate::domain::confirmation::{calling_code, Confirmation};
 use crate::domain::Role;
 use crate::store::Db;
 use clap::builder::BoolishValueParser;
@@ -118,6 +119,14 @@ enum IntegratorCommand {
         /// A URI e-mail magic links may redirect to (repeatable).
         #[arg(long = "redirect-uri")]
         redirect_uris: Vec<String>,
+        /// What the hosted page confirms by one-time code before the
+        /// document steps: none, phone, email or both.
+        #[arg(long, default_value = "none", value_parser = ["none", "phone", "email", "both"])]
+        confirm_contact: String,
+        /// The calling code the hosted page assumes for a phone typed
+        /// without one (e.g. 34).
+        #[arg(long)]
+        phone_country: Option<String>,
         /// Read the key the integrator signs POST /v1/user payloads with
         /// (application/jwt, HS256; at least 32 characters) from stdin.
         #[arg(long)]
@@ -219,6 +228,8 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                     sandbox,
                     redirect_uris,
                     user_payload_key_stdin,
+                    confirm_contact,
+                    phone_country,
                     db,
                 },
         } => {
@@ -239,6 +250,11 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 anyhow::bail!("--submit-state must be PENDING_VERIFICATION or PENDING_VALIDATION");
             }
             integrators::origins(&frame_ancestors)?;
+            let confirm_contact =
+                Confirmation::parse(&confirm_contact).map_err(anyhow::Error::msg)?;
+            if let Some(c) = &phone_country {
+                calling_code(c).map_err(anyhow::Error::msg)?;
+            }
             let payload_key = if user_payload_key_stdin {
                 let mut k = String::new();
                 std::io::stdin().read_to_string(&mut k)?;
@@ -261,7 +277,11 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 "local",
             )
             .await?;
-            if !headers.is_empty() || submit_state != "PENDING_VERIFICATION" {
+            if !headers.is_empty()
+                || submit_state != "PENDING_VERIFICATION"
+                || confirm_contact != Confirmation::None
+                || phone_country.is_some()
+            {
                 integrators::update(
                     &store,
                     &creds.integrator_id,
@@ -272,6 +292,8 @@ async fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                         webhook_headers: headers,
                         redirect_top: false,
                         sla_hours: None,
+                        confirm_contact,
+                        phone_country,
                     },
                     webhook_allow_private,
                     "cli",

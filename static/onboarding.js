@@ -25,14 +25,28 @@
     too_large: t.err_too_large, wrong_type: t.err_wrong_type, unreadable: t.err_unreadable,
     too_small: t.err_too_small, too_many_pixels: t.err_too_many_pixels, empty: t.err_empty,
     closed: t.err_closed, too_many: t.err_too_many, network: t.err_network, other: t.err_other,
-    not_asked: t.err_not_asked
+    not_asked: t.err_not_asked, invalid_phone: t.err_invalid_phone, invalid_email: t.err_invalid_email,
+    code_expired: t.err_code_expired, code_exhausted: t.err_code_exhausted, no_code: t.err_no_code,
+    send_limit: t.err_send_limit, not_delivered: t.err_not_delivered, contact_required: t.err_contact_required,
+    already_confirmed: t.err_already_confirmed
   };
+
+  // "{s}"-style holes in the translated strings.
+  function fill(text, values) {
+    return String(text).replace(/\{(\w+)\}/g, function (m, k) { return k in values ? values[k] : m; });
+  }
+  function errorText(b) {
+    if (b.code === "wrong_code") return fill(t.err_wrong_code, { n: b.attemptsLeft });
+    if (b.code === "resend_wait") return fill(t.err_resend_wait, { s: b.retryAfter });
+    return messages[b.code] || t.err_other;
+  }
 
   function refresh() {
     steps.forEach(function (s) {
       if (!s.dataset.slot) return;
       var next = s.querySelector("button.next");
       var ok = !!done[s.dataset.slot];
+      if (s.dataset.kind) { if (next) next.disabled = !ok; return; }
       if (s.dataset.optional === "true") { if (next) next.textContent = ok ? t.next : t.skip; }
       else if (next) next.disabled = !ok;
       var status = s.querySelector(".status");
@@ -40,7 +54,7 @@
     });
     Array.prototype.forEach.call(root.querySelectorAll(".summary li"), function (li) {
       var ok = !!done[li.dataset.slot];
-      li.querySelector(".state").textContent = ok ? t.uploaded : (li.dataset.optional ? "—" : t.missing);
+      li.querySelector(".state").textContent = ok ? (li.dataset.contact ? t.confirmed : t.uploaded) : (li.dataset.optional ? "—" : t.missing);
       li.className = ok ? "ok" : (li.dataset.optional ? "" : "missing");
     });
     var submit = document.getElementById("submit");
@@ -72,7 +86,7 @@
         var code = "other";
         try { code = JSON.parse(xhr.responseText).code || "other"; } catch (e) { /* keep "other" */ }
         status.className = "status error";
-        status.textContent = messages[code] || t.err_other;
+        status.textContent = errorText({ code: code });
         if (code !== "closed") { done[slot] = done[slot] || false; }
       }
       refresh();
@@ -80,6 +94,93 @@
     xhr.onerror = function () { bar.hidden = true; status.className = "status error"; status.textContent = t.err_network; };
     xhr.send(blob);
   }
+
+  // JSON to the page's own endpoints, with the token and the language.
+  function postJson(url, body, cb) {
+    var xhr = new XMLHttpRequest();
+    xhr.open("POST", url);
+    xhr.setRequestHeader("X-Onboarding-Token", token);
+    xhr.setRequestHeader("X-Onboarding-Lang", t.lang);
+    xhr.setRequestHeader("Content-Type", "application/json");
+    xhr.onload = function () {
+      var b = {};
+      try { b = JSON.parse(xhr.responseText); } catch (e) { /* empty */ }
+      cb(xhr.status, b);
+    };
+    xhr.onerror = function () { cb(0, { code: "network" }); };
+    xhr.send(JSON.stringify(body));
+  }
+
+  // Contact steps: send a code, type it, confirmed. The resend button
+  // waits out the server's window with a visible countdown.
+  function contactStep(step) {
+    var kind = step.dataset.kind, slot = step.dataset.slot;
+    var sendForm = step.querySelector(".send-form"), codeForm = step.querySelector(".code-form");
+    var value = step.querySelector("input.value"), country = step.querySelector("input.country");
+    var send = step.querySelector("button.send"), check = step.querySelector("button.check");
+    var resend = step.querySelector("button.resend"), code = step.querySelector("input.code");
+    var hint = step.querySelector(".hint"), status = step.querySelector(".status");
+    var timer = null;
+    function say(text, bad) { status.className = "status" + (bad ? " error" : ""); status.textContent = text; }
+    function countdown(secs) {
+      clearInterval(timer);
+      var left = secs;
+      resend.disabled = left > 0;
+      hint.textContent = left > 0 ? fill(t.resend_in, { s: left }) : "";
+      timer = setInterval(function () {
+        left -= 1;
+        if (left <= 0) { clearInterval(timer); resend.disabled = false; hint.textContent = ""; }
+        else hint.textContent = fill(t.resend_in, { s: left });
+      }, 1000);
+    }
+    function ask() {
+      send.disabled = true; resend.disabled = true;
+      value.removeAttribute("aria-invalid");
+      postJson(base + "/contact/" + kind, { value: value.value, countryCode: country ? country.value : null }, function (st, b) {
+        send.disabled = false;
+        if (st === 200) {
+          codeForm.hidden = false;
+          say(fill(t.code_sent, { to: b.to, m: Math.round(b.expiresIn / 60) }));
+          countdown(b.resendIn);
+          code.value = ""; code.removeAttribute("aria-invalid"); code.focus();
+          return;
+        }
+        say(errorText(b), true);
+        if (b.code === "invalid_phone" || b.code === "invalid_email") {
+          codeForm.hidden = true; value.setAttribute("aria-invalid", "true"); value.focus();
+        } else if (b.code === "resend_wait") {
+          countdown(b.retryAfter);
+        } else { resend.disabled = false; }
+      });
+    }
+    function confirmCode() {
+      check.disabled = true;
+      code.removeAttribute("aria-invalid");
+      postJson(base + "/contact/" + kind + "/code", { code: code.value }, function (st, b) {
+        check.disabled = false;
+        if (st === 200) {
+          clearInterval(timer);
+          done[slot] = true;
+          sendForm.hidden = true; codeForm.hidden = true;
+          status.className = "status ok";
+          status.textContent = fill(t.confirmed_to, { to: b.to });
+          refresh();
+          step.querySelector("button.next").focus();
+          return;
+        }
+        say(errorText(b), true);
+        code.setAttribute("aria-invalid", "true");
+        if (b.code === "code_expired" || b.code === "code_exhausted") { clearInterval(timer); resend.disabled = false; hint.textContent = ""; resend.focus(); }
+        else { code.select(); code.focus(); }
+      });
+    }
+    send.addEventListener("click", ask);
+    resend.addEventListener("click", ask);
+    check.addEventListener("click", confirmCode);
+    value.addEventListener("keydown", function (e) { if (e.key === "Enter") { e.preventDefault(); ask(); } });
+    code.addEventListener("keydown", function (e) { if (e.key === "Enter") { e.preventDefault(); confirmCode(); } });
+  }
+  steps.forEach(function (s) { if (s.dataset.kind) contactStep(s); });
 
   // A retake may start at any step: the first one shown has no "back".
   var firstPrev = steps.length && steps[0].querySelector("button.prev");
@@ -139,7 +240,7 @@
       try { body = JSON.parse(xhr.responseText); } catch (e) { /* empty */ }
       if (xhr.status !== 200) {
         status.className = "status error";
-        status.textContent = messages[body.code] || t.err_other;
+        status.textContent = errorText(body);
         submit.disabled = false;
         return;
       }

@@ -4,6 +4,7 @@
 
 use super::IdentityError;
 use crate::audit::{self, Event};
+use crate::domain::confirmation::{calling_code, Confirmation};
 use crate::domain::now_ms;
 use crate::security::{constant_time_eq, random_token, sha256_hex};
 use crate::store::integrators::{self as rows, IntegratorAuthRow};
@@ -159,6 +160,10 @@ pub struct IntegratorSettings {
     /// Review target: hours a case may wait in the desk before it is
     /// overdue (1 to 720), or none.
     pub sla_hours: Option<i64>,
+    /// The points the hosted page confirms by one-time code first.
+    pub confirm_contact: Confirmation,
+    /// Calling code assumed for phones typed without one (e.g. "34").
+    pub phone_country: Option<String>,
 }
 
 /// The longest review target an integrator can set: 30 days.
@@ -247,6 +252,14 @@ pub async fn update(
             "the review target must be between 1 and {MAX_SLA_HOURS} hours, or empty for none"
         )));
     }
+    let phone_country = s
+        .phone_country
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(calling_code)
+        .transpose()
+        .map_err(IdentityError::Invalid)?;
     let mut work = audit::Work::begin(db).await?;
     let origins_json = serde_json::to_string(&origins).map_err(anyhow::Error::from)?;
     let headers_json = serde_json::to_string(&headers).map_err(anyhow::Error::from)?;
@@ -260,6 +273,8 @@ pub async fn update(
             webhook_headers: &headers_json,
             redirect_top: s.redirect_top,
             sla_hours: s.sla_hours,
+            confirm_contact: s.confirm_contact,
+            phone_country: phone_country.as_deref(),
         },
     )
     .await?
@@ -272,7 +287,7 @@ pub async fn update(
             action: "integrator.update",
             scan_id: None,
             client_addr,
-            detail: serde_json::json!({"integrator_id": id, "webhook_url": webhook, "frame_ancestors": origins, "submit_state": s.submit_state, "webhook_headers": headers.keys().collect::<Vec<_>>(), "redirect_top": s.redirect_top, "sla_hours": s.sla_hours}),
+            detail: serde_json::json!({"integrator_id": id, "webhook_url": webhook, "frame_ancestors": origins, "submit_state": s.submit_state, "webhook_headers": headers.keys().collect::<Vec<_>>(), "redirect_top": s.redirect_top, "sla_hours": s.sla_hours, "confirm_contact": s.confirm_contact.as_str(), "phone_country": phone_country}),
         })
     .await?;
     Ok(())

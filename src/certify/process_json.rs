@@ -48,6 +48,23 @@ pub struct ProcessData {
     pub redirect_url: Option<String>,
     #[schema(value_type = Object)]
     pub verification_extra_data: Value,
+    /// The phone and e-mail the applicant confirmed by one-time code on the
+    /// hosted page (when the integrator asks for it; kycdesk's addition to
+    /// the reference).
+    pub confirmed_contacts: Vec<ConfirmedContact>,
+}
+
+/// One phone or e-mail confirmed by code.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfirmedContact {
+    /// `phone` or `email`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// E.164 phone (`+34600112233`) or lower-cased e-mail.
+    pub value: String,
+    /// RFC 3339.
+    pub confirmed_at: String,
 }
 
 pub fn build(
@@ -91,6 +108,15 @@ pub fn build(
         redirect_url: p.redirect_url.clone(),
         verification_extra_data: serde_json::from_str(&p.verification_extra_data)
             .unwrap_or_else(|_| json!({})),
+        confirmed_contacts: p
+            .confirmed_contacts()?
+            .into_iter()
+            .map(|c| ConfirmedContact {
+                kind: c.kind,
+                value: c.value,
+                confirmed_at: rfc3339_ms(c.at),
+            })
+            .collect(),
     })
 }
 

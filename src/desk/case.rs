@@ -151,9 +151,40 @@ pub struct Portrait {
 
 pub struct TimelineItem {
     pub when: When,
+    /// In words; `code` is the stored kind, shown as secondary text.
     pub kind: String,
+    pub code: String,
     pub state: String,
     pub detail: String,
+}
+
+/// A verification's kind in words (`otp:phone:onboarding` → "Mobile
+/// number code (hosted page)"); an unknown one shows as itself.
+fn timeline_label(kind: &str) -> String {
+    let mut parts = kind.split(':');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("otp"), Some(what), Some(channel)) => {
+            let what = match what {
+                "phone" => "Mobile number code",
+                "email" => "E-mail code",
+                "birthdate" => "Birthdate check",
+                other => other,
+            };
+            let channel = match channel {
+                "onboarding" => "hosted page",
+                "mobile" => "mobile API",
+                "otp" => "Verification API",
+                "link" => "magic link",
+                other => other,
+            };
+            format!("{what} ({channel})")
+        }
+        (Some("fraudRiskReport"), None, _) => "Fraud-risk report".into(),
+        (Some("quiz"), None, _) => "Identity quiz".into(),
+        (Some("adminApproval"), None, _) => "Manual approval".into(),
+        (Some("onboarding"), None, _) => "Onboarding".into(),
+        _ => kind.to_string(),
+    }
 }
 
 /// Who may record a manual approval: supervisors and admins, and agents
@@ -472,7 +503,8 @@ pub async fn page(
                     } else {
                         t.detail
                     },
-                    kind: t.kind,
+                    kind: timeline_label(&t.kind),
+                    code: t.kind,
                 })
             })
             .collect::<Result<Vec<_>, DeskError>>()?,

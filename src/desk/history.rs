@@ -62,6 +62,13 @@ struct RetakeDetail {
 }
 
 #[derive(Deserialize)]
+struct ConfirmDetail {
+    #[serde(rename = "type")]
+    kind: String,
+    to: String,
+}
+
+#[derive(Deserialize)]
 struct AssignDetail {
     to: String,
 }
@@ -202,6 +209,21 @@ fn from_entry(e: &Entry, now: i64) -> Result<Option<HistoryItem>, DeskError> {
                 now,
                 "evidence",
                 format!("added evidence: {}", d.evidence_type),
+                None,
+            )
+        }
+        "onboarding.contact_confirm" => {
+            let d: ConfirmDetail = detail(e)?;
+            let what = if d.kind == "phone" {
+                "mobile number"
+            } else {
+                "e-mail address"
+            };
+            item(
+                e,
+                now,
+                "evidence",
+                format!("confirmed their {what} by code ({})", d.to),
                 None,
             )
         }

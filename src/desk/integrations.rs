@@ -4,6 +4,7 @@ use super::error::DeskError;
 use super::{htmx_go, render, Layout};
 use crate::accounts::integrators::{self, IntegratorSettings};
 use crate::desk::session::DeskSession;
+use crate::domain::confirmation::{calling_code, Confirmation};
 use crate::domain::{fmt_ms, now_ms, Role};
 use crate::state::AppState;
 use crate::store::integrators::{self as rows, IntegratorRow};
@@ -59,6 +60,7 @@ fn header_lines(
 struct IntegratorsPage {
     layout: Layout,
     integrators: Vec<IntegratorView>,
+    confirmations: [Confirmation; 4],
 }
 
 #[tracing::instrument(skip_all)]
@@ -93,6 +95,7 @@ pub async fn list(
     render(&IntegratorsPage {
         layout: Layout::new(&session),
         integrators,
+        confirmations: Confirmation::ALL,
     })
 }
 
@@ -124,6 +127,22 @@ pub struct CreateForm {
     webhook_headers: Option<String>,
     frame_ancestors: Option<String>,
     submit_state: Option<String>,
+    confirm_contact: Option<String>,
+    phone_country: Option<String>,
+}
+
+/// The confirmation select: absent means none (a form from before it).
+fn confirmation(v: &Option<String>) -> Result<Confirmation, DeskError> {
+    Confirmation::parse(v.as_deref().unwrap_or("none")).map_err(DeskError::BadRequest)
+}
+
+/// The phone country field: empty means none; otherwise a calling code.
+fn phone_country(v: &Option<String>) -> Result<Option<String>, DeskError> {
+    v.as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(|c| calling_code(c).map_err(DeskError::BadRequest))
+        .transpose()
 }
 
 fn lines(s: &Option<String>) -> Vec<String> {
@@ -157,6 +176,8 @@ pub async fn create(
         .clone()
         .unwrap_or_else(|| "PENDING_VERIFICATION".into());
     // Check everything before creating anything.
+    let confirm_contact = confirmation(&form.confirm_contact)?;
+    let phone_country = phone_country(&form.phone_country)?;
     if !matches!(
         submit_state.as_str(),
         "PENDING_VALIDATION" | "PENDING_VERIFICATION"
@@ -175,7 +196,11 @@ pub async fn create(
         &session.client_addr,
     )
     .await?;
-    if submit_state != "PENDING_VERIFICATION" || !headers.is_empty() || form.redirect_top.is_some()
+    if submit_state != "PENDING_VERIFICATION"
+        || !headers.is_empty()
+        || form.redirect_top.is_some()
+        || confirm_contact != Confirmation::None
+        || phone_country.is_some()
     {
         integrators::update(
             &state.db,
@@ -187,6 +212,8 @@ pub async fn create(
                 webhook_headers: headers,
                 redirect_top: form.redirect_top.is_some(),
                 sla_hours: None,
+                confirm_contact,
+                phone_country,
             },
             allow,
             &session.email,
@@ -217,6 +244,8 @@ pub struct SettingsForm {
     submit_state: String,
     /// Hours, or empty for no review target.
     sla_hours: Option<String>,
+    confirm_contact: Option<String>,
+    phone_country: Option<String>,
 }
 
 /// The review-target field: empty means none; anything else must be a
@@ -259,6 +288,8 @@ pub async fn update(
             webhook_headers: header_lines(&form.webhook_headers, &stored)?,
             redirect_top: form.redirect_top.is_some(),
             sla_hours: sla_hours(&form.sla_hours)?,
+            confirm_contact: confirmation(&form.confirm_contact)?,
+            phone_country: phone_country(&form.phone_country)?,
         },
         state.settings.webhooks.allow_private,
         &session.email,

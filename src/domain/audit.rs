@@ -58,7 +58,7 @@ pub const FAMILIES: [(&str, &str); 6] = [
 
 /// Every action kycdesk records, in words. An entry whose action is not
 /// here still shows (with its code).
-pub const ACTIONS: [(&str, &str); 41] = [
+pub const ACTIONS: [(&str, &str); 42] = [
     ("api.token.failed", "API token refused"),
     ("audit.export", "Audit log exported"),
     ("case.claim", "Case claimed"),
@@ -93,6 +93,10 @@ pub const ACTIONS: [(&str, &str); 41] = [
     ("login.failed", "Login failed"),
     ("login.locked", "Login locked out"),
     ("logout", "Logged out"),
+    (
+        "onboarding.contact_confirm",
+        "Applicant confirmed a phone or e-mail",
+    ),
     ("onboarding.create", "Onboarding link created"),
     ("policy.four_eyes", "Four-eyes policy changed"),
     ("queue.export", "Queue exported"),

@@ -2,6 +2,7 @@
 //! sees an invalid value.
 
 pub mod audit;
+pub mod confirmation;
 pub mod contact;
 pub mod four_eyes;
 pub mod metrics;

@@ -4,8 +4,10 @@
 //! cookie: third-party cookies do not survive in iframes. The page may be
 //! framed only by the integrator's allowed origins.
 
+pub mod contact;
 pub mod i18n;
 
+use crate::domain::confirmation::{masked, ContactKind};
 use crate::domain::{now_ms, State};
 use crate::evidence::intake::{Kind, Refused};
 use crate::evidence::upload::{self, UploadError};
@@ -15,6 +17,7 @@ use crate::state::AppState;
 use crate::store::integrators::{self as integrator_rows, IntegratorRow};
 use crate::store::processes::{self as rows, ProcessRow};
 use crate::store::retakes::Retake;
+use crate::verification::confirm;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use askama::Template;
@@ -26,6 +29,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/onboarding/{scan_id}/evidence/{kind}/{evidence_type}",
             web::post().to(evidence),
+        )
+        .route(
+            "/onboarding/{scan_id}/contact/{kind}",
+            web::post().to(contact::send),
+        )
+        .route(
+            "/onboarding/{scan_id}/contact/{kind}/code",
+            web::post().to(contact::code),
         )
         .route("/onboarding/{scan_id}/submit", web::post().to(submit));
 }
@@ -140,6 +151,20 @@ struct Page<'a> {
     js: String,
     has: Vec<String>,
     retake: Option<RetakeNotice>,
+    /// The contact steps shown (before the documents).
+    contacts: Vec<ContactStep>,
+}
+
+/// A phone or e-mail to confirm by code.
+struct ContactStep {
+    /// `phone` or `email`.
+    kind: &'static str,
+    /// What the input starts with: the integrator's value, if it passed one.
+    value: String,
+    /// The calling code assumed for a number typed without one.
+    country: String,
+    /// "Confirmed: +34••••••233" once confirmed (masked).
+    confirmed: Option<String>,
 }
 
 /// What the applicant is told when a reviewer asked for a retake.
@@ -198,6 +223,20 @@ fn render<T: Template>(t: &T) -> Result<String, actix_web::Error> {
         .map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()))
 }
 
+/// The phone or e-mail an integrator passed in `verificationExtraData`
+/// (`phone`, `phoneNumber` or `mobile`; `email`): the contact step starts
+/// with it, for the applicant to confirm or correct.
+fn prefill(extra: &serde_json::Value, k: ContactKind) -> String {
+    let keys: &[&str] = match k {
+        ContactKind::Phone => &["phone", "phoneNumber", "mobile"],
+        ContactKind::Email => &["email"],
+    };
+    keys.iter()
+        .find_map(|key| extra.get(*key).and_then(serde_json::Value::as_str))
+        .map(|v| v.chars().filter(|c| !c.is_control()).take(254).collect())
+        .unwrap_or_default()
+}
+
 /// Only http(s) redirect targets are followed.
 fn safe_redirect(u: Option<&str>) -> Option<String> {
     u.and_then(|u| url::Url::parse(u).ok())
@@ -237,29 +276,62 @@ pub async fn page(
         Access::Open(p, retake) => {
             // Under a retake only what came after the request counts as done.
             let since = retake.as_ref().map_or(i64::MIN, |r| r.requested_at);
-            let has = rows::evidence_for(state.db.read(), &p.scan_id)
+            let mut has: Vec<String> = rows::evidence_for(state.db.read(), &p.scan_id)
                 .await
                 .map_err(actix_web::error::ErrorInternalServerError)?
                 .into_iter()
                 .filter(|e| e.created_at >= since)
                 .map(|e| format!("{}/{}", e.kind, e.evidence_type))
                 .collect();
-            let slots: Vec<String> = match &retake {
-                Some(r) => r.steps.iter().map(|s| s.slot()).collect(),
-                None if p.doc_type.as_deref() == Some("Passport") => {
-                    vec![
+            let (asked, country) = match &integrator {
+                Some(i) => (
+                    i.confirmation()
+                        .map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()))?,
+                    i.phone_country.clone(),
+                ),
+                None => Default::default(),
+            };
+            let confirmed = p
+                .confirmed_contacts()
+                .map_err(actix_web::error::ErrorInternalServerError)?;
+            let extra: serde_json::Value =
+                serde_json::from_str(&p.verification_extra_data).unwrap_or_default();
+            let contacts: Vec<ContactStep> = confirm::status(asked, &confirmed)
+                .into_iter()
+                // A retake shows only what is still missing.
+                .filter(|(_, c)| retake.is_none() || c.is_none())
+                .map(|(k, c)| ContactStep {
+                    kind: k.as_str(),
+                    value: prefill(&extra, k),
+                    country: country.clone().unwrap_or_default(),
+                    confirmed: c.map(|c| t.confirmed_to.replace("{to}", &masked(k, &c.value))),
+                })
+                .collect();
+            has.extend(
+                contacts
+                    .iter()
+                    .filter(|c| c.confirmed.is_some())
+                    .map(|c| format!("contact/{}", c.kind)),
+            );
+            let contact_slots = contacts.iter().map(|c| format!("contact/{}", c.kind));
+            let slots: Vec<String> = contact_slots
+                .chain(match &retake {
+                    Some(r) => r.steps.iter().map(|s| s.slot()).collect::<Vec<_>>(),
+                    None if p.doc_type.as_deref() == Some("Passport") => {
+                        vec![
+                            "image/front".into(),
+                            "image/selfie".into(),
+                            "recording/video".into(),
+                        ]
+                    }
+                    None => vec![
                         "image/front".into(),
+                        "image/back".into(),
                         "image/selfie".into(),
                         "recording/video".into(),
-                    ]
-                }
-                None => vec![
-                    "image/front".into(),
-                    "image/back".into(),
-                    "image/selfie".into(),
-                    "recording/video".into(),
-                ],
-            };
+                    ],
+                })
+                .collect();
             let notice = retake.as_ref().map(|r| RetakeNotice {
                 steps: r.steps.iter().map(|s| t.step_name(*s)).collect(),
                 reason: t.reason(&r.reason),
@@ -279,6 +351,7 @@ pub async fn page(
                 css,
                 js: crate::assets::url("onboarding.js"),
                 has,
+                contacts,
             })?;
             Ok(html(StatusCode::OK, integrator.as_ref(), body))
         }
@@ -396,6 +469,29 @@ async fn open_process(
     }
 }
 
+/// The documents wait for the contact steps the integrator asks for.
+async fn contacts_first(state: &AppState, p: &ProcessRow) -> Result<(), HttpResponse> {
+    let (asked, _) = contact::asked(state, p).await.map_err(case_error)?;
+    let confirmed = p
+        .confirmed_contacts()
+        .map_err(|e| case_error(CaseError::Internal(e.into())))?;
+    let missing: Vec<&str> = confirm::missing(asked, &confirmed)
+        .into_iter()
+        .map(ContactKind::as_str)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(json_error(
+        StatusCode::CONFLICT,
+        "contact_required",
+        format!(
+            "the applicant must first confirm their {} by code",
+            missing.join(" and ")
+        ),
+    ))
+}
+
 fn applicant(req: &HttpRequest) -> Actor {
     Actor {
         name: "applicant".into(),
@@ -422,6 +518,9 @@ pub async fn evidence(
         Ok(p) => p,
         Err(resp) => return resp,
     };
+    if let Err(resp) = contacts_first(&state, &p).await {
+        return resp;
+    }
     if !EVIDENCE_TYPES.contains(&(kind.as_str(), evidence_type.as_str())) {
         return json_error(
             StatusCode::NOT_FOUND,
@@ -478,6 +577,9 @@ pub async fn submit(
         Ok(p) => p,
         Err(resp) => return resp,
     };
+    if let Err(resp) = contacts_first(&state, &p).await {
+        return resp;
+    }
     // The page says which language it was shown in; a retake request
     // reopens it in the same one.
     let lang = req

@@ -1,6 +1,7 @@
 //! Integrator (tenant) credentials and settings.
 
 use super::Tx;
+use crate::domain::confirmation::Confirmation;
 use sqlx::AnyPool;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -115,9 +116,22 @@ pub struct IntegratorRow {
     pub redirect_uris: String,
     /// Hours a case may wait for review before it is overdue (none: no target).
     pub sla_hours: Option<i64>,
+    /// none | phone | email | both: what the hosted page confirms by code.
+    pub confirm_contact: String,
+    /// The calling code assumed for phones typed without one.
+    pub phone_country: Option<String>,
 }
 
-const ROW_COLS: &str = "id, name, enabled, api_key, webhook_url, frame_ancestors, submit_state, created_at, webhook_headers, redirect_top, sandbox, redirect_uris, sla_hours";
+impl IntegratorRow {
+    /// The stored confirmation setting; an unknown value is a corrupt row.
+    pub fn confirmation(&self) -> anyhow::Result<Confirmation> {
+        Confirmation::parse(&self.confirm_contact).map_err(|e| {
+            anyhow::anyhow!("integrator {} has a corrupt confirm_contact: {e}", self.id)
+        })
+    }
+}
+
+const ROW_COLS: &str = "id, name, enabled, api_key, webhook_url, frame_ancestors, submit_state, created_at, webhook_headers, redirect_top, sandbox, redirect_uris, sla_hours, confirm_contact, phone_country";
 
 pub async fn list(pool: &AnyPool) -> Result<Vec<IntegratorRow>, sqlx::Error> {
     sqlx::query_as::<_, IntegratorRow>(&format!("SELECT {ROW_COLS} FROM integrators ORDER BY name"))
@@ -140,6 +154,8 @@ pub struct StoredSettings<'a> {
     pub webhook_headers: &'a str,
     pub redirect_top: bool,
     pub sla_hours: Option<i64>,
+    pub confirm_contact: Confirmation,
+    pub phone_country: Option<&'a str>,
 }
 
 pub async fn update_settings(
@@ -149,7 +165,8 @@ pub async fn update_settings(
 ) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
         "UPDATE integrators SET webhook_url = $1, frame_ancestors = $2, submit_state = $3, \
-         webhook_headers = $4, redirect_top = $5, sla_hours = $6 WHERE id = $7",
+         webhook_headers = $4, redirect_top = $5, sla_hours = $6, confirm_contact = $7, phone_country = $8 \
+         WHERE id = $9",
     )
     .bind(s.webhook_url)
     .bind(s.frame_ancestors)
@@ -157,6 +174,8 @@ pub async fn update_settings(
     .bind(s.webhook_headers)
     .bind(s.redirect_top as i64)
     .bind(s.sla_hours)
+    .bind(s.confirm_contact.as_str())
+    .bind(s.phone_country)
     .bind(id)
     .execute(&mut **tx)
     .await?

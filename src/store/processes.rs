@@ -2,6 +2,7 @@
 //! edits, notes, decisions, claims and the per-state counters.
 
 use super::{Bind, Binds, Tx};
+use crate::domain::confirmation::Confirmed;
 use crate::domain::queue::{Assignee, QueueFilter, Search, Sort};
 use crate::domain::{Document, State};
 use sqlx::AnyPool;
@@ -69,6 +70,8 @@ pub struct ProcessRow {
     pub created_at: i64,
     pub updated_at: i64,
     pub verification_time: Option<i64>,
+    /// JSON: the phone / e-mail confirmed by code on the hosted page.
+    pub confirmed_contacts: String,
 }
 
 impl ProcessRow {
@@ -94,6 +97,11 @@ impl ProcessRow {
         })
     }
 
+    /// What the applicant confirmed by code, likewise.
+    pub fn confirmed_contacts(&self) -> Result<Vec<Confirmed>, CorruptRow> {
+        decode_confirmed(&self.scan_id, &self.confirmed_contacts)
+    }
+
     /// The stored `extraParameters`, likewise.
     pub fn extra_parameters(&self) -> Result<Vec<serde_json::Value>, CorruptRow> {
         serde_json::from_str(&self.extra_parameters).map_err(|e| CorruptRow {
@@ -114,6 +122,35 @@ pub fn decode_document(scan_id: &str, text: &str) -> Result<Document, CorruptRow
     })
 }
 
+fn decode_confirmed(scan_id: &str, text: &str) -> Result<Vec<Confirmed>, CorruptRow> {
+    serde_json::from_str(text).map_err(|e| CorruptRow {
+        scan_id: scan_id.to_string(),
+        column: "confirmed_contacts",
+        error: e.to_string(),
+    })
+}
+
+/// Adds (or replaces, for its kind) a confirmed phone or e-mail. The
+/// caller holds the process lock, so two confirmations cannot lose one
+/// another.
+pub async fn add_confirmed(tx: &mut Tx, scan_id: &str, c: &Confirmed) -> anyhow::Result<()> {
+    let text: String =
+        sqlx::query_scalar("SELECT confirmed_contacts FROM processes WHERE scan_id = $1")
+            .bind(scan_id)
+            .fetch_one(&mut **tx)
+            .await?;
+    let mut all = decode_confirmed(scan_id, &text)?;
+    all.retain(|o| o.kind != c.kind);
+    all.push(c.clone());
+    all.sort_by(|a, b| a.kind.cmp(&b.kind));
+    sqlx::query("UPDATE processes SET confirmed_contacts = $1 WHERE scan_id = $2")
+        .bind(serde_json::to_string(&all)?)
+        .bind(scan_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// A stored JSON column that no longer decodes.
 #[derive(Debug, thiserror::Error)]
 #[error("process {scan_id}: the stored {column} does not decode: {error}")]
@@ -128,7 +165,7 @@ const PROCESS_COLS: &str =
     p.country_id, p.doc_type, p.doc_specific_type, p.redirect_url, p.verification_extra_data, \
     p.license_id, p.verification_result, p.agent, p.document, p.extra_parameters, p.validations, \
     p.failing_validations, p.pdf_checksum, p.rejection_reason, p.comment, p.client_info, \
-    p.claimed_by, p.claimed_at, p.created_at, p.updated_at, p.verification_time";
+    p.claimed_by, p.claimed_at, p.created_at, p.updated_at, p.verification_time, p.confirmed_contacts";
 
 pub async fn get(pool: &AnyPool, scan_id: &str) -> Result<Option<ProcessRow>, sqlx::Error> {
     sqlx::query_as::<_, ProcessRow>(&format!(

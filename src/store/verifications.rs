@@ -119,6 +119,25 @@ pub async fn latest_for(
     .await
 }
 
+/// The newest verification of `kind` sent on `channel` for this contact
+/// (the hosted page's codes: one contact per process).
+pub async fn latest_of_contact(
+    db: &Db,
+    contact_id: &str,
+    channel: &str,
+    kind: &str,
+) -> Result<Option<VerificationRow>, sqlx::Error> {
+    sqlx::query_as::<_, VerificationRow>(&format!(
+        "SELECT {COLS} FROM verifications WHERE contact_id = $1 AND channel = $2 AND kind = $3 \
+         ORDER BY created_at DESC, id DESC LIMIT 1"
+    ))
+    .bind(contact_id)
+    .bind(channel)
+    .bind(kind)
+    .fetch_optional(db.write())
+    .await
+}
+
 /// pending → `status` (`expired`, `passed` or `failed`); false when it was no
 /// longer pending.
 pub async fn finish(db: &Db, id: &str, status: &str, at: i64) -> Result<bool, sqlx::Error> {

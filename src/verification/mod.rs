@@ -2,6 +2,7 @@
 //! onboarding processes, one-time codes, mobile users, fraud-risk reports,
 //! quizzes and manual approvals all attach to.
 
+pub mod confirm;
 pub mod fraud;
 pub mod lists;
 pub mod messaging;

@@ -10,6 +10,7 @@ mod capture;
 mod case;
 mod certify;
 mod cli;
+mod contact_confirm;
 mod contract;
 mod dashboard;
 mod export;

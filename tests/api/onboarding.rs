@@ -32,6 +32,8 @@ pub async fn framed_integrator(app: &TestApp, origins: &[String], top: bool) -> 
             webhook_headers: vec![],
             redirect_top: top,
             sla_hours: None,
+            confirm_contact: Default::default(),
+            phone_country: None,
         },
         true,
         "test",

@@ -3,7 +3,7 @@
 //! with the references' request samples.
 
 use crate::both_backends;
-use crate::helpers::{adopt, integrator, token};
+use crate::helpers::{adopt, code_in, integrator, smtp_server, token};
 use crate::helpers::{spawn_with, Backend, TestApp, AGENT, SUPERVISOR};
 use kycdesk::accounts::integrators::{self, Credentials};
 use reqwest::Method;
@@ -58,17 +58,6 @@ async fn codes_to(app: &TestApp, to: &str) -> Vec<String> {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
     bodies.iter().filter_map(|b| code_in(b)).collect()
-}
-
-fn code_in(body: &str) -> Option<String> {
-    let b = body.as_bytes();
-    (0..b.len().saturating_sub(6)).find_map(|i| {
-        let w = &b[i..i + 7];
-        let ok = w[..3].iter().all(u8::is_ascii_digit)
-            && w[3] == b'-'
-            && w[4..].iter().all(u8::is_ascii_digit);
-        ok.then(|| format!("{}{}", &body[i..i + 3], &body[i + 4..i + 7]))
-    })
 }
 
 /// The code of the one message sent to `to` since `before` was read.
@@ -910,56 +899,6 @@ async fn rate_limit_and_sandbox(b: Backend) {
     .await;
     assert_eq!(s, 429);
     assert!(h.get("Retry-After").is_some());
-}
-
-/// A minimal SMTP server: accepts every message, hands each DATA to `tx`.
-async fn smtp_server() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>) {
-    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok((sock, _)) = listener.accept().await {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                let (r, mut w) = sock.into_split();
-                let mut lines = BufReader::new(r).lines();
-                let _ = w.write_all(b"220 test ESMTP\r\n").await;
-                let mut envelope = String::new();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let upper = line.to_ascii_uppercase();
-                    let reply: &[u8] = if upper.starts_with("EHLO") {
-                        b"250-test\r\n250 8BITMIME\r\n"
-                    } else if upper.starts_with("DATA") {
-                        let _ = w.write_all(b"354 go ahead\r\n").await;
-                        let mut data = envelope.clone();
-                        while let Ok(Some(l)) = lines.next_line().await {
-                            if l == "." {
-                                break;
-                            }
-                            data.push_str(&l);
-                            data.push('\n');
-                        }
-                        let _ = tx.send(data);
-                        b"250 queued\r\n"
-                    } else if upper.starts_with("QUIT") {
-                        let _ = w.write_all(b"221 bye\r\n").await;
-                        break;
-                    } else {
-                        if upper.starts_with("RCPT") {
-                            envelope.push_str(&line);
-                            envelope.push('\n');
-                        }
-                        b"250 ok\r\n"
-                    };
-                    let _ = w.write_all(reply).await;
-                }
-            });
-        }
-    });
-    (port, rx)
 }
 
 async fn email_reaches_a_real_smtp_server(b: Backend) {

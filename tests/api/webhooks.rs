@@ -127,6 +127,8 @@ async fn credentialed(app: &TestApp, url: &str) -> Credentials {
             webhook_headers: vec![("Authorization".into(), "Bearer hook-token-123".into())],
             redirect_top: false,
             sla_hours: None,
+            confirm_contact: Default::default(),
+            phone_country: None,
         },
         true,
         "test",
