@@ -119,7 +119,8 @@
     var value = step.querySelector("input.value"), country = step.querySelector("input.country");
     var send = step.querySelector("button.send"), check = step.querySelector("button.check");
     var resend = step.querySelector("button.resend"), code = step.querySelector("input.code");
-    var hint = step.querySelector(".hint"), status = step.querySelector(".status");
+    var hint = step.querySelector(".hint"), status = step.querySelector(".status:not(.code-status)");
+    var codeStatus = step.querySelector(".code-status");
     var timer = null;
     function say(text, bad) { status.className = "status" + (bad ? " error" : ""); status.textContent = text; }
     function countdown(secs) {
@@ -140,6 +141,7 @@
         send.disabled = false;
         if (st === 200) {
           codeForm.hidden = false;
+          codeStatus.textContent = "";
           say(fill(t.code_sent, { to: b.to, m: Math.round(b.expiresIn / 60) }));
           countdown(b.resendIn);
           code.value = ""; code.removeAttribute("aria-invalid"); code.focus();
@@ -155,6 +157,7 @@
     }
     function confirmCode() {
       check.disabled = true;
+      codeStatus.textContent = "";
       code.removeAttribute("aria-invalid");
       postJson(base + "/contact/" + kind + "/code", { code: code.value }, function (st, b) {
         check.disabled = false;
@@ -168,7 +171,8 @@
           step.querySelector("button.next").focus();
           return;
         }
-        say(errorText(b), true);
+        codeStatus.className = "status code-status error";
+        codeStatus.textContent = errorText(b);
         code.setAttribute("aria-invalid", "true");
         if (b.code === "code_expired" || b.code === "code_exhausted") { clearInterval(timer); resend.disabled = false; hint.textContent = ""; resend.focus(); }
         else { code.select(); code.focus(); }

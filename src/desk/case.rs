@@ -485,7 +485,12 @@ pub async fn page(
             .map(|t| {
                 Ok(TimelineItem {
                     when: When::at(t.at, now),
-                    state: t.state,
+                    // A process's state in words; verification states
+                    // (pending, passed, failed, expired) are words already.
+                    state: match t.state.parse::<State>() {
+                        Ok(st) if t.kind == "onboarding" => st.label().to_string(),
+                        _ => t.state,
+                    },
                     detail: if t.kind == "fraudRiskReport" {
                         // Stored as the API's category objects; the desk
                         // shows their types. A row that no longer decodes

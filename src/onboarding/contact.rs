@@ -204,6 +204,7 @@ pub async fn code(
         Ok(r) => r,
         Err(resp) => return resp,
     };
+    let who = applicant(&req);
     match confirm::check(
         &state.db,
         &state.jwt_key,
@@ -211,7 +212,8 @@ pub async fn code(
         &r.process(),
         r.kind,
         &r.body.code,
-        &applicant(&req),
+        &who.name,
+        &who.client_addr,
     )
     .await
     {

@@ -1149,9 +1149,9 @@ async fn upload_in_step(c: &Client, input: &str, file: &std::path::Path, step: &
         .await
         .unwrap_or_else(|e| panic!("send file to {input}: {e}"));
     until(&format!("the upload in {step}"), || async {
-        text_of(c, &format!("{step} .status"))
-            .await
-            .contains("Uploaded")
+        let t = text_of(c, &format!("{step} .status")).await;
+        // English, or the Spanish page of the contact flow.
+        t.contains("Uploaded") || t.contains("Subido")
     })
     .await;
 }
@@ -1488,4 +1488,261 @@ async fn browser_onboarding_flow_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browser_onboarding_flow_postgres() {
     run_onboarding(Backend::Postgres).await
+}
+
+/// Types into a field (after clearing it); `\u{E007}` at the end is Enter.
+async fn type_into(c: &Client, css: &str, text: &str) {
+    let e = c
+        .wait()
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"));
+    e.clear()
+        .await
+        .unwrap_or_else(|e| panic!("clear {css}: {e}"));
+    e.send_keys(text)
+        .await
+        .unwrap_or_else(|e| panic!("type into {css}: {e}"));
+}
+
+const ENTER: &str = "\u{E007}";
+
+/// Issue 17: the applicant confirms a phone (SMS code from the outbox) and
+/// an e-mail (code from a loopback SMTP server) in the framed page on a
+/// phone-sized window, keyboard only for the fields: a wrong code, the
+/// resend countdown, an expired code and a resend, then the documents and
+/// the submission; the case shows both confirmed contacts.
+async fn contact_flow(
+    app: &TestApp,
+    c: &Client,
+    inbox: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+) {
+    use crate::contact_confirm::{confirming_integrator, open, outbox_codes, window_passes};
+    use crate::helpers::code_in;
+    use crate::onboarding::jpeg;
+    use kycdesk::domain::confirmation::Confirmation;
+    let site = embedding_site().await;
+    let ci = confirming_integrator(
+        app,
+        "OTP Bank",
+        Confirmation::Both,
+        std::slice::from_ref(&site),
+    )
+    .await;
+    let (id, _, url) = open(app, &ci, serde_json::json!({"email": "lucia@example.com"})).await;
+    let files = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let photo = files.path().join("document.jpg");
+    std::fs::write(&photo, jpeg(1000, 640)).unwrap_or_else(|e| panic!("{e}"));
+
+    c.set_window_size(390, 844)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let embed = format!(
+        "{site}/embed?src={}",
+        url::form_urlencoded::byte_serialize(format!("{url}&lang=es").as_bytes())
+            .collect::<String>()
+    );
+    c.goto(&embed).await.unwrap_or_else(|e| panic!("{e}"));
+    c.wait()
+        .for_element(Locator::Css("#kyc"))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .enter_frame()
+        .await
+        .unwrap_or_else(|e| panic!("enter the iframe: {e}"));
+    c.wait()
+        .for_element(Locator::Css("#step-phone"))
+        .await
+        .unwrap_or_else(|e| panic!("the phone step comes first: {e}"));
+    assert!(text_of(c, "#step-phone h2").await.contains("Paso 1 de 7"));
+    shot(c, "onboarding-phone-step.png").await;
+
+    // A national number and Enter: the code goes out; resend waits 30 s.
+    type_into(c, "#value-phone", &format!("612 34 56 78{ENTER}")).await;
+    until("the code was sent", || async {
+        text_of(c, "#status-phone").await.contains("+34••••••678")
+    })
+    .await;
+    assert!(
+        js_bool(c, "return document.activeElement.id === 'code-phone'").await,
+        "focus moves to the code"
+    );
+    assert!(
+        js_bool(
+            c,
+            "return document.querySelector('#step-phone button.resend').disabled"
+        )
+        .await
+    );
+    assert!(text_of(c, "#step-phone .hint")
+        .await
+        .contains("Podrás pedir un código nuevo en"));
+    let sms = outbox_codes(app, "+34612345678").await;
+    assert_eq!(sms.len(), 1);
+    // A wrong code: the message next to the field, in Spanish.
+    let wrong: String = sms[0].chars().rev().collect::<String>();
+    let wrong = if wrong == sms[0] {
+        "000000".to_string()
+    } else {
+        wrong
+    };
+    type_into(c, "#code-phone", &format!("{wrong}{ENTER}")).await;
+    until("the wrong-code message", || async {
+        text_of(c, "#code-status-phone")
+            .await
+            .contains("Intentos restantes: 4")
+    })
+    .await;
+    assert!(
+        js_bool(
+            c,
+            "return document.querySelector('#code-phone').getAttribute('aria-invalid') === 'true'"
+        )
+        .await
+    );
+    shot(c, "onboarding-phone-wrong-code.png").await;
+    type_into(c, "#code-phone", &format!("{}{ENTER}", sms[0])).await;
+    until("the phone confirmed", || async {
+        text_of(c, "#status-phone")
+            .await
+            .contains("Confirmado: +34••••••678")
+    })
+    .await;
+    shot(c, "onboarding-phone-confirmed.png").await;
+    click(c, "#step-phone button.next").await;
+
+    // The e-mail, pre-filled by the integrator: send, let it expire, resend.
+    until("the e-mail step", || async {
+        js_bool(c, "return !document.querySelector('#step-email').hidden").await
+    })
+    .await;
+    assert!(
+        js_bool(
+            c,
+            "return document.querySelector('#value-email').value === 'lucia@example.com'"
+        )
+        .await
+    );
+    click(c, "#step-email button.send").await;
+    let mail = tokio::time::timeout(Duration::from_secs(10), inbox.recv())
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("no mail reached the SMTP server"));
+    assert!(
+        mail.contains("Caduca en 15 minutos"),
+        "the mail is in Spanish: {mail}"
+    );
+    let first = code_in(&mail).unwrap_or_else(|| panic!("no code in {mail}"));
+    sqlx::query("UPDATE verifications SET expires_at = 0 WHERE target = $1")
+        .bind("lucia@example.com")
+        .execute(app.state.db.write())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    type_into(c, "#code-email", &format!("{first}{ENTER}")).await;
+    until("the expired-code message", || async {
+        text_of(c, "#code-status-email")
+            .await
+            .contains("ha caducado")
+    })
+    .await;
+    shot(c, "onboarding-email-expired.png").await;
+    window_passes(app, &id, "email").await;
+    click(c, "#step-email button.resend").await;
+    let mail = tokio::time::timeout(Duration::from_secs(10), inbox.recv())
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("no second mail"));
+    let second = code_in(&mail).unwrap_or_else(|| panic!("no code in {mail}"));
+    until("the new code's notice", || async {
+        text_of(c, "#status-email")
+            .await
+            .contains("l•••@example.com")
+    })
+    .await;
+    type_into(c, "#code-email", &format!("{second}{ENTER}")).await;
+    until("the e-mail confirmed", || async {
+        text_of(c, "#status-email").await.contains("Confirmado")
+    })
+    .await;
+    click(c, "#step-email button.next").await;
+
+    // Then the documents, as before, and the submission.
+    upload_in_step(c, "#file-front", &photo, "#step-front").await;
+    click(c, "#step-front button.next").await;
+    upload_in_step(c, "#file-back", &photo, "#step-back").await;
+    click(c, "#step-back button.next").await;
+    upload_in_step(c, "#file-selfie", &photo, "#step-selfie").await;
+    click(c, "#step-selfie button.next").await;
+    click(c, "#step-video button.next").await;
+    until("the review lists the confirmed contacts", || async {
+        text_of(c, "#step-review")
+            .await
+            .matches("confirmado")
+            .count()
+            == 2
+    })
+    .await;
+    shot(c, "onboarding-contact-review.png").await;
+    click(c, "#submit").await;
+    until("the submission", || async {
+        app.process_field(&id, "state").await.as_deref() == Some("PENDING_VERIFICATION")
+    })
+    .await;
+    c.enter_frame(None)
+        .await
+        .unwrap_or_else(|e| panic!("back to the top document: {e}"));
+
+    // The reviewer sees both confirmed contacts on the case.
+    c.set_window_size(1280, 900)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    login(c, app).await;
+    c.goto(&app.url(&format!("/desk/cases/{id}")))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let timeline = text_of(c, "#verifications").await;
+    assert!(
+        timeline.contains("Mobile number code (hosted page)") && timeline.contains("+34612345678"),
+        "{timeline}"
+    );
+    assert!(
+        timeline.contains("E-mail code (hosted page)") && timeline.contains("lucia@example.com"),
+        "{timeline}"
+    );
+    c.execute(
+        "document.getElementById('verifications').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    shot(c, "case-confirmed-contacts.png").await;
+}
+
+async fn run_contact(b: Backend) {
+    let (port, mut inbox) = crate::helpers::smtp_server().await;
+    let Some(app) = spawn_with(b, |s| {
+        s.messaging.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+    })
+    .await
+    else {
+        return;
+    };
+    app.seed(3).await;
+    let Some((_driver, c)) = start_browser().await else {
+        return;
+    };
+    contact_flow(&app, &c, &mut inbox).await;
+    let _ = c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_contact_confirmation_sqlite() {
+    run_contact(Backend::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_contact_confirmation_postgres() {
+    run_contact(Backend::Postgres).await
 }

@@ -522,3 +522,56 @@ async fn bind_port_zero_serves_on_the_port_it_prints() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--bind"), "{err}");
 }
+
+/// The README's `--confirm-contact` and `--phone-country`: stored as given;
+/// a bad value is refused before anything is created.
+#[tokio::test]
+async fn integrator_create_takes_the_contact_confirmation_settings() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("data");
+    let run = |extra: &[&str]| {
+        kycdesk()
+            .args(["integrator", "create", "--name", "OTP Bank"])
+            .args(extra)
+            .arg("--data-dir")
+            .arg(&data)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    for (bad, says) in [
+        (vec!["--confirm-contact", "sms"], "invalid value 'sms'"),
+        (
+            vec!["--confirm-contact", "both", "--phone-country", "0034"],
+            "calling code of 1 to 3 digits",
+        ),
+    ] {
+        let out = run(&bad);
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{err}");
+    }
+    let out = run(&["--confirm-contact", "both", "--phone-country", "34"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let Some(app) = spawn_with(Backend::Sqlite, |s| {
+        s.data_dir = data.clone();
+        s.database_url = kycdesk::config::default_database_url(&data);
+    })
+    .await
+    else {
+        return;
+    };
+    let rows: Vec<(String, String, Option<String>)> =
+        sqlx::query_as("SELECT name, confirm_contact, phone_country FROM integrators")
+            .fetch_all(app.state.db.read())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        rows,
+        vec![("OTP Bank".into(), "both".into(), Some("34".into()))],
+        "one integrator: the refused calls created nothing"
+    );
+}
