@@ -454,6 +454,29 @@ async fn phone_and_email_are_confirmed_before_the_documents(b: Backend) {
         .iter()
         .all(|c| c["confirmedAt"].as_str().is_some_and(|t| t.ends_with('Z'))));
 
+    // …in the certified zip's process.json once the integrator decides…
+    let (s, v) = call(
+        &app,
+        reqwest::Method::POST,
+        "/mobbscan-agent/accept",
+        &tok,
+        Some(json!({"verificationId": id, "type": "MANUAL"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, zip_bytes) =
+        crate::certify::get_bytes(&app, &format!("/api/zip/{id}"), &tok, "application/json").await;
+    assert_eq!(s, 200);
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let file = dir.path().join("case.zip");
+    std::fs::write(&file, &zip_bytes).unwrap_or_else(|e| panic!("{e}"));
+    let in_zip: Value = serde_json::from_slice(&crate::certify::read_entry(&file, "process.json"))
+        .unwrap_or_default();
+    assert_eq!(
+        in_zip["confirmedContacts"], pj["confirmedContacts"],
+        "{in_zip}"
+    );
+
     // …and on the desk's case page: the timeline in words and the history.
     let desk = app.login(AGENT).await;
     let page = desk
@@ -488,6 +511,7 @@ async fn codes_are_capped_per_link_and_per_destination(b: Backend) {
     let Some(app) = spawn_with(b, |_| {}).await else {
         return;
     };
+    app.seed(1).await;
     let c = confirming_integrator(&app, "Cap Bank", Confirmation::Phone, &[]).await;
     let none = confirming_integrator(&app, "Plain Bank", Confirmation::None, &[]).await;
     let target = "+34611000111";
@@ -619,4 +643,49 @@ async fn codes_are_capped_per_link_and_per_destination(b: Backend) {
         .unwrap_or_default();
     let stored: Vec<Value> = serde_json::from_str(&stored).unwrap_or_default();
     assert_eq!(stored.len(), 2, "{stored:?}");
+
+    // The admin sets it on the desk; a bad calling code changes nothing.
+    let admin = app.login(crate::helpers::ADMIN).await;
+    let path = format!("/desk/admin/integrators/{}", none.integrator_id);
+    let form = |cc: &'static str| {
+        vec![
+            ("submit_state", "PENDING_VERIFICATION"),
+            ("confirm_contact", "email"),
+            ("phone_country", cc),
+        ]
+    };
+    let r = admin.post(&path, &form("0034")).await;
+    assert_eq!(r.status(), 400);
+    let text = r.text().await.unwrap_or_default();
+    assert!(text.contains("calling code of 1 to 3 digits"), "{text}");
+    assert_eq!(
+        app.integrator_field(&none.integrator_id, "confirm_contact")
+            .await
+            .as_deref(),
+        Some("none")
+    );
+    let r = admin.post(&path, &form("+44")).await;
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(
+        app.integrator_field(&none.integrator_id, "confirm_contact")
+            .await
+            .as_deref(),
+        Some("email")
+    );
+    assert_eq!(
+        app.integrator_field(&none.integrator_id, "phone_country")
+            .await
+            .as_deref(),
+        Some("44")
+    );
+    let page = admin
+        .get("/desk/admin/integrators")
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        page.contains("<option value=\"email\" selected>E-mail by code</option>"),
+        "the form shows the setting"
+    );
 }
