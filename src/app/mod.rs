@@ -104,11 +104,14 @@ impl Application {
                 (state.settings.webhooks.concurrency as u32).clamp(2, 16),
             )
             .await?;
-        let background = vec![tokio::spawn(crate::webhooks::run_dispatcher(
-            dispatcher_db,
-            state.settings.webhooks.clone(),
-            shutdown_rx,
-        ))];
+        let background = vec![
+            tokio::spawn(crate::webhooks::run_dispatcher(
+                dispatcher_db,
+                state.settings.webhooks.clone(),
+                shutdown_rx.clone(),
+            )),
+            tokio::spawn(sweep_expired_retakes(state.db.clone(), shutdown_rx)),
+        ];
 
         let data = state.clone();
         let documented_routes = web::Data::new(documented_routes);
@@ -275,4 +278,29 @@ async fn refuse_nul(
     let mut response = response;
     *response.status_mut() = status;
     Ok(req.into_response(response))
+}
+
+/// Returns cases whose retake link expired unanswered to their queue: at
+/// start, then every minute (so a case is back within a minute of expiry).
+async fn sweep_expired_retakes(
+    db: crate::store::Db,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        match crate::review::retake::return_expired(&db, crate::domain::now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                cases = n,
+                "expired retake requests: cases returned to review"
+            ),
+            Err(e) => tracing::warn!(error = %e, "expired retake sweep failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+            _ = shutdown.changed() => {}
+        }
+        if *shutdown.borrow() {
+            break;
+        }
+    }
 }

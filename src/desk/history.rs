@@ -179,6 +179,19 @@ fn from_entry(e: &Entry, now: i64) -> Result<Option<HistoryItem>, DeskError> {
                 Some(why),
             )
         }
+        "case.retake_expired" => {
+            let d: AssignDetail = detail(e)?;
+            item(
+                e,
+                now,
+                "decision",
+                format!(
+                    "the applicant did not retake the evidence in time → back in {}",
+                    state_label(&d.to)
+                ),
+                None,
+            )
+        }
         "case.decide" => {
             let d: DecideDetail = detail(e)?;
             let verb = match d.decision.as_str() {

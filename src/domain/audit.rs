@@ -58,7 +58,7 @@ pub const FAMILIES: [(&str, &str); 6] = [
 
 /// Every action kycdesk records, in words. An entry whose action is not
 /// here still shows (with its code).
-pub const ACTIONS: [(&str, &str); 42] = [
+pub const ACTIONS: [(&str, &str); 43] = [
     ("api.token.failed", "API token refused"),
     ("audit.export", "Audit log exported"),
     ("case.claim", "Case claimed"),
@@ -70,6 +70,7 @@ pub const ACTIONS: [(&str, &str); 42] = [
     ("case.qa", "QA verdict"),
     ("case.release", "Case released"),
     ("case.retake", "Retake requested"),
+    ("case.retake_expired", "Retake expired; case back in review"),
     ("case.submit", "Onboarding submitted"),
     ("case.view", "Case viewed"),
     ("case.zip.download", "Certified zip downloaded"),

@@ -124,6 +124,58 @@ pub async fn request(
     Ok(r)
 }
 
+/// Cases returned per sweep; a larger backlog is taken by the next ones.
+const SWEEP_BATCH: i64 = 200;
+
+/// Returns every case whose retake link expired unanswered to the queue
+/// it left, one transaction each: the request closed as expired, the state
+/// back (guarded: a case resubmitted or changed meanwhile is left alone),
+/// the counters, the integrator's webhook with the state it returns to, and
+/// an audit entry by `system`. Returns how many cases went back.
+#[tracing::instrument(skip_all)]
+pub async fn return_expired(db: &Db, now: i64) -> Result<usize, CaseError> {
+    let mut returned = 0;
+    for r in retakes::expired_open(db.read(), now, SWEEP_BATCH).await? {
+        let to = r
+            .from_state
+            .parse::<State>()
+            .map_err(|e| CaseError::Internal(anyhow::anyhow!("stored retake {}: {e}", r.id)))?;
+        let p = load(db, &r.scan_id).await?;
+        let mut work = audit::Work::begin(db).await?;
+        db.lock_process(&mut work.tx, &r.scan_id).await?;
+        if retakes::close_expired(&mut work.tx, &r.id, now).await? == 0
+            || retakes::return_case(&mut work.tx, &r.scan_id, to, now).await? == 0
+        {
+            // Resubmitted (or swept by another server) in the meantime.
+            work.tx.rollback().await?;
+            continue;
+        }
+        crate::store::processes::bump_count(&mut work.tx, State::InProgress, p.created_at, -1)
+            .await?;
+        crate::store::processes::bump_count(&mut work.tx, to, p.created_at, 1).await?;
+        crate::store::webhooks::enqueue(
+            &mut work.tx,
+            &p.integrator_id,
+            &r.scan_id,
+            to.as_str(),
+            now,
+        )
+        .await?;
+        work.commit(audit::Event {
+            actor: "system",
+            action: "case.retake_expired",
+            scan_id: Some(&r.scan_id),
+            client_addr: "",
+            detail: serde_json::json!({
+                "retake": r.id, "to": to.as_str(), "expires_at": r.expires_at,
+            }),
+        })
+        .await?;
+        returned += 1;
+    }
+    Ok(returned)
+}
+
 /// Whether an upload of `kind/type` fits an open request at `now`.
 pub fn allows(r: &Retake, kind: &str, evidence_type: &str, now: i64) -> Result<(), String> {
     if now > r.expires_at {

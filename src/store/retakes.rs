@@ -87,13 +87,65 @@ where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
     sqlx::query_as::<_, RetakeRow>(&format!(
-        "SELECT {COLS} FROM retakes WHERE scan_id = $1 AND resubmitted_at IS NULL"
+        "SELECT {COLS} FROM retakes WHERE scan_id = $1 AND resubmitted_at IS NULL AND expired_at IS NULL"
     ))
     .bind(scan_id)
     .fetch_optional(ex)
     .await?
     .map(Retake::try_from)
     .transpose()
+}
+
+/// Open requests whose link expired before `now`, oldest first (at most
+/// `limit`): the sweep returns their cases to the queue.
+pub async fn expired_open(
+    pool: &AnyPool,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<Retake>, sqlx::Error> {
+    sqlx::query_as::<_, RetakeRow>(&format!(
+        "SELECT {COLS} FROM retakes WHERE resubmitted_at IS NULL AND expired_at IS NULL AND expires_at < $1 \
+         ORDER BY expires_at, id LIMIT $2"
+    ))
+    .bind(now)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(Retake::try_from)
+    .collect()
+}
+
+/// Closes an expired request; 0 when it was resubmitted or closed already.
+pub async fn close_expired(tx: &mut Tx, id: &str, at: i64) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE retakes SET expired_at = $1 WHERE id = $2 AND resubmitted_at IS NULL AND expired_at IS NULL",
+    )
+    .bind(at)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
+}
+
+/// Returns a case from `IN_PROGRESS` to the state its retake left, guarded
+/// by state like every transition.
+pub async fn return_case(
+    tx: &mut Tx,
+    scan_id: &str,
+    to: crate::domain::State,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query(
+        "UPDATE processes SET state = $1, version = version + 1, updated_at = $2 \
+         WHERE scan_id = $3 AND state = 'IN_PROGRESS'",
+    )
+    .bind(to.as_str())
+    .bind(now)
+    .bind(scan_id)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected())
 }
 
 /// Every request on a case, oldest first.
@@ -112,7 +164,7 @@ pub async fn all_for(pool: &AnyPool, scan_id: &str) -> Result<Vec<Retake>, sqlx:
 /// Closes the open request at resubmission; 0 when there was none.
 pub async fn close(tx: &mut Tx, id: &str, at: i64) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
-        "UPDATE retakes SET resubmitted_at = $1 WHERE id = $2 AND resubmitted_at IS NULL",
+        "UPDATE retakes SET resubmitted_at = $1 WHERE id = $2 AND resubmitted_at IS NULL AND expired_at IS NULL",
     )
     .bind(at)
     .bind(id)

@@ -303,7 +303,7 @@ async fn retake_round_trip_reopens_only_the_steps_asked_and_keeps_both_versions(
 /// Eight presses of "Ask to retake" at once: one request opens, the others
 /// are refused, and the queue counters stay equal to the rows.
 async fn concurrent_retake_requests_open_exactly_one(b: Backend) {
-    let Some(app) = spawn_app(b).await else {
+    let Some(mut app) = spawn_app(b).await else {
         return;
     };
     app.seed(20).await;
@@ -360,4 +360,94 @@ async fn concurrent_retake_requests_open_exactly_one(b: Backend) {
         .await
         .unwrap_or_default();
     assert!(html.contains("the link expired"), "{html}");
+
+    // The sweep (at start, then every minute) returns the case to the queue
+    // it left: the request closed as expired, counters, webhook, history.
+    sqlx::query(
+        "UPDATE integrators SET webhook_url = 'http://127.0.0.1:9/hook' \
+         WHERE id = (SELECT integrator_id FROM processes WHERE scan_id = $1)",
+    )
+    .bind(&id)
+    .execute(app.state.db.write())
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let events_before = app
+        .scalar_i64(
+            "SELECT COUNT(*) FROM webhook_events WHERE scan_id = $1",
+            &id,
+        )
+        .await;
+    app.restart().await;
+    let mut back = false;
+    for _ in 0..100 {
+        if app.process_field(&id, "state").await.as_deref() == Some("PENDING_VERIFICATION") {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        back,
+        "the expired retake's case is back in review after the start sweep"
+    );
+    assert_eq!(
+        app.scalar_i64(
+            "SELECT COUNT(*) FROM retakes WHERE scan_id = $1 AND expired_at IS NOT NULL AND resubmitted_at IS NULL",
+            &id
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        app.scalar_i64(
+            "SELECT COUNT(*) FROM webhook_events WHERE scan_id = $1",
+            &id
+        )
+        .await,
+        events_before + 1,
+        "the integrator hears the case is back in review"
+    );
+    assert_eq!(
+        app.scalar_i64(
+            "SELECT COUNT(*) FROM audit_log WHERE scan_id = $1 AND action = 'case.retake_expired' AND actor = 'system'",
+            &id
+        )
+        .await,
+        1
+    );
+    for st in ["IN_PROGRESS", "PENDING_VERIFICATION"] {
+        let counted = app
+            .scalar_i64("SELECT n FROM state_counts WHERE state = $1", st)
+            .await;
+        let direct = app
+            .scalar_i64("SELECT COUNT(*) FROM processes WHERE state = $1", st)
+            .await;
+        assert_eq!(counted, direct, "{st} after the sweep");
+    }
+    // A second sweep finds nothing; the case can be sent back again.
+    assert_eq!(
+        kycdesk::review::retake::return_expired(&app.state.db, kycdesk::domain::now_ms())
+            .await
+            .ok(),
+        Some(0)
+    );
+    let desk = app.login(AGENT).await;
+    let html = desk
+        .get(&format!("/desk/cases/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert!(
+        html.contains("the applicant did not retake the evidence in time → back in Review"),
+        "{html}"
+    );
+    desk.claim(&id).await;
+    let r = desk
+        .post(
+            &format!("/desk/cases/{id}/retake"),
+            &[("step", "selfie"), ("reason", "face_not_visible")],
+        )
+        .await;
+    assert_eq!(r.status(), 200, "a new request after the expired one");
 }
