@@ -580,3 +580,71 @@ fn urlencode(s: &str) -> String {
         })
         .collect()
 }
+
+/// A PostgreSQL database under a locale collation (ICU en-US with
+/// alternate=shifted, as glibc locales behave), where
+/// punctuation such as `-` is ignored at the first comparison level: a
+/// scanId prefix must still find exactly the cases starting with it,
+/// including prefixes that end just before or after a dash.
+#[tokio::test]
+async fn scan_id_prefixes_hold_under_a_locale_collation() {
+    use sqlx::Connection;
+    let admin = crate::helpers::postgres_admin_url();
+    let mut conn = match sqlx::PgConnection::connect(&admin).await {
+        Ok(c) => c,
+        Err(e) if !crate::helpers::require_all() => {
+            eprintln!("SKIPPED (PostgreSQL unreachable at {admin}: {e})");
+            return;
+        }
+        Err(e) => panic!("PostgreSQL required but unreachable at {admin}: {e}"),
+    };
+    let name = format!("kycdesk_icu_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!(
+        "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu ICU_LOCALE 'en-US-u-ka-shifted' LOCALE 'C.UTF-8'"
+    ))
+    .execute(&mut conn)
+    .await
+    .unwrap_or_else(|e| panic!("an ICU database (PostgreSQL 15+ with ICU): {e}"));
+    let mut url = url::Url::parse(&admin).unwrap_or_else(|e| panic!("{e}"));
+    url.set_path(&name);
+    let Some(app) = crate::helpers::spawn_with(Backend::Postgres, |s| {
+        s.database_url = url.to_string();
+    })
+    .await
+    else {
+        return;
+    };
+    // The collation really ignores the dash (else this test proves nothing).
+    let ignores: bool = sqlx::query_scalar("SELECT 'ab-c' > 'abb'")
+        .fetch_one(app.state.db.read())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        ignores,
+        "the database collation should order 'ab-c' after 'abb'"
+    );
+    app.seed(60).await;
+    let desk = app.login(AGENT).await;
+    let all: Vec<String> = sqlx::query_scalar("SELECT scan_id FROM processes")
+        .fetch_all(app.state.db.read())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for target in all.iter().take(12) {
+        for len in [8, 10, 13, 14, 20] {
+            let prefix = &target[..len];
+            let html = desk
+                .get(&format!("/desk/queue?q={prefix}"))
+                .await
+                .text()
+                .await
+                .unwrap_or_default();
+            let got: HashSet<String> = scan_ids(&html).into_iter().collect();
+            let want: HashSet<String> = all
+                .iter()
+                .filter(|id| id.starts_with(prefix))
+                .cloned()
+                .collect();
+            assert_eq!(got, want, "prefix {prefix}");
+        }
+    }
+}
