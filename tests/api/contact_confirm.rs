@@ -89,6 +89,17 @@ pub async fn page_post(
     (status, r.json().await.unwrap_or(Value::Null), retry)
 }
 
+/// Asks for a code on the page's contact step `kind`.
+async fn ask_code(
+    app: &TestApp,
+    id: &str,
+    tok: &str,
+    kind: &str,
+    body: Value,
+) -> (u16, Value, Option<String>) {
+    page_post(app, &format!("/onboarding/{id}/contact/{kind}"), tok, body).await
+}
+
 /// Every code sent to `to` (kept in the outbox: SMS, or undelivered mail).
 pub async fn outbox_codes(app: &TestApp, to: &str) -> Vec<String> {
     let bodies: Vec<String> =
@@ -199,13 +210,7 @@ async fn phone_and_email_are_confirmed_before_the_documents(b: Backend) {
     );
 
     // A typed value that is no phone is refused next to the field; nothing sent.
-    let (s, v, _) = page_post(
-        &app,
-        &format!("{base}/contact/phone"),
-        &otok,
-        json!({"value": "12"}),
-    )
-    .await;
+    let (s, v, _) = ask_code(&app, &id, &otok, "phone", json!({"value": "12"})).await;
     assert_eq!((s, v["code"].as_str()), (400, Some("invalid_phone")), "{v}");
     let (s, v, _) = page_post(
         &app,
@@ -236,10 +241,11 @@ async fn phone_and_email_are_confirmed_before_the_documents(b: Backend) {
 
     // The phone: a national number gets the integrator's +34.
     let phone = "+34600112233";
-    let (s, v, _) = page_post(
+    let (s, v, _) = ask_code(
         &app,
-        &format!("{base}/contact/phone"),
+        &id,
         &otok,
+        "phone",
         json!({"value": "600 11 22 33", "countryCode": ""}),
     )
     .await;
@@ -253,13 +259,7 @@ async fn phone_and_email_are_confirmed_before_the_documents(b: Backend) {
     assert_eq!(codes.len(), 1, "one SMS in the outbox");
 
     // Asking again at once: refused with the countdown, nothing sent.
-    let (s, v, retry) = page_post(
-        &app,
-        &format!("{base}/contact/phone"),
-        &otok,
-        json!({"value": "600112233"}),
-    )
-    .await;
+    let (s, v, retry) = ask_code(&app, &id, &otok, "phone", json!({"value": "600112233"})).await;
     assert_eq!((s, v["code"].as_str()), (429, Some("resend_wait")), "{v}");
     let left = v["retryAfter"].as_i64().unwrap_or(0);
     assert!((1..=30).contains(&left), "{v}");
@@ -287,10 +287,11 @@ async fn phone_and_email_are_confirmed_before_the_documents(b: Backend) {
 
     // A new code (after the window), typed as the SMS shows it (123-456).
     window_passes(&app, &id, "phone").await;
-    let (s, v, _) = page_post(
+    let (s, v, _) = ask_code(
         &app,
-        &format!("{base}/contact/phone"),
+        &id,
         &otok,
+        "phone",
         json!({"value": "+34 600 11 22 33"}),
     )
     .await;
@@ -304,13 +305,7 @@ async fn phone_and_email_are_confirmed_before_the_documents(b: Backend) {
         (200, &json!({"confirmed": true, "to": "+34••••••233"}))
     );
     // Confirmed once: neither a new code nor the same one again.
-    let (s, v, _) = page_post(
-        &app,
-        &format!("{base}/contact/phone"),
-        &otok,
-        json!({"value": "600112233"}),
-    )
-    .await;
+    let (s, v, _) = ask_code(&app, &id, &otok, "phone", json!({"value": "600112233"})).await;
     assert_eq!(
         (s, v["code"].as_str()),
         (409, Some("already_confirmed")),
@@ -326,10 +321,11 @@ async fn phone_and_email_are_confirmed_before_the_documents(b: Backend) {
     );
 
     // The e-mail goes through SMTP; the kept copy holds no code.
-    let (s, v, _) = page_post(
+    let (s, v, _) = ask_code(
         &app,
-        &format!("{base}/contact/email"),
+        &id,
         &otok,
+        "email",
         json!({"value": " Ana@Example.com "}),
     )
     .await;
@@ -338,11 +334,7 @@ async fn phone_and_email_are_confirmed_before_the_documents(b: Backend) {
         (200, Some("a•••@example.com")),
         "{v}"
     );
-    let mail = tokio::time::timeout(std::time::Duration::from_secs(10), inbox.recv())
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| panic!("no mail reached the SMTP server"));
+    let mail = crate::helpers::next_mail(&mut inbox).await;
     assert!(mail.contains("RCPT TO:<ana@example.com>"), "{mail}");
     let first = code_in(&mail).unwrap_or_else(|| panic!("no code in {mail}"));
     assert!(
@@ -381,11 +373,7 @@ async fn phone_and_email_are_confirmed_before_the_documents(b: Backend) {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.status(), 200);
-    let mail = tokio::time::timeout(std::time::Duration::from_secs(10), inbox.recv())
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| panic!("no second mail"));
+    let mail = crate::helpers::next_mail(&mut inbox).await;
     assert!(
         mail.contains("Tu c") && mail.contains("Caduca en 15 minutos"),
         "{mail}"

@@ -487,3 +487,12 @@ pub async fn smtp_server() -> (u16, tokio::sync::mpsc::UnboundedReceiver<String>
     });
     (port, rx)
 }
+
+/// The next message the test SMTP server received (10 s at most).
+pub async fn next_mail(inbox: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
+    tokio::time::timeout(std::time::Duration::from_secs(10), inbox.recv())
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("no mail reached the SMTP server"))
+}
