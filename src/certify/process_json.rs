@@ -6,7 +6,7 @@
 use crate::domain::{rfc3339_ms, Document, Validation};
 use crate::store::processes::{EvidenceRow, ProcessRow};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
@@ -106,8 +106,7 @@ pub fn build(
         doc_type: p.doc_type.clone(),
         doc_specific_type: p.doc_specific_type.clone(),
         redirect_url: p.redirect_url.clone(),
-        verification_extra_data: serde_json::from_str(&p.verification_extra_data)
-            .unwrap_or_else(|_| json!({})),
+        verification_extra_data: p.verification_extra_data()?,
         confirmed_contacts: p
             .confirmed_contacts()?
             .into_iter()

@@ -70,28 +70,27 @@ pub async fn list(
 ) -> Result<HttpResponse, DeskError> {
     // Supervisors read; admins change (the POST routes stay admin-only).
     session.require(Role::Supervisor)?;
+    // A stored setting that no longer decodes fails the page rather than
+    // showing an empty field an admin might save over it.
     let integrators = rows::list(state.db.read())
         .await?
         .into_iter()
-        .map(|row| IntegratorView {
-            origins: serde_json::from_str::<Vec<String>>(&row.frame_ancestors)
-                .unwrap_or_default()
-                .join("\n"),
-            created: fmt_ms(row.created_at),
-            redirect_uris: serde_json::from_str::<Vec<String>>(&row.redirect_uris)
-                .unwrap_or_default()
-                .join("\n"),
-            headers: serde_json::from_str::<std::collections::BTreeMap<String, String>>(
-                &row.webhook_headers,
-            )
-            .unwrap_or_default()
-            .keys()
-            .map(|k| format!("{k}: {UNCHANGED}"))
-            .collect::<Vec<_>>()
-            .join("\n"),
-            row,
+        .map(|row| {
+            Ok(IntegratorView {
+                origins: row.origins()?.join("\n"),
+                created: fmt_ms(row.created_at),
+                redirect_uris: row.redirect_uri_list()?.join("\n"),
+                headers: row
+                    .webhook_header_map()?
+                    .keys()
+                    .map(|k| format!("{k}: {UNCHANGED}"))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                row,
+            })
         })
-        .collect();
+        .collect::<anyhow::Result<Vec<_>>>()
+        .map_err(DeskError::Internal)?;
     render(&IntegratorsPage {
         layout: Layout::new(&session),
         integrators,
@@ -273,11 +272,7 @@ pub async fn update(
     let current = rows::get(state.db.read(), &id)
         .await?
         .ok_or_else(|| DeskError::NotFound("no such integrator".into()))?;
-    let stored = serde_json::from_str(&current.webhook_headers).map_err(|e| {
-        DeskError::Internal(anyhow::anyhow!(
-            "the stored webhook headers of integrator {id} do not decode: {e}"
-        ))
-    })?;
+    let stored = current.webhook_header_map().map_err(DeskError::Internal)?;
     integrators::update(
         &state.db,
         &id,

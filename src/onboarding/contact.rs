@@ -5,24 +5,12 @@ use super::{applicant, case_error, i18n, json_error, open_process};
 use crate::domain::confirmation::{Confirmation, ContactKind};
 use crate::review::CaseError;
 use crate::state::AppState;
-use crate::store::integrators as integrator_rows;
 use crate::store::processes::ProcessRow;
 use crate::verification::confirm::{self, ConfirmError, ForProcess};
 use crate::verification::messaging::{Channel, Message};
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
-
-/// What the integrator asks of this process, and its phone default.
-pub(super) async fn asked(
-    state: &AppState,
-    p: &ProcessRow,
-) -> Result<(Confirmation, Option<String>), CaseError> {
-    let i = integrator_rows::get(state.db.read(), &p.integrator_id)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("the integrator of {} vanished", p.scan_id))?;
-    Ok((i.confirmation()?, i.phone_country.clone()))
-}
 
 fn confirm_error(e: ConfirmError) -> HttpResponse {
     let status = match &e {
@@ -99,8 +87,8 @@ impl<T> Parsed<T> {
     }
 }
 
-/// Checks the link, the step and the JSON body (NUL refused here: no text
-/// with it reaches the database), or gives the answer to send instead.
+/// Checks the link, the step and the JSON body (NUL is refused before, by
+/// the app's `refuse_nul` middleware), or gives the answer to send instead.
 async fn parse<T: serde::de::DeserializeOwned>(
     req: &HttpRequest,
     state: &AppState,
@@ -108,7 +96,7 @@ async fn parse<T: serde::de::DeserializeOwned>(
     raw: &[u8],
 ) -> Result<Parsed<T>, HttpResponse> {
     let (scan_id, kind) = path;
-    let (p, _) = open_process(req, state, &scan_id).await?;
+    let link = open_process(req, state, &scan_id).await?;
     let kind = ContactKind::parse(&kind).ok_or_else(|| {
         json_error(
             StatusCode::NOT_FOUND,
@@ -116,13 +104,6 @@ async fn parse<T: serde::de::DeserializeOwned>(
             format!("no contact step {kind}: use phone or email"),
         )
     })?;
-    if raw.contains(&0) || std::str::from_utf8(raw).is_ok_and(|s| s.contains("\\u0000")) {
-        return Err(json_error(
-            StatusCode::BAD_REQUEST,
-            "other",
-            "the request holds a NUL character".into(),
-        ));
-    }
     let body = serde_json::from_slice(raw).map_err(|e| {
         json_error(
             StatusCode::BAD_REQUEST,
@@ -130,16 +111,21 @@ async fn parse<T: serde::de::DeserializeOwned>(
             format!("the body must be JSON as documented: {e}"),
         )
     })?;
-    let (asked, default_country) = asked(state, &p).await.map_err(case_error)?;
-    let confirmed = p
+    let asked = link
+        .integrator
+        .confirmation()
+        .map_err(|e| case_error(CaseError::Internal(e)))?;
+    let confirmed = link
+        .p
         .confirmed_contacts()
         .map_err(|e| case_error(CaseError::Internal(e.into())))?;
+    let super::OpenLink { p, integrator, .. } = *link;
     Ok(Parsed {
         p,
         kind,
         body,
         asked,
-        default_country,
+        default_country: integrator.phone_country,
         confirmed,
     })
 }

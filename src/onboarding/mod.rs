@@ -56,11 +56,8 @@ fn csp(origins: &[String]) -> String {
     )
 }
 
-fn framing_headers(b: &mut actix_web::HttpResponseBuilder, integrator: Option<&IntegratorRow>) {
-    let origins: Vec<String> = integrator
-        .and_then(|i| serde_json::from_str(&i.frame_ancestors).ok())
-        .unwrap_or_default();
-    b.insert_header(("Content-Security-Policy", csp(&origins)))
+fn framing_headers(b: &mut actix_web::HttpResponseBuilder, origins: &[String]) {
+    b.insert_header(("Content-Security-Policy", csp(origins)))
         // The camera is this page's job; inside an iframe the integrator
         // must also grant it (allow="camera; microphone").
         .insert_header((
@@ -73,11 +70,18 @@ fn framing_headers(b: &mut actix_web::HttpResponseBuilder, integrator: Option<&I
         .insert_header(("Referrer-Policy", "no-referrer"));
 }
 
+/// A usable link: its process, the (enabled) integrator, and the retake
+/// request it is under when the reviewer asked for one.
+struct OpenLink {
+    p: ProcessRow,
+    integrator: IntegratorRow,
+    retake: Option<Retake>,
+}
+
 /// Whether the link can be used, and if not, why (shown to the applicant).
 enum Access {
-    /// Open, under a retake request when the reviewer asked for one.
-    Open(Box<ProcessRow>, Option<Box<Retake>>),
-    Finished(Box<ProcessRow>),
+    Open(Box<OpenLink>),
+    Finished(Box<ProcessRow>, Box<IntegratorRow>),
     Expired,
     Invalid,
 }
@@ -98,12 +102,12 @@ async fn access(state: &AppState, scan_id: &str, token: &str) -> Result<Access, 
         return Ok(Access::Invalid);
     }
     // A disabled integrator's links stop working with its API access.
-    let enabled = crate::store::integrators::by_id(state.db.read(), &p.integrator_id)
+    let Some(integrator) = integrator_rows::get(state.db.read(), &p.integrator_id)
         .await?
-        .is_some_and(|i| i.enabled == 1);
-    if !enabled {
+        .filter(|i| i.enabled == 1)
+    else {
         return Ok(Access::Invalid);
-    }
+    };
     Ok(match p.state() {
         Ok(State::Created | State::InProgress) => {
             // A retake request carries its own expiry, counted from when
@@ -116,10 +120,14 @@ async fn access(state: &AppState, scan_id: &str, token: &str) -> Result<Access, 
             if now_ms() > expires {
                 Access::Expired
             } else {
-                Access::Open(Box::new(p), retake.map(Box::new))
+                Access::Open(Box::new(OpenLink {
+                    p,
+                    integrator,
+                    retake,
+                }))
             }
         }
-        _ => Access::Finished(Box::new(p)),
+        _ => Access::Finished(Box::new(p), Box::new(integrator)),
     })
 }
 
@@ -212,9 +220,9 @@ struct Closed {
     css: String,
 }
 
-fn html(status: StatusCode, integrator: Option<&IntegratorRow>, body: String) -> HttpResponse {
+fn html(status: StatusCode, origins: &[String], body: String) -> HttpResponse {
     let mut b = HttpResponse::build(status);
-    framing_headers(&mut b, integrator);
+    framing_headers(&mut b, origins);
     b.content_type("text/html; charset=utf-8").body(body)
 }
 
@@ -260,20 +268,25 @@ pub async fn page(
     // A retake reopens the page in the language the applicant submitted in
     // (unless the link says otherwise).
     let asked_lang = match &acc {
-        Access::Open(_, Some(r)) => Some(r.lang.as_str()),
+        Access::Open(link) => link.retake.as_ref().map(|r| r.lang.as_str()),
         _ => None,
     };
     let t = strings(&req, q.lang.as_deref().or(asked_lang));
-    let integrator = match &acc {
-        Access::Open(p, _) | Access::Finished(p) => {
-            integrator_rows::get(state.db.read(), &p.integrator_id)
-                .await
-                .map_err(actix_web::error::ErrorInternalServerError)?
-        }
-        _ => None,
-    };
+    // Framing is allowed to the integrator's origins; a stored list that no
+    // longer decodes is an error, never "no origins" or "any".
+    let origins = match &acc {
+        Access::Open(link) => link.integrator.origins(),
+        Access::Finished(_, i) => i.origins(),
+        _ => Ok(vec![]),
+    }
+    .map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()))?;
     match acc {
-        Access::Open(p, retake) => {
+        Access::Open(link) => {
+            let OpenLink {
+                p,
+                integrator,
+                retake,
+            } = *link;
             // Under a retake only what came after the request counts as done.
             let since = retake.as_ref().map_or(i64::MIN, |r| r.requested_at);
             let mut has: Vec<String> = rows::evidence_for(state.db.read(), &p.scan_id)
@@ -283,19 +296,16 @@ pub async fn page(
                 .filter(|e| e.created_at >= since)
                 .map(|e| format!("{}/{}", e.kind, e.evidence_type))
                 .collect();
-            let (asked, country) = match &integrator {
-                Some(i) => (
-                    i.confirmation()
-                        .map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()))?,
-                    i.phone_country.clone(),
-                ),
-                None => Default::default(),
-            };
+            let asked = integrator
+                .confirmation()
+                .map_err(|e| actix_web::error::ErrorInternalServerError(e.to_string()))?;
+            let country = integrator.phone_country.clone();
             let confirmed = p
                 .confirmed_contacts()
                 .map_err(actix_web::error::ErrorInternalServerError)?;
-            let extra: serde_json::Value =
-                serde_json::from_str(&p.verification_extra_data).unwrap_or_default();
+            let extra = p
+                .verification_extra_data()
+                .map_err(actix_web::error::ErrorInternalServerError)?;
             let contacts: Vec<ContactStep> = confirm::status(asked, &confirmed)
                 .into_iter()
                 // A retake shows only what is still missing.
@@ -353,9 +363,9 @@ pub async fn page(
                 has,
                 contacts,
             })?;
-            Ok(html(StatusCode::OK, integrator.as_ref(), body))
+            Ok(html(StatusCode::OK, &origins, body))
         }
-        Access::Finished(p) => {
+        Access::Finished(p, _) => {
             let body = render(&Closed {
                 t,
                 title: t.done_title,
@@ -363,7 +373,7 @@ pub async fn page(
                 link: safe_redirect(p.redirect_url.as_deref()),
                 css,
             })?;
-            Ok(html(StatusCode::OK, integrator.as_ref(), body))
+            Ok(html(StatusCode::OK, &origins, body))
         }
         Access::Expired => {
             let body = render(&Closed {
@@ -373,7 +383,7 @@ pub async fn page(
                 link: None,
                 css,
             })?;
-            Ok(html(StatusCode::GONE, None, body))
+            Ok(html(StatusCode::GONE, &[], body))
         }
         Access::Invalid => {
             let body = render(&Closed {
@@ -383,7 +393,7 @@ pub async fn page(
                 link: None,
                 css,
             })?;
-            Ok(html(StatusCode::NOT_FOUND, None, body))
+            Ok(html(StatusCode::NOT_FOUND, &[], body))
         }
     }
 }
@@ -447,10 +457,10 @@ async fn open_process(
     req: &HttpRequest,
     state: &AppState,
     scan_id: &str,
-) -> Result<(ProcessRow, Option<Box<Retake>>), HttpResponse> {
+) -> Result<Box<OpenLink>, HttpResponse> {
     match access(state, scan_id, &header_token(req)).await {
-        Ok(Access::Open(p, r)) => Ok((*p, r)),
-        Ok(Access::Finished(_)) => Err(json_error(
+        Ok(Access::Open(link)) => Ok(link),
+        Ok(Access::Finished(..)) => Err(json_error(
             StatusCode::CONFLICT,
             "closed",
             "this verification was already submitted".into(),
@@ -469,20 +479,25 @@ async fn open_process(
     }
 }
 
-/// The documents wait for the contact steps the integrator asks for.
-async fn contacts_first(state: &AppState, p: &ProcessRow) -> Result<(), HttpResponse> {
-    let (asked, _) = contact::asked(state, p).await.map_err(case_error)?;
-    let confirmed = p
-        .confirmed_contacts()
-        .map_err(|e| case_error(CaseError::Internal(e.into())))?;
+/// The documents wait for the contact steps the integrator asks for: the
+/// refusal to answer with while some are missing.
+fn contacts_missing(link: &OpenLink) -> Option<HttpResponse> {
+    let asked = match link.integrator.confirmation() {
+        Ok(a) => a,
+        Err(e) => return Some(case_error(CaseError::Internal(e))),
+    };
+    let confirmed = match link.p.confirmed_contacts() {
+        Ok(c) => c,
+        Err(e) => return Some(case_error(CaseError::Internal(e.into()))),
+    };
     let missing: Vec<&str> = confirm::missing(asked, &confirmed)
         .into_iter()
         .map(ContactKind::as_str)
         .collect();
     if missing.is_empty() {
-        return Ok(());
+        return None;
     }
-    Err(json_error(
+    Some(json_error(
         StatusCode::CONFLICT,
         "contact_required",
         format!(
@@ -514,13 +529,14 @@ pub async fn evidence(
     payload: web::Payload,
 ) -> HttpResponse {
     let (scan_id, kind, evidence_type) = path.into_inner();
-    let (p, retake) = match open_process(&req, &state, &scan_id).await {
-        Ok(p) => p,
+    let link = match open_process(&req, &state, &scan_id).await {
+        Ok(l) => l,
         Err(resp) => return resp,
     };
-    if let Err(resp) = contacts_first(&state, &p).await {
+    if let Some(resp) = contacts_missing(&link) {
         return resp;
     }
+    let OpenLink { p, retake, .. } = *link;
     if !EVIDENCE_TYPES.contains(&(kind.as_str(), evidence_type.as_str())) {
         return json_error(
             StatusCode::NOT_FOUND,
@@ -573,13 +589,14 @@ pub async fn submit(
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let (p, _) = match open_process(&req, &state, &path.into_inner()).await {
-        Ok(p) => p,
+    let link = match open_process(&req, &state, &path.into_inner()).await {
+        Ok(l) => l,
         Err(resp) => return resp,
     };
-    if let Err(resp) = contacts_first(&state, &p).await {
+    if let Some(resp) = contacts_missing(&link) {
         return resp;
     }
+    let OpenLink { p, integrator, .. } = *link;
     // The page says which language it was shown in; a retake request
     // reopens it in the same one.
     let lang = req
@@ -599,10 +616,7 @@ pub async fn submit(
     {
         return case_error(e);
     }
-    let top = match integrator_rows::get(state.db.read(), &p.integrator_id).await {
-        Ok(i) => i.is_some_and(|i| i.redirect_top == 1),
-        Err(e) => return case_error(e.into()),
-    };
+    let top = integrator.redirect_top == 1;
     HttpResponse::Ok()
         .insert_header(("Cache-Control", "no-store"))
         .json(serde_json::json!({

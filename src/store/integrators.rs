@@ -123,6 +123,30 @@ pub struct IntegratorRow {
 }
 
 impl IntegratorRow {
+    fn decoded<T: serde::de::DeserializeOwned>(
+        &self,
+        column: &str,
+        text: &str,
+    ) -> anyhow::Result<T> {
+        serde_json::from_str(text)
+            .map_err(|e| anyhow::anyhow!("integrator {} has a corrupt {column}: {e}", self.id))
+    }
+
+    /// The origins allowed to frame the hosted page.
+    pub fn origins(&self) -> anyhow::Result<Vec<String>> {
+        self.decoded("frame_ancestors", &self.frame_ancestors)
+    }
+
+    /// The magic-link redirect URIs allowed.
+    pub fn redirect_uri_list(&self) -> anyhow::Result<Vec<String>> {
+        self.decoded("redirect_uris", &self.redirect_uris)
+    }
+
+    /// The extra webhook headers, by name.
+    pub fn webhook_header_map(&self) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+        self.decoded("webhook_headers", &self.webhook_headers)
+    }
+
     /// The stored confirmation setting; an unknown value is a corrupt row.
     pub fn confirmation(&self) -> anyhow::Result<Confirmation> {
         Confirmation::parse(&self.confirm_contact).map_err(|e| {

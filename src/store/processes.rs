@@ -97,6 +97,15 @@ impl ProcessRow {
         })
     }
 
+    /// The integrator's `verificationExtraData`, likewise.
+    pub fn verification_extra_data(&self) -> Result<serde_json::Value, CorruptRow> {
+        serde_json::from_str(&self.verification_extra_data).map_err(|e| CorruptRow {
+            scan_id: self.scan_id.clone(),
+            column: "verification_extra_data",
+            error: e.to_string(),
+        })
+    }
+
     /// What the applicant confirmed by code, likewise.
     pub fn confirmed_contacts(&self) -> Result<Vec<Confirmed>, CorruptRow> {
         decode_confirmed(&self.scan_id, &self.confirmed_contacts)

@@ -85,7 +85,7 @@ impl From<VerifyError> for ConfirmError {
     fn from(e: VerifyError) -> Self {
         match e {
             VerifyError::Delivery(m) => ConfirmError::Delivery(m),
-            other => ConfirmError::Internal(anyhow::anyhow!("{other}")),
+            other => ConfirmError::Internal(other.into()),
         }
     }
 }
