@@ -9,7 +9,7 @@
 //!   and login endpoints per client and endpoint).
 
 use crate::domain::now_ms;
-use crate::store::rate_limits as rows;
+use crate::store::rate_limits::{self as rows, Refusal};
 use crate::store::Db;
 
 #[derive(Debug, Clone)]
@@ -47,63 +47,87 @@ impl Limited {
     }
 }
 
+/// How long a reservation waits for a slot held by attempts still being
+/// evaluated before it is refused (they take milliseconds; this only bites
+/// when something is stuck).
+const FULL_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// One attempt's slot in a failure counter keyed by anything (a normalised
 /// e-mail, an address). The slot is taken atomically *before* the
-/// credentials are compared (`reserve`), so concurrent attempts cannot all
-/// be evaluated against one stale count.
+/// credentials are compared (`reserve`): failures plus attempts in flight
+/// never exceed `max_failures`, so a concurrent burst of wrong guesses has
+/// at most that many compared. Attempts that succeed give their slot back,
+/// so a burst of correct credentials waits a few milliseconds for a slot
+/// instead of being refused for its own concurrency.
 pub struct Attempt<'a> {
     key: &'a str,
     policy: &'a Policy,
-    /// This attempt's place in the window (1 = the first).
-    count: i64,
 }
 
 impl<'a> Attempt<'a> {
-    /// Takes this attempt's slot; `Err` while the key is locked or its
-    /// window has no slot left.
+    /// Takes this attempt's slot; `Err` while the key is locked (or no slot
+    /// came free within `FULL_WAIT`).
     pub async fn reserve(
         db: &Db,
         key: &'a str,
         policy: &'a Policy,
     ) -> Result<Result<Attempt<'a>, Limited>, sqlx::Error> {
-        let now = now_ms();
-        let t = rows::reserve_attempt(db.write(), key, now, policy.window_ms).await?;
-        if t.locked_until > now {
-            return Ok(Err(Limited {
-                retry_after_ms: t.locked_until - now,
-            }));
-        }
-        if t.failures > policy.max_failures {
-            // Earlier attempts of this burst are still being compared; the
-            // last of them to fail sets the lock.
-            return Ok(Err(Limited {
-                retry_after_ms: policy.lock_ms,
-            }));
-        }
-        Ok(Ok(Attempt {
-            key,
-            policy,
-            count: t.failures,
-        }))
-    }
-
-    /// The attempt failed: the slot stays taken; the last allowed failure
-    /// locks the key.
-    pub async fn fail(self, db: &Db) -> Result<(), sqlx::Error> {
-        if self.count >= self.policy.max_failures {
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(1);
+        loop {
             let now = now_ms();
-            rows::lock_throttle(db.write(), self.key, now + self.policy.lock_ms, now).await?;
+            match rows::reserve_attempt(db.write(), key, now, policy.window_ms, policy.max_failures)
+                .await?
+            {
+                Ok(()) => return Ok(Ok(Attempt { key, policy })),
+                Err(Refusal::Locked(until)) => {
+                    return Ok(Err(Limited {
+                        retry_after_ms: until - now,
+                    }))
+                }
+                Err(Refusal::Full) if started.elapsed() >= FULL_WAIT => {
+                    return Ok(Err(Limited {
+                        retry_after_ms: 1000,
+                    }))
+                }
+                Err(Refusal::Full) => {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(std::time::Duration::from_millis(20));
+                }
+            }
         }
-        Ok(())
     }
 
+    /// The attempt failed: the slot becomes a counted failure; the failure
+    /// that reaches the limit locks the key.
+    pub async fn fail(self, db: &Db) -> Result<(), sqlx::Error> {
+        rows::record_failure(
+            db.write(),
+            self.key,
+            now_ms(),
+            self.policy.max_failures,
+            self.policy.lock_ms,
+        )
+        .await
+    }
+
+    /// The attempt used up its slot (a code sent under a daily cap): it
+    /// counts as failures do.
+    pub async fn spend(self, db: &Db) -> Result<(), sqlx::Error> {
+        self.fail(db).await
+    }
+
+    /// The right password: the slot is given back and earlier failures of
+    /// this key are forgotten.
     pub async fn succeed(self, db: &Db) -> Result<(), sqlx::Error> {
-        rows::clear_throttle(db.write(), self.key).await
+        rows::release_attempt(db.write(), self.key, true).await
     }
 
-    /// Neither a success nor a failure: the slot is given back.
+    /// Neither a failure nor proof of the key's owner (a disabled
+    /// integrator, a token issued to an address shared by others): the slot
+    /// is given back, earlier failures stay counted.
     pub async fn release(self, db: &Db) -> Result<(), sqlx::Error> {
-        rows::release_attempt(db.write(), self.key).await
+        rows::release_attempt(db.write(), self.key, false).await
     }
 }
 

@@ -200,6 +200,10 @@ pub async fn send(
         dest.release(db).await?;
         return Err(limited("resend_wait", "a code was sent a moment ago", l));
     }
+    // Past every limit: this code counts against both caps (the one that
+    // reaches its cap locks it for the rest of the day).
+    link.spend(db).await?;
+    dest.spend(db).await?;
     // A contact links the code to the applicant; it is created from the
     // document on first need, as for the other verification APIs.
     let contact = super::contact_for_process(db, p.scan_id)

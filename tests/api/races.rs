@@ -13,6 +13,7 @@ both_backends!(
     acknowledged_uploads_keep_their_bytes_while_the_same_bytes_are_deleted_elsewhere,
     a_burst_of_wrong_passwords_locks_the_account_before_the_right_one,
     the_token_throttle_lets_exactly_its_limit_through,
+    a_burst_of_correct_credentials_is_never_throttled,
     a_lost_claim_race_names_the_winner,
     a_burst_of_uploads_stops_exactly_at_the_ceiling,
     racing_decisions_leave_no_orphan_report_pdfs
@@ -241,6 +242,54 @@ async fn the_token_throttle_lets_exactly_its_limit_through(b: Backend) {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.status(), 429, "the address stays refused");
+}
+
+/// 64 correct token requests from one address at once all get a token
+/// (attempts in flight are not failures); after 9 failures the slots left
+/// are shared by 8 concurrent correct requests, all served, and those
+/// successes do not wipe the address's failures: the 10th wrong secret
+/// locks it.
+async fn a_burst_of_correct_credentials_is_never_throttled(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    let c = integrator(&app, "Busy Bank").await;
+    let http = reqwest::Client::new();
+    let burst = |n: usize, secret: String| {
+        let (http, url, key) = (http.clone(), app.url("/auth/token"), c.api_key.clone());
+        async move {
+            futures_util::stream::iter(0..n)
+                .map(|_| {
+                    let (http, url, key, secret) =
+                        (http.clone(), url.clone(), key.clone(), secret.clone());
+                    async move {
+                        http.post(url)
+                            .json(&json!({"api_key": key, "api_secret": secret}))
+                            .send()
+                            .await
+                            .map(|r| r.status().as_u16())
+                            .unwrap_or(0)
+                    }
+                })
+                .buffer_unordered(n)
+                .collect::<Vec<u16>>()
+                .await
+        }
+    };
+    let statuses = burst(64, c.api_secret.clone()).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    for i in 0..9 {
+        let s = burst(1, format!("wrong-{i}")).await;
+        assert_eq!(s, vec![401], "failure {i}");
+    }
+    let statuses = burst(8, c.api_secret.clone()).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(burst(1, "wrong-last".into()).await, vec![401]);
+    assert_eq!(
+        burst(1, c.api_secret.clone()).await,
+        vec![429],
+        "the tenth failure locks the address"
+    );
 }
 
 /// Two reviewers press Claim on the same cases at once: one wins each, and

@@ -99,7 +99,10 @@ pub async fn auth_token(
             Err(Problem::Forbidden("this integrator is disabled".into()))
         }
         Authentication::Ok(row) => {
-            throttle.succeed(&state.db).await?;
+            // An address can be shared by several integrators (or be an
+            // attacker holding its own valid key): one's success does not
+            // wipe the failures counted against the address.
+            throttle.release(&state.db).await?;
             let token = token::issue(&state, &row.id, row.secret_hash.as_deref())?;
             Ok(HttpResponse::Ok()
                 .insert_header(("Cache-Control", "no-store"))
