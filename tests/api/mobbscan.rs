@@ -161,6 +161,11 @@ async fn onboardings_are_created_as_the_reference_says(b: Backend) {
         json!({"countryId": "Spain"}),
         json!({"scanId": "abc"}),
         json!({"redirectUrl": "javascript:alert(1)"}),
+        // What the URL parser would take but the schema's pattern does not.
+        json!({"redirectUrl": "http:bank.example/done"}),
+        json!({"redirectUrl": "https://bank.example\ndone"}),
+        json!({"redirectUrl": "https://bank.example/\rx"}),
+        json!({"redirectUrl": "https://bank.example/\u{2028}x"}),
     ] {
         let (s, v) = call(
             &app,
@@ -311,6 +316,19 @@ async fn decisions_over_the_api_are_the_desk_operation(b: Backend) {
     )
     .await;
     assert_eq!(s, 400, "rejectionComment is required");
+    // Blank by any regex dialect's `\s` (the schema says `\S`): Unicode
+    // spaces, Python's extra U+001C..U+001F, ECMA-262's U+FEFF.
+    for blank in [" \t\n", "\u{85}\u{a0}\u{3000}", "\u{1c}\u{1f}", "\u{feff}"] {
+        let (s, _) = call(
+            &app,
+            reqwest::Method::POST,
+            "/mobbscan-agent/reject",
+            &t,
+            Some(json!({"rejectionComment": blank, "verificationId": r})),
+        )
+        .await;
+        assert_eq!(s, 400, "{blank:?} is no comment");
+    }
     let (s, v) = call(
         &app,
         reqwest::Method::POST,
