@@ -159,6 +159,7 @@ async fn onboardings_are_created_as_the_reference_says(b: Backend) {
     for bad in [
         json!({"docType": "Visa"}),
         json!({"countryId": "Spain"}),
+        json!({"countryId": "\u{85}ESP"}),
         json!({"scanId": "abc"}),
         json!({"redirectUrl": "javascript:alert(1)"}),
         // What the URL parser would take but the schema's pattern does not.

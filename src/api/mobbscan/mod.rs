@@ -136,8 +136,14 @@ pub struct OnboardingRequest {
     verification_extra_data: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
+/// The field without surrounding spaces, `None` when nothing is left.
+/// Spaces are those every regex dialect's `\s` agrees on (the schema's
+/// patterns allow `\s*` around the value): Unicode White_Space without
+/// U+0085, which ECMA-262 does not count.
 fn blank(v: &Option<String>) -> Option<&str> {
-    v.as_deref().map(str::trim).filter(|s| !s.is_empty())
+    v.as_deref()
+        .map(|s| s.trim_matches(|c: char| c.is_whitespace() && c != '\u{85}'))
+        .filter(|s| !s.is_empty())
 }
 
 /// Starts with `http://` or `https://` (any case) and holds no control
