@@ -575,3 +575,78 @@ async fn integrator_create_takes_the_contact_confirmation_settings() {
         "one integrator: the refused calls created nothing"
     );
 }
+
+/// The README's `kycdesk bench` (small N, short loads) on both backends:
+/// every page reported against the floor, the server's own memory, and the
+/// zip case keeps its recording after the bench (an earlier bench deleted
+/// it, leaving a case whose zip answered 500) — also across a second run
+/// that reuses the same recording.
+#[tokio::test]
+async fn bench_reports_every_page_against_the_floor_and_keeps_its_zip_recording() {
+    let run = |dir: &std::path::Path, url: Option<&str>| {
+        let mut cmd = kycdesk();
+        cmd.args(["bench", "--n", "400", "--zip-mb", "1", "--seconds", "0.3"])
+            .args(["--api-seconds", "0.3", "--connections", "2,3", "--data-dir"])
+            .arg(dir)
+            .env("RUST_LOG", "warn");
+        if let Some(u) = url {
+            cmd.args(["--database-url", u]);
+        }
+        let out = cmd.output().unwrap_or_else(|e| panic!("{e}"));
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "{text}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        text
+    };
+    let recording = |text: &str| {
+        text.split("the recording (sha256 ")
+            .nth(1)
+            .and_then(|r| r.get(..64))
+            .unwrap_or_else(|| panic!("no recording line in {text}"))
+            .to_string()
+    };
+    let check = |text: &str| {
+        for page in [
+            "/healthz (the floor)",
+            "POST /auth/token",
+            "GET getVerificationProcessData",
+            "queue, first page",
+            "queue, filtered",
+            "search, surname / doc no.",
+            "search, two words",
+            "case page (writes an audit entry)",
+            "dashboard, 366 days",
+        ] {
+            for conns in ["2", "3"] {
+                assert!(
+                    text.lines().any(|l| l.starts_with(page)
+                        && l.split_whitespace().any(|w| w == conns)
+                        && (page.starts_with("/healthz") || l.trim_end().ends_with('%'))),
+                    "{page} at {conns} connections missing in\n{text}"
+                );
+            }
+        }
+        assert!(text.contains("memory of serve: RSS"), "{text}");
+    };
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let first = run(dir.path(), None);
+    check(&first);
+    let sha = recording(&first);
+    let blob = dir.path().join("blobs").join(&sha[..2]).join(&sha);
+    assert!(blob.exists(), "{} after the bench", blob.display());
+    let second = run(dir.path(), None);
+    assert!(second.contains("not loading"), "{second}");
+    assert_eq!(recording(&second), sha, "the same bytes, the same blob");
+    assert!(blob.exists(), "{} after a second bench", blob.display());
+
+    let Some(pg) = crate::helpers::fresh_postgres().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let text = run(dir.path(), Some(&pg));
+    check(&text);
+    assert!(text.contains("bench: PostgreSQL"), "{text}");
+}

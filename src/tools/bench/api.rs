@@ -1,8 +1,9 @@
-//! `kycdesk bench --api-seconds S` and `--zip-mb M`: integrator API
-//! throughput (token and process-data requests per second over keep-alive
-//! connections) and certified-zip streaming (MB/s and the process's memory
-//! growth while a zip with a large recording streams).
+//! `kycdesk bench --api-seconds S` and `--zip-mb M`: the integrator API
+//! pages (token and process data, loaded by `drive`) and certified-zip
+//! streaming (MB/s and the process's memory growth while a zip with a
+//! large recording streams).
 
+use super::{drive, Page};
 use crate::domain::{now_ms, State};
 use crate::review::Actor;
 use crate::state::AppState;
@@ -10,9 +11,7 @@ use crate::store::processes as rows;
 use anyhow::Context;
 use sha2::{Digest, Sha256};
 use std::io::Write;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Gives the first bench integrator API credentials.
 async fn credentials(state: &AppState) -> anyhow::Result<(String, String, String)> {
@@ -23,91 +22,14 @@ async fn credentials(state: &AppState) -> anyhow::Result<(String, String, String
     Ok((id, r.api_key, r.api_secret))
 }
 
-struct Totals {
-    ok: AtomicU64,
-    failed: AtomicU64,
-    nanos: AtomicU64,
-}
-
-/// Runs `conc` workers, each with its own keep-alive client, sending
-/// requests made by `make` for `secs` seconds; prints requests/s and the
-/// mean latency.
-async fn hammer<F>(label: &str, conc: usize, secs: u64, make: F) -> anyhow::Result<()>
-where
-    F: Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
-{
-    let make = Arc::new(make);
-    let totals = Arc::new(Totals {
-        ok: AtomicU64::new(0),
-        failed: AtomicU64::new(0),
-        nanos: AtomicU64::new(0),
-    });
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut tasks = Vec::new();
-    for w in 0..conc {
-        let (make, totals, stop) = (make.clone(), totals.clone(), stop.clone());
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(1)
-            .build()?;
-        tasks.push(tokio::spawn(async move {
-            let mut i = w;
-            while !stop.load(Ordering::Relaxed) {
-                let t = Instant::now();
-                let ok = match make(&client, i).send().await {
-                    Ok(r) => {
-                        let good = r.status().is_success();
-                        let _ = r.bytes().await;
-                        good
-                    }
-                    Err(_) => false,
-                };
-                totals
-                    .nanos
-                    .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
-                if ok {
-                    totals.ok.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    totals.failed.fetch_add(1, Ordering::Relaxed);
-                }
-                i += conc;
-            }
-        }));
-    }
-    let started = Instant::now();
-    tokio::time::sleep(Duration::from_secs(secs)).await;
-    stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        let _ = t.await;
-    }
-    let took = started.elapsed().as_secs_f64();
-    let ok = totals.ok.load(Ordering::Relaxed);
-    let failed = totals.failed.load(Ordering::Relaxed);
-    let mean_ms = totals.nanos.load(Ordering::Relaxed) as f64 / (ok + failed).max(1) as f64 / 1e6;
-    println!(
-        "{label:<28} {conc} connections, {secs} s: {:>8.0} req/s, mean {:.2} ms, {ok} ok, {failed} failed",
-        ok as f64 / took,
-        mean_ms
-    );
-    anyhow::ensure!(failed == 0, "{label}: {failed} requests failed");
-    Ok(())
-}
-
-pub async fn api_throughput(
-    state: &AppState,
-    base: &str,
-    conc: usize,
-    secs: u64,
-) -> anyhow::Result<()> {
+/// The integrator API pages: the token endpoint and
+/// getVerificationProcessData over random processes of one integrator.
+pub async fn pages(state: &AppState, base: &str) -> anyhow::Result<Vec<Page>> {
     let (integrator, key, secret) = credentials(state).await?;
-    let url = format!("{base}/auth/token");
     let body = serde_json::json!({"api_key": key, "api_secret": secret});
-    hammer("POST /auth/token", conc, secs, move |c, _| {
-        c.post(&url).json(&body)
-    })
-    .await?;
     let token: serde_json::Value = reqwest::Client::new()
         .post(format!("{base}/auth/token"))
-        .json(&serde_json::json!({"api_key": key, "api_secret": secret}))
+        .json(&body)
         .send()
         .await?
         .json()
@@ -118,32 +40,21 @@ pub async fn api_throughput(
         .to_string();
     let ids = crate::store::bench_samples::ids_of_integrator(&state.db, &integrator, 5000).await?;
     anyhow::ensure!(!ids.is_empty(), "the bench integrator has no processes");
-    let base = base.to_string();
-    hammer("GET getVerificationProcessData", conc, secs, move |c, i| {
-        c.get(format!(
-            "{base}/mobbscan-agent/getVerificationProcessData/{}",
-            ids[i.wrapping_mul(7919) % ids.len()]
-        ))
-        .bearer_auth(&token)
-    })
-    .await
-}
-
-fn rss_kb(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
+    Ok(vec![
+        Page::post("POST /auth/token", format!("{base}/auth/token"), body),
+        Page::get(
+            "GET getVerificationProcessData",
+            ids.iter()
+                .map(|id| format!("{base}/mobbscan-agent/getVerificationProcessData/{id}"))
+                .collect(),
+        )
+        .with_bearer(&token),
+    ])
 }
 
 /// Builds a final process with an `mb`-megabyte recording, then downloads
 /// its certified zip once, discarding the bytes as they arrive.
-pub async fn zip_stream(state: &AppState, base: &str, mb: u64) -> anyhow::Result<()> {
+pub async fn zip_stream(state: &AppState, base: &str, mb: u64, pid: u32) -> anyhow::Result<()> {
     let (integrator, key, secret) = credentials(state).await?;
     // The recording: pseudo-random bytes written straight into the blob
     // store, hashed on the way (as big uploads will be).
@@ -176,7 +87,14 @@ pub async fn zip_stream(state: &AppState, base: &str, mb: u64) -> anyhow::Result
     if let Some(dir) = dest.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::rename(&tmp, &dest)?;
+    // The bytes are the same for the same size, so an earlier run's
+    // recording is this one's (content-addressed): kept, never deleted,
+    // since every bench case that holds it must keep answering its zip.
+    if dest.exists() {
+        std::fs::remove_file(&tmp)?;
+    } else {
+        std::fs::rename(&tmp, &dest)?;
+    }
 
     let scan_id = uuid::Uuid::new_v4().to_string();
     let now = now_ms();
@@ -264,8 +182,8 @@ pub async fn zip_stream(state: &AppState, base: &str, mb: u64) -> anyhow::Result
         .json()
         .await?;
     let token = token["access_token"].as_str().context("no token")?;
-    let rss_before = rss_kb("VmRSS:");
-    let peak_before = rss_kb("VmHWM:");
+    let rss_before = drive::rss_kb(pid, "VmRSS:");
+    let peak_before = drive::rss_kb(pid, "VmHWM:");
     let started = Instant::now();
     let mut resp = client
         .get(format!("{base}/api/zip/{scan_id}"))
@@ -278,12 +196,12 @@ pub async fn zip_stream(state: &AppState, base: &str, mb: u64) -> anyhow::Result
     while let Some(chunk) = resp.chunk().await? {
         total += chunk.len() as u64;
         if total % (64 << 20) < chunk.len() as u64 {
-            peak_during = peak_during.max(rss_kb("VmRSS:"));
+            peak_during = peak_during.max(drive::rss_kb(pid, "VmRSS:"));
         }
     }
     let took = started.elapsed().as_secs_f64();
-    let rss_after = rss_kb("VmRSS:");
-    let peak_after = rss_kb("VmHWM:");
+    let rss_after = drive::rss_kb(pid, "VmRSS:");
+    let peak_after = drive::rss_kb(pid, "VmHWM:");
     println!(
         "certified zip, {mb} MB recording: {:.0} MB in {:.1} s = {:.0} MB/s",
         total as f64 / 1_048_576.0,
@@ -300,6 +218,6 @@ pub async fn zip_stream(state: &AppState, base: &str, mb: u64) -> anyhow::Result
         peak_before as f64 / 1024.0,
         peak_after as f64 / 1024.0,
     );
-    let _ = std::fs::remove_file(&dest);
+    println!("  the recording (sha256 {sha}) stays with case {scan_id}: its zip keeps answering");
     Ok(())
 }

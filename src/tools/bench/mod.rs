@@ -3,6 +3,7 @@
 //! process's memory. Figures, not pass/fail: see the README for results.
 
 pub mod api;
+pub mod drive;
 
 use crate::app::Application;
 use crate::config::Settings;
@@ -13,6 +14,7 @@ use anyhow::Context;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
@@ -20,23 +22,25 @@ pub struct BenchArgs {
     /// Number of processes to load (skipped when the database already has them).
     #[arg(long, default_value_t = 100_000)]
     pub n: usize,
-    /// Requests per measured page.
-    #[arg(long, default_value_t = 300)]
-    pub requests: usize,
+    /// Seconds each desk page is loaded for, at each concurrency.
+    #[arg(long, default_value_t = 5.0)]
+    pub seconds: f64,
+    /// Concurrent keep-alive connections (comma-separated: each page is
+    /// measured at each, against `/healthz` at the same concurrency).
+    #[arg(long, value_delimiter = ',', default_value = "16,64")]
+    pub connections: Vec<usize>,
     /// Database to load; default: SQLite in the data dir.
     #[arg(long)]
     pub database_url: Option<String>,
     #[arg(long, default_value = "./kycdesk-bench")]
     pub data_dir: std::path::PathBuf,
-    /// Skip the desk page latency measurements.
+    /// Skip the desk pages.
     #[arg(long)]
     pub skip_desk: bool,
-    /// Seconds to load each integrator API endpoint for (0 skips it).
-    #[arg(long, default_value_t = 10)]
-    pub api_seconds: u64,
-    /// Concurrent keep-alive connections for the API load.
-    #[arg(long, default_value_t = 16)]
-    pub concurrency: usize,
+    /// Seconds each integrator API endpoint is loaded for, at each
+    /// concurrency (0 skips them).
+    #[arg(long, default_value_t = 5.0)]
+    pub api_seconds: f64,
     /// Stream a certified zip holding a recording of this many MB (0 skips it).
     #[arg(long, default_value_t = 0)]
     pub zip_mb: u64,
@@ -203,15 +207,28 @@ async fn load(app: &Application, n: usize) -> anyhow::Result<Duration> {
             i = upto;
         }
         tx.commit().await?;
-        if i % 200_000 == 0 || i == n {
-            println!(
-                "load: {i} / {n} after {:.1} s",
-                started.elapsed().as_secs_f64()
-            );
-        }
+        progress(i - have as usize, n - have as usize, started.elapsed());
     }
+    eprintln!();
     analyze(app).await?;
     Ok(started.elapsed())
+}
+
+/// A one-line progress bar on stderr, redrawn in place.
+fn progress(done: usize, total: usize, took: Duration) {
+    let frac = done as f64 / total.max(1) as f64;
+    let width = 30;
+    let filled = (frac * width as f64).round() as usize;
+    let rate = done as f64 / took.as_secs_f64().max(1e-3);
+    let eta = (total - done) as f64 / rate.max(1.0);
+    eprint!(
+        "\rload [{}{}] {:>3.0} %  {done} / {total}  {:.0} rows/s  eta {:.0} s   ",
+        "#".repeat(filled),
+        " ".repeat(width - filled),
+        frac * 100.0,
+        rate,
+        eta
+    );
 }
 
 /// Fresh statistics (and, on PostgreSQL, a visibility map so index-only
@@ -228,7 +245,7 @@ async fn login(base: &str, email: &str, password: &str) -> anyhow::Result<reqwes
     let c = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(1)
+        .pool_max_idle_per_host(256)
         .tcp_nodelay(true)
         .build()?;
     let html = c
@@ -257,68 +274,6 @@ async fn login(base: &str, email: &str, password: &str) -> anyhow::Result<reqwes
         r.status()
     );
     Ok(c)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
-}
-
-async fn measure(
-    c: &reqwest::Client,
-    base: &str,
-    label: &str,
-    paths: &[String],
-) -> anyhow::Result<()> {
-    let get = |p: &str| {
-        let url = format!("{base}{p}");
-        async move {
-            let r = c.get(url).send().await?;
-            let status = r.status().as_u16();
-            let body = r.bytes().await?;
-            anyhow::Ok((status, body))
-        }
-    };
-    let mut times = Vec::with_capacity(paths.len());
-    // One warm-up request so the first connection setup is not measured.
-    get(&paths[0]).await?;
-    for p in paths {
-        let t = Instant::now();
-        let (status, body) = get(p).await?;
-        times.push(t.elapsed());
-        anyhow::ensure!(
-            status == 200,
-            "{label}: {p} answered {status}: {}",
-            String::from_utf8_lossy(&body)
-                .chars()
-                .take(300)
-                .collect::<String>()
-        );
-    }
-    times.sort();
-    println!(
-        "{label:<28} n={:<5} p50 {:>7.2} ms   p95 {:>7.2} ms   p99 {:>7.2} ms",
-        times.len(),
-        percentile(&times, 0.50),
-        percentile(&times, 0.95),
-        percentile(&times, 0.99)
-    );
-    Ok(())
-}
-
-fn memory() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .filter(|l| l.starts_with("VmRSS") || l.starts_with("VmHWM"))
-                .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-                .collect::<Vec<_>>()
-                .join(", ")
-        })
-        .unwrap_or_else(|_| "unavailable".into())
 }
 
 const SUPERVISOR: (&str, &str) = ("bench.supervisor@kycdesk.bench", "bench-password-123");
@@ -363,93 +318,285 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
             Err(e) => return Err(e.into()),
         }
     }
-    let port = app.port();
+    // The server under load is a separate `kycdesk serve` on the same
+    // database, so its memory is its own (the loader's and the client's
+    // are not counted) and client and server are scheduled apart.
     let state = app.state.clone();
-    tokio::spawn(app.run_until_stopped());
-    let base = format!("http://127.0.0.1:{port}");
+    drop(app);
+    let server = Server::start(&a.data_dir, a.database_url.as_deref()).await?;
+    let base = server.base.clone();
+    let idle = server.memory();
+    println!(
+        "serve (pid {}): RSS {:.1} MB idle after start",
+        server.pid,
+        idle.0 as f64 / 1024.0
+    );
     if a.zip_mb > 0 {
-        crate::tools::bench::api::zip_stream(&state, &base, a.zip_mb).await?;
+        api::zip_stream(&state, &base, a.zip_mb, server.pid).await?;
     }
-    if a.api_seconds > 0 {
-        crate::tools::bench::api::api_throughput(&state, &base, a.concurrency, a.api_seconds)
-            .await?;
+    let plain = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .tcp_nodelay(true)
+        .build()?;
+    let api_pages = if a.api_seconds > 0.0 {
+        api::pages(&state, &base).await?
+    } else {
+        Vec::new()
+    };
+    let desk = if a.skip_desk {
+        None
+    } else {
+        Some(desk_pages(&state, &base, a.n, email, password).await?)
+    };
+    let peak_before = server.memory().1;
+    for &conns in &a.connections {
+        println!();
+        drive::header();
+        let healthz = format!("{base}/healthz");
+        let floor = drive::drive(&plain, conns, a.seconds.max(a.api_seconds), move |c, _| {
+            c.get(&healthz)
+        })
+        .await?;
+        drive::line("/healthz (the floor)", conns, &floor, None);
+        for page in &api_pages {
+            let f = page.run(&plain, conns, a.api_seconds).await?;
+            drive::line(&page.label, conns, &f, Some(&floor));
+        }
+        if let Some(pages) = &desk {
+            for (client, page) in pages {
+                let f = page.run(client, conns, a.seconds).await?;
+                drive::line(&page.label, conns, &f, Some(&floor));
+            }
+        }
     }
-    if a.skip_desk {
-        println!(
-            "memory (server and bench client, one process): {}",
-            memory()
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    let c = login(&base, email, password).await?;
+    let (now, peak) = server.memory();
+    println!();
+    println!(
+        "memory of serve: RSS {:.1} MB idle after start, {:.1} MB now, peak {:.1} MB \
+         (peak before the measured load {:.1} MB)",
+        idle.0 as f64 / 1024.0,
+        now as f64 / 1024.0,
+        peak as f64 / 1024.0,
+        peak_before as f64 / 1024.0,
+    );
+    Ok(ExitCode::SUCCESS)
+}
 
+/// `kycdesk serve` in a child process, killed when dropped.
+struct Server {
+    child: tokio::process::Child,
+    pid: u32,
+    base: String,
+}
+
+impl Server {
+    async fn start(
+        data_dir: &std::path::Path,
+        database_url: Option<&str>,
+    ) -> anyhow::Result<Server> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut cmd = tokio::process::Command::new(std::env::current_exe()?);
+        cmd.arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--bind")
+            .arg(format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true);
+        if let Some(url) = database_url {
+            cmd.arg("--database-url").arg(url);
+        }
+        let mut child = cmd.spawn().context("start kycdesk serve")?;
+        let pid = child.id().context("serve exited at once")?;
+        let base = format!("http://127.0.0.1:{port}");
+        let probe = reqwest::Client::new();
+        let started = Instant::now();
+        loop {
+            if let Ok(r) = probe.get(format!("{base}/healthz")).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            if let Some(status) = child.try_wait()? {
+                anyhow::bail!("kycdesk serve exited with {status}");
+            }
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(120),
+                "kycdesk serve did not answer /healthz within 120 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(Server { child, pid, base })
+    }
+
+    /// (RSS now, peak RSS) of the server, KiB.
+    fn memory(&self) -> (u64, u64) {
+        (
+            drive::rss_kb(self.pid, "VmRSS:"),
+            drive::rss_kb(self.pid, "VmHWM:"),
+        )
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// A page to load: a label and the paths to request, taken in turn.
+pub struct Page {
+    pub label: String,
+    paths: Arc<Vec<String>>,
+    bearer: Option<String>,
+    /// A JSON body makes it a POST.
+    body: Option<serde_json::Value>,
+}
+
+impl Page {
+    pub fn get(label: &str, paths: Vec<String>) -> Page {
+        Page {
+            label: label.into(),
+            paths: Arc::new(paths),
+            bearer: None,
+            body: None,
+        }
+    }
+
+    pub fn with_bearer(mut self, token: &str) -> Page {
+        self.bearer = Some(token.into());
+        self
+    }
+
+    pub fn post(label: &str, url: String, body: serde_json::Value) -> Page {
+        Page {
+            label: label.into(),
+            paths: Arc::new(vec![url]),
+            bearer: None,
+            body: Some(body),
+        }
+    }
+
+    pub async fn run(
+        &self,
+        client: &reqwest::Client,
+        conns: usize,
+        secs: f64,
+    ) -> anyhow::Result<drive::Figures> {
+        let (paths, bearer, body) = (self.paths.clone(), self.bearer.clone(), self.body.clone());
+        drive::drive(client, conns, secs, move |c, i| {
+            // A stride coprime with the usual list sizes spreads the
+            // connections over the list.
+            let url = &paths[i.wrapping_mul(7919) % paths.len()];
+            let r = match &body {
+                Some(b) => c.post(url).json(b),
+                None => c.get(url),
+            };
+            match &bearer {
+                Some(t) => r.bearer_auth(t),
+                None => r,
+            }
+        })
+        .await
+        .with_context(|| self.label.clone())
+    }
+}
+
+/// The desk pages, each with the logged-in client that reads it (an agent
+/// for the queue and cases, a supervisor for the dashboard).
+async fn desk_pages(
+    state: &crate::state::AppState,
+    base: &str,
+    n: usize,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<Vec<(reqwest::Client, Page)>> {
+    let c = login(base, email, password).await?;
+    let sup = login(base, SUPERVISOR.0, SUPERVISOR.1).await?;
     let deep = crate::store::bench_samples::pending_position(&state.db, 10_000).await?;
     let ids = crate::store::bench_samples::pending_ids(&state.db, 2000).await?;
     anyhow::ensure!(!ids.is_empty(), "no processes to measure");
     let mut rng = StdRng::seed_from_u64(7);
-    let r = a.requests;
-    let first: Vec<String> = (0..r)
-        .map(|_| "/desk/queue?state=PENDING_VERIFICATION".to_string())
-        .collect();
-    measure(&c, &base, "queue, first page", &first).await?;
+    let k = 2000;
+    let url = |p: String| format!("{base}{p}");
+    let mut pages = vec![Page::get(
+        "queue, first page",
+        vec![url("/desk/queue?state=PENDING_VERIFICATION".into())],
+    )];
     match deep {
-        Some((at, id)) => {
-            let p = format!("/desk/queue?state=PENDING_VERIFICATION&after={at}_{id}");
-            measure(&c, &base, "queue, 10,000 rows deep", &vec![p; r]).await?;
-        }
-        None => {
-            println!("queue, 10,000 rows deep      (fewer than 10,000 cases in review; skipped)")
-        }
+        Some((at, id)) => pages.push(Page::get(
+            "queue, 10,000 rows deep",
+            vec![url(format!(
+                "/desk/queue?state=PENDING_VERIFICATION&after={at}_{id}"
+            ))],
+        )),
+        None => println!("queue, 10,000 rows deep: fewer than 10,000 cases in review; skipped"),
     }
-    let filtered: Vec<String> = (0..r)
-        .map(|_| {
-            format!(
-                "/desk/queue?state=PENDING_VERIFICATION&country={}&doc_type=Passport&score_min=0.5",
-                COUNTRIES[rng.gen_range(0..COUNTRIES.len())]
-            )
-        })
-        .collect();
-    measure(&c, &base, "queue, filtered", &filtered).await?;
-    let search: Vec<String> = (0..r)
-        .map(|k| {
-            if k % 2 == 0 {
-                format!("/desk/queue?q={}", surname(&mut rng).to_lowercase())
-            } else {
-                format!("/desk/queue?q=B{:08}", rng.gen_range(0..a.n))
-            }
-        })
-        .collect();
-    measure(&c, &base, "search (surname / doc no.)", &search).await?;
+    pages.push(Page::get(
+        "queue, filtered",
+        (0..k)
+            .map(|_| {
+                url(format!(
+                    "/desk/queue?state=PENDING_VERIFICATION&country={}&doc_type=Passport&score_min=0.5",
+                    COUNTRIES[rng.gen_range(0..COUNTRIES.len())]
+                ))
+            })
+            .collect(),
+    ));
+    pages.push(Page::get(
+        "search, surname / doc no.",
+        (0..k)
+            .map(|j| {
+                if j % 2 == 0 {
+                    url(format!(
+                        "/desk/queue?q={}",
+                        surname(&mut rng).to_lowercase()
+                    ))
+                } else {
+                    url(format!("/desk/queue?q=B{:08}", rng.gen_range(0..n)))
+                }
+            })
+            .collect(),
+    ));
     // Two words, given name and surname, in either order.
-    let words: Vec<String> = (0..r)
-        .map(|k| {
-            let (n, s) = (NAMES[rng.gen_range(0..NAMES.len())], surname(&mut rng));
-            if k % 2 == 0 {
-                format!("/desk/queue?q={n}+{s}")
-            } else {
-                format!("/desk/queue?q={s}+{n}")
-            }
-        })
-        .collect();
-    measure(&c, &base, "search (two words)", &words).await?;
-    let cases: Vec<String> = (0..r)
-        .map(|_| format!("/desk/cases/{}", ids[rng.gen_range(0..ids.len())]))
-        .collect();
-    measure(&c, &base, "case page", &cases).await?;
-    // The supervisors' dashboard: the default 30 days and a whole year.
-    let sup = login(&base, SUPERVISOR.0, SUPERVISOR.1).await?;
-    let month: Vec<String> = vec!["/desk/dashboard".to_string(); r];
-    measure(&sup, &base, "dashboard, 30 days", &month).await?;
+    pages.push(Page::get(
+        "search, two words",
+        (0..k)
+            .map(|j| {
+                let (g, s) = (NAMES[rng.gen_range(0..NAMES.len())], surname(&mut rng));
+                if j % 2 == 0 {
+                    url(format!("/desk/queue?q={g}+{s}"))
+                } else {
+                    url(format!("/desk/queue?q={s}+{g}"))
+                }
+            })
+            .collect(),
+    ));
+    pages.push(Page::get(
+        "case page (writes an audit entry)",
+        (0..k)
+            .map(|_| url(format!("/desk/cases/{}", ids[rng.gen_range(0..ids.len())])))
+            .collect(),
+    ));
+    let mut out: Vec<(reqwest::Client, Page)> = pages.into_iter().map(|p| (c.clone(), p)).collect();
     let today = chrono::Utc::now().date_naive();
-    let year = format!(
-        "/desk/dashboard?from={}&to={}",
-        today - chrono::Duration::days(365),
-        today
-    );
-    measure(&sup, &base, "dashboard, 366 days", &vec![year; r]).await?;
-    println!(
-        "memory (server and bench client, one process): {}",
-        memory()
-    );
-    Ok(ExitCode::SUCCESS)
+    out.push((
+        sup.clone(),
+        Page::get("dashboard, 30 days", vec![url("/desk/dashboard".into())]),
+    ));
+    out.push((
+        sup,
+        Page::get(
+            "dashboard, 366 days",
+            vec![url(format!(
+                "/desk/dashboard?from={}&to={}",
+                today - chrono::Duration::days(365),
+                today
+            ))],
+        ),
+    ));
+    Ok(out)
 }
