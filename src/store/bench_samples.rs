@@ -17,6 +17,9 @@ pub async fn analyze(db: &Db) -> Result<(), sqlx::Error> {
         Backend::Sqlite => "ANALYZE",
     };
     sqlx::query(sql).execute(db.write()).await?;
+    if db.backend == Backend::Sqlite {
+        super::drop_sample_statistics(db.write()).await?;
+    }
     Ok(())
 }
 

@@ -648,3 +648,33 @@ async fn scan_id_prefixes_hold_under_a_locale_collation() {
         }
     }
 }
+
+/// A manual `ANALYZE` fills `sqlite_stat4`, whose samples make SQLite
+/// re-prepare statements on every execution; the next start empties it
+/// and keeps `sqlite_stat1`, and the queue still answers.
+#[tokio::test]
+async fn sqlite_sample_statistics_are_cleared_at_start() {
+    let Some(mut app) = spawn_app(Backend::Sqlite).await else {
+        return;
+    };
+    app.seed(30).await;
+    sqlx::query("ANALYZE")
+        .execute(app.state.db.write())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let count = |app: &crate::helpers::TestApp, table: &'static str| {
+        let db = app.state.db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(&format!("SELECT COUNT(*) FROM {table}"))
+                .fetch_one(db.read())
+                .await
+                .unwrap_or_else(|e| panic!("{table}: {e}"))
+        }
+    };
+    assert!(count(&app, "sqlite_stat4").await > 0, "ANALYZE sampled");
+    app.restart().await;
+    assert_eq!(count(&app, "sqlite_stat4").await, 0);
+    assert!(count(&app, "sqlite_stat1").await > 0, "stat1 is kept");
+    let desk = app.login(AGENT).await;
+    assert_eq!(desk.get("/desk/queue").await.status(), 200);
+}
