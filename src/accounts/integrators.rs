@@ -290,6 +290,8 @@ pub async fn update(
             detail: serde_json::json!({"integrator_id": id, "webhook_url": webhook, "frame_ancestors": origins, "submit_state": s.submit_state, "webhook_headers": headers.keys().collect::<Vec<_>>(), "redirect_top": s.redirect_top, "sla_hours": s.sla_hours, "confirm_contact": s.confirm_contact.as_str(), "phone_country": phone_country}),
         })
     .await?;
+    // Cached token checks see the change at once on this instance.
+    db.integrators_changed();
     Ok(())
 }
 
@@ -331,6 +333,8 @@ pub async fn set_verification(
         detail: serde_json::json!({"integrator_id": id, "sandbox": sandbox, "redirect_uris": uris}),
     })
     .await?;
+    // Cached token checks see the change at once on this instance.
+    db.integrators_changed();
     Ok(())
 }
 
@@ -371,6 +375,8 @@ pub async fn rotate_secret(
     })
     .await?;
     let api_key = rows::api_key_of(db.write(), id).await?.unwrap_or_default();
+    // Cached token checks see the change at once on this instance.
+    db.integrators_changed();
     Ok(RotatedSecret {
         api_key,
         api_secret: secret,
@@ -400,6 +406,8 @@ pub async fn set_enabled(
         detail: serde_json::json!({"integrator_id": id}),
     })
     .await?;
+    // Cached token checks see the change at once on this instance.
+    db.integrators_changed();
     Ok(())
 }
 
@@ -431,5 +439,7 @@ pub async fn set_user_payload_key(
         detail: serde_json::json!({"integrator_id": id}),
     })
     .await?;
+    // Cached token checks see the change at once on this instance.
+    db.integrators_changed();
     Ok(())
 }

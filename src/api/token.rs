@@ -117,7 +117,7 @@ impl FromRequest for ApiClient {
                 })?;
             let claims = verify(state, token.trim())?;
             // A disabled integrator loses access at once, not when its token expires.
-            let row = rows::by_id(state.db.read(), &claims.sub)
+            let row = rows::auth_by_id(&state.db, &claims.sub)
                 .await?
                 .ok_or_else(|| {
                     Problem::Unauthorized("the integrator of this token no longer exists".into())

@@ -77,6 +77,9 @@ pub struct Db {
     pub backend: Backend,
     read: AnyPool,
     write: AnyPool,
+    /// The integrator rows API tokens are checked against (see
+    /// `integrators::auth_by_id`), shared by every clone of this handle.
+    pub(crate) auth_cache: std::sync::Arc<integrators::AuthCache>,
 }
 
 impl Db {
@@ -105,6 +108,7 @@ impl Db {
                     backend,
                     read,
                     write,
+                    auth_cache: Default::default(),
                 })
             }
             Backend::Postgres => {
@@ -113,6 +117,7 @@ impl Db {
                     backend,
                     read: pool.clone(),
                     write: pool,
+                    auth_cache: Default::default(),
                 })
             }
         }
@@ -209,6 +214,7 @@ impl Db {
                     backend: self.backend,
                     read: pool.clone(),
                     write: pool,
+                    auth_cache: self.auth_cache.clone(),
                 })
             }
         }

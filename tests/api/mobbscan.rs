@@ -114,9 +114,22 @@ async fn tokens_are_issued_and_checked(b: Backend) {
         );
     }
     // A disabled integrator can neither get tokens nor use the ones it has.
+    // Disabled straight in the database, as another app server sharing it
+    // would: this instance's cached row ends within its stated bound (a
+    // change made through this instance ends it at once: see
+    // `integrators_are_administered_on_the_desk`).
+    assert_ne!(
+        call(&app, reqwest::Method::GET, probe, &good, None).await.0,
+        403,
+        "the row is cached while enabled"
+    );
     kycdesk::store::integrators::set_enabled(app.state.db.write(), &c.integrator_id, false)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    tokio::time::sleep(
+        kycdesk::store::integrators::AUTH_CACHE_TTL + std::time::Duration::from_millis(50),
+    )
+    .await;
     let r = http
         .post(app.url("/auth/token"))
         .json(&json!({"api_key": c.api_key, "api_secret": c.api_secret}))
