@@ -13,8 +13,14 @@ use sha2::{Digest, Sha256};
 use std::io::Write;
 use std::time::Instant;
 
-/// Gives the first bench integrator API credentials.
-async fn credentials(state: &AppState) -> anyhow::Result<(String, String, String)> {
+/// The bench integrator's id, API key and secret.
+pub type Credentials = (String, String, String);
+
+/// Gives the first bench integrator API credentials. Called once, before
+/// the server starts: the secret is rotated from the bench's own database
+/// handle, which the server sees as another app server's change (its
+/// cached integrator row would refuse new tokens for up to a second).
+pub async fn credentials(state: &AppState) -> anyhow::Result<Credentials> {
     let id = crate::store::bench_samples::integrator_with_pending(&state.db)
         .await
         .context("no process to read")?;
@@ -24,8 +30,8 @@ async fn credentials(state: &AppState) -> anyhow::Result<(String, String, String
 
 /// The integrator API pages: the token endpoint and
 /// getVerificationProcessData over random processes of one integrator.
-pub async fn pages(state: &AppState, base: &str) -> anyhow::Result<Vec<Page>> {
-    let (integrator, key, secret) = credentials(state).await?;
+pub async fn pages(state: &AppState, base: &str, creds: &Credentials) -> anyhow::Result<Vec<Page>> {
+    let (integrator, key, secret) = creds;
     let body = serde_json::json!({"api_key": key, "api_secret": secret});
     let token: serde_json::Value = reqwest::Client::new()
         .post(format!("{base}/auth/token"))
@@ -38,7 +44,7 @@ pub async fn pages(state: &AppState, base: &str) -> anyhow::Result<Vec<Page>> {
         .as_str()
         .context("no access token")?
         .to_string();
-    let ids = crate::store::bench_samples::ids_of_integrator(&state.db, &integrator, 5000).await?;
+    let ids = crate::store::bench_samples::ids_of_integrator(&state.db, integrator, 5000).await?;
     anyhow::ensure!(!ids.is_empty(), "the bench integrator has no processes");
     Ok(vec![
         Page::post("POST /auth/token", format!("{base}/auth/token"), body),
@@ -54,8 +60,14 @@ pub async fn pages(state: &AppState, base: &str) -> anyhow::Result<Vec<Page>> {
 
 /// Builds a final process with an `mb`-megabyte recording, then downloads
 /// its certified zip once, discarding the bytes as they arrive.
-pub async fn zip_stream(state: &AppState, base: &str, mb: u64, pid: u32) -> anyhow::Result<()> {
-    let (integrator, key, secret) = credentials(state).await?;
+pub async fn zip_stream(
+    state: &AppState,
+    base: &str,
+    mb: u64,
+    pid: u32,
+    creds: &Credentials,
+) -> anyhow::Result<()> {
+    let (integrator, key, secret) = creds;
     // The recording: pseudo-random bytes written straight into the blob
     // store, hashed on the way (as big uploads will be).
     let blobs_tmp = state.settings.data_dir.join("blobs").join("tmp");

@@ -323,6 +323,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     // are not counted) and client and server are scheduled apart.
     let state = app.state.clone();
     drop(app);
+    let creds = api::credentials(&state).await?;
     let server = Server::start(&a.data_dir, a.database_url.as_deref()).await?;
     let base = server.base.clone();
     let idle = server.memory();
@@ -332,14 +333,14 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         idle.0 as f64 / 1024.0
     );
     if a.zip_mb > 0 {
-        api::zip_stream(&state, &base, a.zip_mb, server.pid).await?;
+        api::zip_stream(&state, &base, a.zip_mb, server.pid, &creds).await?;
     }
     let plain = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .tcp_nodelay(true)
         .build()?;
     let api_pages = if a.api_seconds > 0.0 {
-        api::pages(&state, &base).await?
+        api::pages(&state, &base, &creds).await?
     } else {
         Vec::new()
     };
