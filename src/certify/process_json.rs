@@ -4,7 +4,7 @@
 //! A typed struct, so the OpenAPI document describes exactly what is sent.
 
 use crate::domain::{rfc3339_ms, Document, Validation};
-use crate::store::processes::{EvidenceRow, ProcessRow};
+use crate::store::processes::{EvidenceName, EvidenceRow, ProcessRow};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -69,7 +69,7 @@ pub struct ConfirmedContact {
 
 pub fn build(
     p: &ProcessRow,
-    evidence: &[EvidenceRow],
+    evidence: &[EvidenceName],
     base: &str,
 ) -> Result<ProcessData, crate::store::processes::CorruptRow> {
     let id = &p.scan_id;
@@ -121,5 +121,6 @@ pub fn build(
 
 /// The process JSON; a corrupt stored column is an error, not a blank field.
 pub fn render(p: &ProcessRow, evidence: &[EvidenceRow], base: &str) -> anyhow::Result<Value> {
-    Ok(serde_json::to_value(build(p, evidence, base)?)?)
+    let names: Vec<EvidenceName> = evidence.iter().map(EvidenceName::from).collect();
+    Ok(serde_json::to_value(build(p, &names, base)?)?)
 }

@@ -289,6 +289,13 @@ impl Document {
         (name, surname, number)
     }
 
+    /// The words the desk search finds this document by: every word of
+    /// its folded given names and surnames (see [`search_words`]).
+    pub fn search_words(&self) -> Vec<String> {
+        let (name, surname, _) = self.search_keys();
+        search_words(&format!("{name} {surname}"))
+    }
+
     pub fn display_name(&self) -> String {
         let parts: Vec<&str> = [self.name.as_deref(), self.surname.as_deref()]
             .into_iter()
@@ -319,6 +326,25 @@ pub fn fold(s: &str) -> String {
             other => other,
         })
         .collect()
+}
+
+/// The longest word the search index keeps, in characters: longer words
+/// (of a name or of a query) are cut to it, so both sides still meet, and
+/// an index entry stays far below PostgreSQL's b-tree row limit.
+pub const SEARCH_WORD_MAX: usize = 40;
+
+/// Folded words of a name or a search query, split at spaces and hyphens
+/// ("Jean-Luc" is found by "luc"), each cut to [`SEARCH_WORD_MAX`]
+/// characters, without repeats, in their order.
+pub fn search_words(s: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for w in fold(s).split(|c: char| c.is_whitespace() || c == '-') {
+        let w: String = w.chars().take(SEARCH_WORD_MAX).collect();
+        if !w.is_empty() && !out.contains(&w) {
+            out.push(w);
+        }
+    }
+    out
 }
 
 /// One validation's outcome, as shown in `validations` of the process JSON.

@@ -1,7 +1,7 @@
 //! Review-queue filters, parsed from the query string once so that every
 //! filtered view is a bookmarkable URL and the store only sees valid values.
 
-use super::process::{fold, State, DOC_TYPES};
+use super::process::{search_words, State, DOC_TYPES};
 use super::validation;
 use chrono::NaiveDate;
 use serde::Deserialize;
@@ -88,16 +88,14 @@ fn search_of(q: &str) -> Search {
             upper: q.to_uppercase(),
         };
     }
-    let words: Vec<String> = fold(q)
-        .split_whitespace()
-        .take(MAX_SEARCH_WORDS)
-        .map(str::to_string)
-        .collect();
+    let mut words = search_words(q);
+    words.truncate(MAX_SEARCH_WORDS);
     if words.len() > 1 {
         return Search::Words(words);
     }
+    // One word (or none, e.g. "-": then only a document number can match).
     Search::Text {
-        folded: fold(q),
+        folded: words.pop().unwrap_or_default(),
         upper: q.to_uppercase(),
     }
 }
@@ -406,6 +404,18 @@ mod tests {
         // Too short for a scanId prefix: a name or document-number search.
         assert!(matches!(search_of("0c874b5"), Search::Text { .. }));
         assert!(matches!(search_of("schmidt"), Search::Text { .. }));
+        // Hyphens split words as they do in the index; repeats count once.
+        assert_eq!(
+            search_of("Jean-Luc jean"),
+            Search::Words(vec!["jean".into(), "luc".into()])
+        );
+        assert_eq!(
+            search_of("-"),
+            Search::Text {
+                folded: String::new(),
+                upper: "-".into()
+            }
+        );
         assert_eq!(
             search_of("a b c d e f"),
             Search::Words(vec!["a".into(), "b".into(), "c".into(), "d".into()])

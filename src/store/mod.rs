@@ -17,6 +17,7 @@ pub mod qa;
 pub mod rate_limits;
 pub mod retakes;
 pub mod risk_lists;
+pub mod search_words;
 pub mod users;
 pub mod verifications;
 pub mod webhooks;
@@ -129,6 +130,16 @@ impl Db {
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.write).await,
         }
         .context("database migrations failed")?;
+        if search_words::rebuild_pending(&self.write)
+            .await
+            .context("reading pending rebuilds")?
+        {
+            tracing::info!("building the search word index from existing cases");
+            let n = search_words::rebuild(&self.write)
+                .await
+                .context("building the search word index")?;
+            tracing::info!(cases = n, "search word index built");
+        }
         if self.backend == Backend::Sqlite {
             drop_sample_statistics(&self.write)
                 .await

@@ -185,6 +185,72 @@ pub async fn get(pool: &AnyPool, scan_id: &str) -> Result<Option<ProcessRow>, sq
     .await
 }
 
+/// What the API's process answer says of each evidence: its kind and type.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct EvidenceName {
+    pub kind: String,
+    pub evidence_type: String,
+}
+
+impl From<&EvidenceRow> for EvidenceName {
+    fn from(e: &EvidenceRow) -> Self {
+        EvidenceName {
+            kind: e.kind.clone(),
+            evidence_type: e.evidence_type.clone(),
+        }
+    }
+}
+
+/// A process and the names of its evidence in one statement (the
+/// integrator API's hottest read: one round trip to the database instead
+/// of two). The names come aggregated with control-character separators,
+/// which no kind or type holds, and are sorted here.
+pub async fn get_with_evidence_names(
+    pool: &AnyPool,
+    backend: super::Backend,
+    scan_id: &str,
+) -> Result<Option<(ProcessRow, Vec<EvidenceName>)>, sqlx::Error> {
+    use sqlx::Row;
+    let agg = match backend {
+        super::Backend::Sqlite => "group_concat",
+        super::Backend::Postgres => "string_agg",
+    };
+    let sql = format!(
+        "SELECT {PROCESS_COLS}, \
+         (SELECT {agg}(e.kind || $2 || e.evidence_type, $3) FROM evidence e WHERE e.scan_id = p.scan_id) AS evidence_names \
+         FROM processes p JOIN integrators i ON i.id = p.integrator_id WHERE p.scan_id = $1"
+    );
+    let Some(row) = sqlx::query(&sql)
+        .bind(scan_id)
+        .bind(KIND_SEP)
+        .bind(NAME_SEP)
+        .fetch_optional(pool)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let process = <ProcessRow as sqlx::FromRow<_>>::from_row(&row)?;
+    let joined: Option<String> = row.try_get("evidence_names")?;
+    let mut names = Vec::new();
+    for item in joined.iter().flat_map(|j| j.split(NAME_SEP)) {
+        let (kind, t) = item.split_once(KIND_SEP).ok_or_else(|| {
+            sqlx::Error::Decode(format!("evidence name {item:?} of {scan_id} has no kind").into())
+        })?;
+        names.push(EvidenceName {
+            kind: kind.to_string(),
+            evidence_type: t.to_string(),
+        });
+    }
+    names.sort();
+    Ok(Some((process, names)))
+}
+
+/// Separators of [`get_with_evidence_names`]' aggregate (unit and record
+/// separators: kinds and types hold only letters, digits, - and _, as
+/// `review::attach` checks).
+const KIND_SEP: &str = "\u{1f}";
+const NAME_SEP: &str = "\u{1e}";
+
 pub async fn get_in_tx(tx: &mut Tx, scan_id: &str) -> Result<Option<ProcessRow>, sqlx::Error> {
     sqlx::query_as::<_, ProcessRow>(&format!(
         "SELECT {PROCESS_COLS} FROM processes p JOIN integrators i ON i.id = p.integrator_id WHERE p.scan_id = $1"
@@ -286,6 +352,11 @@ pub async fn insert_many(tx: &mut Tx, ps: &[NewProcess]) -> Result<(), sqlx::Err
         );
         b.apply(sqlx::query(&sql)).execute(&mut **tx).await?;
     }
+    let words: Vec<(&str, i64, Vec<String>)> = ps
+        .iter()
+        .map(|p| (p.scan_id.as_str(), p.created_at, p.document.search_words()))
+        .collect();
+    super::search_words::insert(tx, &words).await?;
     let mut per_state: HashMap<State, i64> = HashMap::new();
     let mut open: std::collections::BTreeMap<(State, i64), i64> = Default::default();
     let mut finals = Vec::new();
@@ -393,13 +464,6 @@ impl QueueRow {
     }
 }
 
-/// `%`, `_` and the escape itself taken literally in a LIKE pattern.
-fn like_escape(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
-}
-
 /// The smallest string above every string starting with the hex prefix
 /// `p`: its last digit raised by one (`0c87` -> `0c88`, `9` -> `a`, `f` ->
 /// `g`). Digits and letters only, so the bound holds under any collation
@@ -416,6 +480,99 @@ fn raise_last(p: &str) -> String {
     chars.into_iter().collect()
 }
 
+/// One index walk of a search: the union of the newest rows of each is
+/// cut to the page.
+enum Branch {
+    /// Cases matching a condition on `p` (a document number, a scanId
+    /// range, or a state walked newest first with word probes).
+    Rows(String),
+    /// The cases holding one indexed word (a bind placeholder), which also
+    /// hold a word starting with each probe.
+    Word { word: String, probes: Vec<Probe> },
+}
+
+/// "The case holds a word in [lo, hi)": one seek in process_words' primary
+/// key (scan_id, word), no case row read.
+#[derive(Clone)]
+struct Probe {
+    lo: String,
+    hi: String,
+}
+
+impl Probe {
+    fn new(b: &mut Binds, prefix: &str) -> Probe {
+        Probe {
+            lo: b.push(Bind::Text(prefix.to_string())),
+            hi: b.push(Bind::Text(format!("{prefix}\u{10FFFF}"))),
+        }
+    }
+
+    fn on(&self, t: &str) -> String {
+        format!(
+            "EXISTS (SELECT 1 FROM process_words x WHERE x.scan_id = {t}.scan_id AND x.word >= {} AND x.word < {})",
+            self.lo, self.hi
+        )
+    }
+}
+
+/// The most indexed words one search word may stand for (its completions)
+/// before the search walks the states newest first instead: such a prefix
+/// is so short that matching cases are dense, so the walk stops soon.
+const MAX_COMPLETIONS: usize = 64;
+
+/// The branches finding cases where every search word starts a word of the
+/// names. One word drives (the one with the fewest completions, then the
+/// longest): a branch per completion, walked newest first, probing the
+/// other words. No branch at all when some word has no completion.
+async fn name_branches(
+    pool: &AnyPool,
+    b: &mut Binds,
+    words: &[String],
+) -> Result<Vec<Branch>, sqlx::Error> {
+    let mut completions = Vec::with_capacity(words.len());
+    for w in words {
+        let c = super::search_words::starting_with(pool, w, MAX_COMPLETIONS + 1).await?;
+        if c.is_empty() {
+            return Ok(Vec::new());
+        }
+        completions.push(c);
+    }
+    let Some(driver) = (0..words.len()).min_by_key(|&i| {
+        (
+            completions[i].len(),
+            std::cmp::Reverse(words[i].chars().count()),
+        )
+    }) else {
+        return Ok(Vec::new());
+    };
+    if completions[driver].len() > MAX_COMPLETIONS {
+        let probes: Vec<Probe> = words.iter().map(|w| Probe::new(b, w)).collect();
+        let all: Vec<String> = probes.iter().map(|pr| pr.on("p")).collect();
+        let all = all.join(" AND ");
+        return Ok(State::ALL
+            .iter()
+            .map(|s| {
+                Branch::Rows(format!(
+                    "p.state = {} AND {all}",
+                    b.push(Bind::Text(s.as_str().into()))
+                ))
+            })
+            .collect());
+    }
+    // Bound once, shared by every branch.
+    let probes: Vec<Probe> = (0..words.len())
+        .filter(|&i| i != driver)
+        .map(|i| Probe::new(b, &words[i]))
+        .collect();
+    Ok(completions[driver]
+        .iter()
+        .map(|word| Branch::Word {
+            word: b.push(Bind::Text(word.clone())),
+            probes: probes.clone(),
+        })
+        .collect())
+}
+
 /// A page of the queue. Keyset pagination on (created_at, scan_id): a page
 /// 10,000 rows deep costs the same as the first one.
 pub async fn queue(
@@ -427,7 +584,7 @@ pub async fn queue(
 ) -> Result<Vec<QueueRow>, sqlx::Error> {
     let mut b = Binds::default();
     let mut wh: Vec<String> = Vec::new();
-    let mut text: Option<Vec<String>> = None;
+    let mut text: Option<Vec<Branch>> = None;
     // A search spans every state: a reviewer looking for a person should find
     // them wherever their case is.
     let ascending = match &f.search {
@@ -443,45 +600,23 @@ pub async fn queue(
             false
         }
         Some(Search::Text { folded, upper }) => {
-            let lo = b.push(Bind::Text(folded.clone()));
-            let hi = b.push(Bind::Text(format!("{folded}\u{10FFFF}")));
-            let num = b.push(Bind::Text(upper.clone()));
-            text = Some(vec![
-                format!("p.search_name >= {lo} AND p.search_name < {hi}"),
-                format!("p.search_surname >= {lo} AND p.search_surname < {hi}"),
-                format!("p.document_number = {num}"),
-            ]);
+            let mut branches = vec![Branch::Rows(format!(
+                "p.document_number = {}",
+                b.push(Bind::Text(upper.clone()))
+            ))];
+            if !folded.is_empty() {
+                branches.extend(name_branches(pool, &mut b, std::slice::from_ref(folded)).await?);
+            }
+            text = Some(branches);
             false
         }
         Some(Search::Words(words)) => {
-            // Every word must start a word of the names or surnames. Each
-            // word drives one index range per column (a branch); the other
-            // words are checked on the rows that range finds. Any order
-            // works because every word gets its branches.
-            let mut every = Vec::new();
-            let mut ranges = Vec::new();
-            for w in words {
-                let lo = b.push(Bind::Text(w.clone()));
-                let hi = b.push(Bind::Text(format!("{w}\u{10FFFF}")));
-                let esc = like_escape(w);
-                let start = b.push(Bind::Text(format!("{esc}%")));
-                let inner = b.push(Bind::Text(format!("% {esc}%")));
-                every.push(format!(
-                    "(p.search_name LIKE {start} ESCAPE '\\' OR p.search_name LIKE {inner} ESCAPE '\\' \
-                     OR p.search_surname LIKE {start} ESCAPE '\\' OR p.search_surname LIKE {inner} ESCAPE '\\')"
-                ));
-                ranges.push(format!("p.search_name >= {lo} AND p.search_name < {hi}"));
-                ranges.push(format!(
-                    "p.search_surname >= {lo} AND p.search_surname < {hi}"
-                ));
+            let branches = name_branches(pool, &mut b, words).await?;
+            if branches.is_empty() {
+                // Some word starts no indexed name at all.
+                return Ok(Vec::new());
             }
-            let all = every.join(" AND ");
-            text = Some(
-                ranges
-                    .into_iter()
-                    .map(|r| format!("{r} AND {all}"))
-                    .collect(),
-            );
+            text = Some(branches);
             false
         }
         Some(Search::ScanIdPrefix { prefix, upper }) => {
@@ -494,8 +629,10 @@ pub async fn queue(
             let like = b.push(Bind::Text(format!("{prefix}%")));
             let num = b.push(Bind::Text(upper.clone()));
             text = Some(vec![
-                format!("p.scan_id >= {lo} AND p.scan_id < {hi} AND p.scan_id LIKE {like}"),
-                format!("p.document_number = {num}"),
+                Branch::Rows(format!(
+                    "p.scan_id >= {lo} AND p.scan_id < {hi} AND p.scan_id LIKE {like}"
+                )),
+                Branch::Rows(format!("p.document_number = {num}")),
             ]);
             false
         }
@@ -559,6 +696,8 @@ pub async fn queue(
     // Sorting by score orders on the score first (none counts as -1, so a
     // case without one is looked at first), then the usual keyset.
     let by_score = f.sort == Sort::LowestScore && f.search.is_none();
+    // (created_at, scan_id) of the previous page's last row.
+    let mut after: Option<(String, String)> = None;
     if let Some(c) = &f.after {
         let at = b.push(Bind::Int(c.created_at));
         let id = b.push(Bind::Text(c.scan_id.clone()));
@@ -570,6 +709,7 @@ pub async fn queue(
                     "(COALESCE(p.facial_matching_score, -1), p.created_at, p.scan_id) {op} ({sc}, {at}, {id})"
                 ));
             }
+            _ if text.is_some() => after = Some((at, id)),
             _ => wh.push(format!("(p.created_at, p.scan_id) {op} ({at}, {id})")),
         }
     }
@@ -583,14 +723,47 @@ pub async fn queue(
     let filter = match text {
         None => wh.join(" AND "),
         // A name prefix can match tens of thousands of cases. Each branch
-        // reads only its (key, created_at, scan_id) index, the newest page
-        // is picked from those narrow tuples, and only that page is read
+        // walks one index range newest first and stops at a page, the
+        // newest page is picked from those narrow tuples (UNION: a case
+        // found by two branches counts once), and only that page is read
         // from the table.
         Some(branches) => {
+            debug_assert!(!ascending, "a search lists newest first");
             let rest: String = wh.iter().map(|w| format!(" AND {w}")).collect();
+            let page = |t: &str| match &after {
+                Some((at, id)) => format!(" AND ({t}.created_at, {t}.scan_id) < ({at}, {id})"),
+                None => String::new(),
+            };
             let union: Vec<String> = branches
                 .iter()
-                .map(|c| format!("SELECT p.scan_id, p.created_at FROM processes p WHERE {c}{rest}"))
+                .enumerate()
+                .map(|(i, br)| {
+                    let inner = match br {
+                        Branch::Rows(c) => format!(
+                            "SELECT p.scan_id, p.created_at FROM processes p WHERE {c}{}{rest} \
+                             ORDER BY p.created_at DESC, p.scan_id DESC LIMIT {lim}",
+                            page("p")
+                        ),
+                        Branch::Word { word, probes } => {
+                            let join = if rest.is_empty() {
+                                ""
+                            } else {
+                                " JOIN processes p ON p.scan_id = w.scan_id"
+                            };
+                            let probes: String = probes
+                                .iter()
+                                .map(|pr| format!(" AND {}", pr.on("w")))
+                                .collect();
+                            format!(
+                                "SELECT w.scan_id, w.created_at FROM process_words w{join} \
+                                 WHERE w.word = {word}{}{probes}{rest} \
+                                 ORDER BY w.created_at DESC, w.scan_id DESC LIMIT {lim}",
+                                page("w")
+                            )
+                        }
+                    };
+                    format!("SELECT scan_id, created_at FROM ({inner}) b{i}")
+                })
                 .collect();
             format!(
                 "p.scan_id IN (SELECT m.scan_id FROM ({}) m ORDER BY m.created_at {dir}, m.scan_id {dir} LIMIT {lim})",
@@ -786,7 +959,8 @@ pub async fn update_document(
     .bind(failing);
     let q = super::bind_opt_f64(q, score(&doc.facial_matching_score));
     let q = super::bind_opt_f64(q, score(&doc.facial_liveness_score));
-    Ok(q.bind(name)
+    let n = q
+        .bind(name)
         .bind(surname)
         .bind(number)
         .bind(now)
@@ -794,7 +968,11 @@ pub async fn update_document(
         .bind(version)
         .execute(&mut **tx)
         .await?
-        .rows_affected())
+        .rows_affected();
+    if n == 1 {
+        super::search_words::replace(tx, scan_id, &doc.search_words()).await?;
+    }
+    Ok(n)
 }
 
 /// The state change of a decision. Guarded by version and source state, so

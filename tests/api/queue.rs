@@ -11,6 +11,7 @@ both_backends!(
     take_next_gives_concurrent_agents_different_cases_of_the_view,
     score_sort_pages_and_overdue_filter_match_the_data,
     several_words_in_any_order_and_scan_id_prefixes_find_the_case,
+    word_index_search_matches_the_data_on_every_path,
     review_targets_are_validated_at_the_form
 );
 
@@ -677,4 +678,218 @@ async fn sqlite_sample_statistics_are_cleared_at_start() {
     assert!(count(&app, "sqlite_stat1").await > 0, "stat1 is kept");
     let desk = app.login(AGENT).await;
     assert_eq!(desk.get("/desk/queue").await.status(), 200);
+}
+
+/// Every case in the database whose folded given names and surnames hold a
+/// word starting with each query word (words split at spaces and hyphens),
+/// newest first: the search's meaning, computed from the stored documents.
+async fn name_matches(app: &crate::helpers::TestApp, q: &str) -> Vec<String> {
+    let split = |s: &str| -> Vec<String> {
+        kycdesk::domain::process::fold(s)
+            .split(|c: char| c.is_whitespace() || c == '-')
+            .filter(|w| !w.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    let want = split(q);
+    let rows = sqlx::query_as::<_, (String, i64, String)>(
+        "SELECT scan_id, created_at, document FROM processes ORDER BY created_at DESC, scan_id DESC",
+    )
+    .fetch_all(app.state.db.read())
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mut out = Vec::new();
+    for (id, _, doc) in rows {
+        let d: serde_json::Value = serde_json::from_str(&doc).unwrap_or_else(|e| panic!("{e}"));
+        let surname = d["surname"].as_str().or(d["firstSurname"].as_str());
+        let words: Vec<String> = [d["name"].as_str(), surname]
+            .iter()
+            .flatten()
+            .flat_map(|v| split(v))
+            .collect();
+        if want.iter().all(|w| words.iter().any(|x| x.starts_with(w))) {
+            out.push(id);
+        }
+    }
+    out
+}
+
+/// Each query's pages, followed to the end, list exactly `name_matches`.
+async fn check_searches(
+    desk: &crate::helpers::Desk,
+    app: &crate::helpers::TestApp,
+    queries: &[&str],
+) {
+    for q in queries {
+        let want = name_matches(app, q).await;
+        let got = walk_pages(desk, &format!("/desk/queue?q={}", urlencode(q))).await;
+        assert_eq!(got, want, "search '{q}'");
+    }
+}
+
+/// The word index answers exactly what the documents say, in order, over
+/// every page: a prefix with more completions than the index walks one by
+/// one (the state walk), a word inside a hyphenated name, a second surname
+/// alone, several words; after an edit the new name is found and the old
+/// one is not; a database whose index was emptied is rebuilt at start; a
+/// deleted case leaves no words behind.
+async fn word_index_search_matches_the_data_on_every_path(b: Backend) {
+    use kycdesk::domain::{Document, State};
+    use kycdesk::store::processes::{insert_many, NewProcess};
+    let Some(mut app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(30).await;
+    let integrator: String = sqlx::query_scalar("SELECT id FROM integrators ORDER BY id LIMIT 1")
+        .fetch_one(app.state.db.read())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let now = kycdesk::domain::now_ms();
+    let states = [
+        State::PendingVerification,
+        State::Verified,
+        State::InProgress,
+    ];
+    let cases: Vec<NewProcess> = (0..90)
+        .map(|i| {
+            let (name, surname) = match i % 3 {
+                0 => (format!("Zq{i:03}"), "Lindqvist Åberg".to_string()),
+                1 => (format!("Zq{i:03} Jean-Luc"), "Marsh Ekström".to_string()),
+                _ => ("Jean-Luc".to_string(), format!("Dupont Zqx{i:03}")),
+            };
+            NewProcess {
+                scan_id: uuid::Uuid::new_v4().to_string(),
+                integrator_id: integrator.clone(),
+                state: states[i % 3],
+                country_id: Some("SWE".into()),
+                doc_type: Some("IDCard".into()),
+                doc_specific_type: None,
+                redirect_url: None,
+                document: Document {
+                    name: Some(name),
+                    surname: Some(surname),
+                    document_number: Some(format!("ZQ{i:06}")),
+                    ..Default::default()
+                },
+                validations: "{}".into(),
+                failing_validations: String::new(),
+                agent: None,
+                verification_result: None,
+                rejection_reason: None,
+                comment: None,
+                client_info: None,
+                pdf_checksum: None,
+                // Two cases share each creation time: the scan_id breaks ties.
+                created_at: now - 86_400_000 - (i as i64 / 2) * 1_000,
+                verification_time: None,
+            }
+        })
+        .collect();
+    let mut tx = app
+        .state
+        .db
+        .write()
+        .begin()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    insert_many(&mut tx, &cases)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
+    let desk = app.login(AGENT).await;
+    // "zq": 60 given names zq000.. plus 30 surnames zqx..: more completions
+    // than the index takes one by one, so the states are walked.
+    let queries = [
+        "zq",
+        "ZQ01",
+        "zq0",
+        "zqx",
+        "luc",
+        "Jean-Luc",
+        "ekstrom",
+        "aberg zq00",
+        "Martin jean",
+        "zq luc",
+        "marsh jean zq",
+    ];
+    check_searches(&desk, &app, &queries).await;
+    assert!(
+        name_matches(&app, "zq").await.len() >= 90,
+        "the walk spans pages"
+    );
+    assert!(!name_matches(&app, "aberg zq00").await.is_empty());
+
+    // An edit moves the case to its new words.
+    let edited = cases[0].scan_id.clone();
+    let version: i64 = sqlx::query_scalar("SELECT version FROM processes WHERE scan_id = $1")
+        .bind(&edited)
+        .fetch_one(app.state.db.read())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let doc = Document {
+        name: Some("Ödön".into()),
+        surname: Some("Qwertz".into()),
+        ..cases[0].document.clone()
+    };
+    let mut tx = app
+        .state
+        .db
+        .write()
+        .begin()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let n =
+        kycdesk::store::processes::update_document(&mut tx, &edited, version, &doc, "{}", "", now)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(n, 1);
+    let found = walk_pages(&desk, "/desk/queue?q=odon+qwertz").await;
+    assert_eq!(found, vec![edited.clone()]);
+    assert!(!walk_pages(&desk, "/desk/queue?q=zq000")
+        .await
+        .contains(&edited));
+    check_searches(&desk, &app, &queries).await;
+
+    // An index emptied and marked for rebuilding is filled at the next start.
+    sqlx::query("DELETE FROM process_words")
+        .execute(app.state.db.write())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query("INSERT INTO pending_rebuilds (name) VALUES ('process_words')")
+        .execute(app.state.db.write())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        walk_pages(&desk, "/desk/queue?q=zq").await.is_empty(),
+        "emptied"
+    );
+    app.restart().await;
+    let desk = app.login(AGENT).await;
+    check_searches(&desk, &app, &queries).await;
+    let pending: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pending_rebuilds")
+        .fetch_one(app.state.db.read())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(pending, 0);
+
+    // A deleted case takes its words along.
+    let mut tx = app
+        .state
+        .db
+        .write()
+        .begin()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    kycdesk::store::processes::delete(&mut tx, &edited)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
+    let left = app
+        .scalar_i64(
+            "SELECT COUNT(*) FROM process_words WHERE scan_id = $1",
+            &edited,
+        )
+        .await;
+    assert_eq!(left, 0);
 }

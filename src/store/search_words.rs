@@ -1,0 +1,143 @@
+//! The desk search's word index: one row per (case, word of its folded
+//! names), ordered by (word, created_at, scan_id) so that the newest cases
+//! holding a word are one index range, read newest first and cut at a page.
+
+use super::{Bind, Binds, Tx};
+use crate::domain::process::search_words;
+use sqlx::AnyPool;
+
+/// Words per statement when many cases are written at once (three binds
+/// each: SQLite looks `$N` up linearly, so statements stay near a thousand).
+const CHUNK: usize = 300;
+
+/// Adds the words of new cases: (scan_id, created_at, words).
+pub async fn insert(tx: &mut Tx, cases: &[(&str, i64, Vec<String>)]) -> Result<(), sqlx::Error> {
+    let rows: Vec<(&str, i64, &str)> = cases
+        .iter()
+        .flat_map(|(id, at, words)| words.iter().map(move |w| (*id, *at, w.as_str())))
+        .collect();
+    for chunk in rows.chunks(CHUNK) {
+        let mut b = Binds::default();
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|(id, at, w)| {
+                format!(
+                    "({}, {}, {})",
+                    b.push(Bind::Text((*id).into())),
+                    b.push(Bind::Text((*w).into())),
+                    b.push(Bind::Int(*at))
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO process_words (scan_id, word, created_at) VALUES {} \
+             ON CONFLICT (scan_id, word) DO NOTHING",
+            values.join(", ")
+        );
+        b.apply(sqlx::query(&sql)).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Replaces one case's words after its document was edited (in the edit's
+/// transaction, so a search never sees the old and new names mixed).
+pub async fn replace(tx: &mut Tx, scan_id: &str, words: &[String]) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM process_words WHERE scan_id = $1")
+        .bind(scan_id)
+        .execute(&mut **tx)
+        .await?;
+    for w in words {
+        sqlx::query(
+            "INSERT INTO process_words (scan_id, word, created_at) \
+             SELECT scan_id, $2, created_at FROM processes WHERE scan_id = $1",
+        )
+        .bind(scan_id)
+        .bind(w)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The distinct indexed words starting with `prefix`, in order, at most
+/// `cap` of them: one index seek per word (a loose index scan), however
+/// many cases hold each. More than `cap` answers tell the caller that the
+/// prefix is too short to search word by word.
+pub async fn starting_with(
+    pool: &AnyPool,
+    prefix: &str,
+    cap: usize,
+) -> Result<Vec<String>, sqlx::Error> {
+    // The upper bound is above every string with this prefix under the
+    // byte-wise ("C") order both backends use for `word`.
+    let hi = format!("{prefix}\u{10FFFF}");
+    let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+    sqlx::query_scalar::<_, String>(
+        "WITH RECURSIVE d(word, n) AS ( \
+           SELECT (SELECT word FROM process_words WHERE word >= $1 AND word < $2 ORDER BY word LIMIT 1), 1 \
+           UNION ALL \
+           SELECT (SELECT w.word FROM process_words w WHERE w.word > d.word AND w.word < $2 ORDER BY w.word LIMIT 1), d.n + 1 \
+           FROM d WHERE d.word IS NOT NULL AND d.n < $3 \
+         ) SELECT word FROM d WHERE word IS NOT NULL",
+    )
+    .bind(prefix)
+    .bind(hi)
+    .bind(cap)
+    .fetch_all(pool)
+    .await
+}
+
+/// Whether the word index still has to be filled from existing cases
+/// (a database created before it existed).
+pub async fn rebuild_pending(pool: &AnyPool) -> Result<bool, sqlx::Error> {
+    Ok(sqlx::query_scalar::<_, String>(
+        "SELECT name FROM pending_rebuilds WHERE name = 'process_words'",
+    )
+    .fetch_optional(pool)
+    .await?
+    .is_some())
+}
+
+/// Fills the index from the existing cases, in batches of one
+/// transaction each, and marks it done with the last. The stored search
+/// keys are already folded, so no document is decoded. Safe to repeat
+/// (another server starting at once, a crash midway): rows already there
+/// are kept. Returns the number of cases read.
+pub async fn rebuild(pool: &AnyPool) -> Result<u64, sqlx::Error> {
+    const BATCH: i64 = 5_000;
+    let mut after = String::new();
+    let mut seen = 0u64;
+    loop {
+        let rows = sqlx::query_as::<_, (String, i64, String, String)>(
+            "SELECT scan_id, created_at, search_name, search_surname FROM processes \
+             WHERE scan_id > $1 ORDER BY scan_id LIMIT $2",
+        )
+        .bind(&after)
+        .bind(BATCH)
+        .fetch_all(pool)
+        .await?;
+        let cases: Vec<(&str, i64, Vec<String>)> = rows
+            .iter()
+            .map(|(id, at, name, surname)| {
+                (id.as_str(), *at, search_words(&format!("{name} {surname}")))
+            })
+            .collect();
+        let mut tx = pool.begin().await?;
+        insert(&mut tx, &cases).await?;
+        let last = rows.len() < BATCH as usize;
+        if last {
+            sqlx::query("DELETE FROM pending_rebuilds WHERE name = 'process_words'")
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        seen += rows.len() as u64;
+        match rows.last() {
+            Some((id, ..)) if !last => after.clone_from(id),
+            _ => return Ok(seen),
+        }
+        if seen % 100_000 == 0 {
+            tracing::info!(cases = seen, "building the search word index");
+        }
+    }
+}
