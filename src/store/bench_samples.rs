@@ -63,3 +63,19 @@ pub async fn ids_of_integrator(
         .fetch_all(db.read())
         .await
 }
+
+/// Cases of one integrator waiting for review, in a stable order.
+pub async fn pending_of_integrator(
+    db: &Db,
+    integrator_id: &str,
+    limit: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT scan_id FROM processes WHERE integrator_id = $1 AND state = 'PENDING_VERIFICATION' \
+         ORDER BY created_at, scan_id LIMIT $2",
+    )
+    .bind(integrator_id)
+    .bind(limit)
+    .fetch_all(db.read())
+    .await
+}

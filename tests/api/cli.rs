@@ -613,6 +613,7 @@ async fn bench_reports_every_page_against_the_floor_and_keeps_its_zip_recording(
             "/healthz (the floor)",
             "POST /auth/token",
             "GET getVerificationProcessData",
+            "POST accept (a decision)",
             "queue, first page",
             "queue, filtered",
             "search, surname / doc no.",
@@ -634,6 +635,22 @@ async fn bench_reports_every_page_against_the_floor_and_keeps_its_zip_recording(
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let first = run(dir.path(), None);
     check(&first);
+    // The decisions were made: cases accepted by the bench integrator over
+    // the API (the loader's decided cases name desk agents).
+    let db = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("kycdesk.db").display()
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let decided: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM processes WHERE state = 'VERIFIED' AND agent LIKE 'integrator:%'",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    db.close().await;
+    assert!(decided > 0, "no API decision in\n{first}");
     let sha = recording(&first);
     let blob = dir.path().join("blobs").join(&sha[..2]).join(&sha);
     assert!(blob.exists(), "{} after the bench", blob.display());

@@ -46,7 +46,12 @@ pub async fn pages(state: &AppState, base: &str, creds: &Credentials) -> anyhow:
         .to_string();
     let ids = crate::store::bench_samples::ids_of_integrator(&state.db, integrator, 5000).await?;
     anyhow::ensure!(!ids.is_empty(), "the bench integrator has no processes");
-    Ok(vec![
+    // Decisions consume their cases: each pending case is accepted once
+    // (the page ends early if they run out), and it runs last, so the
+    // reads above see the data as loaded.
+    let pending =
+        crate::store::bench_samples::pending_of_integrator(&state.db, integrator, 100_000).await?;
+    let mut pages = vec![
         Page::post("POST /auth/token", format!("{base}/auth/token"), body),
         Page::get(
             "GET getVerificationProcessData",
@@ -55,7 +60,23 @@ pub async fn pages(state: &AppState, base: &str, creds: &Credentials) -> anyhow:
                 .collect(),
         )
         .with_bearer(&token),
-    ])
+    ];
+    if pending.is_empty() {
+        println!("POST accept: the bench integrator has no case in review; skipped");
+    } else {
+        pages.push(
+            Page::post_each(
+                "POST accept (a decision)",
+                format!("{base}/mobbscan-agent/accept"),
+                pending
+                    .iter()
+                    .map(|id| serde_json::json!({ "verificationId": id }))
+                    .collect(),
+            )
+            .with_bearer(&token),
+        );
+    }
+    Ok(pages)
 }
 
 /// Builds a final process with an `mb`-megabyte recording, then downloads

@@ -27,8 +27,11 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 /// Sends requests made by `make(i)` (i counts up per connection, spread so
 /// connections do not repeat each other) from `conns` connections of
-/// `client` for `secs`. Any non-2xx answer or transport error fails the
-/// run, naming the first one: a figure for failing requests means nothing.
+/// `client` for `secs`, or until `make` has no more (`None`: e.g. every
+/// case to decide is decided; the rate then counts the time until the
+/// last connection ran out). Any non-2xx answer or transport error fails
+/// the run, naming the first one: a figure for failing requests means
+/// nothing.
 pub async fn drive<F>(
     client: &reqwest::Client,
     conns: usize,
@@ -36,7 +39,7 @@ pub async fn drive<F>(
     make: F,
 ) -> anyhow::Result<Figures>
 where
-    F: Fn(&reqwest::Client, usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
+    F: Fn(&reqwest::Client, usize) -> Option<reqwest::RequestBuilder> + Send + Sync + 'static,
 {
     let make = Arc::new(make);
     let stop = Arc::new(AtomicBool::new(false));
@@ -48,7 +51,10 @@ where
             let mut i = w;
             while !stop.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                let r = make(&client, i).send().await?;
+                let Some(req) = make(&client, i) else {
+                    break;
+                };
+                let r = req.send().await?;
                 let status = r.status();
                 let body = r.bytes().await?;
                 if !status.is_success() {
@@ -63,17 +69,24 @@ where
                 times.push(t.elapsed());
                 i += conns;
             }
-            anyhow::Ok(times)
+            anyhow::Ok((times, Instant::now()))
         }));
     }
     let started = Instant::now();
-    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+    let deadline = started + Duration::from_secs_f64(secs);
+    // Wakes early when every connection has run out of requests.
+    while Instant::now() < deadline && !tasks.iter().all(|t| t.is_finished()) {
+        tokio::time::sleep(Duration::from_millis(20).min(deadline - Instant::now())).await;
+    }
     stop.store(true, Ordering::Relaxed);
     let mut all = Vec::new();
+    let mut ended = started;
     for t in tasks {
-        all.extend(t.await??);
+        let (times, end) = t.await??;
+        all.extend(times);
+        ended = ended.max(end);
     }
-    let took = started.elapsed().as_secs_f64();
+    let took = (ended - started).as_secs_f64().max(1e-3);
     all.sort_unstable();
     Ok(Figures {
         per_sec: all.len() as f64 / took,

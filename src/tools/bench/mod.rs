@@ -355,7 +355,7 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         drive::header();
         let healthz = format!("{base}/healthz");
         let floor = drive::drive(&plain, conns, a.seconds.max(a.api_seconds), move |c, _| {
-            c.get(&healthz)
+            Some(c.get(&healthz))
         })
         .await?;
         drive::line("/healthz (the floor)", conns, &floor, None);
@@ -453,8 +453,12 @@ pub struct Page {
     pub label: String,
     paths: Arc<Vec<String>>,
     bearer: Option<String>,
-    /// A JSON body makes it a POST.
-    body: Option<serde_json::Value>,
+    /// JSON bodies make it a POST; request i sends body i (modulo their
+    /// number unless `once`).
+    bodies: Arc<Vec<serde_json::Value>>,
+    /// Each body is sent once (a decision per case), across every run of
+    /// the page: the next unused one. The page ends when they are used up.
+    once: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 impl Page {
@@ -463,7 +467,8 @@ impl Page {
             label: label.into(),
             paths: Arc::new(paths),
             bearer: None,
-            body: None,
+            bodies: Arc::new(Vec::new()),
+            once: None,
         }
     }
 
@@ -477,7 +482,20 @@ impl Page {
             label: label.into(),
             paths: Arc::new(vec![url]),
             bearer: None,
-            body: Some(body),
+            bodies: Arc::new(vec![body]),
+            once: None,
+        }
+    }
+
+    /// A POST of each body once, in turn, until the time is up or they
+    /// are used up.
+    pub fn post_each(label: &str, url: String, bodies: Vec<serde_json::Value>) -> Page {
+        Page {
+            label: label.into(),
+            paths: Arc::new(vec![url]),
+            bearer: None,
+            bodies: Arc::new(bodies),
+            once: Some(Default::default()),
         }
     }
 
@@ -487,19 +505,28 @@ impl Page {
         conns: usize,
         secs: f64,
     ) -> anyhow::Result<drive::Figures> {
-        let (paths, bearer, body) = (self.paths.clone(), self.bearer.clone(), self.body.clone());
+        let (paths, bearer, bodies, once) = (
+            self.paths.clone(),
+            self.bearer.clone(),
+            self.bodies.clone(),
+            self.once.clone(),
+        );
         drive::drive(client, conns, secs, move |c, i| {
             // A stride coprime with the usual list sizes spreads the
             // connections over the list.
             let url = &paths[i.wrapping_mul(7919) % paths.len()];
-            let r = match &body {
-                Some(b) => c.post(url).json(b),
-                None => c.get(url),
+            let r = if bodies.is_empty() {
+                c.get(url)
+            } else if let Some(next) = &once {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                c.post(url).json(bodies.get(i)?)
+            } else {
+                c.post(url).json(&bodies[i % bodies.len()])
             };
-            match &bearer {
+            Some(match &bearer {
                 Some(t) => r.bearer_auth(t),
                 None => r,
-            }
+            })
         })
         .await
         .with_context(|| self.label.clone())
