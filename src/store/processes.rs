@@ -487,13 +487,20 @@ enum Branch {
     /// range, or a state walked newest first with word probes).
     Rows(String),
     /// The cases holding one indexed word (a bind placeholder), which also
-    /// hold a word starting with each probe.
-    Word { word: String, probes: Vec<Probe> },
+    /// hold a word starting with each of `others` (LIKE patterns on the
+    /// entry's `all_words`, bind placeholders).
+    Word { word: String, others: Vec<String> },
 }
 
-/// "The case holds a word in [lo, hi)": one seek in process_words' primary
-/// key (scan_id, word), no case row read.
-#[derive(Clone)]
+/// `%`, `_` and the escape itself taken literally in a LIKE pattern.
+fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// "The case holds a word in [lo, hi)": one seek in process_words'
+/// (scan_id, word) index, no case row read (the state walk's test).
 struct Probe {
     lo: String,
     hi: String,
@@ -559,16 +566,17 @@ async fn name_branches(
             })
             .collect());
     }
-    // Bound once, shared by every branch.
-    let probes: Vec<Probe> = (0..words.len())
+    // Bound once, shared by every branch: " maria garcia" holds a word
+    // starting "gar" exactly when it matches "% gar%".
+    let others: Vec<String> = (0..words.len())
         .filter(|&i| i != driver)
-        .map(|i| Probe::new(b, &words[i]))
+        .map(|i| b.push(Bind::Text(format!("% {}%", like_escape(&words[i])))))
         .collect();
     Ok(completions[driver]
         .iter()
         .map(|word| Branch::Word {
             word: b.push(Bind::Text(word.clone())),
-            probes: probes.clone(),
+            others: others.clone(),
         })
         .collect())
 }
@@ -744,15 +752,15 @@ pub async fn queue(
                              ORDER BY p.created_at DESC, p.scan_id DESC LIMIT {lim}",
                             page("p")
                         ),
-                        Branch::Word { word, probes } => {
+                        Branch::Word { word, others } => {
                             let join = if rest.is_empty() {
                                 ""
                             } else {
                                 " JOIN processes p ON p.scan_id = w.scan_id"
                             };
-                            let probes: String = probes
+                            let probes: String = others
                                 .iter()
-                                .map(|pr| format!(" AND {}", pr.on("w")))
+                                .map(|o| format!(" AND w.all_words LIKE {o} ESCAPE '\\'"))
                                 .collect();
                             format!(
                                 "SELECT w.scan_id, w.created_at FROM process_words w{join} \

@@ -6,31 +6,43 @@ use super::{Bind, Binds, Tx};
 use crate::domain::process::search_words;
 use sqlx::AnyPool;
 
-/// Words per statement when many cases are written at once (three binds
+/// Words per statement when many cases are written at once (four binds
 /// each: SQLite looks `$N` up linearly, so statements stay near a thousand).
-const CHUNK: usize = 300;
+const CHUNK: usize = 250;
+
+/// `all_words` of a case: every word, each after a space, so that
+/// "% maria%" matches exactly the cases with a word starting "maria".
+fn all_words(words: &[String]) -> String {
+    words.iter().map(|w| format!(" {w}")).collect()
+}
 
 /// Adds the words of new cases: (scan_id, created_at, words).
 pub async fn insert(tx: &mut Tx, cases: &[(&str, i64, Vec<String>)]) -> Result<(), sqlx::Error> {
-    let rows: Vec<(&str, i64, &str)> = cases
+    let rows: Vec<(&str, i64, &str, String)> = cases
         .iter()
-        .flat_map(|(id, at, words)| words.iter().map(move |w| (*id, *at, w.as_str())))
+        .flat_map(|(id, at, words)| {
+            let all = all_words(words);
+            words
+                .iter()
+                .map(move |w| (*id, *at, w.as_str(), all.clone()))
+        })
         .collect();
     for chunk in rows.chunks(CHUNK) {
         let mut b = Binds::default();
         let values: Vec<String> = chunk
             .iter()
-            .map(|(id, at, w)| {
+            .map(|(id, at, w, all)| {
                 format!(
-                    "({}, {}, {})",
-                    b.push(Bind::Text((*id).into())),
+                    "({}, {}, {}, {})",
                     b.push(Bind::Text((*w).into())),
-                    b.push(Bind::Int(*at))
+                    b.push(Bind::Int(*at)),
+                    b.push(Bind::Text((*id).into())),
+                    b.push(Bind::Text(all.clone()))
                 )
             })
             .collect();
         let sql = format!(
-            "INSERT INTO process_words (scan_id, word, created_at) VALUES {} \
+            "INSERT INTO process_words (word, created_at, scan_id, all_words) VALUES {} \
              ON CONFLICT (scan_id, word) DO NOTHING",
             values.join(", ")
         );
@@ -46,13 +58,15 @@ pub async fn replace(tx: &mut Tx, scan_id: &str, words: &[String]) -> Result<(),
         .bind(scan_id)
         .execute(&mut **tx)
         .await?;
+    let all = all_words(words);
     for w in words {
         sqlx::query(
-            "INSERT INTO process_words (scan_id, word, created_at) \
-             SELECT scan_id, $2, created_at FROM processes WHERE scan_id = $1",
+            "INSERT INTO process_words (word, created_at, scan_id, all_words) \
+             SELECT $2, created_at, scan_id, $3 FROM processes WHERE scan_id = $1",
         )
         .bind(scan_id)
         .bind(w)
+        .bind(&all)
         .execute(&mut **tx)
         .await?;
     }
