@@ -13,7 +13,7 @@ pub async fn count_processes(db: &Db) -> Result<i64, sqlx::Error> {
 /// scans work), as a production database has after autovacuum.
 pub async fn analyze(db: &Db) -> Result<(), sqlx::Error> {
     let sql = match db.backend {
-        Backend::Postgres => "VACUUM ANALYZE processes",
+        Backend::Postgres => "VACUUM ANALYZE processes, process_words",
         Backend::Sqlite => "ANALYZE",
     };
     sqlx::query(sql).execute(db.write()).await?;

@@ -138,6 +138,9 @@ impl Db {
             let n = search_words::rebuild(&self.write)
                 .await
                 .context("building the search word index")?;
+            search_words::refresh_statistics(&self.write, self.backend)
+                .await
+                .context("statistics of the search word index")?;
             tracing::info!(cases = n, "search word index built");
         }
         if self.backend == Backend::Sqlite {

@@ -155,3 +155,19 @@ pub async fn rebuild(pool: &AnyPool) -> Result<u64, sqlx::Error> {
         }
     }
 }
+
+/// Planner statistics for a freshly filled index (and, on PostgreSQL, the
+/// visibility map its index-only walks need): without them PostgreSQL
+/// read a word's every row from the table to sort them (170 ms instead of
+/// 0.3 ms at 1M cases) until autovacuum came by.
+pub async fn refresh_statistics(
+    pool: &AnyPool,
+    backend: super::Backend,
+) -> Result<(), sqlx::Error> {
+    let sql = match backend {
+        super::Backend::Postgres => "VACUUM ANALYZE process_words",
+        super::Backend::Sqlite => "ANALYZE process_words",
+    };
+    sqlx::query(sql).execute(pool).await?;
+    Ok(())
+}
