@@ -293,7 +293,7 @@ impl Document {
     /// its folded given names and surnames (see [`search_words`]).
     pub fn search_words(&self) -> Vec<String> {
         let (name, surname, _) = self.search_keys();
-        search_words(&format!("{name} {surname}"))
+        indexed_words(&format!("{name} {surname}"))
     }
 
     pub fn display_name(&self) -> String {
@@ -345,6 +345,26 @@ pub fn search_words(s: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// The most bytes of a case's words the search index holds (each word
+/// counted with the space before it): names of 500 characters each are
+/// accepted, but a PostgreSQL b-tree entry must stay under ~2.7 kB, and
+/// the index entry carries all of a case's words. Words past the budget
+/// are not searchable.
+pub const SEARCH_WORDS_BUDGET: usize = 1000;
+
+/// The words of a case's names the search index keeps: [`search_words`]
+/// up to [`SEARCH_WORDS_BUDGET`].
+pub fn indexed_words(names: &str) -> Vec<String> {
+    let mut used = 0;
+    search_words(names)
+        .into_iter()
+        .take_while(|w| {
+            used += w.len() + 1;
+            used <= SEARCH_WORDS_BUDGET
+        })
+        .collect()
 }
 
 /// One validation's outcome, as shown in `validations` of the process JSON.
@@ -403,6 +423,23 @@ impl Decision {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn search_words_split_fold_and_stay_within_the_budget() {
+        assert_eq!(
+            search_words("  María-José  GARCÍA maria "),
+            vec!["maria", "jose", "garcia"]
+        );
+        let long = "x".repeat(60);
+        assert_eq!(search_words(&long), vec!["x".repeat(SEARCH_WORD_MAX)]);
+        // 4-byte letters: 35 bytes a word with its space, so 28 fit 1,000.
+        let names: Vec<String> = (0..45)
+            .map(|i| format!("{}{i:02}", "𝔘".repeat(8)))
+            .collect();
+        let kept = indexed_words(&names.join(" "));
+        assert_eq!(kept, names[..28].to_vec());
+        assert!(kept.iter().map(|w| w.len() + 1).sum::<usize>() <= SEARCH_WORDS_BUDGET);
+    }
 
     #[test]
     fn state_names_round_trip() {

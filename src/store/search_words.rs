@@ -3,7 +3,7 @@
 //! holding a word are one index range, read newest first and cut at a page.
 
 use super::{Bind, Binds, Tx};
-use crate::domain::process::search_words;
+use crate::domain::process::indexed_words;
 use sqlx::AnyPool;
 
 /// Words per statement when many cases are written at once (four binds
@@ -133,7 +133,11 @@ pub async fn rebuild(pool: &AnyPool) -> Result<u64, sqlx::Error> {
         let cases: Vec<(&str, i64, Vec<String>)> = rows
             .iter()
             .map(|(id, at, name, surname)| {
-                (id.as_str(), *at, search_words(&format!("{name} {surname}")))
+                (
+                    id.as_str(),
+                    *at,
+                    indexed_words(&format!("{name} {surname}")),
+                )
             })
             .collect();
         let mut tx = pool.begin().await?;

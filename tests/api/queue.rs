@@ -819,6 +819,57 @@ async fn word_index_search_matches_the_data_on_every_path(b: Backend) {
     );
     assert!(!name_matches(&app, "aberg zq00").await.is_empty());
 
+    // Names at the edge's limit (500 characters each) of 4-byte letters:
+    // the index keeps the first 1,000 bytes of words, which PostgreSQL's
+    // b-tree takes (the whole would not fit an index entry).
+    // Scattered CJK letters (4 bytes each, no case), so that PostgreSQL
+    // cannot compress the entry under its limit either.
+    let long = |seed: u32| -> Vec<String> {
+        let mut x = seed;
+        (0..45)
+            .map(|i| {
+                let w: String = (0..8)
+                    .filter_map(|_| {
+                        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                        char::from_u32(0x20000 + (x >> 8) % 42_000)
+                    })
+                    .collect();
+                format!("{w}{i:02}")
+            })
+            .collect()
+    };
+    let (given, family) = (long(1), long(2));
+    let mut big = NewProcess {
+        scan_id: uuid::Uuid::new_v4().to_string(),
+        ..cases[0].clone()
+    };
+    big.document.name = Some(given.join(" "));
+    big.document.surname = Some(family.join(" "));
+    assert!(
+        big.document
+            .name
+            .as_deref()
+            .unwrap_or_default()
+            .chars()
+            .count()
+            <= 500
+    );
+    let mut tx = app
+        .state
+        .db
+        .write()
+        .begin()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    insert_many(&mut tx, &[big.clone()])
+        .await
+        .unwrap_or_else(|e| panic!("names of 500 characters: {e}"));
+    tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
+    let first = format!("/desk/queue?q={}", urlencode(&given[0]));
+    assert_eq!(walk_pages(&desk, &first).await, vec![big.scan_id.clone()]);
+    let past = format!("/desk/queue?q={}", urlencode(&family[44]));
+    assert!(walk_pages(&desk, &past).await.is_empty(), "past the budget");
+
     // An edit moves the case to its new words.
     let edited = cases[0].scan_id.clone();
     let version: i64 = sqlx::query_scalar("SELECT version FROM processes WHERE scan_id = $1")
