@@ -103,9 +103,16 @@ pub async fn figures(state: &AppState, from: i64, to: i64, now: i64) -> Result<F
     let mut reasons: BTreeMap<String, i64> = BTreeMap::new();
     let mut agents: BTreeMap<String, Group> = BTreeMap::new();
     let mut integrators: BTreeMap<String, Group> = BTreeMap::new();
+    for (d, state, n) in rows::decisions_per_day(db, from, to).await? {
+        let day = per_day.entry(d).or_default();
+        if state == State::NotVerified.as_str() {
+            day.1 += n;
+        } else {
+            day.0 += n;
+        }
+    }
     for r in rows::decisions(db, from, to).await? {
         let rejected = r.state == State::NotVerified.as_str();
-        let day = per_day.entry(r.day).or_default();
         let group_keys = [
             (&mut agents, agent_of(&r.agent)),
             (&mut integrators, name_of(&r.integrator_id)),
@@ -123,7 +130,6 @@ pub async fn figures(state: &AppState, from: i64, to: i64, now: i64) -> Result<F
             g.breaches += r.breaches;
         }
         if rejected {
-            day.1 += r.n;
             f.rejected += r.n;
             let reason = if r.reason.is_empty() {
                 "(no reason given)".to_string()
@@ -132,7 +138,6 @@ pub async fn figures(state: &AppState, from: i64, to: i64, now: i64) -> Result<F
             };
             *reasons.entry(reason).or_default() += r.n;
         } else {
-            day.0 += r.n;
             f.verified += r.n;
         }
         f.breaches += r.breaches;

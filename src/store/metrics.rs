@@ -138,9 +138,10 @@ pub async fn add_open_one(
     add_open(tx, &BTreeMap::from([((state, hour_of(created_at)), delta)])).await
 }
 
+/// The decisions of one (integrator, agent, state, reason) over a range
+/// of days.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DecisionAgg {
-    pub day: i64,
     pub integrator_id: String,
     pub agent: String,
     pub state: String,
@@ -149,15 +150,49 @@ pub struct DecisionAgg {
     pub breaches: i64,
 }
 
-/// Decision rollup rows of the days `from..to` (to excluded).
+/// Ranges longer than this many days are summed by reading the group-order
+/// index whole (one pass, nothing sorted: 70-90 ms for a year at 1M cases
+/// where the day range and a sort took 0.6-1.3 s on SQLite); shorter ones
+/// read their days and sort the few rows. `day + 0` is what keeps the
+/// planner off the day key, on SQLite without statistics too.
+const LONG_RANGE_DAYS: i64 = 60;
+
+fn day_column(from: i64, to: i64) -> &'static str {
+    if to - from > LONG_RANGE_DAYS {
+        "day + 0"
+    } else {
+        "day"
+    }
+}
+
+/// Decisions of the days `from..to` (to excluded), summed per integrator,
+/// agent, state and reason: tens of rows, not one per day.
 pub async fn decisions(
     pool: &AnyPool,
     from: i64,
     to: i64,
 ) -> Result<Vec<DecisionAgg>, sqlx::Error> {
-    sqlx::query_as::<_, DecisionAgg>(
-        "SELECT day, integrator_id, agent, state, reason, n, breaches FROM decision_rollup \
-         WHERE day >= $1 AND day < $2 AND n <> 0",
+    let day = day_column(from, to);
+    sqlx::query_as::<_, DecisionAgg>(&format!(
+        "SELECT integrator_id, agent, state, reason, CAST(SUM(n) AS BIGINT) AS n, \
+         CAST(SUM(breaches) AS BIGINT) AS breaches FROM decision_rollup \
+         WHERE {day} >= $1 AND {day} < $2 AND n <> 0 GROUP BY integrator_id, agent, state, reason"
+    ))
+    .bind(from)
+    .bind(to)
+    .fetch_all(pool)
+    .await
+}
+
+/// Decisions per day and final state of the days `from..to`.
+pub async fn decisions_per_day(
+    pool: &AnyPool,
+    from: i64,
+    to: i64,
+) -> Result<Vec<(i64, String, i64)>, sqlx::Error> {
+    sqlx::query_as::<_, (i64, String, i64)>(
+        "SELECT day, state, CAST(SUM(n) AS BIGINT) AS n FROM decision_rollup \
+         WHERE day >= $1 AND day < $2 AND n <> 0 GROUP BY day, state",
     )
     .bind(from)
     .bind(to)
@@ -174,10 +209,11 @@ pub struct TtdAgg {
 }
 
 pub async fn ttd(pool: &AnyPool, from: i64, to: i64) -> Result<Vec<TtdAgg>, sqlx::Error> {
-    sqlx::query_as::<_, TtdAgg>(
+    let day = day_column(from, to);
+    sqlx::query_as::<_, TtdAgg>(&format!(
         "SELECT integrator_id, agent, bucket, CAST(SUM(n) AS BIGINT) AS n FROM ttd_rollup \
-         WHERE day >= $1 AND day < $2 GROUP BY integrator_id, agent, bucket",
-    )
+         WHERE {day} >= $1 AND {day} < $2 GROUP BY integrator_id, agent, bucket"
+    ))
     .bind(from)
     .bind(to)
     .fetch_all(pool)

@@ -38,6 +38,7 @@ async fn direct(app: &TestApp, from: i64, to: i64, now: i64) -> (Figures, Vec<i6
     .unwrap_or_else(|e| panic!("{e}"));
     let mut f = Figures::default();
     let mut reasons: BTreeMap<String, i64> = BTreeMap::new();
+    let mut per_day: BTreeMap<i64, (i64, i64)> = (from..to).map(|d| (d, (0, 0))).collect();
     let mut ttds = Vec::new();
     for r in &rows {
         let took = r.decided_at - r.created_at;
@@ -57,8 +58,15 @@ async fn direct(app: &TestApp, from: i64, to: i64, now: i64) -> (Figures, Vec<i6
         } else {
             f.verified += 1;
         }
-        let _ = (&r.agent, &r.name, day_of(r.decided_at));
+        let _ = (&r.agent, &r.name);
+        let day = per_day.entry(day_of(r.decided_at)).or_default();
+        if r.state == "NOT_VERIFIED" {
+            day.1 += 1;
+        } else {
+            day.0 += 1;
+        }
     }
+    f.per_day = per_day.into_iter().map(|(d, (a, r))| (d, a, r)).collect();
     f.reasons = reasons.into_iter().collect();
     f.reasons.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let open: Vec<i64> = sqlx::query_scalar(
@@ -131,9 +139,17 @@ fn groups(g: &[kycdesk::desk::dashboard::Group]) -> BTreeMap<String, (i64, i64)>
         .collect()
 }
 
+/// Over 400 days (the rollups read whole, in group order) and over the
+/// last 30 (read by day).
 async fn check(app: &TestApp, what: &str) {
+    for days in [400, 30] {
+        check_days(app, &format!("{what}, {days} days"), days).await;
+    }
+}
+
+async fn check_days(app: &TestApp, what: &str, days: i64) {
     let now = kycdesk::domain::now_ms();
-    let (from, to) = (day_of(now) - 400, day_of(now) + 1);
+    let (from, to) = (day_of(now) - days, day_of(now) + 1);
     let got = figures(&app.state, from, to, now)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -148,6 +164,7 @@ async fn check(app: &TestApp, what: &str) {
         "{what}: accepted, rejected, breaches"
     );
     assert_eq!(got.reasons, want.reasons, "{what}: reasons");
+    assert_eq!(got.per_day, want.per_day, "{what}: per day");
     assert_eq!(got.backlog, want.backlog, "{what}: backlog by age");
     assert_eq!(got.backlog_total, want.backlog_total, "{what}");
     assert_eq!(
