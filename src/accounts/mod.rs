@@ -42,9 +42,35 @@ fn decoy_hash() -> &'static str {
     DECOY.get_or_init(|| hash_password("decoy password for timing").unwrap_or_default())
 }
 
+/// How many argon2 computations may run at once: one per core. Each holds
+/// 19 MiB for its duration and is pure CPU, so more at once finish no
+/// sooner but multiply the memory: 64 concurrent logins took the server's
+/// RSS up by about 1.2 GB, which is also a cheap way to exhaust it. The
+/// rest wait their turn on the async side (no thread is held).
+fn argon2_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores)
+    })
+}
+
+/// Runs one argon2 computation on the blocking pool once a permit is free.
+async fn with_argon2<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> anyhow::Result<T> {
+    let _permit = argon2_permits()
+        .acquire()
+        .await
+        .map_err(|e| anyhow::anyhow!("password hashing is shut down: {e}"))?;
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))
+}
+
 /// Argon2 takes tens of milliseconds of CPU: keep it off the async workers.
 async fn verify_blocking(hash: String, password: String) -> bool {
-    tokio::task::spawn_blocking(move || verify_password(&hash, &password))
+    with_argon2(move || verify_password(&hash, &password))
         .await
         .unwrap_or(false)
 }
@@ -221,9 +247,7 @@ fn temporary_password() -> String {
 }
 
 async fn hash_blocking(password: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| anyhow::anyhow!(e))?
+    with_argon2(move || hash_password(&password)).await?
 }
 
 /// Resets a user's password to a temporary one, returned once for the admin
@@ -371,6 +395,44 @@ pub async fn login(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Argon2 runs at most one computation per core however many logins
+    /// arrive at once (each holds 19 MiB), and every waiting one finishes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn argon2_runs_at_most_one_per_core_and_every_caller_finishes() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        let running = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        let calls: Vec<_> = (0..24)
+            .map(|i| {
+                let (running, most) = (running.clone(), most.clone());
+                tokio::spawn(with_argon2(move || {
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    i
+                }))
+            })
+            .collect();
+        let mut done = Vec::new();
+        for c in calls {
+            done.push(
+                c.await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string())),
+            );
+        }
+        let done: Vec<usize> = done.into_iter().map(|r| r.unwrap_or(usize::MAX)).collect();
+        assert_eq!(done, (0..24).collect::<Vec<_>>());
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let most = most.load(Ordering::SeqCst);
+        assert!(
+            most >= 1 && most <= cores,
+            "{most} at once on {cores} cores"
+        );
+    }
 
     #[test]
     fn argon2id_round_trip_with_owasp_params() {

@@ -536,13 +536,9 @@ async fn name_branches(
     b: &mut Binds,
     words: &[String],
 ) -> Result<Vec<Branch>, sqlx::Error> {
-    let mut completions = Vec::with_capacity(words.len());
-    for w in words {
-        let c = super::search_words::starting_with(pool, w, MAX_COMPLETIONS + 1).await?;
-        if c.is_empty() {
-            return Ok(Vec::new());
-        }
-        completions.push(c);
+    let completions = super::search_words::starting_with(pool, words, MAX_COMPLETIONS + 1).await?;
+    if completions.iter().any(Vec::is_empty) {
+        return Ok(Vec::new());
     }
     let Some(driver) = (0..words.len()).min_by_key(|&i| {
         (

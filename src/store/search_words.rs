@@ -73,32 +73,63 @@ pub async fn replace(tx: &mut Tx, scan_id: &str, words: &[String]) -> Result<(),
     Ok(())
 }
 
-/// The distinct indexed words starting with `prefix`, in order, at most
-/// `cap` of them: one index seek per word (a loose index scan), however
-/// many cases hold each. More than `cap` answers tell the caller that the
-/// prefix is too short to search word by word.
+/// For each prefix, the distinct indexed words starting with it, in
+/// order, at most `cap` of them: one index seek per word (a loose index
+/// scan), however many cases hold each. More than `cap` answers tell the
+/// caller that the prefix is too short to search word by word. One
+/// statement for all the prefixes of a search: each round trip to the
+/// database is a hand-off to its worker and back, which under load cost
+/// more than the seeks.
 pub async fn starting_with(
     pool: &AnyPool,
-    prefix: &str,
+    prefixes: &[String],
     cap: usize,
-) -> Result<Vec<String>, sqlx::Error> {
-    // The upper bound is above every string with this prefix under the
-    // byte-wise ("C") order both backends use for `word`.
-    let hi = format!("{prefix}\u{10FFFF}");
-    let cap = i64::try_from(cap).unwrap_or(i64::MAX);
-    sqlx::query_scalar::<_, String>(
-        "WITH RECURSIVE d(word, n) AS ( \
-           SELECT (SELECT word FROM process_words WHERE word >= $1 AND word < $2 ORDER BY word LIMIT 1), 1 \
-           UNION ALL \
-           SELECT (SELECT w.word FROM process_words w WHERE w.word > d.word AND w.word < $2 ORDER BY w.word LIMIT 1), d.n + 1 \
-           FROM d WHERE d.word IS NOT NULL AND d.n < $3 \
-         ) SELECT word FROM d WHERE word IS NOT NULL",
-    )
-    .bind(prefix)
-    .bind(hi)
-    .bind(cap)
-    .fetch_all(pool)
-    .await
+) -> Result<Vec<Vec<String>>, sqlx::Error> {
+    let mut out = vec![Vec::new(); prefixes.len()];
+    if prefixes.is_empty() {
+        return Ok(out);
+    }
+    let mut b = Binds::default();
+    let cap = b.push(Bind::Int(i64::try_from(cap).unwrap_or(i64::MAX)));
+    let mut ctes = Vec::with_capacity(prefixes.len());
+    let mut selects = Vec::with_capacity(prefixes.len());
+    for (k, prefix) in prefixes.iter().enumerate() {
+        let lo = b.push(Bind::Text(prefix.clone()));
+        // The upper bound is above every string with this prefix under the
+        // byte-wise ("C") order both backends use for `word`.
+        let hi = b.push(Bind::Text(format!("{prefix}\u{10FFFF}")));
+        ctes.push(format!(
+            "d{k}(word, n) AS ( \
+               SELECT (SELECT word FROM process_words WHERE word >= {lo} AND word < {hi} ORDER BY word LIMIT 1), 1 \
+               UNION ALL \
+               SELECT (SELECT w.word FROM process_words w WHERE w.word > d{k}.word AND w.word < {hi} ORDER BY w.word LIMIT 1), d{k}.n + 1 \
+               FROM d{k} WHERE d{k}.word IS NOT NULL AND d{k}.n < {cap})"
+        ));
+        selects.push(format!(
+            "SELECT CAST({k} AS BIGINT) AS k, n, word FROM d{k} WHERE word IS NOT NULL"
+        ));
+    }
+    let sql = format!(
+        "WITH RECURSIVE {} SELECT k, word FROM ({}) u ORDER BY k, n",
+        ctes.join(", "),
+        selects.join(" UNION ALL ")
+    );
+    let rows: Vec<(i64, String)> = b
+        .apply_as(sqlx::query_as::<_, (i64, String)>(&sql))
+        .fetch_all(pool)
+        .await?;
+    for (k, word) in rows {
+        match usize::try_from(k).ok().and_then(|k| out.get_mut(k)) {
+            Some(list) => list.push(word),
+            None => {
+                return Err(sqlx::Error::Protocol(format!(
+                    "word completion answered for prefix {k} of {}",
+                    prefixes.len()
+                )))
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Whether the word index still has to be filled from existing cases

@@ -6,7 +6,8 @@ both_backends!(
     login_renews_the_session_id,
     lockout_after_repeated_failures_reveals_nothing,
     disabling_a_user_ends_their_session_at_once,
-    idle_sessions_expire
+    idle_sessions_expire,
+    a_burst_of_logins_waits_for_password_hashing_and_each_is_answered
 );
 
 async fn login_sets_a_hardened_cookie_and_logout_kills_the_session(b: Backend) {
@@ -329,4 +330,35 @@ fn cookie_value(r: &reqwest::Response, prefix: &str) -> String {
     set_cookie(r, prefix)
         .and_then(|c| c.split(';').next().map(str::to_string))
         .unwrap_or_default()
+}
+
+/// Password hashing runs one computation per core (each holds 19 MiB): a
+/// burst of logins waits its turn and each one gets its own answer, right
+/// passwords in and wrong ones refused, none failing for the wait.
+async fn a_burst_of_logins_waits_for_password_hashing_and_each_is_answered(b: Backend) {
+    use futures_util::StreamExt;
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(2).await;
+    let app = &app;
+    let statuses: Vec<(bool, u16)> = futures_util::stream::iter(0..20)
+        .map(|i| async move {
+            let c = crate::helpers::client();
+            let right = i % 5 != 0;
+            let (email, password) = if right {
+                AGENT
+            } else {
+                ("nobody@kycdesk.demo", "wrong password!")
+            };
+            let r = app.post_login(&c, email, password).await;
+            (right, r.status().as_u16())
+        })
+        .buffer_unordered(20)
+        .collect()
+        .await;
+    assert_eq!(statuses.len(), 20);
+    for (right, status) in &statuses {
+        assert_eq!(*status, if *right { 303 } else { 401 }, "{statuses:?}");
+    }
 }

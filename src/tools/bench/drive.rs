@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 pub struct Figures {
     pub per_sec: f64,
     pub p50_ms: f64,
+    pub p95_ms: f64,
     pub p99_ms: f64,
     pub ok: u64,
 }
@@ -91,6 +92,7 @@ where
     Ok(Figures {
         per_sec: all.len() as f64 / took,
         p50_ms: percentile(&all, 0.50),
+        p95_ms: percentile(&all, 0.95),
         p99_ms: percentile(&all, 0.99),
         ok: all.len() as u64,
     })
@@ -99,20 +101,25 @@ where
 /// The report's header line.
 pub fn header() {
     println!(
-        "{:<34} {:>5} {:>10} {:>9} {:>9} {:>9}",
-        "page", "conns", "req/s", "p50 ms", "p99 ms", "÷ floor"
+        "{:<34} {:>5} {:>10} {:>9} {:>9} {:>9} {:>8} {:>9}",
+        "page", "conns", "req/s", "p50 ms", "p95 ms", "p99 ms", "peak MB", "÷ floor"
     );
 }
 
-/// One report line; `floor` is `/healthz` at the same concurrency.
-pub fn line(label: &str, conns: usize, f: &Figures, floor: Option<&Figures>) {
+/// One report line; `floor` is `/healthz` at the same concurrency;
+/// `peak_kb` the server's peak RSS so far (which page raised it).
+pub fn line(label: &str, conns: usize, f: &Figures, peak_kb: u64, floor: Option<&Figures>) {
     let ratio = floor
         .filter(|fl| fl.per_sec > 0.0)
         .map(|fl| format!("{:>8.1} %", 100.0 * f.per_sec / fl.per_sec))
         .unwrap_or_else(|| format!("{:>10}", "(floor)"));
     println!(
-        "{label:<34} {conns:>5} {:>10.0} {:>9.2} {:>9.2} {ratio}",
-        f.per_sec, f.p50_ms, f.p99_ms
+        "{label:<34} {conns:>5} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>8.1} {ratio}",
+        f.per_sec,
+        f.p50_ms,
+        f.p95_ms,
+        f.p99_ms,
+        peak_kb as f64 / 1024.0
     );
 }
 

@@ -358,15 +358,21 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
             Some(c.get(&healthz))
         })
         .await?;
-        drive::line("/healthz (the floor)", conns, &floor, None);
+        drive::line(
+            "/healthz (the floor)",
+            conns,
+            &floor,
+            server.memory().1,
+            None,
+        );
         for page in &api_pages {
             let f = page.run(&plain, conns, a.api_seconds).await?;
-            drive::line(&page.label, conns, &f, Some(&floor));
+            drive::line(&page.label, conns, &f, server.memory().1, Some(&floor));
         }
         if let Some(pages) = &desk {
             for (client, page) in pages {
                 let f = page.run(client, conns, a.seconds).await?;
-                drive::line(&page.label, conns, &f, Some(&floor));
+                drive::line(&page.label, conns, &f, server.memory().1, Some(&floor));
             }
         }
     }
