@@ -26,6 +26,89 @@ pub enum StatusValue {
     Name(String),
 }
 
+/// The refusals of an integrator's call on one of its processes.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // describes responses for the document; never built
+pub enum ProcessRefusals {
+    #[response(status = 401, description = "No, expired or invalid token")]
+    Unauthorized(StatusBody),
+    #[response(status = 403, description = "The integrator is disabled")]
+    Forbidden(StatusBody),
+    #[response(
+        status = 404,
+        description = "No such process (or another integrator's)"
+    )]
+    NotFound(StatusBody),
+}
+
+/// The refusals of an integrator's decision on a process: its own, and
+/// those of any call on a process.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // describes responses for the document; never built
+pub enum DecisionRefusals {
+    #[response(status = 400, description = "Missing or invalid field")]
+    BadRequest(StatusBody),
+    #[response(status = 401, description = "No, expired or invalid token")]
+    Unauthorized(StatusBody),
+    #[response(status = 403, description = "The integrator is disabled")]
+    Forbidden(StatusBody),
+    #[response(
+        status = 404,
+        description = "No such process (or another integrator's)"
+    )]
+    NotFound(StatusBody),
+    #[response(
+        status = 409,
+        description = "Not in a state that allows this (e.g. already final)"
+    )]
+    Conflict(StatusBody),
+}
+
+/// The refusals of a capture call (a token, then the process).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // describes responses for the document; never built
+pub enum CaptureRefusals {
+    #[response(status = 401, description = "No, expired or invalid token")]
+    Unauthorized(StatusBody),
+    #[response(
+        status = 404,
+        description = "No such process (or another integrator's)"
+    )]
+    NotFound(StatusBody),
+}
+
+/// The refusals every mobile API call keyed by `Api-Key` shares.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // describes responses for the document; never built
+pub enum MobileKeyRefusals {
+    #[response(status = 401, description = "No or unknown Mobile API key")]
+    Unauthorized(StatusBody),
+    #[response(status = 403, description = "The integrator is disabled")]
+    Forbidden(StatusBody),
+}
+
+/// The refusals every mobile API call made with a user token shares.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // describes responses for the document; never built
+pub enum UserTokenRefusals {
+    #[response(
+        status = 401,
+        description = "No, unknown, expired or revoked user token"
+    )]
+    Unauthorized(StatusBody),
+    #[response(status = 403, description = "The integrator is disabled")]
+    Forbidden(StatusBody),
+}
+
+/// The per-client, per-endpoint pace of the mobile API's sending calls.
+#[derive(utoipa::IntoResponses)]
+#[response(
+    status = 429,
+    description = "One call per 30 s per client and endpoint (Retry-After)"
+)]
+#[allow(dead_code)] // describes a response for the document; never built
+pub struct MobileRateLimited(StatusBody);
+
 #[derive(Serialize, ToSchema)]
 pub struct TokenResponse {
     pub access_token: String,

@@ -213,27 +213,19 @@ fn prepare(
     );
     let surname = format!("{s1} {s2}");
     let sex = if female { "F" } else { "M" };
+    let holder = mrz::Holder {
+        issuer: country,
+        number: &number,
+        birth,
+        sex,
+        expiry,
+        nationality: country,
+        surnames: &[s1, s2],
+        given,
+    };
     let mut mrz = match doc_type {
-        "IDCard" => Some(mrz::td1(
-            country,
-            &number,
-            birth,
-            sex,
-            expiry,
-            country,
-            &[s1, s2],
-            given,
-        )),
-        "Passport" => Some(mrz::td3(
-            country,
-            &number,
-            birth,
-            sex,
-            expiry,
-            country,
-            &[s1, s2],
-            given,
-        )),
+        "IDCard" => Some(mrz::td1(&holder)),
+        "Passport" => Some(mrz::td3(&holder)),
         _ => None,
     };
     if i % 11 == 3 {

@@ -31,17 +31,31 @@ fn yymmdd(d: NaiveDate) -> String {
     d.format("%y%m%d").to_string()
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn td1(
-    issuer: &str,
-    number: &str,
-    birth: NaiveDate,
-    sex: &str,
-    expiry: NaiveDate,
-    nationality: &str,
-    surnames: &[&str],
-    given: &str,
-) -> String {
+/// What a document's MRZ says about its holder.
+pub struct Holder<'a> {
+    pub issuer: &'a str,
+    pub number: &'a str,
+    pub birth: NaiveDate,
+    /// `F`, `M` or `<`.
+    pub sex: &'a str,
+    pub expiry: NaiveDate,
+    pub nationality: &'a str,
+    pub surnames: &'a [&'a str],
+    pub given: &'a str,
+}
+
+/// The three 30-character lines of an identity card.
+pub fn td1(h: &Holder) -> String {
+    let Holder {
+        issuer,
+        number,
+        birth,
+        sex,
+        expiry,
+        nationality,
+        surnames,
+        given,
+    } = *h;
     let num = pad(number, 9);
     let l1 = format!("I<{issuer}{num}{}{}", digit(&num), pad("", 15));
     let (b, e) = (yymmdd(birth), yymmdd(expiry));
@@ -62,17 +76,18 @@ pub fn td1(
     format!("{l1}\n{l2}\n{}", mrz_name(surnames, given, 30))
 }
 
-#[allow(clippy::too_many_arguments)]
-pub fn td3(
-    issuer: &str,
-    number: &str,
-    birth: NaiveDate,
-    sex: &str,
-    expiry: NaiveDate,
-    nationality: &str,
-    surnames: &[&str],
-    given: &str,
-) -> String {
+/// The two 44-character lines of a passport.
+pub fn td3(h: &Holder) -> String {
+    let Holder {
+        issuer,
+        number,
+        birth,
+        sex,
+        expiry,
+        nationality,
+        surnames,
+        given,
+    } = *h;
     let l1 = format!("P<{issuer}{}", mrz_name(surnames, given, 39));
     let num = pad(number, 9);
     let (b, e) = (yymmdd(birth), yymmdd(expiry));
@@ -125,26 +140,26 @@ mod tests {
 
     #[test]
     fn generated_mrz_passes_and_corruption_fails() {
-        let a = td1(
-            "ESP",
-            "BAA000589",
-            d(1990, 5, 17),
-            "F",
-            d(2031, 1, 2),
-            "ESP",
-            &["Pérez", "Núñez"],
-            "María José",
-        );
-        let b = td3(
-            "FRA",
-            "X1234567Z",
-            d(1980, 1, 1),
-            "M",
-            d(2030, 6, 30),
-            "FRA",
-            &["Dubois"],
-            "Théo",
-        );
+        let a = td1(&Holder {
+            issuer: "ESP",
+            number: "BAA000589",
+            birth: d(1990, 5, 17),
+            sex: "F",
+            expiry: d(2031, 1, 2),
+            nationality: "ESP",
+            surnames: &["Pérez", "Núñez"],
+            given: "María José",
+        });
+        let b = td3(&Holder {
+            issuer: "FRA",
+            number: "X1234567Z",
+            birth: d(1980, 1, 1),
+            sex: "M",
+            expiry: d(2030, 6, 30),
+            nationality: "FRA",
+            surnames: &["Dubois"],
+            given: "Théo",
+        });
         for m in [&a, &b] {
             assert!(
                 m.lines().all(|l| l.len() == if m == &a { 30 } else { 44 }),

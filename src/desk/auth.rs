@@ -153,17 +153,7 @@ pub async fn login(
                 .await?;
             }
             let token = session::start(&state, &user.id, &addr).await?;
-            audit::record_now(
-                &state.db,
-                Event {
-                    actor: &user.email,
-                    action: "login",
-                    scan_id: None,
-                    client_addr: &addr,
-                    detail: serde_json::json!({}),
-                },
-            )
-            .await?;
+            record_login(&state, &user.email, "login", &addr).await?;
             let to = form
                 .next
                 .as_deref()
@@ -184,17 +174,7 @@ pub async fn login(
             Ok(resp)
         }
         LoginOutcome::Invalid => {
-            audit::record_now(
-                &state.db,
-                Event {
-                    actor: &email_key,
-                    action: "login.failed",
-                    scan_id: None,
-                    client_addr: &addr,
-                    detail: serde_json::json!({}),
-                },
-            )
-            .await?;
+            record_login(&state, &email_key, "login.failed", &addr).await?;
             login_form(
                 &state,
                 form.email,
@@ -205,17 +185,7 @@ pub async fn login(
             )
         }
         LoginOutcome::Locked { minutes } => {
-            audit::record_now(
-                &state.db,
-                Event {
-                    actor: &email_key,
-                    action: "login.locked",
-                    scan_id: None,
-                    client_addr: &addr,
-                    detail: serde_json::json!({}),
-                },
-            )
-            .await?;
+            record_login(&state, &email_key, "login.locked", &addr).await?;
             login_form(
                 &state,
                 form.email,
@@ -228,6 +198,27 @@ pub async fn login(
             )
         }
     }
+}
+
+/// A login attempt's audit entry: who tried, how it ended, from where.
+async fn record_login(
+    state: &AppState,
+    actor: &str,
+    action: &str,
+    addr: &str,
+) -> Result<(), DeskError> {
+    audit::record_now(
+        &state.db,
+        Event {
+            actor,
+            action,
+            scan_id: None,
+            client_addr: addr,
+            detail: serde_json::json!({}),
+        },
+    )
+    .await?;
+    Ok(())
 }
 
 #[tracing::instrument(skip_all)]

@@ -211,25 +211,16 @@ pub async fn send(
         .map_err(ConfirmError::from)?
         .ok_or_else(|| anyhow::anyhow!("process {} vanished", p.scan_id))?;
     let code = otp::new_code();
-    otp::insert(
-        db,
-        key,
-        &NewVerification {
-            id: otp::new_verification_id(),
-            integrator_id: p.integrator_id,
-            contact_id: Some(&contact),
-            user_id: None,
-            kind: kind.as_str(),
-            channel: CHANNEL,
-            target: &target,
-            secret: &code,
-            update_primary: false,
-            redirect_uri: None,
-            secondary_id: None,
-            ttl_ms: policy.ttl_ms,
-        },
+    let v = NewVerification::new(
+        p.integrator_id,
+        kind.as_str(),
+        CHANNEL,
+        &target,
+        &code,
+        policy.ttl_ms,
     )
-    .await?;
+    .of(Some(&contact), None);
+    otp::insert(db, key, &v).await?;
     // Shown with a dash (123-456), as the other codes are.
     let shown = format!("{}-{}", &code[..3], &code[3..]);
     postman

@@ -83,6 +83,47 @@ pub struct NewVerification<'a> {
     pub ttl_ms: i64,
 }
 
+impl<'a> NewVerification<'a> {
+    /// A verification with a fresh id, for no user or contact yet, with no
+    /// redirect and no secondary credential; the setters below add them.
+    pub fn new(
+        integrator_id: &'a str,
+        kind: &'a str,
+        channel: &'a str,
+        target: &'a str,
+        secret: &'a str,
+        ttl_ms: i64,
+    ) -> Self {
+        NewVerification {
+            id: new_verification_id(),
+            integrator_id,
+            contact_id: None,
+            user_id: None,
+            kind,
+            channel,
+            target,
+            secret,
+            update_primary: false,
+            redirect_uri: None,
+            secondary_id: None,
+            ttl_ms,
+        }
+    }
+
+    /// Links it to the applicant's contact and (when there is one) user.
+    pub fn of(mut self, contact_id: Option<&'a str>, user_id: Option<&'a str>) -> Self {
+        self.contact_id = contact_id;
+        self.user_id = user_id;
+        self
+    }
+
+    /// The verification a passed one is presented with (a login's birthdate).
+    pub fn with_secondary(mut self, secondary_id: Option<&'a str>) -> Self {
+        self.secondary_id = secondary_id;
+        self
+    }
+}
+
 pub async fn insert(db: &Db, key: &[u8], v: &NewVerification<'_>) -> Result<(), sqlx::Error> {
     let now = now_ms();
     let code_hash = secret_hash(key, &v.id, v.secret);

@@ -44,26 +44,10 @@ pub async fn send_code(
 ) -> Result<(), VerifyError> {
     not_taken(db, u, kind, target).await?;
     let code = otp::new_code();
-    let id = otp::new_verification_id();
-    otp::insert(
-        db,
-        key,
-        &NewVerification {
-            id: id.clone(),
-            integrator_id: &u.integrator_id,
-            contact_id: Some(&u.contact_id),
-            user_id: Some(&u.id),
-            kind,
-            channel: "otp",
-            target,
-            secret: &code,
-            update_primary: false,
-            redirect_uri: None,
-            secondary_id: None,
-            ttl_ms: policy.ttl_ms,
-        },
-    )
-    .await?;
+    let v = NewVerification::new(&u.integrator_id, kind, "otp", target, &code, policy.ttl_ms)
+        .of(Some(&u.contact_id), Some(&u.id));
+    otp::insert(db, key, &v).await?;
+    let id = &v.id;
     let mut m = code_message(policy, kind, target, &code);
     if let Some(custom) = message {
         m.body = custom
@@ -75,11 +59,11 @@ pub async fn send_code(
         }
     }
     if let Err(e) = postman.send(db, &u.integrator_id, &m).await {
-        crate::store::verifications::delete(db, &id).await?;
+        crate::store::verifications::delete(db, id).await?;
         return Err(e);
     }
     // A new code replaces any earlier one for the same address.
-    crate::store::verifications::expire_others(db, &u.id, kind, target, &id, now_ms()).await?;
+    crate::store::verifications::expire_others(db, &u.id, kind, target, id, now_ms()).await?;
     Ok(())
 }
 
@@ -190,26 +174,21 @@ pub async fn send_link(
 ) -> Result<(), VerifyError> {
     not_taken(db, u, "email", email).await?;
     let secret = crate::security::random_token();
-    let id = otp::new_verification_id();
-    otp::insert(
-        db,
-        key,
-        &NewVerification {
-            id: id.clone(),
-            integrator_id: &u.integrator_id,
-            contact_id: Some(&u.contact_id),
-            user_id: Some(&u.id),
-            kind: "email",
-            channel: "link",
-            target: email,
-            secret: &secret,
-            update_primary,
-            redirect_uri: Some(redirect_uri),
-            secondary_id: None,
-            ttl_ms: policy.ttl_ms,
-        },
-    )
-    .await?;
+    let v = NewVerification {
+        update_primary,
+        redirect_uri: Some(redirect_uri),
+        ..NewVerification::new(
+            &u.integrator_id,
+            "email",
+            "link",
+            email,
+            &secret,
+            policy.ttl_ms,
+        )
+        .of(Some(&u.contact_id), Some(&u.id))
+    };
+    otp::insert(db, key, &v).await?;
+    let id = &v.id;
     let link = format!(
         "{}/v1/verification/links/email/{id}?t={secret}",
         public_url.trim_end_matches('/')
@@ -231,7 +210,7 @@ pub async fn send_link(
         ),
     };
     if let Err(e) = postman.send(db, &u.integrator_id, &m).await {
-        crate::store::verifications::delete(db, &id).await?;
+        crate::store::verifications::delete(db, id).await?;
         return Err(e);
     }
     Ok(())

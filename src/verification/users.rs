@@ -179,50 +179,35 @@ pub async fn start(
     if let Some(u) = &existing {
         let contact = crow::get(db.read(), integrator_id, &u.contact_id).await?;
         if let Some(birthdate) = contact.and_then(|c| c.birthdate) {
-            let id = otp::new_verification_id();
-            otp::insert(
-                db,
-                key,
-                &NewVerification {
-                    id: id.clone(),
-                    integrator_id,
-                    contact_id: Some(&u.contact_id),
-                    user_id: Some(&u.id),
-                    kind: "birthdate",
-                    channel: "mobile",
-                    target: "",
-                    secret: &birthdate,
-                    update_primary: false,
-                    redirect_uri: None,
-                    secondary_id: None,
-                    ttl_ms: policy.ttl_ms,
-                },
+            let v = NewVerification::new(
+                integrator_id,
+                "birthdate",
+                "mobile",
+                "",
+                &birthdate,
+                policy.ttl_ms,
             )
-            .await?;
-            secondary_id = Some(id);
+            .of(Some(&u.contact_id), Some(&u.id));
+            otp::insert(db, key, &v).await?;
+            secondary_id = Some(v.id);
         }
     }
     let code = otp::new_code();
-    let id = otp::new_verification_id();
-    otp::insert(
-        db,
-        key,
-        &NewVerification {
-            id: id.clone(),
-            integrator_id,
-            contact_id: existing.as_ref().map(|u| u.contact_id.as_str()),
-            user_id: existing.as_ref().map(|u| u.id.as_str()),
-            kind: dp.kind(),
-            channel: "mobile",
-            target: &target,
-            secret: &code,
-            update_primary: false,
-            redirect_uri: None,
-            secondary_id: secondary_id.as_deref(),
-            ttl_ms: policy.ttl_ms,
-        },
+    let v = NewVerification::new(
+        integrator_id,
+        dp.kind(),
+        "mobile",
+        &target,
+        &code,
+        policy.ttl_ms,
     )
-    .await?;
+    .of(
+        existing.as_ref().map(|u| u.contact_id.as_str()),
+        existing.as_ref().map(|u| u.id.as_str()),
+    )
+    .with_secondary(secondary_id.as_deref());
+    otp::insert(db, key, &v).await?;
+    let id = v.id;
     if let Err(e) = postman
         .send(
             db,
@@ -263,26 +248,18 @@ pub async fn restart(
         ));
     }
     let code = otp::new_code();
-    let id = otp::new_verification_id();
-    otp::insert(
-        db,
-        key,
-        &NewVerification {
-            id: id.clone(),
-            integrator_id: &old.integrator_id,
-            contact_id: old.contact_id.as_deref(),
-            user_id: old.user_id.as_deref(),
-            kind: &old.kind,
-            channel: "mobile",
-            target: &old.target,
-            secret: &code,
-            update_primary: false,
-            redirect_uri: None,
-            secondary_id: old.secondary_id.as_deref(),
-            ttl_ms: policy.ttl_ms,
-        },
+    let v = NewVerification::new(
+        &old.integrator_id,
+        &old.kind,
+        "mobile",
+        &old.target,
+        &code,
+        policy.ttl_ms,
     )
-    .await?;
+    .of(old.contact_id.as_deref(), old.user_id.as_deref())
+    .with_secondary(old.secondary_id.as_deref());
+    otp::insert(db, key, &v).await?;
+    let id = v.id;
     if let Err(e) = postman
         .send(
             db,

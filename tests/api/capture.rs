@@ -378,16 +378,16 @@ async fn capture_engine_attaches_checked_evidence_and_submits(b: Backend) {
 
     // Extracted data: kycdesk reads the MRZ itself and fills what is missing.
     let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap_or_default();
-    let mrz = kycdesk::demo::mrz::td3(
-        "ESP",
-        "PAB123456",
-        d(1990, 3, 14),
-        "F",
-        d(2031, 3, 13),
-        "ESP",
-        &["GARCIA", "LOPEZ"],
-        "MARIA JOSE",
-    );
+    let mrz = kycdesk::demo::mrz::td3(&kycdesk::demo::mrz::Holder {
+        issuer: "ESP",
+        number: "PAB123456",
+        birth: d(1990, 3, 14),
+        sex: "F",
+        expiry: d(2031, 3, 13),
+        nationality: "ESP",
+        surnames: &["GARCIA", "LOPEZ"],
+        given: "MARIA JOSE",
+    });
     let (s, docv) = call(
         &app,
         reqwest::Method::POST,

@@ -166,8 +166,7 @@ fn link(href: impl Into<String>) -> Value {
     security(("apiKey" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "Top-level resources and operations in this API", content_type = "application/hal+json", body = HalObject),
-        (status = 401, description = "No or unknown credential", content_type = "application/hal+json", body = HalErrorBody),
-        (status = 403, description = "The integrator is disabled", content_type = "application/hal+json", body = HalErrorBody),
+        HalCredentialRefusals,
     )
 )]
 #[get("/identity/")]
@@ -208,8 +207,7 @@ pub async fn root_answer(
     security(("apiKey" = []), ("bearer" = [])),
     responses(
         (status = 200, description = "This API's OpenAPI document", body = Object),
-        (status = 401, description = "No or unknown credential", content_type = "application/hal+json", body = HalErrorBody),
-        (status = 403, description = "The integrator is disabled", content_type = "application/hal+json", body = HalErrorBody),
+        HalCredentialRefusals,
     )
 )]
 #[get("/identity/apiDoc")]
@@ -384,9 +382,7 @@ fn created(location: String, body: Value) -> HttpResponse {
     request_body(content = Option<IdentityInput>, content_type = "application/json", description = "The identity to check, at the top level or under inputs.identity, with an optional _links.apiture:contact"),
     responses(
         (status = 201, description = "The report, with a Location", content_type = "application/hal+json", body = HalObject),
-        (status = 400, description = "Bad request", content_type = "application/hal+json", body = HalErrorBody),
-        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", content_type = "application/hal+json", body = HalErrorBody),
-        (status = 403, description = "The integrator is disabled", content_type = "application/hal+json", body = HalErrorBody),
+        HalCallRefusals,
         (status = 422, description = "The identity lacks what the checks need", content_type = "application/hal+json", body = HalErrorBody),
     )
 )]
@@ -420,9 +416,7 @@ pub async fn create_fraud_report(
     params(("fraudRiskReportId" = String, Path, description = "The report's id")),
     responses(
         (status = 200, description = "The report", content_type = "application/hal+json", body = HalObject),
-        (status = 400, description = "Bad request", content_type = "application/hal+json", body = HalErrorBody),
-        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", content_type = "application/hal+json", body = HalErrorBody),
-        (status = 403, description = "The integrator is disabled", content_type = "application/hal+json", body = HalErrorBody),
+        HalCallRefusals,
         (status = 404, description = "No such report (or another integrator's)", content_type = "application/hal+json", body = HalErrorBody),
     )
 )]
@@ -559,9 +553,7 @@ fn collection(
     params(Paging),
     responses(
         (status = 200, description = "A page of reports", content_type = "application/hal+json", body = HalObject),
-        (status = 400, description = "Bad request", content_type = "application/hal+json", body = HalErrorBody),
-        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", content_type = "application/hal+json", body = HalErrorBody),
-        (status = 403, description = "The integrator is disabled", content_type = "application/hal+json", body = HalErrorBody),
+        HalCallRefusals,
         (status = 422, description = "start or limit out of range", content_type = "application/hal+json", body = HalErrorBody),
     )
 )]
@@ -600,9 +592,7 @@ pub async fn fraud_reports(
     request_body(content = Option<IdentityInput>, content_type = "application/json", description = "The identity to quiz, at the top level or under inputs.identity, with an optional _links.apiture:contact"),
     responses(
         (status = 201, description = "The quiz (pending), with a Location", content_type = "application/hal+json", body = HalObject),
-        (status = 400, description = "Bad request", content_type = "application/hal+json", body = HalErrorBody),
-        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", content_type = "application/hal+json", body = HalErrorBody),
-        (status = 403, description = "The integrator is disabled", content_type = "application/hal+json", body = HalErrorBody),
+        HalCallRefusals,
         (status = 422, description = "The identity lacks what a quiz needs", content_type = "application/hal+json", body = HalErrorBody),
     )
 )]
@@ -646,9 +636,7 @@ async fn load_quiz(state: &AppState, c: &IdentityClient, id: &str) -> Result<Qui
     params(("quizId" = String, Path, description = "The quiz's id")),
     responses(
         (status = 200, description = "The quiz", content_type = "application/hal+json", body = HalObject),
-        (status = 400, description = "Bad request", content_type = "application/hal+json", body = HalErrorBody),
-        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", content_type = "application/hal+json", body = HalErrorBody),
-        (status = 403, description = "The integrator is disabled", content_type = "application/hal+json", body = HalErrorBody),
+        HalCallRefusals,
         (status = 404, description = "No such quiz (or another integrator's)", content_type = "application/hal+json", body = HalErrorBody),
     )
 )]
@@ -671,9 +659,7 @@ pub async fn quiz(
     params(Paging),
     responses(
         (status = 200, description = "A page of quizzes", content_type = "application/hal+json", body = HalObject),
-        (status = 400, description = "Bad request", content_type = "application/hal+json", body = HalErrorBody),
-        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", content_type = "application/hal+json", body = HalErrorBody),
-        (status = 403, description = "The integrator is disabled", content_type = "application/hal+json", body = HalErrorBody),
+        HalCallRefusals,
         (status = 422, description = "start or limit out of range", content_type = "application/hal+json", body = HalErrorBody),
     )
 )]
@@ -704,9 +690,7 @@ pub async fn quizzes(
     params(("quizId" = String, Path, description = "The quiz's id")),
     responses(
         (status = 201, description = "The questions (pending → asked)", content_type = "application/hal+json", body = HalObject),
-        (status = 400, description = "Bad request", content_type = "application/hal+json", body = HalErrorBody),
-        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", content_type = "application/hal+json", body = HalErrorBody),
-        (status = 403, description = "The integrator is disabled", content_type = "application/hal+json", body = HalErrorBody),
+        HalCallRefusals,
         (status = 404, description = "No such quiz", content_type = "application/hal+json", body = HalErrorBody),
         (status = 409, description = "Questions only for a pending quiz", content_type = "application/hal+json", body = HalErrorBody),
     )
@@ -740,9 +724,7 @@ pub async fn questions(
     request_body(content = AnswersInput, content_type = "application/json"),
     responses(
         (status = 201, description = "The scored quiz (passed or failed)", content_type = "application/hal+json", body = HalObject),
-        (status = 400, description = "Bad request", content_type = "application/hal+json", body = HalErrorBody),
-        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", content_type = "application/hal+json", body = HalErrorBody),
-        (status = 403, description = "The integrator is disabled", content_type = "application/hal+json", body = HalErrorBody),
+        HalCallRefusals,
         (status = 404, description = "No such quiz", content_type = "application/hal+json", body = HalErrorBody),
         (status = 409, description = "Answers only for an asked quiz", content_type = "application/hal+json", body = HalErrorBody),
     )
@@ -828,9 +810,7 @@ fn verification_state(state: &str) -> Option<&'static str> {
     params(ContactQuery),
     responses(
         (status = 200, description = "The contact's verifications (states passed or failed)", content_type = "application/hal+json", body = HalObject),
-        (status = 400, description = "Bad request", content_type = "application/hal+json", body = HalErrorBody),
-        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", content_type = "application/hal+json", body = HalErrorBody),
-        (status = 403, description = "The integrator is disabled", content_type = "application/hal+json", body = HalErrorBody),
+        HalCallRefusals,
     )
 )]
 #[get("/identity/contactVerification")]
@@ -871,9 +851,7 @@ pub async fn contact_verification(
     request_body(content = Option<ApprovalInput>, content_type = "application/json"),
     responses(
         (status = 201, description = "The approval, with a Location", content_type = "application/hal+json", body = HalObject),
-        (status = 400, description = "Bad request", content_type = "application/hal+json", body = HalErrorBody),
-        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", content_type = "application/hal+json", body = HalErrorBody),
-        (status = 403, description = "The integrator is disabled", content_type = "application/hal+json", body = HalErrorBody),
+        HalCallRefusals,
         (status = 422, description = "contactUri names no contact of this integrator", content_type = "application/hal+json", body = HalErrorBody),
     )
 )]
@@ -928,9 +906,7 @@ pub async fn create_approval(
     params(("approvalId" = String, Path, description = "The approval's id")),
     responses(
         (status = 200, description = "The approval", content_type = "application/hal+json", body = HalObject),
-        (status = 400, description = "Bad request", content_type = "application/hal+json", body = HalErrorBody),
-        (status = 401, description = "No, expired or invalid bearer token, or an API-Key that is not the caller's", content_type = "application/hal+json", body = HalErrorBody),
-        (status = 403, description = "The integrator is disabled", content_type = "application/hal+json", body = HalErrorBody),
+        HalCallRefusals,
         (status = 404, description = "No such approval", content_type = "application/hal+json", body = HalErrorBody),
     )
 )]
@@ -1100,6 +1076,48 @@ pub struct HalObject(Value);
 #[schema(value_type = Object)]
 #[allow(dead_code)]
 pub struct HalErrorBody(Value);
+
+/// The refusals every Identity API call on a resource shares.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // describes responses for the document; never built
+enum HalCallRefusals {
+    #[response(
+        status = 400,
+        description = "Bad request",
+        content_type = "application/hal+json"
+    )]
+    BadRequest(HalErrorBody),
+    #[response(
+        status = 401,
+        description = "No, expired or invalid bearer token, or an API-Key that is not the caller's",
+        content_type = "application/hal+json"
+    )]
+    Unauthorized(HalErrorBody),
+    #[response(
+        status = 403,
+        description = "The integrator is disabled",
+        content_type = "application/hal+json"
+    )]
+    Forbidden(HalErrorBody),
+}
+
+/// The refusals of the Identity API's root and document (any credential).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // describes responses for the document; never built
+enum HalCredentialRefusals {
+    #[response(
+        status = 401,
+        description = "No or unknown credential",
+        content_type = "application/hal+json"
+    )]
+    Unauthorized(HalErrorBody),
+    #[response(
+        status = 403,
+        description = "The integrator is disabled",
+        content_type = "application/hal+json"
+    )]
+    Forbidden(HalErrorBody),
+}
 
 #[cfg(test)]
 mod tests {

@@ -3,8 +3,9 @@
 //! Handlers parse and authenticate; `crate::verification` does the work.
 
 use super::openapi::{
-    ConfigResponse, LoginResponse, MessageResponse, ProjectConfig, StatusBody, UserResponse,
-    ValidateResponse, VerificationResponse,
+    ConfigResponse, LoginResponse, MessageResponse, MobileKeyRefusals, MobileRateLimited,
+    ProjectConfig, StatusBody, UserResponse, UserTokenRefusals, ValidateResponse,
+    VerificationResponse,
 };
 use super::problem::Problem;
 use crate::security::client_addr;
@@ -161,8 +162,7 @@ fn ok(v: Value) -> HttpResponse {
     security(("apiKey" = [])),
     responses(
         (status = 200, description = "The verifications required for login and user creation", body = ConfigResponse),
-        (status = 401, description = "No or unknown Mobile API key", body = StatusBody),
-        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        MobileKeyRefusals,
     )
 )]
 #[get("/v1/config")]
@@ -205,9 +205,8 @@ pub struct StartBody {
     responses(
         (status = 200, description = "Started: a code was sent", body = VerificationResponse),
         (status = 400, description = "Invalid datapoint", body = StatusBody),
-        (status = 401, description = "No or unknown Mobile API key", body = StatusBody),
-        (status = 403, description = "The integrator is disabled", body = StatusBody),
-        (status = 429, description = "One call per 30 s per client and endpoint (Retry-After)", body = StatusBody),
+        MobileKeyRefusals,
+        MobileRateLimited,
         (status = 502, description = "The code could not be delivered", body = StatusBody),
     )
 )]
@@ -244,9 +243,8 @@ pub async fn start(
     responses(
         (status = 200, description = "Started on the user's primary credential", body = VerificationResponse),
         (status = 400, description = "The user has no primary credential", body = StatusBody),
-        (status = 401, description = "No, unknown, expired or revoked user token", body = StatusBody),
-        (status = 403, description = "The integrator is disabled", body = StatusBody),
-        (status = 429, description = "One call per 30 s per client and endpoint (Retry-After)", body = StatusBody),
+        UserTokenRefusals,
+        MobileRateLimited,
         (status = 502, description = "The code could not be delivered", body = StatusBody),
     )
 )]
@@ -323,10 +321,9 @@ pub struct FinishBody {
     responses(
         (status = 200, description = "The verification's status after this attempt", body = VerificationResponse),
         (status = 400, description = "Missing secret or malformed id", body = StatusBody),
-        (status = 401, description = "No or unknown Mobile API key", body = StatusBody),
-        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        MobileKeyRefusals,
         (status = 404, description = "No such verification", body = StatusBody),
-        (status = 429, description = "One call per 30 s per client and endpoint (Retry-After)", body = StatusBody),
+        MobileRateLimited,
     )
 )]
 #[post("/v1/verifications/{verification_id}/finish")]
@@ -364,11 +361,10 @@ pub async fn finish(
     responses(
         (status = 200, description = "A new code was sent", body = VerificationResponse),
         (status = 400, description = "Malformed id", body = StatusBody),
-        (status = 401, description = "No or unknown Mobile API key", body = StatusBody),
-        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        MobileKeyRefusals,
         (status = 404, description = "No such verification", body = StatusBody),
         (status = 409, description = "The verification cannot be restarted", body = StatusBody),
-        (status = 429, description = "One call per 30 s per client and endpoint (Retry-After)", body = StatusBody),
+        MobileRateLimited,
         (status = 502, description = "The code could not be delivered", body = StatusBody),
     )
 )]
@@ -401,10 +397,9 @@ pub async fn restart(
     responses(
         (status = 200, description = "The verification", body = VerificationResponse),
         (status = 400, description = "Malformed id", body = StatusBody),
-        (status = 401, description = "No or unknown Mobile API key", body = StatusBody),
-        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        MobileKeyRefusals,
         (status = 404, description = "No such verification", body = StatusBody),
-        (status = 429, description = "One call per 30 s per client and endpoint (Retry-After)", body = StatusBody),
+        MobileRateLimited,
     )
 )]
 #[get("/v1/verifications/{verification_id}/status")]
@@ -489,8 +484,7 @@ async fn signed_payload(
     responses(
         (status = 200, description = "Created, with a user token", body = UserResponse),
         (status = 400, description = "Invalid data points, or a bad signature", body = StatusBody),
-        (status = 401, description = "No or unknown Mobile API key", body = StatusBody),
-        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        MobileKeyRefusals,
         (status = 409, description = "The primary credential already belongs to a user", body = StatusBody),
         (status = 415, description = "Neither JSON nor a signed payload", body = StatusBody),
     )
@@ -535,8 +529,7 @@ pub async fn create_user(
     responses(
         (status = 200, description = "The updated user", body = UserResponse),
         (status = 400, description = "Invalid data points", body = StatusBody),
-        (status = 401, description = "No, unknown, expired or revoked user token", body = StatusBody),
-        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        UserTokenRefusals,
     )
 )]
 #[put("/v1/user")]
@@ -558,8 +551,7 @@ pub async fn update_user(
     security(("userToken" = []), ("userToken" = [], "apiKey" = [])),
     responses(
         (status = 200, description = "The user", body = UserResponse),
-        (status = 401, description = "No, unknown, expired or revoked user token", body = StatusBody),
-        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        UserTokenRefusals,
     )
 )]
 #[get("/v1/user")]
@@ -584,10 +576,9 @@ pub struct LoginBody {
     responses(
         (status = 200, description = "Logged in", body = LoginResponse),
         (status = 400, description = "Malformed verifications", body = StatusBody),
-        (status = 401, description = "No or unknown Mobile API key", body = StatusBody),
-        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        MobileKeyRefusals,
         (status = 404, description = "No such verification", body = StatusBody),
-        (status = 429, description = "One call per 30 s per client and endpoint (Retry-After)", body = StatusBody),
+        MobileRateLimited,
     )
 )]
 #[post("/v1/user/login")]
@@ -668,10 +659,9 @@ pub struct LinkBody {
     responses(
         (status = 200, description = "Sent", body = MessageResponse),
         (status = 400, description = "Invalid e-mail or redirect URI", body = StatusBody),
-        (status = 401, description = "No, unknown, expired or revoked user token", body = StatusBody),
-        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        UserTokenRefusals,
         (status = 409, description = "Another user already verified this e-mail", body = StatusBody),
-        (status = 429, description = "One call per 30 s per client and endpoint (Retry-After)", body = StatusBody),
+        MobileRateLimited,
         (status = 502, description = "The e-mail could not be delivered", body = StatusBody),
     )
 )]
@@ -747,10 +737,9 @@ async fn send_code(
     responses(
         (status = 200, description = "Sent", body = MessageResponse),
         (status = 400, description = "Invalid e-mail", body = StatusBody),
-        (status = 401, description = "No, unknown, expired or revoked user token", body = StatusBody),
-        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        UserTokenRefusals,
         (status = 409, description = "Another user already verified this e-mail", body = StatusBody),
-        (status = 429, description = "One call per 30 s per client and endpoint (Retry-After)", body = StatusBody),
+        MobileRateLimited,
         (status = 502, description = "The e-mail could not be delivered", body = StatusBody),
     )
 )]
@@ -821,8 +810,7 @@ async fn validate(
     responses(
         (status = 200, description = "Whether the code was right", body = ValidateResponse),
         (status = 400, description = "Invalid e-mail or missing passcode", body = StatusBody),
-        (status = 401, description = "No, unknown, expired or revoked user token", body = StatusBody),
-        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        UserTokenRefusals,
         (status = 404, description = "No code was sent to this e-mail", body = StatusBody),
         (status = 409, description = "Another user already verified this e-mail", body = StatusBody),
         (status = 422, description = "The code expired, was used or has no attempts left", body = StatusBody),
@@ -856,10 +844,9 @@ pub struct SmsSendBody {
     responses(
         (status = 200, description = "Sent", body = MessageResponse),
         (status = 400, description = "Invalid phone number or message", body = StatusBody),
-        (status = 401, description = "No, unknown, expired or revoked user token", body = StatusBody),
-        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        UserTokenRefusals,
         (status = 409, description = "Another user already verified this number", body = StatusBody),
-        (status = 429, description = "One call per 30 s per client and endpoint (Retry-After)", body = StatusBody),
+        MobileRateLimited,
         (status = 502, description = "The SMS could not be delivered", body = StatusBody),
     )
 )]
@@ -915,8 +902,7 @@ pub async fn sms_send(
     responses(
         (status = 200, description = "Whether the code was right", body = ValidateResponse),
         (status = 400, description = "Invalid phone number or missing passcode", body = StatusBody),
-        (status = 401, description = "No, unknown, expired or revoked user token", body = StatusBody),
-        (status = 403, description = "The integrator is disabled", body = StatusBody),
+        UserTokenRefusals,
         (status = 404, description = "No code was sent to this number", body = StatusBody),
         (status = 409, description = "Another user already verified this number", body = StatusBody),
         (status = 422, description = "The code expired, was used or has no attempts left", body = StatusBody),

@@ -4,7 +4,7 @@
 //! processes, then submits it, with the same checks as the hosted page.
 
 use super::owned;
-use crate::api::openapi::{Binary, StatusBody};
+use crate::api::openapi::{Binary, CaptureRefusals, StatusBody};
 use crate::api::problem::Problem;
 use crate::api::token::ApiClient;
 use crate::domain::Document;
@@ -84,8 +84,7 @@ async fn receive(
     request_body(content = Binary, content_type = "image/jpeg", description = "The image as captured (JPEG or PNG; the type is read from the bytes)"),
     responses(
         (status = 201, description = "Stored (replacing an earlier image of that type)", body = EvidenceStored),
-        (status = 401, description = "No, expired or invalid token", body = StatusBody),
-        (status = 404, description = "No such process (or another integrator's)", body = StatusBody),
+        CaptureRefusals,
         (status = 409, description = "The process was already submitted", body = StatusBody),
         (status = 413, description = "Larger than the image size limit", body = StatusBody),
         (status = 415, description = "Not a JPEG or PNG image", body = StatusBody),
@@ -115,8 +114,7 @@ pub async fn image(
     request_body(content = Binary, content_type = "application/octet-stream", description = "A WebM or MP4 recording (the container is checked; the type is read from the bytes, whatever Content-Type says)"),
     responses(
         (status = 201, description = "Stored; the VIDEO_AVAILABLE webhook is sent", body = EvidenceStored),
-        (status = 401, description = "No, expired or invalid token", body = StatusBody),
-        (status = 404, description = "No such process (or another integrator's)", body = StatusBody),
+        CaptureRefusals,
         (status = 409, description = "The process was already submitted", body = StatusBody),
         (status = 413, description = "Larger than the recording size limit", body = StatusBody),
         (status = 415, description = "Not WebM or MP4", body = StatusBody),
@@ -172,8 +170,7 @@ pub struct DocumentCapture {
     responses(
         (status = 200, description = "The document as stored, with MRZ-derived fields filled", body = Document),
         (status = 400, description = "Unknown field, bad score or malformed body", body = StatusBody),
-        (status = 401, description = "No, expired or invalid token", body = StatusBody),
-        (status = 404, description = "No such process (or another integrator's)", body = StatusBody),
+        CaptureRefusals,
         (status = 409, description = "The process was already submitted", body = StatusBody),
     )
 )]
@@ -209,8 +206,7 @@ pub async fn document(
     params(("verificationId" = String, Path, description = "The scanId")),
     responses(
         (status = 200, description = "Submitted: validations computed, report PDF issued, state set to the integrator's submit state, webhook sent", body = StatusBody),
-        (status = 401, description = "No, expired or invalid token", body = StatusBody),
-        (status = 404, description = "No such process (or another integrator's)", body = StatusBody),
+        CaptureRefusals,
         (status = 409, description = "Already submitted", body = StatusBody),
     )
 )]

@@ -4,7 +4,9 @@
 pub mod capture;
 pub mod evidence;
 
-use super::openapi::{Binary, OnboardingResponse, StatusBody, TokenResponse};
+use super::openapi::{
+    Binary, DecisionRefusals, OnboardingResponse, ProcessRefusals, StatusBody, TokenResponse,
+};
 use super::problem::Problem;
 use super::token::{self, ApiClient};
 use crate::accounts::integrators::{self, Authentication};
@@ -281,9 +283,7 @@ pub(crate) async fn owned(
     params(("verificationId" = String, Path, description = "The scanId")),
     responses(
         (status = 200, description = "The process", body = ProcessData),
-        (status = 401, description = "No, expired or invalid token", body = StatusBody),
-        (status = 403, description = "The integrator is disabled", body = StatusBody),
-        (status = 404, description = "No such process (or another integrator's)", body = StatusBody),
+        ProcessRefusals,
     )
 )]
 #[get("/mobbscan-agent/getVerificationProcessData/{verificationId}")]
@@ -376,11 +376,7 @@ async fn decide(
     request_body(content = DecisionBody, description = "personalData optional: only the fields sent change"),
     responses(
         (status = 200, description = "Accepted (VERIFICATION_ACCEPTED)", body = StatusBody),
-        (status = 400, description = "Missing or invalid field", body = StatusBody),
-        (status = 401, description = "No, expired or invalid token", body = StatusBody),
-        (status = 403, description = "The integrator is disabled", body = StatusBody),
-        (status = 404, description = "No such process (or another integrator's)", body = StatusBody),
-        (status = 409, description = "Not in a state that allows this (e.g. already final)", body = StatusBody),
+        DecisionRefusals,
     )
 )]
 #[post("/mobbscan-agent/accept")]
@@ -403,11 +399,7 @@ pub async fn accept(
     request_body(content = super::openapi::RejectBody, description = "rejectionComment required"),
     responses(
         (status = 200, description = "Rejected (VERIFICATION_REJECTED)", body = StatusBody),
-        (status = 400, description = "Missing or invalid field", body = StatusBody),
-        (status = 401, description = "No, expired or invalid token", body = StatusBody),
-        (status = 403, description = "The integrator is disabled", body = StatusBody),
-        (status = 404, description = "No such process (or another integrator's)", body = StatusBody),
-        (status = 409, description = "Not in a state that allows this (e.g. already final)", body = StatusBody),
+        DecisionRefusals,
     )
 )]
 #[post("/mobbscan-agent/reject")]
@@ -433,11 +425,7 @@ pub async fn reject(
     request_body(content = DecisionBody, description = "PENDING_VALIDATION → PENDING_VERIFICATION, applying personalData"),
     responses(
         (status = 200, description = "Sent to the review desk (UPDATED_VERIFICATION)", body = StatusBody),
-        (status = 400, description = "Missing or invalid field", body = StatusBody),
-        (status = 401, description = "No, expired or invalid token", body = StatusBody),
-        (status = 403, description = "The integrator is disabled", body = StatusBody),
-        (status = 404, description = "No such process (or another integrator's)", body = StatusBody),
-        (status = 409, description = "Not in a state that allows this (e.g. already final)", body = StatusBody),
+        DecisionRefusals,
     )
 )]
 #[post("/mobbscan-agent/pending")]
@@ -462,9 +450,7 @@ pub async fn pending(
     params(("verificationId" = String, Path, description = "The scanId")),
     responses(
         (status = 200, description = "Deleted with its evidence (VERIFICATION_DELETED); the audit log keeps a tombstone", body = StatusBody),
-        (status = 401, description = "No, expired or invalid token", body = StatusBody),
-        (status = 403, description = "The integrator is disabled", body = StatusBody),
-        (status = 404, description = "No such process (or another integrator's)", body = StatusBody),
+        ProcessRefusals,
     )
 )]
 #[delete("/mobbscan-agent/api/verification/{verificationId}")]
@@ -523,9 +509,7 @@ pub async fn delete_verification(
     params(("verificationId" = String, Path, description = "The scanId")),
     responses(
         (status = 200, description = "The certified zip: originals, process JSON, edit history, decision, audit entries, manifest.json and its Ed25519 signature manifest.sig", content_type = "application/zip", body = Binary),
-        (status = 401, description = "No, expired or invalid token", body = StatusBody),
-        (status = 403, description = "The integrator is disabled", body = StatusBody),
-        (status = 404, description = "No such process (or another integrator's)", body = StatusBody),
+        ProcessRefusals,
         (status = 409, description = "The process is not final yet", body = StatusBody),
     )
 )]
