@@ -17,6 +17,7 @@ pub mod evidence;
 pub mod onboarding;
 pub mod review;
 pub mod security;
+pub mod shutdown;
 pub mod state;
 pub mod store;
 pub mod tools;

@@ -295,11 +295,7 @@ async fn sweep_expired_retakes(
             ),
             Err(e) => tracing::warn!(error = %e, "expired retake sweep failed"),
         }
-        tokio::select! {
-            _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
-            _ = shutdown.changed() => {}
-        }
-        if *shutdown.borrow() {
+        if crate::shutdown::wait(&mut shutdown, std::time::Duration::from_secs(60)).await {
             break;
         }
     }

@@ -206,11 +206,10 @@ pub async fn run_dispatcher(db: Db, policy: WebhookPolicy, mut shutdown: watch::
                 0
             }
         };
-        if worked == 0 {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(policy.poll_ms)) => {}
-                _ = shutdown.changed() => {}
-            }
+        if worked == 0
+            && crate::shutdown::wait(&mut shutdown, Duration::from_millis(policy.poll_ms)).await
+        {
+            break;
         }
     }
     tracing::info!("webhook dispatcher stopped");
