@@ -104,14 +104,17 @@ impl Application {
                 (state.settings.webhooks.concurrency as u32).clamp(2, 16),
             )
             .await?;
-        let background = vec![
+        let mut background = vec![
             tokio::spawn(crate::webhooks::run_dispatcher(
                 dispatcher_db,
                 state.settings.webhooks.clone(),
                 shutdown_rx.clone(),
             )),
-            tokio::spawn(sweep_expired_retakes(state.db.clone(), shutdown_rx)),
+            tokio::spawn(sweep_expired_retakes(state.db.clone(), shutdown_rx.clone())),
         ];
+        if let Some(c) = state.db.checkpointer(&state.settings.database_url).await? {
+            background.push(tokio::spawn(checkpoint_wal(c, shutdown_rx)));
+        }
 
         let data = state.clone();
         let documented_routes = web::Data::new(documented_routes);
@@ -278,6 +281,22 @@ async fn refuse_nul(
     let mut response = response;
     *response.status_mut() = status;
     Ok(req.into_response(response))
+}
+
+/// SQLite: checkpoints the WAL twice a second from its own connection, so
+/// the writer's commits never do it (see `store::Checkpointer`).
+async fn checkpoint_wal(
+    c: crate::store::Checkpointer,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        if let Err(e) = c.run().await {
+            tracing::warn!(error = %e, "WAL checkpoint failed; the next one retries");
+        }
+        if crate::shutdown::wait(&mut shutdown, std::time::Duration::from_millis(500)).await {
+            break;
+        }
+    }
 }
 
 /// Returns cases whose retake link expired unanswered to their queue: at

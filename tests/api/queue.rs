@@ -944,3 +944,41 @@ async fn word_index_search_matches_the_data_on_every_path(b: Backend) {
         .await;
     assert_eq!(left, 0);
 }
+
+/// The running server checkpoints SQLite's WAL itself (its writer's commits
+/// no longer do, below 20,000 pages): seeded cases reach the database file
+/// within seconds. A copy of the file alone, without its WAL, holds only
+/// what was checkpointed.
+#[tokio::test]
+async fn sqlite_wal_is_checkpointed_in_the_background() {
+    let Some(app) = spawn_app(Backend::Sqlite).await else {
+        return;
+    };
+    app.seed(30).await;
+    let path = app.data_dir.join("kycdesk.db");
+    let want: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM processes")
+        .fetch_one(app.state.db.read())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(want >= 30, "seeded: {want}");
+    let copy_dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let copy = copy_dir.path().join("copy.db");
+    let mut seen = -1;
+    for _ in 0..50 {
+        if std::fs::copy(&path, &copy).is_ok() {
+            let url = format!("sqlite://{}?mode=rw", copy.display());
+            if let Ok(mut c) = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await {
+                seen = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM processes")
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap_or(-1);
+                let _ = sqlx::Connection::close(c).await;
+                if seen == want {
+                    break;
+                }
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(seen, want, "cases in the database file itself");
+}
