@@ -2,7 +2,7 @@
 //! one, so removing or editing any entry breaks every hash after it and
 //! `kycdesk audit verify` names the first broken entry.
 
-use crate::store::{audit as rows, Db, Tx};
+use crate::store::{audit as rows, Backend, Batch, Db, Tx};
 use sha2::{Digest, Sha256};
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -47,6 +47,13 @@ pub fn entry_hash(
 /// Appends inside the caller's transaction, so the entry lands exactly when
 /// the change it records does.
 async fn record(db: &Db, tx: &mut Tx, e: Event<'_>) -> Result<(), sqlx::Error> {
+    let entry = next_entry(db, tx, e).await?;
+    rows::insert(tx, &entry).await
+}
+
+/// The entry that follows the chain's last one. Takes the audit lock
+/// (PostgreSQL), so the entry must be inserted in this same transaction.
+async fn next_entry(db: &Db, tx: &mut Tx, e: Event<'_>) -> Result<Entry, sqlx::Error> {
     db.lock_audit(tx).await?;
     let (prev_seq, prev_hash) = rows::last(tx).await?.unwrap_or((0, GENESIS.to_string()));
     let seq = prev_seq + 1;
@@ -62,21 +69,17 @@ async fn record(db: &Db, tx: &mut Tx, e: Event<'_>) -> Result<(), sqlx::Error> {
         &detail,
         &prev_hash,
     );
-    rows::insert(
-        tx,
-        &Entry {
-            seq,
-            at,
-            actor: e.actor.into(),
-            action: e.action.into(),
-            scan_id: e.scan_id.map(str::to_string),
-            client_addr: e.client_addr.into(),
-            detail,
-            prev_hash,
-            hash,
-        },
-    )
-    .await
+    Ok(Entry {
+        seq,
+        at,
+        actor: e.actor.into(),
+        action: e.action.into(),
+        scan_id: e.scan_id.map(str::to_string),
+        client_addr: e.client_addr.into(),
+        detail,
+        prev_hash,
+        hash,
+    })
 }
 
 /// Records an event in a transaction of its own (logins, views, downloads).
@@ -107,6 +110,29 @@ impl<'a> Work<'a> {
     /// than one event).
     pub async fn record(&mut self, e: Event<'_>) -> Result<(), sqlx::Error> {
         record(self.db, &mut self.tx, e).await?;
+        self.recorded += 1;
+        Ok(())
+    }
+
+    /// Writes `batch` and appends the entry for it, in one round trip on
+    /// SQLite (see `store::batch`). On PostgreSQL the batch runs first and
+    /// the audit lock is taken after it, the lock order every writer keeps.
+    pub async fn record_batch(
+        &mut self,
+        mut batch: Batch,
+        e: Event<'_>,
+    ) -> Result<(), sqlx::Error> {
+        match self.db.backend {
+            Backend::Sqlite => {
+                let entry = next_entry(self.db, &mut self.tx, e).await?;
+                batch.push(rows::insert_stmt(&entry));
+                batch.execute(&mut self.tx, self.db.backend).await?;
+            }
+            Backend::Postgres => {
+                batch.execute(&mut self.tx, self.db.backend).await?;
+                record(self.db, &mut self.tx, e).await?;
+            }
+        }
         self.recorded += 1;
         Ok(())
     }

@@ -46,23 +46,15 @@ pub struct Holder<'a> {
 
 /// The three 30-character lines of an identity card.
 pub fn td1(h: &Holder) -> String {
-    let Holder {
-        issuer,
-        number,
-        birth,
-        sex,
-        expiry,
-        nationality,
-        surnames,
-        given,
-    } = *h;
-    let num = pad(number, 9);
-    let l1 = format!("I<{issuer}{num}{}{}", digit(&num), pad("", 15));
-    let (b, e) = (yymmdd(birth), yymmdd(expiry));
+    let num = pad(h.number, 9);
+    let l1 = format!("I<{}{num}{}{}", h.issuer, digit(&num), pad("", 15));
+    let (b, e) = (yymmdd(h.birth), yymmdd(h.expiry));
     let head = format!(
-        "{b}{}{sex}{e}{}{nationality}{}",
+        "{b}{}{}{e}{}{}{}",
         digit(&b),
+        h.sex,
         digit(&e),
+        h.nationality,
         pad("", 11)
     );
     let composite = format!(
@@ -73,29 +65,21 @@ pub fn td1(h: &Holder) -> String {
         &head[18..29]
     );
     let l2 = format!("{head}{}", digit(&composite));
-    format!("{l1}\n{l2}\n{}", mrz_name(surnames, given, 30))
+    format!("{l1}\n{l2}\n{}", mrz_name(h.surnames, h.given, 30))
 }
 
 /// The two 44-character lines of a passport.
 pub fn td3(h: &Holder) -> String {
-    let Holder {
-        issuer,
-        number,
-        birth,
-        sex,
-        expiry,
-        nationality,
-        surnames,
-        given,
-    } = *h;
-    let l1 = format!("P<{issuer}{}", mrz_name(surnames, given, 39));
-    let num = pad(number, 9);
-    let (b, e) = (yymmdd(birth), yymmdd(expiry));
+    let l1 = format!("P<{}{}", h.issuer, mrz_name(h.surnames, h.given, 39));
+    let num = pad(h.number, 9);
+    let (b, e) = (yymmdd(h.birth), yymmdd(h.expiry));
     let personal = pad("", 14);
     let head = format!(
-        "{num}{}{nationality}{b}{}{sex}{e}{}{personal}{}",
+        "{num}{}{}{b}{}{}{e}{}{personal}{}",
         digit(&num),
+        h.nationality,
         digit(&b),
+        h.sex,
         digit(&e),
         digit(&personal)
     );

@@ -11,7 +11,7 @@ use crate::evidence::{BlobStore, StagedBlob};
 use crate::store::processes::{
     self as rows, DecisionRow, FieldEditRow, NoteRow, ProcessRow, Transition,
 };
-use crate::store::Db;
+use crate::store::{Batch, Db};
 use std::collections::BTreeMap;
 
 pub mod bulk;
@@ -628,6 +628,13 @@ pub(crate) async fn decide_closing(
     } else {
         None
     };
+    // Read before the writer is taken: the breach flag counts the target as
+    // it was when the decision was made.
+    let sla = if to.is_final() {
+        crate::store::metrics::sla_hours(db.read(), &p.integrator_id).await?
+    } else {
+        None
+    };
     let mut work = audit::Work::begin(db).await?;
     if let Some(c) = closing {
         // Exactly one second reviewer closes a proposal, never its author
@@ -706,26 +713,25 @@ pub(crate) async fn decide_closing(
             _ => "the case changed since you opened it; reload and decide again".into(),
         }));
     }
-    rows::insert_decision(
-        &mut work.tx,
-        &DecisionRow {
-            id: uuid::Uuid::new_v4().to_string(),
-            scan_id: scan_id.into(),
-            decision: input.decision.as_str().into(),
-            from_state: from.as_str().into(),
-            to_state: to.as_str().into(),
-            actor: who.name.clone(),
-            reason: reason.map(str::to_string),
-            comment: comment.map(str::to_string),
-            at: now,
-        },
-    )
-    .await?;
-    rows::bump_count(&mut work.tx, from, p.created_at, -1).await?;
-    rows::bump_count(&mut work.tx, to, p.created_at, 1).await?;
+    // Everything else the decision writes goes to the database in one
+    // round trip on SQLite, where the single writer is held meanwhile
+    // (see `store::batch`).
+    let mut batch = Batch::default();
+    batch.push(rows::decision_stmt(&DecisionRow {
+        id: uuid::Uuid::new_v4().to_string(),
+        scan_id: scan_id.into(),
+        decision: input.decision.as_str().into(),
+        from_state: from.as_str().into(),
+        to_state: to.as_str().into(),
+        actor: who.name.clone(),
+        reason: reason.map(str::to_string),
+        comment: comment.map(str::to_string),
+        at: now,
+    }));
+    batch.extend(rows::count_stmts(from, p.created_at, -1));
+    batch.extend(rows::count_stmts(to, p.created_at, 1));
     if to.is_final() {
-        crate::store::metrics::add_finals(
-            &mut work.tx,
+        batch.extend(crate::store::metrics::finals_stmts(
             &[crate::store::metrics::Final::of(
                 &p.integrator_id,
                 to,
@@ -738,15 +744,27 @@ pub(crate) async fn decide_closing(
                 Some(now),
             )],
             1,
-        )
-        .await?;
+            &std::collections::HashMap::from([(p.integrator_id.clone(), sla)]),
+        ));
     }
     if let Some((staged, size)) = &report {
-        rows::replace_report(&mut work.tx, scan_id, &staged.sha256, *size, now).await?;
+        batch.extend(rows::replace_report_stmts(
+            scan_id,
+            &staged.sha256,
+            *size,
+            now,
+        ));
     }
-    crate::store::webhooks::enqueue(&mut work.tx, &p.integrator_id, scan_id, to.as_str(), now)
-        .await?;
-    work.record(event(
+    batch.push(crate::store::webhooks::enqueue_stmt(
+        &p.integrator_id,
+        scan_id,
+        to.as_str(),
+        serde_json::Map::new(),
+        now,
+    ));
+    work.record_batch(
+        batch,
+        event(
             who,
             "case.decide",
             scan_id,

@@ -1,7 +1,7 @@
 //! Rows of the audit log. Only inserts and reads: there is no update or
 //! delete statement for this table anywhere in kycdesk.
 
-use super::{Bind, Binds, Tx};
+use super::{Bind, Binds, Stmt, Tx};
 use crate::domain::audit::AuditFilter;
 use sqlx::AnyPool;
 
@@ -37,21 +37,23 @@ pub async fn last(tx: &mut Tx) -> Result<Option<(i64, String)>, sqlx::Error> {
 }
 
 pub async fn insert(tx: &mut Tx, e: &Entry) -> Result<(), sqlx::Error> {
-    sqlx::query(&format!(
+    insert_stmt(e).execute(tx).await.map(drop)
+}
+
+/// `insert` as a statement for a `Batch`.
+pub fn insert_stmt(e: &Entry) -> Stmt {
+    Stmt::new(format!(
         "INSERT INTO audit_log ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
     ))
-    .bind(e.seq)
-    .bind(e.at)
-    .bind(e.actor.clone())
-    .bind(e.action.clone())
-    .bind(e.scan_id.clone())
-    .bind(e.client_addr.clone())
-    .bind(e.detail.clone())
-    .bind(e.prev_hash.clone())
-    .bind(e.hash.clone())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .int(e.seq)
+    .int(e.at)
+    .text(e.actor.clone())
+    .text(e.action.clone())
+    .opt_text(e.scan_id.clone())
+    .text(e.client_addr.clone())
+    .text(e.detail.clone())
+    .text(e.prev_hash.clone())
+    .text(e.hash.clone())
 }
 
 pub async fn batch_after(

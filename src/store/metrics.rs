@@ -2,7 +2,7 @@
 //! the transaction of the change they count; readers get the rows of a
 //! date range and aggregate them (a few thousand rows at any size).
 
-use super::{Bind, Binds, Db, Tx};
+use super::{Bind, Binds, Db, Stmt, Tx};
 use crate::domain::metrics::{day_of, hour_of, is_awaiting, ttd_bucket};
 use crate::domain::State;
 use sqlx::AnyPool;
@@ -22,11 +22,15 @@ pub struct Final {
 type DecisionKey = (i64, String, String, String, String);
 type TtdKey = (i64, String, String, i64);
 
-async fn sla_hours(tx: &mut Tx, integrator_id: &str) -> Result<Option<i64>, sqlx::Error> {
+/// The integrator's review target in hours, if it set one.
+pub async fn sla_hours<'c, E>(ex: E, integrator_id: &str) -> Result<Option<i64>, sqlx::Error>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
     Ok(
         sqlx::query_scalar::<_, Option<i64>>("SELECT sla_hours FROM integrators WHERE id = $1")
             .bind(integrator_id)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(ex)
             .await?
             .flatten(),
     )
@@ -35,17 +39,26 @@ async fn sla_hours(tx: &mut Tx, integrator_id: &str) -> Result<Option<i64>, sqlx
 /// Counts (`delta` = 1) or uncounts (-1, a deleted case) final decisions:
 /// one upsert per distinct key, whatever the number of facts.
 pub async fn add_finals(tx: &mut Tx, facts: &[Final], delta: i64) -> Result<(), sqlx::Error> {
-    if facts.is_empty() {
-        return Ok(());
-    }
     let mut slas: HashMap<String, Option<i64>> = HashMap::new();
+    for f in facts {
+        if !slas.contains_key(&f.integrator_id) {
+            let sla = sla_hours(&mut **tx, &f.integrator_id).await?;
+            slas.insert(f.integrator_id.clone(), sla);
+        }
+    }
+    for s in finals_stmts(facts, delta, &slas) {
+        s.execute(tx).await?;
+    }
+    Ok(())
+}
+
+/// `add_finals` as statements for a `Batch`, with each integrator's SLA
+/// (`sla_hours`) read by the caller; an integrator missing from `slas` has
+/// none.
+pub fn finals_stmts(facts: &[Final], delta: i64, slas: &HashMap<String, Option<i64>>) -> Vec<Stmt> {
     let mut decisions: BTreeMap<DecisionKey, (i64, i64)> = BTreeMap::new();
     let mut ttd: BTreeMap<TtdKey, i64> = BTreeMap::new();
     for f in facts {
-        if !slas.contains_key(&f.integrator_id) {
-            let sla = sla_hours(tx, &f.integrator_id).await?;
-            slas.insert(f.integrator_id.clone(), sla);
-        }
         let took = f.decided_at - f.created_at;
         let breached = slas
             .get(&f.integrator_id)
@@ -72,37 +85,38 @@ pub async fn add_finals(tx: &mut Tx, facts: &[Final], delta: i64) -> Result<(), 
         ))
         .or_default() += delta;
     }
+    let mut out = Vec::with_capacity(decisions.len() + ttd.len());
     for ((day, integrator, agent, state, reason), (n, breaches)) in decisions {
-        sqlx::query(
-            "INSERT INTO decision_rollup (day, integrator_id, agent, state, reason, n, breaches) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
-             ON CONFLICT (day, integrator_id, agent, state, reason) DO UPDATE SET \
-             n = decision_rollup.n + $6, breaches = decision_rollup.breaches + $7",
-        )
-        .bind(day)
-        .bind(integrator)
-        .bind(agent)
-        .bind(state)
-        .bind(reason)
-        .bind(n)
-        .bind(breaches)
-        .execute(&mut **tx)
-        .await?;
+        out.push(
+            Stmt::new(
+                "INSERT INTO decision_rollup (day, integrator_id, agent, state, reason, n, breaches) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (day, integrator_id, agent, state, reason) DO UPDATE SET \
+                 n = decision_rollup.n + $6, breaches = decision_rollup.breaches + $7",
+            )
+            .int(day)
+            .text(integrator)
+            .text(agent)
+            .text(state)
+            .text(reason)
+            .int(n)
+            .int(breaches),
+        );
     }
     for ((day, integrator, agent, bucket), n) in ttd {
-        sqlx::query(
-            "INSERT INTO ttd_rollup (day, integrator_id, agent, bucket, n) VALUES ($1, $2, $3, $4, $5) \
-             ON CONFLICT (day, integrator_id, agent, bucket) DO UPDATE SET n = ttd_rollup.n + $5",
-        )
-        .bind(day)
-        .bind(integrator)
-        .bind(agent)
-        .bind(bucket)
-        .bind(n)
-        .execute(&mut **tx)
-        .await?;
+        out.push(
+            Stmt::new(
+                "INSERT INTO ttd_rollup (day, integrator_id, agent, bucket, n) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (day, integrator_id, agent, bucket) DO UPDATE SET n = ttd_rollup.n + $5",
+            )
+            .int(day)
+            .text(integrator)
+            .text(agent)
+            .int(bucket)
+            .int(n),
+        );
     }
-    Ok(())
+    out
 }
 
 /// Counts cases entering (1) or leaving (-1) an awaiting state, by the hour
@@ -112,30 +126,29 @@ pub async fn add_open(
     counts: &BTreeMap<(State, i64), i64>,
 ) -> Result<(), sqlx::Error> {
     for ((state, hour), n) in counts {
-        if !is_awaiting(*state) || *n == 0 {
-            continue;
+        if let Some(s) = open_hour_stmt(*state, *hour, *n) {
+            s.execute(tx).await?;
         }
-        sqlx::query(
-            "INSERT INTO open_by_hour (state, hour, n) VALUES ($1, $2, $3) \
-             ON CONFLICT (state, hour) DO UPDATE SET n = open_by_hour.n + $3",
-        )
-        .bind(state.as_str())
-        .bind(*hour)
-        .bind(*n)
-        .execute(&mut **tx)
-        .await?;
     }
     Ok(())
 }
 
-/// One case entering or leaving `state`.
-pub async fn add_open_one(
-    tx: &mut Tx,
-    state: State,
-    created_at: i64,
-    delta: i64,
-) -> Result<(), sqlx::Error> {
-    add_open(tx, &BTreeMap::from([((state, hour_of(created_at)), delta)])).await
+/// One case entering or leaving `state`, for a `Batch`; `None` when the
+/// state is not counted here.
+pub fn open_stmt(state: State, created_at: i64, delta: i64) -> Option<Stmt> {
+    open_hour_stmt(state, hour_of(created_at), delta)
+}
+
+fn open_hour_stmt(state: State, hour: i64, n: i64) -> Option<Stmt> {
+    (is_awaiting(state) && n != 0).then(|| {
+        Stmt::new(
+            "INSERT INTO open_by_hour (state, hour, n) VALUES ($1, $2, $3) \
+             ON CONFLICT (state, hour) DO UPDATE SET n = open_by_hour.n + $3",
+        )
+        .text(state.as_str())
+        .int(hour)
+        .int(n)
+    })
 }
 
 /// The decisions of one (integrator, agent, state, reason) over a range

@@ -3,6 +3,7 @@
 //! own migrations. The backend is chosen from the URL scheme at start.
 
 pub mod audit;
+pub mod batch;
 pub mod bench_samples;
 pub mod collection;
 pub mod contacts;
@@ -21,6 +22,8 @@ pub mod search_words;
 pub mod users;
 pub mod verifications;
 pub mod webhooks;
+
+pub use batch::{Batch, Stmt};
 
 use anyhow::Context;
 use sqlx::any::{AnyArguments, AnyPoolOptions};

@@ -1,7 +1,7 @@
 //! Processes (cases) and everything that hangs off them: evidence, field
 //! edits, notes, decisions, claims and the per-state counters.
 
-use super::{Bind, Binds, Tx};
+use super::{Bind, Binds, Stmt, Tx};
 use crate::domain::confirmation::Confirmed;
 use crate::domain::queue::{Assignee, QueueFilter, Search, Sort};
 use crate::domain::{Document, State};
@@ -408,15 +408,25 @@ pub async fn bump_count(
     created_at: i64,
     delta: i64,
 ) -> Result<(), sqlx::Error> {
-    super::metrics::add_open_one(tx, state, created_at, delta).await?;
-    sqlx::query(
-        "INSERT INTO state_counts (state, n) VALUES ($1, $2) ON CONFLICT (state) DO UPDATE SET n = state_counts.n + $2",
-    )
-    .bind(state.as_str())
-    .bind(delta)
-    .execute(&mut **tx)
-    .await?;
+    for s in count_stmts(state, created_at, delta) {
+        s.execute(tx).await?;
+    }
     Ok(())
+}
+
+/// `bump_count` as statements for a `Batch`.
+pub fn count_stmts(state: State, created_at: i64, delta: i64) -> Vec<Stmt> {
+    let mut out: Vec<Stmt> = super::metrics::open_stmt(state, created_at, delta)
+        .into_iter()
+        .collect();
+    out.push(
+        Stmt::new(
+            "INSERT INTO state_counts (state, n) VALUES ($1, $2) ON CONFLICT (state) DO UPDATE SET n = state_counts.n + $2",
+        )
+        .text(state.as_str())
+        .int(delta),
+    );
+    out
 }
 
 pub async fn state_counts(pool: &AnyPool) -> Result<HashMap<String, i64>, sqlx::Error> {
@@ -849,23 +859,24 @@ pub struct EvidenceRow {
 }
 
 pub async fn insert_evidence(tx: &mut Tx, e: &EvidenceRow) -> Result<(), sqlx::Error> {
-    sqlx::query(
+    evidence_stmt(e).execute(tx).await.map(drop)
+}
+
+fn evidence_stmt(e: &EvidenceRow) -> Stmt {
+    Stmt::new(
         "INSERT INTO evidence (id, scan_id, kind, evidence_type, sha256, size, media_type, created_at, width, height) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
-    .bind(e.id.clone())
-    .bind(e.scan_id.clone())
-    .bind(e.kind.clone())
-    .bind(e.evidence_type.clone())
-    .bind(e.sha256.clone())
-    .bind(e.size)
-    .bind(e.media_type.clone())
-    .bind(e.created_at)
-    .bind(e.width)
-    .bind(e.height)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .text(e.id.clone())
+    .text(e.scan_id.clone())
+    .text(e.kind.clone())
+    .text(e.evidence_type.clone())
+    .text(e.sha256.clone())
+    .int(e.size)
+    .text(e.media_type.clone())
+    .int(e.created_at)
+    .opt_int(e.width)
+    .opt_int(e.height)
 }
 
 pub async fn evidence_for(pool: &AnyPool, scan_id: &str) -> Result<Vec<EvidenceRow>, sqlx::Error> {
@@ -1033,23 +1044,25 @@ pub struct DecisionRow {
     pub at: i64,
 }
 
-pub async fn insert_decision(tx: &mut Tx, d: &DecisionRow) -> Result<(), sqlx::Error> {
-    sqlx::query(
+/// The decision's row, for a `Batch`.
+pub fn decision_stmt(d: &DecisionRow) -> Stmt {
+    Stmt::new(
         "INSERT INTO decisions (id, scan_id, decision, from_state, to_state, actor, reason, comment, at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
-    .bind(d.id.clone())
-    .bind(d.scan_id.clone())
-    .bind(d.decision.clone())
-    .bind(d.from_state.clone())
-    .bind(d.to_state.clone())
-    .bind(d.actor.clone())
-    .bind(d.reason.clone())
-    .bind(d.comment.clone())
-    .bind(d.at)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .text(d.id.clone())
+    .text(d.scan_id.clone())
+    .text(d.decision.clone())
+    .text(d.from_state.clone())
+    .text(d.to_state.clone())
+    .text(d.actor.clone())
+    .opt_text(d.reason.clone())
+    .opt_text(d.comment.clone())
+    .int(d.at)
+}
+
+pub async fn insert_decision(tx: &mut Tx, d: &DecisionRow) -> Result<(), sqlx::Error> {
+    decision_stmt(d).execute(tx).await.map(drop)
 }
 
 pub async fn decisions_for(pool: &AnyPool, scan_id: &str) -> Result<Vec<DecisionRow>, sqlx::Error> {
@@ -1213,15 +1226,20 @@ pub async fn replace_report(
     size: i64,
     now: i64,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "DELETE FROM evidence WHERE scan_id = $1 AND kind = 'pdf' AND evidence_type = 'report'",
-    )
-    .bind(scan_id)
-    .execute(&mut **tx)
-    .await?;
-    insert_evidence(
-        tx,
-        &EvidenceRow {
+    for s in replace_report_stmts(scan_id, sha256, size, now) {
+        s.execute(tx).await?;
+    }
+    Ok(())
+}
+
+/// `replace_report` as statements for a `Batch`.
+pub fn replace_report_stmts(scan_id: &str, sha256: &str, size: i64, now: i64) -> [Stmt; 3] {
+    [
+        Stmt::new(
+            "DELETE FROM evidence WHERE scan_id = $1 AND kind = 'pdf' AND evidence_type = 'report'",
+        )
+        .text(scan_id),
+        evidence_stmt(&EvidenceRow {
             id: uuid::Uuid::new_v4().to_string(),
             scan_id: scan_id.into(),
             kind: "pdf".into(),
@@ -1232,15 +1250,11 @@ pub async fn replace_report(
             created_at: now,
             width: None,
             height: None,
-        },
-    )
-    .await?;
-    sqlx::query("UPDATE processes SET pdf_checksum = $1 WHERE scan_id = $2")
-        .bind(sha256)
-        .bind(scan_id)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
+        }),
+        Stmt::new("UPDATE processes SET pdf_checksum = $1 WHERE scan_id = $2")
+            .text(sha256)
+            .text(scan_id),
+    ]
 }
 
 /// The applicant's submission: pre-review state → the integrator's

@@ -1,6 +1,6 @@
 //! The webhook outbox and its delivery attempts.
 
-use super::Tx;
+use super::{Stmt, Tx};
 use sqlx::AnyPool;
 
 /// Writes one event for the process's integrator, inside the caller's
@@ -33,26 +33,37 @@ pub async fn enqueue_with(
     extra: serde_json::Map<String, serde_json::Value>,
     now: i64,
 ) -> Result<(), sqlx::Error> {
+    enqueue_stmt(integrator_id, scan_id, status, extra, now)
+        .execute(tx)
+        .await
+        .map(drop)
+}
+
+/// `enqueue_with` as a statement for a `Batch`.
+pub fn enqueue_stmt(
+    integrator_id: &str,
+    scan_id: &str,
+    status: &str,
+    extra: serde_json::Map<String, serde_json::Value>,
+    now: i64,
+) -> Stmt {
     let id = format!("msg_{}", uuid::Uuid::new_v4().simple());
     let mut body = serde_json::Map::new();
     body.insert("verificationId".into(), scan_id.into());
     body.insert("status".into(), status.into());
     body.extend(extra);
     let payload = serde_json::Value::Object(body).to_string();
-    sqlx::query(
+    Stmt::new(
         "INSERT INTO webhook_events (id, integrator_id, scan_id, status, payload, created_at, state, attempts, next_attempt_at) \
          SELECT $1, id, $2, $3, $4, $5, 'pending', 0, $5 FROM integrators \
          WHERE id = $6 AND webhook_url IS NOT NULL AND webhook_url <> ''",
     )
-    .bind(id)
-    .bind(scan_id)
-    .bind(status)
-    .bind(payload)
-    .bind(now)
-    .bind(integrator_id)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    .text(id)
+    .text(scan_id)
+    .text(status)
+    .text(payload)
+    .int(now)
+    .text(integrator_id)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

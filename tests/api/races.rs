@@ -16,7 +16,8 @@ both_backends!(
     a_burst_of_correct_credentials_is_never_throttled,
     a_lost_claim_race_names_the_winner,
     a_burst_of_uploads_stops_exactly_at_the_ceiling,
-    racing_decisions_leave_no_orphan_report_pdfs
+    racing_decisions_leave_no_orphan_report_pdfs,
+    a_burst_of_decisions_writes_each_decisions_rows_once
 );
 
 /// A small JPEG whose bytes depend on `n` (two different `n` never share a
@@ -458,4 +459,110 @@ async fn racing_decisions_leave_no_orphan_report_pdfs(b: Backend) {
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(tmp, 0, "staged files left behind");
+}
+
+/// Decisions on different cases at once (each one's rows go to the database
+/// as one batch on SQLite): every case gets exactly one decision row, one
+/// report, one webhook event and one audit entry; the counters and rollups
+/// still equal direct counts; the audit chain is intact.
+async fn a_burst_of_decisions_writes_each_decisions_rows_once(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(80).await;
+    let c = integrator(&app, "Burst Bank").await;
+    crate::helpers::adopt(&app, &c).await;
+    let tok = token(&app, &c).await;
+    let ids = crate::helpers::owned_in(&app, &c, "PENDING_VERIFICATION").await;
+    assert!(ids.len() >= 8, "{}", ids.len());
+    let http = reqwest::Client::new();
+    let statuses = futures_util::future::join_all(ids.iter().map(|id| {
+        let (http, tok, url) = (http.clone(), tok.clone(), app.url("/mobbscan-agent/accept"));
+        async move {
+            http.post(url)
+                .header("Authorization", format!("Bearer {tok}"))
+                .json(&json!({"verificationId": id}))
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0)
+        }
+    }))
+    .await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let pool = app.state.db.read();
+    for id in &ids {
+        let one = |sql: &'static str| {
+            let id = id.clone();
+            async move {
+                sqlx::query_scalar::<_, i64>(sql)
+                    .bind(id)
+                    .fetch_one(pool)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            }
+        };
+        assert_eq!(
+            one("SELECT COUNT(*) FROM decisions WHERE scan_id = $1 AND to_state = 'VERIFIED'")
+                .await,
+            1,
+            "{id}"
+        );
+        assert_eq!(
+            one(
+                "SELECT COUNT(*) FROM evidence e JOIN processes p ON p.scan_id = e.scan_id \
+                 WHERE e.scan_id = $1 AND e.kind = 'pdf' AND e.evidence_type = 'report' \
+                 AND e.sha256 = p.pdf_checksum AND p.state = 'VERIFIED'"
+            )
+            .await,
+            1,
+            "{id}: one report, the one the process names"
+        );
+        assert_eq!(
+            one("SELECT COUNT(*) FROM webhook_events WHERE scan_id = $1 AND status = 'VERIFIED'")
+                .await,
+            1,
+            "{id}"
+        );
+        assert_eq!(
+            one("SELECT COUNT(*) FROM audit_log WHERE scan_id = $1 AND action = 'case.decide'")
+                .await,
+            1,
+            "{id}"
+        );
+    }
+    let counted: std::collections::BTreeMap<String, i64> =
+        sqlx::query_as::<_, (String, i64)>("SELECT state, n FROM state_counts WHERE n <> 0")
+            .fetch_all(pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .collect();
+    let direct: std::collections::BTreeMap<String, i64> =
+        sqlx::query_as::<_, (String, i64)>("SELECT state, COUNT(*) FROM processes GROUP BY state")
+            .fetch_all(pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .collect();
+    assert_eq!(counted, direct);
+    let sum = |sql: &'static str| async move {
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(pool)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    };
+    assert_eq!(
+        sum("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM open_by_hour WHERE state = 'PENDING_VERIFICATION'")
+            .await,
+        sum("SELECT COUNT(*) FROM processes WHERE state = 'PENDING_VERIFICATION'").await,
+    );
+    assert_eq!(
+        sum("SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM decision_rollup WHERE state = 'VERIFIED'").await,
+        sum("SELECT COUNT(*) FROM processes WHERE state = 'VERIFIED'").await,
+    );
+    assert!(matches!(
+        kycdesk::audit::verify(&app.state.db).await,
+        Ok(kycdesk::audit::Verdict::Intact { .. })
+    ));
 }
