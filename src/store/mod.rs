@@ -307,13 +307,15 @@ async fn sqlite_pool(url: &str, max: u32, read_only: bool) -> anyhow::Result<Any
                 conn.execute("PRAGMA busy_timeout = 10000").await?;
                 conn.execute("PRAGMA foreign_keys = ON").await?;
                 // Private page caches are the server's memory: the writer
-                // keeps 16 MB, each of the 4 readers 4 MB, and the OS page
+                // keeps 8 MB, each of the 4 readers 2 MB, and the OS page
                 // cache (shared, reclaimable, not the process's RSS)
                 // serves the rest of a large database through pread.
                 // Larger private caches (64 + 4 × 16 MB) bought little at
-                // 1M cases and took serve's RSS to 208 MB. No mmap: touched
-                // mapped pages count in RSS too.
-                let cache = if read_only { "-4096" } else { "-16384" };
+                // 1M cases and took serve's RSS to 208 MB; 16 + 4 × 4 MB
+                // still peaked at 76-77 MB, against 63-64 MB with these at
+                // the same throughput (two interleaved bench runs at 1M).
+                // No mmap: touched mapped pages count in RSS too.
+                let cache = if read_only { "-2048" } else { "-8192" };
                 conn.execute(format!("PRAGMA cache_size = {cache}").as_str())
                     .await?;
                 if read_only {
