@@ -302,6 +302,13 @@ async fn sqlite_pool(url: &str, max: u32, read_only: bool) -> anyhow::Result<Any
     AnyPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(30))
+        // sqlx pings a pooled connection before handing it out, by default:
+        // on SQLite that is a round trip to the connection's worker thread
+        // on every acquire (every request, and the single writer's every
+        // transaction, while the others queue) to test a local file handle
+        // that cannot have hung up; a failure surfaces on the first real
+        // statement anyway.
+        .test_before_acquire(false)
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
                 conn.execute("PRAGMA busy_timeout = 10000").await?;
