@@ -101,14 +101,6 @@ impl Batch {
         self.stmts.extend(s);
     }
 
-    pub fn len(&self) -> usize {
-        self.stmts.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.stmts.is_empty()
-    }
-
     /// Runs every statement: one round trip on SQLite, one per statement
     /// on PostgreSQL. An error leaves the transaction to be rolled back by
     /// its owner (dropping it does).

@@ -381,6 +381,17 @@ async fn a_burst_of_uploads_stops_exactly_at_the_ceiling(b: Backend) {
     assert_eq!((taken, refused), (40, 20), "{statuses:?}");
 }
 
+/// The status of one MobbScan accept (0 when no answer came).
+async fn accept_status(http: &reqwest::Client, app: &TestApp, tok: &str, body: Value) -> u16 {
+    http.post(app.url("/mobbscan-agent/accept"))
+        .header("Authorization", format!("Bearer {tok}"))
+        .json(&body)
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
 /// Two API accepts with personalData race on each case: one wins, and the
 /// loser's report PDF (rendered before its transaction) leaves no file:
 /// every blob on disk is referenced by an evidence row.
@@ -396,15 +407,15 @@ async fn racing_decisions_leave_no_orphan_report_pdfs(b: Backend) {
     assert!(ids.len() >= 4, "{}", ids.len());
     let http = reqwest::Client::new();
     let accept = |id: String, city: &'static str| {
-        let (http, tok, url) = (http.clone(), tok.clone(), app.url("/mobbscan-agent/accept"));
+        let (http, tok, app) = (http.clone(), tok.clone(), &app);
         async move {
-            http.post(url)
-                .header("Authorization", format!("Bearer {tok}"))
-                .json(&json!({"verificationId": id, "personalData": {"surname": city}}))
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-                .unwrap_or(0)
+            accept_status(
+                &http,
+                app,
+                &tok,
+                json!({"verificationId": id, "personalData": {"surname": city}}),
+            )
+            .await
         }
     };
     // Four at once per case, all cases at once: several load the case
@@ -476,18 +487,10 @@ async fn a_burst_of_decisions_writes_each_decisions_rows_once(b: Backend) {
     let ids = crate::helpers::owned_in(&app, &c, "PENDING_VERIFICATION").await;
     assert!(ids.len() >= 8, "{}", ids.len());
     let http = reqwest::Client::new();
-    let statuses = futures_util::future::join_all(ids.iter().map(|id| {
-        let (http, tok, url) = (http.clone(), tok.clone(), app.url("/mobbscan-agent/accept"));
-        async move {
-            http.post(url)
-                .header("Authorization", format!("Bearer {tok}"))
-                .json(&json!({"verificationId": id}))
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-                .unwrap_or(0)
-        }
-    }))
+    let statuses = futures_util::future::join_all(
+        ids.iter()
+            .map(|id| accept_status(&http, &app, &tok, json!({"verificationId": id}))),
+    )
     .await;
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
     let pool = app.state.db.read();
