@@ -169,13 +169,13 @@ pub async fn queue(
         });
     }
 
-    let counts = rows::state_counts(db.read()).await?;
+    let chrome = rows::queue_chrome(db.read(), &session.email, now - idle).await?;
     let mine_active = !searching
         && matches!(&filter.assignee, Some(crate::domain::queue::Assignee::User(u)) if *u == session.email);
     let mine = Tab {
         state: filter.state.as_str(),
         label: "Mine",
-        count: rows::claimed_by_count(db.read(), &session.email, now - idle).await?,
+        count: chrome.mine,
         active: mine_active,
         query: QueueParams {
             state: Some(State::PendingVerification.as_str().into()),
@@ -189,7 +189,7 @@ pub async fn queue(
         .map(|s| Tab {
             state: s.as_str(),
             label: s.label(),
-            count: counts.get(s.as_str()).copied().unwrap_or(0),
+            count: chrome.counts.get(s.as_str()).copied().unwrap_or(0),
             active: s == filter.state && !searching && !mine_active,
             query: QueueParams {
                 q: None,
@@ -204,8 +204,8 @@ pub async fn queue(
         mine,
         state: filter.state.as_str(),
         state_label: filter.state.label(),
-        integrators: rows::list_integrators(db.read()).await?,
-        countries: rows::countries(db.read()).await?,
+        integrators: chrome.integrators,
+        countries: chrome.countries,
         doc_types: &DOC_TYPES,
         validations: validation::NAMES
             .iter()

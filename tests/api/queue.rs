@@ -66,6 +66,50 @@ async fn tabs_count_every_state(b: Backend) {
         assert_eq!(shown, want.to_string(), "{state}");
         assert!(want > 0, "the demo has cases in {state}");
     }
+    // The rest of the page's chrome comes from the same statement: the
+    // Mine count, and the drop-downs' countries and integrators in order.
+    let mine_count = |html: &str| {
+        between(html, "id=\"tab-mine\">", "</a>")
+            .and_then(|t| between(t, "class=\"count\">", "<"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert_eq!(mine_count(&html), "0");
+    crate::helpers::integrator(&app, "Aardvark Bank").await;
+    let pending = app.cases_in("PENDING_VERIFICATION").await;
+    for id in &pending[..2] {
+        desk.claim(id).await;
+    }
+    let html = desk
+        .get("/desk/queue")
+        .await
+        .text()
+        .await
+        .unwrap_or_default();
+    assert_eq!(mine_count(&html), "2");
+    let options = |id: &str| -> Vec<String> {
+        let select = between(&html, &format!("id=\"{id}\">"), "</select>").unwrap_or_default();
+        select
+            .split("<option value=\"")
+            .skip(2)
+            .filter_map(|o| between(o, ">", "<"))
+            .map(str::to_string)
+            .collect()
+    };
+    let countries: Vec<String> = sqlx::query_scalar(
+        "SELECT DISTINCT country_id FROM processes WHERE country_id IS NOT NULL ORDER BY country_id",
+    )
+    .fetch_all(app.state.db.read())
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(countries.len() > 1, "the demo has several countries");
+    assert_eq!(options("f-country"), countries);
+    let names: Vec<String> = sqlx::query_scalar("SELECT name FROM integrators ORDER BY name")
+        .fetch_all(app.state.db.read())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(names.len() > 1 && names.contains(&"Aardvark Bank".to_string()));
+    assert_eq!(options("f-integrator"), names);
 }
 
 async fn keyset_pages_visit_every_case_once_oldest_first(b: Backend) {
