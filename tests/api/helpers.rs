@@ -284,6 +284,13 @@ impl Desk {
             .unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// A page's HTML; anything but 200 fails the test.
+    pub async fn html(&self, path: &str) -> String {
+        let r = self.get(path).await;
+        assert_eq!(r.status(), 200, "GET {path}");
+        r.text().await.unwrap_or_else(|e| panic!("GET {path}: {e}"))
+    }
+
     /// An htmx form post, CSRF header included.
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         self.client

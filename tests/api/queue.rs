@@ -45,12 +45,7 @@ async fn tabs_count_every_state(b: Backend) {
     };
     app.seed(40).await;
     let desk = app.login(AGENT).await;
-    let html = desk
-        .get("/desk/queue")
-        .await
-        .text()
-        .await
-        .unwrap_or_default();
+    let html = desk.html("/desk/queue").await;
     for state in [
         "PENDING_VERIFICATION",
         "PENDING_VALIDATION",
@@ -80,12 +75,7 @@ async fn tabs_count_every_state(b: Backend) {
     for id in &pending[..2] {
         desk.claim(id).await;
     }
-    let html = desk
-        .get("/desk/queue")
-        .await
-        .text()
-        .await
-        .unwrap_or_default();
+    let html = desk.html("/desk/queue").await;
     assert_eq!(mine_count(&html), "2");
     let options = |id: &str| -> Vec<String> {
         let select = between(&html, &format!("id=\"{id}\">"), "</select>").unwrap_or_default();
