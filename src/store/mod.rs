@@ -261,10 +261,31 @@ impl Db {
     }
 }
 
+/// A pooled PostgreSQL connection used within this long is handed out
+/// without a ping; one idle for longer is pinged first (see `postgres_pool`).
+pub const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 async fn postgres_pool(url: &str, max: u32) -> anyhow::Result<AnyPool> {
     AnyPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(Duration::from_secs(10))
+        // sqlx pings every pooled connection before handing it out, by
+        // default: a full round trip to the server before each statement
+        // run on the pool, as many as the statements themselves. A
+        // connection that answered within the last second is handed out
+        // as it is; one idle for longer (the server may have restarted, or
+        // a firewall dropped the socket) is pinged, and on failure closed
+        // and replaced, so a request never meets a connection cut while
+        // it sat in the pool.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_AFTER_IDLE {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .connect(url)
         .await
         .with_context(|| format!("cannot connect to {}", redact(url)))

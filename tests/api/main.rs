@@ -18,6 +18,7 @@ mod four_eyes;
 mod helpers;
 mod mobbscan;
 mod onboarding;
+mod pool;
 mod qa;
 mod queue;
 mod races;
