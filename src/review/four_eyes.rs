@@ -5,9 +5,7 @@
 //! decision becomes final). The proposer can never close their own
 //! proposal: refused here, by the closing statement and by the table's CHECK.
 
-use super::{
-    event, load, state_of, write_edit, Actor, CaseError, Channel, DecisionInput, PreparedEdit,
-};
+use super::{event, state_of, write_edit, Actor, CaseError, Channel, DecisionInput, PreparedEdit};
 use crate::audit;
 use crate::config::Settings;
 use crate::domain::four_eyes::{Rule, Verdict};
@@ -130,7 +128,7 @@ pub async fn second_review(
     input: &SecondInput,
     who: &Actor,
 ) -> Result<State, CaseError> {
-    load(db, scan_id).await?;
+    let case = super::load_for_decision(db, scan_id).await?;
     let open = proposals::open(db.read(), scan_id).await?.ok_or_else(|| {
         CaseError::Conflict("no decision on this case waits for a second review".into())
     })?;
@@ -181,7 +179,7 @@ pub async fn second_review(
         db,
         s,
         blobs,
-        scan_id,
+        case,
         &decided,
         who,
         Channel::SecondReview,

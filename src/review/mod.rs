@@ -9,7 +9,7 @@ use crate::domain::{now_ms, Document, State};
 use crate::evidence::upload::StoredEvidence;
 use crate::evidence::{BlobStore, StagedBlob};
 use crate::store::processes::{
-    self as rows, DecisionRow, FieldEditRow, NoteRow, ProcessRow, Transition,
+    self as rows, DecisionRow, FieldEditRow, ForDecision, NoteRow, ProcessRow, Transition,
 };
 use crate::store::{Batch, Db};
 use std::collections::BTreeMap;
@@ -499,7 +499,32 @@ pub async fn decide(
     who: &Actor,
     channel: Channel,
 ) -> Result<State, CaseError> {
-    decide_closing(db, s, blobs, scan_id, input, who, channel, None).await
+    let case = load_for_decision(db, scan_id).await?;
+    decide_closing(db, s, blobs, case, input, who, channel, None).await
+}
+
+/// The case as `decide` reads it (see `store::processes::get_for_decision`),
+/// for a caller that must look at it first, as the API checks the case is
+/// its integrator's.
+pub async fn load_for_decision(db: &Db, scan_id: &str) -> Result<ForDecision, CaseError> {
+    rows::get_for_decision(db.read(), scan_id)
+        .await?
+        .ok_or(CaseError::NotFound)
+}
+
+/// `decide` on a case the caller has read with `load_for_decision`: the
+/// decision is still guarded by the version it read.
+#[tracing::instrument(skip_all, fields(scan_id = %case.process.scan_id, actor = %who.name))]
+pub async fn decide_loaded(
+    db: &Db,
+    s: &Settings,
+    blobs: &BlobStore,
+    case: ForDecision,
+    input: &DecisionInput,
+    who: &Actor,
+    channel: Channel,
+) -> Result<State, CaseError> {
+    decide_closing(db, s, blobs, case, input, who, channel, None).await
 }
 
 /// `decide`, closing a four-eyes proposal in the same transaction when the
@@ -509,13 +534,18 @@ pub(crate) async fn decide_closing(
     db: &Db,
     s: &Settings,
     blobs: &BlobStore,
-    scan_id: &str,
+    case: ForDecision,
     input: &DecisionInput,
     who: &Actor,
     channel: Channel,
     closing: Option<&four_eyes::Closing>,
 ) -> Result<State, CaseError> {
-    let p = load(db, scan_id).await?;
+    let ForDecision {
+        process: p,
+        sla_hours,
+        evidence,
+    } = case;
+    let scan_id = p.scan_id.as_str();
     let from = state_of(&p)?;
     if from.is_final() {
         return Err(CaseError::Conflict(format!(
@@ -608,7 +638,6 @@ pub(crate) async fn decide_closing(
                 p.validations().map_err(anyhow::Error::from)?,
             ),
         };
-        let evidence = rows::evidence_for(db.read(), scan_id).await?;
         let line = crate::certify::DecisionLine {
             state: to,
             actor: match closing {
@@ -628,13 +657,9 @@ pub(crate) async fn decide_closing(
     } else {
         None
     };
-    // Read before the writer is taken: the breach flag counts the target as
-    // it was when the decision was made.
-    let sla = if to.is_final() {
-        crate::store::metrics::sla_hours(db.read(), &p.integrator_id).await?
-    } else {
-        None
-    };
+    // Read with the case, before the writer is taken: the breach flag
+    // counts the target as it was when the decision was made.
+    let sla = sla_hours;
     let mut work = audit::Work::begin(db).await?;
     if let Some(c) = closing {
         // Exactly one second reviewer closes a proposal, never its author

@@ -245,6 +245,63 @@ pub async fn get_with_evidence_names(
     Ok(Some((process, names)))
 }
 
+/// A case as a decision reads it: the process, its integrator's SLA
+/// target (hours) and its evidence.
+#[derive(Debug, Clone)]
+pub struct ForDecision {
+    pub process: ProcessRow,
+    pub sla_hours: Option<i64>,
+    pub evidence: Vec<EvidenceRow>,
+}
+
+/// [`ForDecision`] in one statement (one row per evidence item, or one
+/// with no evidence): a decision made three reads of these before its
+/// transaction, each a round trip (PostgreSQL) or a hop to a SQLite worker.
+pub async fn get_for_decision(
+    pool: &AnyPool,
+    scan_id: &str,
+) -> Result<Option<ForDecision>, sqlx::Error> {
+    use sqlx::Row;
+    let sql = format!(
+        "SELECT {PROCESS_COLS}, i.sla_hours AS sla_hours, \
+         e.id AS e_id, e.kind AS e_kind, e.evidence_type AS e_evidence_type, e.sha256 AS e_sha256, \
+         e.size AS e_size, e.media_type AS e_media_type, e.created_at AS e_created_at, \
+         e.width AS e_width, e.height AS e_height \
+         FROM processes p JOIN integrators i ON i.id = p.integrator_id \
+         LEFT JOIN evidence e ON e.scan_id = p.scan_id \
+         WHERE p.scan_id = $1 ORDER BY e.kind, e.evidence_type"
+    );
+    let rows = sqlx::query(&sql).bind(scan_id).fetch_all(pool).await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let process = <ProcessRow as sqlx::FromRow<_>>::from_row(first)?;
+    let sla_hours: Option<i64> = first.try_get("sla_hours")?;
+    let mut evidence = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let Some(id) = row.try_get::<Option<String>, _>("e_id")? else {
+            continue;
+        };
+        evidence.push(EvidenceRow {
+            id,
+            scan_id: process.scan_id.clone(),
+            kind: row.try_get("e_kind")?,
+            evidence_type: row.try_get("e_evidence_type")?,
+            sha256: row.try_get("e_sha256")?,
+            size: row.try_get("e_size")?,
+            media_type: row.try_get("e_media_type")?,
+            created_at: row.try_get("e_created_at")?,
+            width: row.try_get("e_width")?,
+            height: row.try_get("e_height")?,
+        });
+    }
+    Ok(Some(ForDecision {
+        process,
+        sla_hours,
+        evidence,
+    }))
+}
+
 /// Separators of [`get_with_evidence_names`]' aggregate (unit and record
 /// separators: kinds and types hold only letters, digits, - and _, as
 /// `review::attach` checks).

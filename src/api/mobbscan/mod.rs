@@ -349,7 +349,16 @@ async fn decide(
         .verification_id
         .as_deref()
         .ok_or_else(|| Problem::BadRequest("verificationId is required".into()))?;
-    let p = owned(state, client, id).await?;
+    // Read once, here and for the decision: the ownership check needs the
+    // row the decision reads anyway.
+    let id = uuid::Uuid::parse_str(id)
+        .map_err(|_| Problem::no_process())?
+        .to_string();
+    let case = match review::load_for_decision(&state.db, &id).await {
+        Ok(c) if c.process.integrator_id == client.integrator_id => c,
+        Ok(_) | Err(review::CaseError::NotFound) => return Err(Problem::no_process()),
+        Err(e) => return Err(e.into()),
+    };
     let input = DecisionInput {
         decision,
         expected_version: None,
@@ -358,17 +367,17 @@ async fn decide(
         changes: personal_data(b)?,
         edit_reason: None,
     };
-    review::decide(
+    review::decide_loaded(
         &state.db,
         &state.settings,
         &state.blobs,
-        &p.scan_id,
+        case,
         &input,
         &client.actor(),
         review::Channel::Integrator,
     )
     .await?;
-    Ok(p.scan_id)
+    Ok(id)
 }
 
 #[utoipa::path(
