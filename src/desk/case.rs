@@ -678,11 +678,12 @@ pub async fn decide(
         changes,
         edit_reason,
     };
+    let case = review::load_for_decision(&state.db, &scan_id).await?;
     review::decide(
         &state.db,
         &state.settings,
         &state.blobs,
-        &scan_id,
+        case,
         &input,
         &session.actor(),
         review::Channel::Desk,

@@ -489,33 +489,8 @@ pub struct DecisionInput {
 /// state), decision record, state counters and audit entry. Of two racing
 /// decisions exactly one commits; the other gets a conflict and nothing of it
 /// is written.
-#[tracing::instrument(skip_all, fields(scan_id = %scan_id, actor = %who.name))]
-pub async fn decide(
-    db: &Db,
-    s: &Settings,
-    blobs: &BlobStore,
-    scan_id: &str,
-    input: &DecisionInput,
-    who: &Actor,
-    channel: Channel,
-) -> Result<State, CaseError> {
-    let case = load_for_decision(db, scan_id).await?;
-    decide_closing(db, s, blobs, case, input, who, channel, None).await
-}
-
-/// The case as `decide` reads it (see `store::processes::get_for_decision`),
-/// for a caller that must look at it first, as the API checks the case is
-/// its integrator's.
-pub async fn load_for_decision(db: &Db, scan_id: &str) -> Result<ForDecision, CaseError> {
-    rows::get_for_decision(db.read(), scan_id)
-        .await?
-        .ok_or(CaseError::NotFound)
-}
-
-/// `decide` on a case the caller has read with `load_for_decision`: the
-/// decision is still guarded by the version it read.
 #[tracing::instrument(skip_all, fields(scan_id = %case.process.scan_id, actor = %who.name))]
-pub async fn decide_loaded(
+pub async fn decide(
     db: &Db,
     s: &Settings,
     blobs: &BlobStore,
@@ -525,6 +500,16 @@ pub async fn decide_loaded(
     channel: Channel,
 ) -> Result<State, CaseError> {
     decide_closing(db, s, blobs, case, input, who, channel, None).await
+}
+
+/// The case as `decide` reads it (see `store::processes::get_for_decision`):
+/// the caller reads it first, so one that must look at it (the API checks
+/// the case is its integrator's) reads it once. The decision is still
+/// guarded by the version read here.
+pub async fn load_for_decision(db: &Db, scan_id: &str) -> Result<ForDecision, CaseError> {
+    rows::get_for_decision(db.read(), scan_id)
+        .await?
+        .ok_or(CaseError::NotFound)
 }
 
 /// `decide`, closing a four-eyes proposal in the same transaction when the
@@ -540,6 +525,8 @@ pub(crate) async fn decide_closing(
     channel: Channel,
     closing: Option<&four_eyes::Closing>,
 ) -> Result<State, CaseError> {
+    // The SLA target was read with the case, before the writer is taken:
+    // the breach flag counts the target as it was when the decision was made.
     let ForDecision {
         process: p,
         sla_hours,
@@ -657,9 +644,6 @@ pub(crate) async fn decide_closing(
     } else {
         None
     };
-    // Read with the case, before the writer is taken: the breach flag
-    // counts the target as it was when the decision was made.
-    let sla = sla_hours;
     let mut work = audit::Work::begin(db).await?;
     if let Some(c) = closing {
         // Exactly one second reviewer closes a proposal, never its author
@@ -787,7 +771,7 @@ pub(crate) async fn decide_closing(
                 Some(now),
             )],
             1,
-            &std::collections::HashMap::from([(p.integrator_id.clone(), sla)]),
+            &std::collections::HashMap::from([(p.integrator_id.clone(), sla_hours)]),
         ));
     }
     work.record_batch(

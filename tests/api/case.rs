@@ -478,11 +478,12 @@ async fn two_racing_decisions_one_wins_nothing_half_written(b: Backend) {
                 name: format!("racer{i}"),
                 client_addr: "test".into(),
             };
+            let case = review::load_for_decision(&state.db, &id2).await?;
             review::decide(
                 &state.db,
                 &state.settings,
                 &state.blobs,
-                &id2,
+                case,
                 &input,
                 &who,
                 review::Channel::Integrator,

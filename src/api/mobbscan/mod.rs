@@ -262,6 +262,14 @@ pub async fn create_onboarding(
     })))
 }
 
+/// A scanId as stored (canonical UUID text); anything else names no
+/// process.
+fn scan_id(id: &str) -> Result<String, Problem> {
+    Ok(uuid::Uuid::parse_str(id)
+        .map_err(|_| Problem::no_process())?
+        .to_string())
+}
+
 /// The process if it belongs to the caller; another tenant's id answers
 /// exactly as a missing one.
 pub(crate) async fn owned(
@@ -269,10 +277,7 @@ pub(crate) async fn owned(
     client: &ApiClient,
     id: &str,
 ) -> Result<ProcessRow, Problem> {
-    let id = uuid::Uuid::parse_str(id)
-        .map_err(|_| Problem::no_process())?
-        .to_string();
-    match rows::get(state.db.read(), &id).await? {
+    match rows::get(state.db.read(), &scan_id(id)?).await? {
         Some(p) if p.integrator_id == client.integrator_id => Ok(p),
         _ => Err(Problem::no_process()),
     }
@@ -294,9 +299,7 @@ pub async fn process_data(
     client: ApiClient,
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let id = uuid::Uuid::parse_str(&path.into_inner())
-        .map_err(|_| Problem::no_process())?
-        .to_string();
+    let id = scan_id(&path.into_inner())?;
     let (p, evidence) =
         match rows::get_with_evidence_names(state.db.read(), state.db.backend, &id).await? {
             Some((p, e)) if p.integrator_id == client.integrator_id => (p, e),
@@ -351,9 +354,7 @@ async fn decide(
         .ok_or_else(|| Problem::BadRequest("verificationId is required".into()))?;
     // Read once, here and for the decision: the ownership check needs the
     // row the decision reads anyway.
-    let id = uuid::Uuid::parse_str(id)
-        .map_err(|_| Problem::no_process())?
-        .to_string();
+    let id = scan_id(id)?;
     let case = match review::load_for_decision(&state.db, &id).await {
         Ok(c) if c.process.integrator_id == client.integrator_id => c,
         Ok(_) | Err(review::CaseError::NotFound) => return Err(Problem::no_process()),
@@ -367,7 +368,7 @@ async fn decide(
         changes: personal_data(b)?,
         edit_reason: None,
     };
-    review::decide_loaded(
+    review::decide(
         &state.db,
         &state.settings,
         &state.blobs,

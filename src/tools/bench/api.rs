@@ -188,11 +188,12 @@ pub async fn zip_stream(
         None,
     )
     .await?;
+    let case = crate::review::load_for_decision(&state.db, &scan_id).await?;
     crate::review::decide(
         &state.db,
         &state.settings,
         &state.blobs,
-        &scan_id,
+        case,
         &crate::review::DecisionInput {
             decision: crate::review::Decision::Accept,
             expected_version: None,
