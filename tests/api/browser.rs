@@ -146,15 +146,30 @@ async fn login_as(c: &Client, app: &TestApp, who: (&str, &str)) {
         .click()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    c.wait()
-        .for_element(Locator::Css("nav.tabs"))
+    wait_for(c, "nav.tabs")
         .await
         .unwrap_or_else(|e| panic!("queue after login: {e}"));
 }
 
+/// Waits for an element as WebDriver's wait does, asking again when a
+/// lookup was cut short by the page navigating (htmx redirects after a
+/// post): chromedriver answers such a lookup "aborted by navigation"
+/// instead of retrying it.
+async fn wait_for(
+    c: &Client,
+    css: &str,
+) -> Result<fantoccini::elements::Element, fantoccini::error::CmdError> {
+    let mut tries = 0;
+    loop {
+        match c.wait().for_element(Locator::Css(css)).await {
+            Err(e) if tries < 5 && e.to_string().contains("aborted by navigation") => tries += 1,
+            other => return other,
+        }
+    }
+}
+
 async fn click(c: &Client, css: &str) {
-    c.wait()
-        .for_element(Locator::Css(css))
+    wait_for(c, css)
         .await
         .unwrap_or_else(|e| panic!("{css}: {e}"))
         .click()
@@ -179,8 +194,7 @@ async fn accept_case(c: &Client, app: &TestApp, scan_id: &str) {
         .process_field(scan_id, "failing_validations")
         .await
         .unwrap_or_default();
-    c.wait()
-        .for_element(Locator::Css("#accept"))
+    wait_for(c, "#accept")
         .await
         .unwrap_or_else(|e| panic!("#accept: {e}"))
         .click()
@@ -209,8 +223,7 @@ async fn open_case_and_claim(c: &Client, app: &TestApp, scan_id: &str) {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     click(c, "#claim-button").await;
-    c.wait()
-        .for_element(Locator::Css("#edit-form"))
+    wait_for(c, "#edit-form")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     until("the claim", || async {
@@ -284,8 +297,7 @@ async fn desk_flow(app: &TestApp, c: &Client) {
     // Open the oldest case from the list, edit a field, accept.
     let accept_id = app.cases_in("PENDING_VERIFICATION").await.remove(0);
     click(c, &format!("tr[data-scan-id=\"{accept_id}\"] a.case-link")).await;
-    c.wait()
-        .for_element(Locator::Css("#claim-button"))
+    wait_for(c, "#claim-button")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     click(c, "#claim-button").await;
@@ -339,8 +351,7 @@ async fn desk_flow(app: &TestApp, c: &Client) {
     c.goto(&app.url(&format!("/desk/cases/{reject_id}")))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    c.wait()
-        .for_element(Locator::Css("#claim-button"))
+    wait_for(c, "#claim-button")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     press(c, "c").await;
@@ -375,8 +386,7 @@ async fn desk_flow(app: &TestApp, c: &Client) {
     c.goto(&app.url(&format!("/desk/cases/{accept_id}")))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    c.wait()
-        .for_element(Locator::Css("#approval-reason"))
+    wait_for(c, "#approval-reason")
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .send_keys("Identity confirmed by video call")
@@ -690,10 +700,7 @@ async fn workbench(app: &TestApp, c: &Client) {
         c.goto(&app.url(&page))
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        c.wait()
-            .for_element(Locator::Css("main"))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
+        wait_for(c, "main").await.unwrap_or_else(|e| panic!("{e}"));
         let fits = js_bool(
             c,
             "return document.documentElement.scrollWidth <= window.innerWidth;",
@@ -707,8 +714,7 @@ async fn workbench(app: &TestApp, c: &Client) {
     c.goto(&app.url("/desk/queue"))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    c.wait()
-        .for_element(Locator::Css("nav.tabs"))
+    wait_for(c, "nav.tabs")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let queue = app.cases_in("PENDING_VERIFICATION").await;
@@ -880,8 +886,7 @@ async fn supervisor_tools(app: &TestApp, c: &Client) {
     c.goto(&app.url(&format!("/desk/queue?state={open_state}")))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    c.wait()
-        .for_element(Locator::Css("#bulk-form"))
+    wait_for(c, "#bulk-form")
         .await
         .unwrap_or_else(|e| panic!("the bulk bar: {e}"));
     // j moves the focus to a row's link; x, sent to it, selects the row.
@@ -920,8 +925,7 @@ async fn supervisor_tools(app: &TestApp, c: &Client) {
     c.goto(&app.url("/desk/dashboard"))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    c.wait()
-        .for_element(Locator::Css("svg#throughput"))
+    wait_for(c, "svg#throughput")
         .await
         .unwrap_or_else(|e| panic!("the throughput chart: {e}"));
     assert!(
@@ -994,8 +998,7 @@ async fn four_eyes_pages(app: &TestApp, c: &Client) {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     click(c, "#reject").await;
-    c.wait()
-        .for_element(Locator::Css("#proposal-wait"))
+    wait_for(c, "#proposal-wait")
         .await
         .unwrap_or_else(|e| panic!("the proposal waits: {e}"));
     assert_eq!(text_of(c, "#case-state").await, "Review");
@@ -1013,8 +1016,7 @@ async fn four_eyes_pages(app: &TestApp, c: &Client) {
     c.goto(&app.url("/desk/second-review"))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    c.wait()
-        .for_element(Locator::Css("#second-review a.case-link"))
+    wait_for(c, "#second-review a.case-link")
         .await
         .unwrap_or_else(|e| panic!("the proposal is listed: {e}"));
     shot(c, "second-review.png").await;
@@ -1039,8 +1041,7 @@ async fn four_eyes_pages(app: &TestApp, c: &Client) {
     c.goto(&app.url("/desk/admin/policy"))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    c.wait()
-        .for_element(Locator::Css("#policy-form"))
+    wait_for(c, "#policy-form")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     shot(c, "policy-supervisor.png").await;
@@ -1063,16 +1064,14 @@ async fn four_eyes_pages(app: &TestApp, c: &Client) {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     click(c, "#qa-disagree").await;
-    c.wait()
-        .for_element(Locator::Css("#qa-verdict"))
+    wait_for(c, "#qa-verdict")
         .await
         .unwrap_or_else(|e| panic!("the verdict shows: {e}"));
     assert_eq!(text_of(c, "#case-state").await, "Not verified");
     c.goto(&app.url("/desk/qa?state=NOT_VERIFIED"))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    c.wait()
-        .for_element(Locator::Css("#rates-agent"))
+    wait_for(c, "#rates-agent")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(text_of(c, "#rates-agent").await.contains("100.0 %"));
@@ -1141,8 +1140,7 @@ async fn embedding_site() -> String {
 }
 
 async fn upload_in_step(c: &Client, input: &str, file: &std::path::Path, step: &str) {
-    c.wait()
-        .for_element(Locator::Css(input))
+    wait_for(c, input)
         .await
         .unwrap_or_else(|e| panic!("{input}: {e}"))
         .send_keys(&file.display().to_string())
@@ -1191,10 +1189,7 @@ async fn onboarding_flow(app: &TestApp, c: &Client) {
         url::form_urlencoded::byte_serialize(url.as_bytes()).collect::<String>()
     );
     c.goto(&embed).await.unwrap_or_else(|e| panic!("{e}"));
-    c.wait()
-        .for_element(Locator::Css("#bank"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    wait_for(c, "#bank").await.unwrap_or_else(|e| panic!("{e}"));
     let frame = c
         .wait()
         .for_element(Locator::Css("#kyc"))
@@ -1204,8 +1199,7 @@ async fn onboarding_flow(app: &TestApp, c: &Client) {
         .enter_frame()
         .await
         .unwrap_or_else(|e| panic!("enter the iframe: {e}"));
-    c.wait()
-        .for_element(Locator::Css("#onboarding"))
+    wait_for(c, "#onboarding")
         .await
         .unwrap_or_else(|e| panic!("the allowed origin can frame the page: {e}"));
 
@@ -1225,8 +1219,7 @@ async fn onboarding_flow(app: &TestApp, c: &Client) {
     click(c, "#step-selfie button.next").await;
     // The optional video, recorded in the browser (MediaRecorder, a fake camera).
     click(c, "#step-video button.record").await;
-    c.wait()
-        .for_element(Locator::Css("#step-video button.stop:not([hidden])"))
+    wait_for(c, "#step-video button.stop:not([hidden])")
         .await
         .unwrap_or_else(|e| panic!("recording started: {e}"));
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -1254,8 +1247,7 @@ async fn onboarding_flow(app: &TestApp, c: &Client) {
     c.enter_frame(None)
         .await
         .unwrap_or_else(|e| panic!("back to the top document: {e}"));
-    c.wait()
-        .for_element(Locator::Css("#welcome"))
+    wait_for(c, "#welcome")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
@@ -1361,8 +1353,7 @@ async fn retake_flow(app: &TestApp, c: &Client, id: &str, embed: &str) {
         .unwrap_or_else(|e| panic!("{e}"));
     shot(c, "case-retake-request.png").await;
     click(c, "#retake-send").await;
-    c.wait()
-        .for_element(Locator::Css("#retake-awaiting"))
+    wait_for(c, "#retake-awaiting")
         .await
         .unwrap_or_else(|e| panic!("the case waits for the applicant: {e}"));
     assert!(text_of(c, "#retake-awaiting")
@@ -1381,15 +1372,13 @@ async fn retake_flow(app: &TestApp, c: &Client, id: &str, embed: &str) {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     c.goto(embed).await.unwrap_or_else(|e| panic!("{e}"));
-    c.wait()
-        .for_element(Locator::Css("#kyc"))
+    wait_for(c, "#kyc")
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .enter_frame()
         .await
         .unwrap_or_else(|e| panic!("enter the iframe: {e}"));
-    c.wait()
-        .for_element(Locator::Css("#retake-notice"))
+    wait_for(c, "#retake-notice")
         .await
         .unwrap_or_else(|e| panic!("the page explains the retake: {e}"));
     let notice = text_of(c, "#retake-notice").await;
@@ -1441,8 +1430,7 @@ async fn retake_flow(app: &TestApp, c: &Client, id: &str, embed: &str) {
     c.goto(&app.url(&format!("/desk/cases/{id}")))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    c.wait()
-        .for_element(Locator::Css("#replaced-evidence"))
+    wait_for(c, "#replaced-evidence")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(text_of(c, "#history")
@@ -1459,8 +1447,7 @@ async fn retake_flow(app: &TestApp, c: &Client, id: &str, embed: &str) {
 }
 
 async fn upload_attempt(c: &Client, input: &str, file: &std::path::Path) {
-    c.wait()
-        .for_element(Locator::Css(input))
+    wait_for(c, input)
         .await
         .unwrap_or_else(|e| panic!("{input}: {e}"))
         .send_keys(&file.display().to_string())
@@ -1543,15 +1530,13 @@ async fn contact_flow(
             .collect::<String>()
     );
     c.goto(&embed).await.unwrap_or_else(|e| panic!("{e}"));
-    c.wait()
-        .for_element(Locator::Css("#kyc"))
+    wait_for(c, "#kyc")
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .enter_frame()
         .await
         .unwrap_or_else(|e| panic!("enter the iframe: {e}"));
-    c.wait()
-        .for_element(Locator::Css("#step-phone"))
+    wait_for(c, "#step-phone")
         .await
         .unwrap_or_else(|e| panic!("the phone step comes first: {e}"));
     assert!(text_of(c, "#step-phone h2").await.contains("Paso 1 de 7"));
