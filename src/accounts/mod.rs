@@ -199,11 +199,13 @@ pub async fn set_active(
         detail: serde_json::json!({"user_id": user_id, "email": user.email}),
     })
     .await?;
+    db.sessions_changed();
     Ok(())
 }
 
-/// Changes a user's role. It applies from their next request: sessions
-/// read the role from the user row every time.
+/// Changes a user's role. It applies from their next request on this
+/// instance (sessions read the role with the user row; the change ends the
+/// cached rows), within `SESSION_CACHE_TTL` on other app servers.
 pub async fn set_role(
     db: &Db,
     user_id: &str,
@@ -227,6 +229,7 @@ pub async fn set_role(
         detail: serde_json::json!({"user_id": user_id, "email": user.email, "from": user.role, "to": role.as_str()}),
     })
     .await?;
+    db.sessions_changed();
     Ok(())
 }
 
@@ -272,6 +275,7 @@ pub async fn reset_password(
         detail: serde_json::json!({"user_id": user_id, "email": user.email}),
     })
     .await?;
+    db.sessions_changed();
     Ok((user, temporary))
 }
 
@@ -341,6 +345,7 @@ pub async fn change_password(
         detail: serde_json::json!({"forced": user.must_change_password == 1}),
     })
     .await?;
+    db.sessions_changed();
     Ok(())
 }
 

@@ -147,7 +147,7 @@ pub async fn login(
             // already had is ended so an planted id can never be promoted.
             if let Some(old) = req.cookie(state.settings.session_cookie()) {
                 crate::store::users::delete_session(
-                    state.db.write(),
+                    &state.db,
                     &crate::security::sha256_hex(old.value()),
                 )
                 .await?;

@@ -53,7 +53,7 @@ impl DeskSession {
     }
 
     pub async fn end(&self, state: &AppState) -> Result<(), sqlx::Error> {
-        rows::delete_session(state.db.write(), &self.token_hash).await
+        rows::delete_session(&state.db, &self.token_hash).await
     }
 }
 
@@ -79,7 +79,7 @@ impl FromRequest for DeskSession {
                 .map(|c| c.value().to_string())
                 .ok_or_else(|| unauth(false))?;
             let hash = sha256_hex(&token);
-            let row = rows::live_session(state.db.read(), &hash)
+            let row = rows::live_session(&state.db, &hash)
                 .await?
                 .ok_or_else(|| unauth(true))?;
             let now = now_ms();
@@ -87,7 +87,7 @@ impl FromRequest for DeskSession {
             if now - row.last_seen_at > crate::domain::ms(s.session_idle)
                 || now - row.created_at > crate::domain::ms(s.session_absolute)
             {
-                rows::delete_session(state.db.write(), &hash).await?;
+                rows::delete_session(&state.db, &hash).await?;
                 return Err(unauth(true));
             }
             let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
@@ -102,7 +102,7 @@ impl FromRequest for DeskSession {
                 }
             }
             if now - row.last_seen_at > TOUCH_EVERY_MS {
-                rows::touch_session(state.db.write(), &hash, now).await?;
+                rows::touch_session(&state.db, &hash, now).await?;
             }
             let must_change = row.must_change_password == 1;
             if must_change && !matches!(req.path(), "/desk/password" | "/desk/logout") {

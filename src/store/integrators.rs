@@ -62,59 +62,38 @@ pub async fn by_api_key(
 /// sees a disabled integrator or a rotated secret within this bound.
 pub const AUTH_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
 
-/// Integrator rows by id with the instant and change generation they were
-/// read at. Every API request checks its token against one; reading it from
-/// the database each time was 7 % (SQLite) to 16 % (PostgreSQL) of
-/// getVerificationProcessData's CPU.
-#[derive(Debug, Default)]
-pub struct AuthCache {
-    generation: std::sync::atomic::AtomicU64,
-    rows: std::sync::Mutex<
-        std::collections::HashMap<String, (std::time::Instant, u64, IntegratorAuthRow)>,
-    >,
-}
-
-/// At most this many integrators are cached; past it the cache starts over.
+/// Every API request checks its token against an integrator row; reading
+/// it from the database each time was 7 % (SQLite) to 16 % (PostgreSQL) of
+/// getVerificationProcessData's CPU. At most this many are cached.
 const AUTH_CACHE_MAX: usize = 10_000;
+
+pub type AuthCache = super::fresh::FreshCache<IntegratorAuthRow>;
+
+pub fn auth_cache() -> AuthCache {
+    AuthCache::new(AUTH_CACHE_TTL, AUTH_CACHE_MAX)
+}
 
 impl super::Db {
     /// Ends every cached integrator row of this instance: called after any
     /// change to an integrator is committed.
     pub fn integrators_changed(&self) {
-        self.auth_cache
-            .generation
-            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.auth_cache.changed();
     }
 }
 
 /// The integrator an API token names, from the cache when it is fresh (see
-/// `AUTH_CACHE_TTL`). The generation is read before the row, so a row read
-/// while a change commits is stored under the old generation and never
-/// served after `integrators_changed`.
+/// `AUTH_CACHE_TTL` and `fresh`).
 pub async fn auth_by_id(
     db: &super::Db,
     id: &str,
 ) -> Result<Option<IntegratorAuthRow>, sqlx::Error> {
-    let cache = &db.auth_cache;
-    let generation = cache.generation.load(std::sync::atomic::Ordering::SeqCst);
-    let hit = cache
-        .rows
-        .lock()
-        .ok()
-        .and_then(|m| m.get(id).cloned())
-        .filter(|(at, g, _)| *g == generation && at.elapsed() < AUTH_CACHE_TTL);
-    if let Some((_, _, row)) = hit {
+    let generation = db.auth_cache.generation();
+    if let Some(row) = db.auth_cache.get(id) {
         return Ok(Some(row));
     }
     let row = by_id(db.read(), id).await?;
-    if let (Some(r), Ok(mut m)) = (&row, cache.rows.lock()) {
-        if m.len() >= AUTH_CACHE_MAX {
-            m.clear();
-        }
-        m.insert(
-            id.to_string(),
-            (std::time::Instant::now(), generation, r.clone()),
-        );
+    if let Some(r) = &row {
+        db.auth_cache.put(id, generation, r.clone());
     }
     Ok(row)
 }

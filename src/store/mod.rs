@@ -7,6 +7,7 @@ pub mod batch;
 pub mod bench_samples;
 pub mod collection;
 pub mod contacts;
+pub mod fresh;
 pub mod identity_checks;
 pub mod integrators;
 pub mod messages;
@@ -84,6 +85,8 @@ pub struct Db {
     /// The integrator rows API tokens are checked against (see
     /// `integrators::auth_by_id`), shared by every clone of this handle.
     pub(crate) auth_cache: std::sync::Arc<integrators::AuthCache>,
+    /// The desk sessions requests present (see `users::session`).
+    pub(crate) session_cache: std::sync::Arc<users::SessionCache>,
 }
 
 impl Db {
@@ -112,7 +115,8 @@ impl Db {
                     backend,
                     read,
                     write,
-                    auth_cache: Default::default(),
+                    auth_cache: std::sync::Arc::new(integrators::auth_cache()),
+                    session_cache: std::sync::Arc::new(users::session_cache()),
                 })
             }
             Backend::Postgres => {
@@ -121,7 +125,8 @@ impl Db {
                     backend,
                     read: pool.clone(),
                     write: pool,
-                    auth_cache: Default::default(),
+                    auth_cache: std::sync::Arc::new(integrators::auth_cache()),
+                    session_cache: std::sync::Arc::new(users::session_cache()),
                 })
             }
         }
@@ -255,6 +260,7 @@ impl Db {
                     read: pool.clone(),
                     write: pool,
                     auth_cache: self.auth_cache.clone(),
+                    session_cache: self.session_cache.clone(),
                 })
             }
         }

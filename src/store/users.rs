@@ -1,6 +1,6 @@
 //! Desk users and their sessions.
 
-use super::Tx;
+use super::{Db, Tx};
 use sqlx::AnyPool;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -192,35 +192,67 @@ pub async fn insert_session(
     Ok(())
 }
 
+/// How long this instance trusts a cached session row (every desk request
+/// presents one). A logout, disable, role change or password change made on
+/// this instance ends it at once (`Db::sessions_changed`); another app
+/// server sharing the database sees it within this bound.
+pub const SESSION_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(1);
+
+const SESSION_CACHE_MAX: usize = 10_000;
+
+pub type SessionCache = super::fresh::FreshCache<SessionRow>;
+
+pub fn session_cache() -> SessionCache {
+    SessionCache::new(SESSION_CACHE_TTL, SESSION_CACHE_MAX)
+}
+
+impl super::Db {
+    /// Ends every cached session of this instance: called after a change to
+    /// a session or to a user's account is committed.
+    pub fn sessions_changed(&self) {
+        self.session_cache.changed();
+    }
+}
+
 /// The session with its user, only while the user is active: disabling a
-/// user ends every session of theirs on the next request.
-pub async fn live_session(
-    pool: &AnyPool,
-    token_hash: &str,
-) -> Result<Option<SessionRow>, sqlx::Error> {
-    sqlx::query_as::<_, SessionRow>(
+/// user ends every session of theirs on the next request. From the cache
+/// when fresh (`SESSION_CACHE_TTL`).
+pub async fn live_session(db: &Db, token_hash: &str) -> Result<Option<SessionRow>, sqlx::Error> {
+    let generation = db.session_cache.generation();
+    if let Some(row) = db.session_cache.get(token_hash) {
+        return Ok(Some(row));
+    }
+    let row = sqlx::query_as::<_, SessionRow>(
         "SELECT s.token_hash, s.user_id, s.csrf_token, s.created_at, s.last_seen_at, u.email, u.role, u.must_change_password \
          FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND u.active = 1",
     )
     .bind(token_hash)
-    .fetch_optional(pool)
-    .await
+    .fetch_optional(db.read())
+    .await?;
+    if let Some(r) = &row {
+        db.session_cache.put(token_hash, generation, r.clone());
+    }
+    Ok(row)
 }
 
-pub async fn touch_session(pool: &AnyPool, token_hash: &str, now: i64) -> Result<(), sqlx::Error> {
+pub async fn touch_session(db: &Db, token_hash: &str, now: i64) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
         .bind(now)
         .bind(token_hash)
-        .execute(pool)
+        .execute(db.write())
         .await?;
+    // Otherwise every request within the cache's TTL would touch again.
+    db.session_cache
+        .update(token_hash, |r| r.last_seen_at = r.last_seen_at.max(now));
     Ok(())
 }
 
-pub async fn delete_session(pool: &AnyPool, token_hash: &str) -> Result<(), sqlx::Error> {
+pub async fn delete_session(db: &Db, token_hash: &str) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
         .bind(token_hash)
-        .execute(pool)
+        .execute(db.write())
         .await?;
+    db.sessions_changed();
     Ok(())
 }
 

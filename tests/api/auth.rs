@@ -6,6 +6,7 @@ both_backends!(
     login_renews_the_session_id,
     lockout_after_repeated_failures_reveals_nothing,
     disabling_a_user_ends_their_session_at_once,
+    a_session_ended_by_another_app_server_ends_within_the_cache_bound,
     idle_sessions_expire,
     a_burst_of_logins_waits_for_password_hashing_and_each_is_answered
 );
@@ -176,6 +177,31 @@ async fn disabling_a_user_ends_their_session_at_once(b: Backend) {
         401,
         "a disabled user cannot log in"
     );
+}
+
+/// Sessions are cached for `SESSION_CACHE_TTL`: one ended in the database by
+/// another app server sharing it (here, straight in SQL) stops working on
+/// this instance within that bound.
+async fn a_session_ended_by_another_app_server_ends_within_the_cache_bound(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(1).await;
+    let agent = app.login(AGENT).await;
+    assert_eq!(agent.get("/desk/queue").await.status(), 200);
+    let ended =
+        sqlx::query("DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE email = $1)")
+            .bind(AGENT.0)
+            .execute(app.state.db.write())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .rows_affected();
+    assert_eq!(ended, 1);
+    tokio::time::sleep(
+        kycdesk::store::users::SESSION_CACHE_TTL + std::time::Duration::from_millis(50),
+    )
+    .await;
+    assert_eq!(agent.get("/desk/queue").await.status(), 303);
 }
 
 async fn idle_sessions_expire(b: Backend) {
