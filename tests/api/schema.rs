@@ -113,3 +113,59 @@ async fn both_backends_migrate_to_the_same_schema() {
         "indexes differ: only SQLite {only_lite:?}, only PostgreSQL {only_pg:?}"
     );
 }
+
+/// Every column holding a case's scanId compares with `processes.scan_id`
+/// under one collation. Otherwise a join or correlated subquery between the
+/// two has no common collation and PostgreSQL cannot use the other table's
+/// index on it: getVerificationProcessData read the whole evidence table
+/// for every request (migration 0020).
+#[tokio::test]
+async fn case_references_share_the_case_ids_collation_so_joins_use_indexes() {
+    use sqlx::Connection;
+    let Some(pg) = fresh_postgres().await else {
+        assert!(!require_all());
+        return;
+    };
+    let db = kycdesk::store::Db::connect(&pg)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    db.migrate().await.unwrap_or_else(|e| panic!("{e}"));
+    db.close().await;
+    let mut conn = sqlx::PgConnection::connect(&pg)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let cols: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT table_name::text, collation_name::text FROM information_schema.columns \
+         WHERE table_schema = 'public' AND column_name = 'scan_id' ORDER BY 1",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(cols.len() >= 10, "{cols:?}");
+    let case = cols
+        .iter()
+        .find(|(t, _)| t == "processes")
+        .map(|(_, c)| c.clone())
+        .unwrap_or_else(|| panic!("no processes.scan_id in {cols:?}"));
+    let odd: Vec<_> = cols.iter().filter(|(_, c)| *c != case).collect();
+    assert!(
+        odd.is_empty(),
+        "scan_id collations differ from processes' {case:?}: {odd:?}"
+    );
+    // The effect: with sequential scans priced out, the evidence of a case
+    // looked up through the case row is read by its index.
+    sqlx::query("SET enable_seqscan = off")
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let plan: Vec<String> = sqlx::query_scalar(
+        "EXPLAIN SELECT p.scan_id, (SELECT count(*) FROM evidence e WHERE e.scan_id = p.scan_id) \
+         FROM processes p WHERE p.scan_id = 'x'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let plan = plan.join("\n");
+    assert!(!plan.contains("Seq Scan on evidence"), "{plan}");
+    assert!(plan.contains("on evidence"), "{plan}");
+}
