@@ -19,17 +19,14 @@ fn main() -> std::process::ExitCode {
 /// mimalloc hands freed pages back to the system 1 s after they empty by
 /// default; at once keeps `serve` within its memory target under bursts
 /// (bench at 1M cases: peak RSS 80 MB with the delay, 65 MB without, and
-/// the same throughput). `MIMALLOC_PURGE_DELAY` in the environment still
-/// wins.
+/// the same throughput).
 fn return_freed_memory_at_once() {
     // `mi_option_purge_delay` in mimalloc.h's `mi_option_e` (mimalloc 3, as
     // vendored by libmimalloc-sys 0.1.49, pinned in Cargo.lock); the Rust
     // bindings name only the older options.
     const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        // SAFETY: sets one allocator option; mimalloc reads it at each purge.
-        unsafe {
-            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
-        }
+    // SAFETY: sets one allocator option; mimalloc reads it at each purge.
+    unsafe {
+        libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0);
     }
 }
