@@ -61,6 +61,8 @@ struct CasePage {
     name: String,
     created: When,
     state_label: &'static str,
+    /// The document type in words ("—" when none was given).
+    doc_type_label: String,
     /// The cases before and after this one in its queue (keys k / j).
     prev_case: Option<String>,
     next_case: Option<String>,
@@ -532,6 +534,11 @@ pub async fn page(
     let next_case = rows::neighbour(db, st, p.created_at, &scan_id, true).await?;
 
     render(&CasePage {
+        doc_type_label: p
+            .doc_type
+            .as_deref()
+            .map_or("—", crate::domain::process::doc_type_label)
+            .to_string(),
         name: doc.display_name(),
         created: When::at(p.created_at, now),
         state_label: st.label(),

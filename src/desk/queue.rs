@@ -6,7 +6,7 @@ use super::error::DeskError;
 use super::{render, Layout};
 use crate::desk::session::DeskSession;
 use crate::desk::view::{age, When};
-use crate::domain::process::DOC_TYPES;
+use crate::domain::process::{doc_type_label, DOC_TYPES};
 use crate::domain::queue::{Cursor, QueueFilter, QueueParams, Sort};
 use crate::domain::{now_ms, validation, Role, State};
 use crate::review::claim_is_live;
@@ -56,7 +56,8 @@ struct QueuePage {
     p: QueueParams,
     integrators: Vec<IntegratorChoice>,
     countries: Vec<String>,
-    doc_types: &'static [&'static str],
+    /// (code, label) of each document type, for the Document filter.
+    doc_types: Vec<(&'static str, &'static str)>,
     /// (code, label) of every validation, for the Failing filter.
     validations: Vec<(&'static str, &'static str)>,
     sorts: [(&'static str, &'static str); 3],
@@ -94,7 +95,7 @@ fn to_row(r: QueueRow, now: i64, idle: i64) -> Result<Row, DeskError> {
         state: r.state,
         integrator: r.integrator_name,
         country: r.country_id.unwrap_or_default(),
-        doc_type: r.doc_type.unwrap_or_default(),
+        doc_type: doc_type_label(r.doc_type.as_deref().unwrap_or_default()).to_string(),
         created: When::at(r.created_at, now),
         age: age(r.created_at, now),
         overdue,
@@ -206,7 +207,7 @@ pub async fn queue(
         state_label: filter.state.label(),
         integrators: chrome.integrators,
         countries: chrome.countries,
-        doc_types: &DOC_TYPES,
+        doc_types: DOC_TYPES.iter().map(|d| (*d, doc_type_label(d))).collect(),
         validations: validation::NAMES
             .iter()
             .map(|n| (*n, validation::label(n)))

@@ -114,6 +114,17 @@ impl FromStr for State {
 /// Document types accepted by `POST /onboarding` (`docType`).
 pub const DOC_TYPES: [&str; 3] = ["IDCard", "Passport", "DrivingLicense"];
 
+/// The desk's word for a document type code (the code itself for one it
+/// does not know, so nothing is hidden).
+pub fn doc_type_label(code: &str) -> &str {
+    match code {
+        "IDCard" => "ID card",
+        "Passport" => "Passport",
+        "DrivingLicense" => "Driving licence",
+        other => other,
+    }
+}
+
 /// Fields extracted from the identity document (`document` in the process
 /// JSON). The last five exist only in `personalData` and are kept here so an
 /// edit never loses them.

@@ -260,6 +260,19 @@ async fn htmx_gets_a_partial_and_urls_are_bookmarkable(b: Backend) {
         full.contains("<option value=\"Passport\" selected>Passport</option>"),
         "the form reflects the URL"
     );
+    // Document types read as words; the code stays the option's value.
+    assert!(
+        full.contains("<option value=\"IDCard\">ID card</option>")
+            && full.contains("<option value=\"DrivingLicense\">Driving licence</option>"),
+        "document type labels"
+    );
+    let ids_page = desk
+        .html("/desk/queue?state=PENDING_VERIFICATION&doc_type=IDCard")
+        .await;
+    assert!(
+        ids_page.contains("<td>ID card</td>") && !ids_page.contains("<td>IDCard</td>"),
+        "the row names the document type in words"
+    );
     // A history restore asks for the whole page.
     let restore = desk
         .client
