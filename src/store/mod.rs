@@ -85,7 +85,7 @@ pub struct Db {
     /// The integrator rows API tokens are checked against (see
     /// `integrators::auth_by_id`), shared by every clone of this handle.
     pub(crate) auth_cache: std::sync::Arc<integrators::AuthCache>,
-    /// The desk sessions requests present (see `users::session`).
+    /// The desk sessions requests present (see `users::live_session`).
     pub(crate) session_cache: std::sync::Arc<users::SessionCache>,
 }
 
