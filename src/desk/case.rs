@@ -9,7 +9,6 @@ use crate::desk::session::DeskSession;
 use crate::domain::{now_ms, Role, State, Validation};
 use crate::review::{self, claim_is_live, Decision, DecisionInput};
 use crate::state::AppState;
-use crate::store::audit as audit_rows;
 use crate::store::contacts;
 use crate::store::processes::{self as rows, ProcessRow};
 use crate::store::retakes as retake_rows;
@@ -22,12 +21,16 @@ use std::collections::BTreeMap;
 
 #[derive(Clone)]
 pub struct Img {
+    /// The evidence type as stored (`front`, `selfie`, …).
+    pub code: String,
+    /// The evidence type in words, for captions and alt text.
     pub label: String,
     pub url: String,
     pub thumb: String,
 }
 
 pub struct Rec {
+    pub code: String,
     pub label: String,
     pub url: String,
 }
@@ -226,14 +229,14 @@ const DOC_FIELDS: [&str; 23] = [
 /// is, else a crop of the document front where ICAO 9303 puts zone V (the
 /// left of the card or data page), else the whole front.
 fn portrait_of(images: &[Img], doc_type: Option<&str>) -> Option<Portrait> {
-    if let Some(p) = images.iter().find(|i| i.label == "portrait") {
+    if let Some(p) = images.iter().find(|i| i.code == "portrait") {
         return Some(Portrait {
             url: p.url.clone(),
             crop: "0 0 1 1",
             layout: "captured portrait",
         });
     }
-    let front = images.iter().find(|i| i.label == "front")?;
+    let front = images.iter().find(|i| i.code == "front")?;
     // x, y, width, height as fractions of the image, a little wider than
     // the nominal zone so a slightly off-centre photo keeps its face.
     let (crop, layout) = match doc_type {
@@ -284,6 +287,18 @@ fn image_rank(t: &str) -> u8 {
     }
 }
 
+/// A piece of evidence in words: the retake steps' names for what an
+/// applicant captures, the engine's portrait and the report by name, any
+/// other type as sent.
+fn evidence_label(kind: &str, evidence_type: &str) -> String {
+    match crate::domain::retake::Step::of_evidence(kind, evidence_type) {
+        Some(step) => step.label().to_string(),
+        None if kind == "pdf" => "Report PDF".to_string(),
+        None if evidence_type == "portrait" => "Portrait (from the document)".to_string(),
+        None => evidence_type.to_string(),
+    }
+}
+
 async fn load(state: &AppState, scan_id: &str) -> Result<ProcessRow, DeskError> {
     rows::get(state.db.read(), scan_id)
         .await?
@@ -297,13 +312,28 @@ pub async fn page(
     path: web::Path<String>,
 ) -> Result<HttpResponse, DeskError> {
     let scan_id = path.into_inner();
-    let p = load(&state, &scan_id).await?;
-    let db = state.db.read();
-    let st: State = p.state().map_err(|e| DeskError::Internal(e.into()))?;
-    let evidence = rows::evidence_for(db, &scan_id).await?;
-    let edits = rows::field_edits_for(db, &scan_id).await?;
-    let notes = rows::notes_for(db, &scan_id).await?;
-    let trail = audit_rows::for_case(db, &scan_id).await?;
+    let file = crate::store::case_file::load(&state.db, &scan_id)
+        .await?
+        .ok_or_else(|| DeskError::NotFound("no such case".into()))?;
+    let st: State = file
+        .process
+        .state()
+        .map_err(|e| DeskError::Internal(e.into()))?;
+    let prev_case = file.previous(st).map(str::to_string);
+    let next_case = file.next(st).map(str::to_string);
+    let crate::store::case_file::CaseFile {
+        process: p,
+        evidence,
+        edits,
+        notes,
+        trail,
+        replaced,
+        open_retake,
+        proposals,
+        qa: qa_row,
+        timeline,
+        ..
+    } = file;
 
     let base = format!("/desk/cases/{scan_id}/evidence");
     let mut imgs: Vec<_> = evidence.iter().filter(|e| e.kind == "image").collect();
@@ -311,18 +341,20 @@ pub async fn page(
     let images: Vec<Img> = imgs
         .into_iter()
         .map(|e| Img {
-            label: e.evidence_type.clone(),
+            code: e.evidence_type.clone(),
+            label: evidence_label(&e.kind, &e.evidence_type),
             url: format!("{base}/{}", e.id),
             thumb: format!("{base}/{}/thumb", e.id),
         })
         .collect();
-    let selfie = images.iter().find(|i| i.label == "selfie").cloned();
+    let selfie = images.iter().find(|i| i.code == "selfie").cloned();
     let portrait = portrait_of(&images, p.doc_type.as_deref());
     let recordings = evidence
         .iter()
         .filter(|e| e.kind == "recording")
         .map(|e| Rec {
-            label: e.evidence_type.clone(),
+            code: e.evidence_type.clone(),
+            label: evidence_label(&e.kind, &e.evidence_type),
             url: format!("{base}/{}", e.id),
         })
         .collect();
@@ -331,41 +363,30 @@ pub async fn page(
         .find(|e| e.kind == "pdf")
         .map(|e| format!("{base}/{}", e.id));
     let now = now_ms();
-    let replaced = retake_rows::replaced_for(db, &scan_id)
-        .await?
+    let replaced = replaced
         .into_iter()
         .map(|r| {
             let e = &r.evidence;
-            let what = match crate::domain::retake::Step::of_evidence(&e.kind, &e.evidence_type) {
-                Some(step) => step.label().to_string(),
-                None if e.kind == "pdf" => "Report PDF".to_string(),
-                None => e.evidence_type.clone(),
-            };
             ReplacedView {
-                label: what,
+                label: evidence_label(&e.kind, &e.evidence_type),
                 url: format!("{base}/{}", e.id),
                 thumb: (e.kind == "image").then(|| format!("{base}/{}/thumb", e.id)),
                 replaced: When::at(r.replaced_at, now),
             }
         })
         .collect();
-    let awaiting = retake_rows::open(db, &scan_id)
-        .await?
-        .map(|r| AwaitingRetake {
-            steps: review::retake::labels(&r.steps),
-            reason: crate::domain::retake::Reason::parse(&r.reason).map_or("Other", |x| x.label()),
-            message: r.message.clone(),
-            by: r.requested_by.clone(),
-            asked: When::at(r.requested_at, now),
-            expires: When::at(r.expires_at, now),
-            expired: now > r.expires_at,
-        });
+    let awaiting = open_retake.map(|r| AwaitingRetake {
+        steps: review::retake::labels(&r.steps),
+        reason: crate::domain::retake::Reason::parse(&r.reason).map_or("Other", |x| x.label()),
+        message: r.message.clone(),
+        by: r.requested_by.clone(),
+        asked: When::at(r.requested_at, now),
+        expires: When::at(r.expires_at, now),
+        expired: now > r.expires_at,
+    });
     // One read of the case's proposals: the open one (if any) and the
     // closed ones, in words.
-    let (open, closed): (Vec<_>, Vec<_>) = crate::store::proposals::all_for(db, &scan_id)
-        .await?
-        .into_iter()
-        .partition(|o| o.outcome.is_none());
+    let (open, closed): (Vec<_>, Vec<_>) = proposals.into_iter().partition(|o| o.outcome.is_none());
     let proposal = open.into_iter().next().map(|o| ProposalView {
         decision: super::second::decision_label(&o.decision),
         can_review: session.role >= Role::Supervisor && o.proposed_by != session.email,
@@ -390,7 +411,6 @@ pub async fn page(
             ))
         })
         .collect();
-    let qa_row = crate::store::qa::for_case(db, &scan_id).await?;
     let can_qa = st.is_final()
         && qa_row.is_none()
         && session.role >= Role::Supervisor
@@ -480,43 +500,39 @@ pub async fn page(
     let claimed_by_me = claim_holder.as_deref() == Some(session.email.as_str());
 
     // Viewing creates nothing: a case without a contact has no timeline yet.
-    let timeline = match contacts::of_process(db, &scan_id).await? {
-        Some(cid) => contacts::timeline(db, &cid)
-            .await?
-            .into_iter()
-            .map(|t| {
-                Ok(TimelineItem {
-                    when: When::at(t.at, now),
-                    // A process's state in words; verification states
-                    // (pending, passed, failed, expired) are words already.
-                    state: match t.state.parse::<State>() {
-                        Ok(st) if t.kind == "onboarding" => st.label().to_string(),
-                        _ => t.state,
-                    },
-                    detail: if t.kind == "fraudRiskReport" {
-                        // Stored as the API's category objects; the desk
-                        // shows their types. A row that no longer decodes
-                        // fails the page rather than showing no risk.
-                        serde_json::from_str::<Vec<serde_json::Value>>(&t.detail)
-                            .map_err(|e| {
-                                DeskError::Internal(anyhow::anyhow!(
-                                    "a fraud report of case {scan_id} does not decode: {e}"
-                                ))
-                            })?
-                            .iter()
-                            .filter_map(|c| c["type"].as_str().map(str::to_string))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    } else {
-                        t.detail
-                    },
-                    kind: timeline_label(&t.kind),
-                    code: t.kind,
-                })
+    let timeline = timeline
+        .into_iter()
+        .map(|t| {
+            Ok(TimelineItem {
+                when: When::at(t.at, now),
+                // A process's state in words; verification states
+                // (pending, passed, failed, expired) are words already.
+                state: match t.state.parse::<State>() {
+                    Ok(st) if t.kind == "onboarding" => st.label().to_string(),
+                    _ => t.state,
+                },
+                detail: if t.kind == "fraudRiskReport" {
+                    // Stored as the API's category objects; the desk
+                    // shows their types. A row that no longer decodes
+                    // fails the page rather than showing no risk.
+                    serde_json::from_str::<Vec<serde_json::Value>>(&t.detail)
+                        .map_err(|e| {
+                            DeskError::Internal(anyhow::anyhow!(
+                                "a fraud report of case {scan_id} does not decode: {e}"
+                            ))
+                        })?
+                        .iter()
+                        .filter_map(|c| c["type"].as_str().map(str::to_string))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                } else {
+                    t.detail
+                },
+                kind: timeline_label(&t.kind),
+                code: t.kind,
             })
-            .collect::<Result<Vec<_>, DeskError>>()?,
-        None => vec![],
-    };
+        })
+        .collect::<Result<Vec<_>, DeskError>>()?;
 
     audit::record_now(
         &state.db,
@@ -529,9 +545,6 @@ pub async fn page(
         },
     )
     .await?;
-
-    let prev_case = rows::neighbour(db, st, p.created_at, &scan_id, false).await?;
-    let next_case = rows::neighbour(db, st, p.created_at, &scan_id, true).await?;
 
     render(&CasePage {
         doc_type_label: p

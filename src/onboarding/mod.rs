@@ -661,9 +661,6 @@ pub async fn open(
         &state.settings.thresholds,
     );
     let process = rows::NewProcess {
-        scan_id: n.scan_id.clone(),
-        integrator_id: integrator_id.into(),
-        state: State::Created,
         country_id: n.country_id,
         doc_type: n.doc_type,
         doc_specific_type: n.doc_specific_type,
@@ -671,14 +668,7 @@ pub async fn open(
         validations: serde_json::to_string(&checks).map_err(anyhow::Error::from)?,
         failing_validations: failing_key(&checks),
         document: doc,
-        agent: None,
-        verification_result: None,
-        rejection_reason: None,
-        comment: None,
-        client_info: None,
-        pdf_checksum: None,
-        created_at: now_ms(),
-        verification_time: None,
+        ..rows::NewProcess::created(n.scan_id.clone(), integrator_id.into(), now_ms())
     };
     let extra = serde_json::Value::Object(n.extra).to_string();
     let mut work = crate::audit::Work::begin(&state.db).await?;

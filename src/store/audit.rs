@@ -70,13 +70,23 @@ pub async fn batch_after(
     .await
 }
 
+/// A case's history as the desk shows it, newest first (at most 500):
+/// page views, downloads and the edit markers (edits are read from
+/// field_edits) stay out here, so a case viewed hundreds of times keeps
+/// its claims and decisions on the page. The audit log page has them all.
+pub(super) fn for_case_sql() -> String {
+    format!(
+        "SELECT {COLS} FROM audit_log WHERE scan_id = $1 \
+         AND action NOT IN ('case.view', 'evidence.download', 'case.zip.download', 'case.edit') \
+         ORDER BY seq DESC LIMIT 500"
+    )
+}
+
 pub async fn for_case(pool: &AnyPool, scan_id: &str) -> Result<Vec<Entry>, sqlx::Error> {
-    sqlx::query_as::<_, Entry>(&format!(
-        "SELECT {COLS} FROM audit_log WHERE scan_id = $1 ORDER BY seq DESC LIMIT 500"
-    ))
-    .bind(scan_id)
-    .fetch_all(pool)
-    .await
+    sqlx::query_as::<_, Entry>(&for_case_sql())
+        .bind(scan_id)
+        .fetch_all(pool)
+        .await
 }
 
 /// Newest first, keyset-paged by `seq`.

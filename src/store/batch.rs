@@ -139,6 +139,51 @@ impl Batch {
     }
 }
 
+/// Runs reads that each name their one value `$1` and returns every
+/// statement's rows, in order: one multi-statement query on SQLite (one
+/// hop to a reader's worker thread instead of one per statement; `$N` is
+/// absolute there, so `$1` binds once for all), one statement after
+/// another on one connection on PostgreSQL (which prepares one statement
+/// at a time). No statement may end in `;`.
+pub async fn fetch_by_key(
+    pool: &sqlx::AnyPool,
+    backend: Backend,
+    sqls: &[&str],
+    key: &str,
+) -> Result<Vec<Vec<sqlx::any::AnyRow>>, sqlx::Error> {
+    use futures_util::TryStreamExt;
+    use sqlx::Executor;
+    let mut groups = Vec::with_capacity(sqls.len());
+    match backend {
+        Backend::Sqlite => {
+            let sql = sqls.join(";\n");
+            let mut rows = Vec::new();
+            let mut stream = pool.fetch_many(sqlx::query(&sql).bind(key));
+            // SQLite ends each statement's rows with its result.
+            while let Some(item) = stream.try_next().await? {
+                match item {
+                    sqlx::Either::Left(_) => groups.push(std::mem::take(&mut rows)),
+                    sqlx::Either::Right(row) => rows.push(row),
+                }
+            }
+        }
+        Backend::Postgres => {
+            let mut conn = pool.acquire().await?;
+            for sql in sqls {
+                groups.push(sqlx::query(sql).bind(key).fetch_all(&mut *conn).await?);
+            }
+        }
+    }
+    if groups.len() != sqls.len() {
+        return Err(sqlx::Error::Protocol(format!(
+            "{} reads answered {} results",
+            sqls.len(),
+            groups.len()
+        )));
+    }
+    Ok(groups)
+}
+
 /// Appends `sql` to `out` with every `$N` written as `$(N + offset)`.
 fn renumber(sql: &str, offset: usize, out: &mut String) {
     let mut rest = sql;

@@ -324,19 +324,25 @@ pub struct TimelineRow {
     pub at: i64,
 }
 
+/// The timeline of the contact `contact` names: `$1`, or an expression
+/// that finds it (the case page asks by the case).
+pub(super) fn timeline_sql(contact: &str) -> String {
+    format!(
+        "SELECT 'otp:' || kind || ':' || channel AS kind, id, status AS state, target AS detail, created_at AS at FROM verifications WHERE contact_id = {contact} \
+         UNION ALL SELECT 'fraudRiskReport', id, state, categories, created_at FROM fraud_reports WHERE contact_id = {contact} \
+         UNION ALL SELECT 'quiz', id, state, '', created_at FROM quizzes WHERE contact_id = {contact} \
+         UNION ALL SELECT 'adminApproval', id, 'passed', actor || ': ' || reason, created_at FROM approvals WHERE contact_id = {contact} \
+         UNION ALL SELECT 'onboarding', scan_id, state, COALESCE(doc_type, ''), created_at FROM processes WHERE contact_id = {contact} \
+         ORDER BY at, id"
+    )
+}
+
 /// Everything that verified (or tried to verify) the contact, oldest first.
 pub async fn timeline(pool: &AnyPool, contact_id: &str) -> Result<Vec<TimelineRow>, sqlx::Error> {
-    sqlx::query_as::<_, TimelineRow>(
-        "SELECT 'otp:' || kind || ':' || channel AS kind, id, status AS state, target AS detail, created_at AS at FROM verifications WHERE contact_id = $1 \
-         UNION ALL SELECT 'fraudRiskReport', id, state, categories, created_at FROM fraud_reports WHERE contact_id = $1 \
-         UNION ALL SELECT 'quiz', id, state, '', created_at FROM quizzes WHERE contact_id = $1 \
-         UNION ALL SELECT 'adminApproval', id, 'passed', actor || ': ' || reason, created_at FROM approvals WHERE contact_id = $1 \
-         UNION ALL SELECT 'onboarding', scan_id, state, COALESCE(doc_type, ''), created_at FROM processes WHERE contact_id = $1 \
-         ORDER BY at, id",
-    )
-    .bind(contact_id)
-    .fetch_all(pool)
-    .await
+    sqlx::query_as::<_, TimelineRow>(&timeline_sql("$1"))
+        .bind(contact_id)
+        .fetch_all(pool)
+        .await
 }
 
 /// Sets the contact's primary phone (`kind` "phone") or e-mail column.

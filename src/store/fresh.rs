@@ -66,6 +66,24 @@ impl<V: Clone> FreshCache<V> {
         }
     }
 
+    /// The cached row, or `read`'s answer cached under the generation taken
+    /// before reading (a missing row is not cached: the next request reads
+    /// again, so a row created meanwhile is found at once).
+    pub async fn read_through<E, F>(&self, key: &str, read: F) -> Result<Option<V>, E>
+    where
+        F: std::future::Future<Output = Result<Option<V>, E>>,
+    {
+        let generation = self.generation();
+        if let Some(row) = self.get(key) {
+            return Ok(Some(row));
+        }
+        let row = read.await?;
+        if let Some(r) = &row {
+            self.put(key, generation, r.clone());
+        }
+        Ok(row)
+    }
+
     /// Ends every cached row: called after a change is committed.
     pub fn changed(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);
@@ -109,6 +127,30 @@ mod tests {
         c.put("c", g, 3);
         assert_eq!(c.get("a"), None);
         assert_eq!(c.get("c"), Some(3));
+    }
+
+    #[tokio::test]
+    async fn read_through_caches_found_rows_only_under_the_earlier_generation() {
+        let c = FreshCache::new(Duration::from_secs(60), 10);
+        let none: Result<Option<i32>, ()> = c.read_through("a", async { Ok(None) }).await;
+        assert_eq!(none, Ok(None));
+        assert_eq!(c.get("a"), None, "a missing row is not cached");
+        let read = c.read_through("a", async { Ok::<_, ()>(Some(1)) }).await;
+        assert_eq!(read, Ok(Some(1)));
+        // Served from the cache: the read is not awaited.
+        let cached = c
+            .read_through("a", async { Err::<Option<i32>, ()>(()) })
+            .await;
+        assert_eq!(cached, Ok(Some(1)));
+        // A change committing while the row is read keeps it out.
+        let raced = c
+            .read_through("b", async {
+                c.changed();
+                Ok::<_, ()>(Some(2))
+            })
+            .await;
+        assert_eq!(raced, Ok(Some(2)));
+        assert_eq!(c.get("b"), None);
     }
 
     #[test]

@@ -87,15 +87,7 @@ pub async fn auth_by_id(
     db: &super::Db,
     id: &str,
 ) -> Result<Option<IntegratorAuthRow>, sqlx::Error> {
-    let generation = db.auth_cache.generation();
-    if let Some(row) = db.auth_cache.get(id) {
-        return Ok(Some(row));
-    }
-    let row = by_id(db.read(), id).await?;
-    if let Some(r) = &row {
-        db.auth_cache.put(id, generation, r.clone());
-    }
-    Ok(row)
+    db.auth_cache.read_through(id, by_id(db.read(), id)).await
 }
 
 pub async fn by_id(pool: &AnyPool, id: &str) -> Result<Option<IntegratorAuthRow>, sqlx::Error> {

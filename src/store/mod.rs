@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod batch;
 pub mod bench_samples;
+pub mod case_file;
 pub mod collection;
 pub mod contacts;
 pub mod fresh;

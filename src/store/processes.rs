@@ -176,13 +176,18 @@ const PROCESS_COLS: &str =
     p.failing_validations, p.pdf_checksum, p.rejection_reason, p.comment, p.client_info, \
     p.claimed_by, p.claimed_at, p.created_at, p.updated_at, p.verification_time, p.confirmed_contacts";
 
-pub async fn get(pool: &AnyPool, scan_id: &str) -> Result<Option<ProcessRow>, sqlx::Error> {
-    sqlx::query_as::<_, ProcessRow>(&format!(
+/// The case `$1` (see `case_file`).
+pub(super) fn get_sql() -> String {
+    format!(
         "SELECT {PROCESS_COLS} FROM processes p JOIN integrators i ON i.id = p.integrator_id WHERE p.scan_id = $1"
-    ))
-    .bind(scan_id)
-    .fetch_optional(pool)
-    .await
+    )
+}
+
+pub async fn get(pool: &AnyPool, scan_id: &str) -> Result<Option<ProcessRow>, sqlx::Error> {
+    sqlx::query_as::<_, ProcessRow>(&get_sql())
+        .bind(scan_id)
+        .fetch_optional(pool)
+        .await
 }
 
 /// What the API's process answer says of each evidence: its kind and type.
@@ -338,6 +343,34 @@ pub struct NewProcess {
     pub pdf_checksum: Option<String>,
     pub created_at: i64,
     pub verification_time: Option<i64>,
+}
+
+impl NewProcess {
+    /// A process just opened for `integrator_id`: `CREATED`, nothing
+    /// captured, checked or decided yet. Callers fill in what they know
+    /// with struct-update syntax.
+    pub fn created(scan_id: String, integrator_id: String, created_at: i64) -> NewProcess {
+        NewProcess {
+            scan_id,
+            integrator_id,
+            state: State::Created,
+            country_id: None,
+            doc_type: None,
+            doc_specific_type: None,
+            redirect_url: None,
+            document: Document::default(),
+            validations: "{}".into(),
+            failing_validations: String::new(),
+            agent: None,
+            verification_result: None,
+            rejection_reason: None,
+            comment: None,
+            client_info: None,
+            pdf_checksum: None,
+            created_at,
+            verification_time: None,
+        }
+    }
 }
 
 const INSERT_COLS: &str = "scan_id, integrator_id, state, version, country_id, doc_type, doc_specific_type, \
@@ -855,28 +888,18 @@ pub async fn queue(
         .await
 }
 
-/// The case after (`forward`) or before this one in its state's queue order
-/// (oldest first for open states, newest first for final ones): the desk's
-/// j / k keys. One step along the (state, created_at, scan_id) index.
-pub async fn neighbour(
-    pool: &AnyPool,
-    state: State,
-    created_at: i64,
-    scan_id: &str,
-    forward: bool,
-) -> Result<Option<String>, sqlx::Error> {
-    let up = forward == state.oldest_first();
-    let (op, dir) = if up { (">", "ASC") } else { ("<", "DESC") };
-    sqlx::query_scalar::<_, String>(&format!(
-        "SELECT scan_id FROM processes WHERE state = $1 AND (created_at, scan_id) {op} ($2, $3) \
-         ORDER BY created_at {dir}, scan_id {dir} LIMIT 1"
-    ))
-    .bind(state.as_str())
-    .bind(created_at)
-    .bind(scan_id)
-    .fetch_optional(pool)
-    .await
-}
+/// The cases just after and just before `$1` in its state, in
+/// (created_at, scan_id) order: one step each way along the (state,
+/// created_at, scan_id) index. Which is "next" depends on the state's
+/// queue order (see `case_file::CaseFile::next`).
+pub(super) const NEIGHBOURS: &str = "SELECT \
+     (SELECT n.scan_id FROM processes n WHERE n.state = p.state \
+       AND (n.created_at, n.scan_id) > (p.created_at, p.scan_id) \
+       ORDER BY n.created_at ASC, n.scan_id ASC LIMIT 1) AS later, \
+     (SELECT n.scan_id FROM processes n WHERE n.state = p.state \
+       AND (n.created_at, n.scan_id) < (p.created_at, p.scan_id) \
+       ORDER BY n.created_at DESC, n.scan_id DESC LIMIT 1) AS earlier \
+     FROM processes p WHERE p.scan_id = $1";
 
 /// What the queue page shows around its rows: the tab counts, the Mine
 /// count, the filter drop-downs' countries and integrators.
@@ -975,14 +998,14 @@ fn evidence_stmt(e: &EvidenceRow) -> Stmt {
     .opt_int(e.height)
 }
 
+pub(super) const EVIDENCE_FOR: &str = "SELECT id, scan_id, kind, evidence_type, sha256, size, media_type, created_at, width, height FROM evidence \
+     WHERE scan_id = $1 ORDER BY kind, evidence_type";
+
 pub async fn evidence_for(pool: &AnyPool, scan_id: &str) -> Result<Vec<EvidenceRow>, sqlx::Error> {
-    sqlx::query_as::<_, EvidenceRow>(
-        "SELECT id, scan_id, kind, evidence_type, sha256, size, media_type, created_at, width, height FROM evidence \
-         WHERE scan_id = $1 ORDER BY kind, evidence_type",
-    )
-    .bind(scan_id)
-    .fetch_all(pool)
-    .await
+    sqlx::query_as::<_, EvidenceRow>(EVIDENCE_FOR)
+        .bind(scan_id)
+        .fetch_all(pool)
+        .await
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -1017,17 +1040,18 @@ pub async fn insert_field_edit(tx: &mut Tx, e: &FieldEditRow) -> Result<(), sqlx
     Ok(())
 }
 
+pub(super) const FIELD_EDITS_FOR: &str =
+    "SELECT id, scan_id, field, original_value, old_value, new_value, actor, reason, at \
+     FROM field_edits WHERE scan_id = $1 ORDER BY at, id";
+
 pub async fn field_edits_for(
     pool: &AnyPool,
     scan_id: &str,
 ) -> Result<Vec<FieldEditRow>, sqlx::Error> {
-    sqlx::query_as::<_, FieldEditRow>(
-        "SELECT id, scan_id, field, original_value, old_value, new_value, actor, reason, at \
-         FROM field_edits WHERE scan_id = $1 ORDER BY at, id",
-    )
-    .bind(scan_id)
-    .fetch_all(pool)
-    .await
+    sqlx::query_as::<_, FieldEditRow>(FIELD_EDITS_FOR)
+        .bind(scan_id)
+        .fetch_all(pool)
+        .await
 }
 
 /// The value first extracted for a field: the `original_value` of its first
@@ -1192,13 +1216,14 @@ pub async fn insert_note(tx: &mut Tx, n: &NoteRow) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+pub(super) const NOTES_FOR: &str =
+    "SELECT id, scan_id, author, body, at FROM notes WHERE scan_id = $1 ORDER BY at, id";
+
 pub async fn notes_for(pool: &AnyPool, scan_id: &str) -> Result<Vec<NoteRow>, sqlx::Error> {
-    sqlx::query_as::<_, NoteRow>(
-        "SELECT id, scan_id, author, body, at FROM notes WHERE scan_id = $1 ORDER BY at, id",
-    )
-    .bind(scan_id)
-    .fetch_all(pool)
-    .await
+    sqlx::query_as::<_, NoteRow>(NOTES_FOR)
+        .bind(scan_id)
+        .fetch_all(pool)
+        .await
 }
 
 /// Takes or refreshes the claim unless someone else holds a live one.

@@ -107,13 +107,15 @@ pub async fn open(pool: &AnyPool, scan_id: &str) -> Result<Option<Proposal>, sql
     .await
 }
 
+pub(super) fn all_for_sql() -> String {
+    format!("SELECT {COLS} FROM proposals WHERE scan_id = $1 ORDER BY proposed_at, id")
+}
+
 pub async fn all_for(pool: &AnyPool, scan_id: &str) -> Result<Vec<Proposal>, sqlx::Error> {
-    sqlx::query_as::<_, Proposal>(&format!(
-        "SELECT {COLS} FROM proposals WHERE scan_id = $1 ORDER BY proposed_at, id"
-    ))
-    .bind(scan_id)
-    .fetch_all(pool)
-    .await
+    sqlx::query_as::<_, Proposal>(&all_for_sql())
+        .bind(scan_id)
+        .fetch_all(pool)
+        .await
 }
 
 /// Closes an open proposal for a reviewer other than its proposer; 0 when

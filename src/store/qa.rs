@@ -40,8 +40,12 @@ pub async fn insert(tx: &mut Tx, r: &QaRow) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+pub(super) fn for_case_sql() -> String {
+    format!("SELECT {COLS} FROM qa_reviews WHERE scan_id = $1")
+}
+
 pub async fn for_case(pool: &AnyPool, scan_id: &str) -> Result<Option<QaRow>, sqlx::Error> {
-    sqlx::query_as::<_, QaRow>(&format!("SELECT {COLS} FROM qa_reviews WHERE scan_id = $1"))
+    sqlx::query_as::<_, QaRow>(&for_case_sql())
         .bind(scan_id)
         .fetch_optional(pool)
         .await

@@ -86,14 +86,26 @@ pub async fn open<'e, E>(ex: E, scan_id: &str) -> Result<Option<Retake>, sqlx::E
 where
     E: sqlx::Executor<'e, Database = sqlx::Any>,
 {
-    sqlx::query_as::<_, RetakeRow>(&format!(
+    sqlx::query_as::<_, RetakeRow>(&open_sql())
+        .bind(scan_id)
+        .fetch_optional(ex)
+        .await?
+        .map(Retake::try_from)
+        .transpose()
+}
+
+pub(super) fn open_sql() -> String {
+    format!(
         "SELECT {COLS} FROM retakes WHERE scan_id = $1 AND resubmitted_at IS NULL AND expired_at IS NULL"
-    ))
-    .bind(scan_id)
-    .fetch_optional(ex)
-    .await?
-    .map(Retake::try_from)
-    .transpose()
+    )
+}
+
+/// `open`'s answer from its rows (see `case_file`).
+pub(super) fn decode_open(rows: &[sqlx::any::AnyRow]) -> Result<Option<Retake>, sqlx::Error> {
+    use sqlx::FromRow;
+    rows.first()
+        .map(|r| RetakeRow::from_row(r).and_then(Retake::try_from))
+        .transpose()
 }
 
 /// Open requests whose link expired before `now`, oldest first (at most
@@ -211,15 +223,16 @@ pub struct Replaced {
     pub replaced_at: i64,
 }
 
+pub(super) const REPLACED_FOR: &str =
+    "SELECT id, scan_id, retake_id, kind, evidence_type, sha256, size, media_type, created_at, \
+     width, height, replaced_at FROM replaced_evidence WHERE scan_id = $1 \
+     ORDER BY replaced_at, kind, evidence_type";
+
 pub async fn replaced_for(pool: &AnyPool, scan_id: &str) -> Result<Vec<Replaced>, sqlx::Error> {
-    sqlx::query_as::<_, Replaced>(
-        "SELECT id, scan_id, retake_id, kind, evidence_type, sha256, size, media_type, created_at, \
-         width, height, replaced_at FROM replaced_evidence WHERE scan_id = $1 \
-         ORDER BY replaced_at, kind, evidence_type",
-    )
-    .bind(scan_id)
-    .fetch_all(pool)
-    .await
+    sqlx::query_as::<_, Replaced>(REPLACED_FOR)
+        .bind(scan_id)
+        .fetch_all(pool)
+        .await
 }
 
 /// Remembers the language the applicant submitted in.

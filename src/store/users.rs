@@ -218,21 +218,13 @@ impl super::Db {
 /// user ends every session of theirs on the next request. From the cache
 /// when fresh (`SESSION_CACHE_TTL`).
 pub async fn live_session(db: &Db, token_hash: &str) -> Result<Option<SessionRow>, sqlx::Error> {
-    let generation = db.session_cache.generation();
-    if let Some(row) = db.session_cache.get(token_hash) {
-        return Ok(Some(row));
-    }
-    let row = sqlx::query_as::<_, SessionRow>(
+    let read = sqlx::query_as::<_, SessionRow>(
         "SELECT s.token_hash, s.user_id, s.csrf_token, s.created_at, s.last_seen_at, u.email, u.role, u.must_change_password \
          FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1 AND u.active = 1",
     )
     .bind(token_hash)
-    .fetch_optional(db.read())
-    .await?;
-    if let Some(r) = &row {
-        db.session_cache.put(token_hash, generation, r.clone());
-    }
-    Ok(row)
+    .fetch_optional(db.read());
+    db.session_cache.read_through(token_hash, read).await
 }
 
 pub async fn touch_session(db: &Db, token_hash: &str, now: i64) -> Result<(), sqlx::Error> {

@@ -4,6 +4,7 @@ use kycdesk::review::{self, Actor, CaseError, Decision, DecisionInput};
 
 both_backends!(
     case_page_shows_fields_evidence_and_history,
+    case_page_neighbours_follow_the_queue_and_history_outlives_views,
     recordings_seek_with_range_and_thumbnails_decode,
     edits_keep_the_original_value_and_revalidate,
     edited_values_are_checked_and_a_refusal_changes_nothing,
@@ -37,6 +38,17 @@ async fn case_page_shows_fields_evidence_and_history(b: Backend) {
         "validations read as words, the code beside"
     );
     assert!(html.contains("This case is final"));
+    // Evidence is captioned in words; the stored code is a data attribute.
+    assert!(
+        html.contains("data-evidence=\"front\"")
+            && html.contains("<figcaption>Document front <span class=\"tools\">")
+            && html.contains("alt=\"Selfie\" class=\"evidence-img\""),
+        "evidence captions read as words"
+    );
+    assert!(
+        !html.contains("<figcaption>front "),
+        "no raw evidence codes"
+    );
     // Accepting a case in review that fails a check asks first, naming it;
     // one that passes everything does not.
     let mut asked = 0;
@@ -117,6 +129,69 @@ async fn case_page_shows_fields_evidence_and_history(b: Backend) {
         .get("/desk/cases/00000000-0000-4000-8000-000000000000")
         .await;
     assert_eq!(missing.status(), 404);
+}
+
+/// j / k follow each queue's order (oldest first in review, newest first
+/// once final), and a case viewed hundreds of times keeps its claims in
+/// its history (views are audited, not listed).
+async fn case_page_neighbours_follow_the_queue_and_history_outlives_views(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(20).await;
+    let desk = app.login(AGENT).await;
+    let page = |id: String| {
+        let desk = &desk;
+        async move {
+            desk.get(&format!("/desk/cases/{id}"))
+                .await
+                .text()
+                .await
+                .unwrap_or_default()
+        }
+    };
+    // The case a link (`id="next-case"`) goes to: its href comes first.
+    let link = |html: &str, id: &str| -> Option<String> {
+        let at = html.find(&format!("id=\"{id}\""))?;
+        let href = "href=\"/desk/cases/";
+        let start = html[..at].rfind(href)? + href.len();
+        html[start..].split('"').next().map(str::to_string)
+    };
+    let open = app.cases_in("PENDING_VERIFICATION").await;
+    assert!(open.len() >= 3, "the seed has cases in review");
+    let html = page(open[1].clone()).await;
+    assert_eq!(link(&html, "next-case").as_deref(), Some(open[2].as_str()));
+    assert_eq!(link(&html, "prev-case").as_deref(), Some(open[0].as_str()));
+    let first = page(open[0].clone()).await;
+    assert_eq!(link(&first, "prev-case"), None, "the oldest has no previous");
+    let done = app.cases_in("VERIFIED").await;
+    assert!(done.len() >= 3, "the seed has verified cases");
+    let html = page(done[1].clone()).await;
+    assert_eq!(link(&html, "next-case").as_deref(), Some(done[0].as_str()));
+    assert_eq!(link(&html, "prev-case").as_deref(), Some(done[2].as_str()));
+
+    let id = open[1].clone();
+    let r = desk.post(&format!("/desk/cases/{id}/claim"), &[]).await;
+    assert!(r.status().is_success(), "claim: {}", r.status());
+    for _ in 0..600 {
+        kycdesk::audit::record_now(
+            &app.state.db,
+            kycdesk::audit::Event {
+                actor: AGENT.0,
+                action: "case.view",
+                scan_id: Some(&id),
+                client_addr: "127.0.0.1",
+                detail: serde_json::json!({}),
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let html = page(id.clone()).await;
+    assert!(
+        html.contains("claimed the case"),
+        "the claim is still in the history after 600 views"
+    );
 }
 
 async fn recordings_seek_with_range_and_thumbnails_decode(b: Backend) {

@@ -4,7 +4,7 @@
 //! large recording streams).
 
 use super::{drive, Page};
-use crate::domain::{now_ms, State};
+use crate::domain::now_ms;
 use crate::review::Actor;
 use crate::state::AppState;
 use crate::store::processes as rows;
@@ -135,24 +135,9 @@ pub async fn zip_stream(
     rows::insert_many(
         &mut tx,
         &[rows::NewProcess {
-            scan_id: scan_id.clone(),
-            integrator_id: integrator.clone(),
-            state: State::Created,
             country_id: Some("ESP".into()),
             doc_type: Some("Passport".into()),
-            doc_specific_type: None,
-            redirect_url: None,
-            validations: "{}".into(),
-            failing_validations: String::new(),
-            document: crate::domain::Document::default(),
-            agent: None,
-            verification_result: None,
-            rejection_reason: None,
-            comment: None,
-            client_info: None,
-            pdf_checksum: None,
-            created_at: now,
-            verification_time: None,
+            ..rows::NewProcess::created(scan_id.clone(), integrator.clone(), now)
         }],
     )
     .await

@@ -145,16 +145,13 @@ fn synthetic(i: usize, rng: &mut StdRng, integrators: &[String], now: i64) -> Ne
         today,
         &validation::Thresholds::default(),
     );
+    let scan_id = uuid::Builder::from_random_bytes(rng.gen())
+        .into_uuid()
+        .to_string();
     NewProcess {
-        scan_id: uuid::Builder::from_random_bytes(rng.gen())
-            .into_uuid()
-            .to_string(),
-        integrator_id: integrators[i % integrators.len()].clone(),
         state,
         country_id: Some(COUNTRIES[rng.gen_range(0..COUNTRIES.len())].into()),
         doc_type: Some(doc_type.into()),
-        doc_specific_type: None,
-        redirect_url: None,
         validations: serde_json::to_string(&v).unwrap_or_default(),
         failing_validations: failing_key(&v),
         document,
@@ -165,11 +162,12 @@ fn synthetic(i: usize, rng: &mut StdRng, integrators: &[String], now: i64) -> Ne
             _ => None,
         },
         rejection_reason,
-        comment: None,
-        client_info: None,
-        pdf_checksum: None,
-        created_at,
         verification_time,
+        ..NewProcess::created(
+            scan_id,
+            integrators[i % integrators.len()].clone(),
+            created_at,
+        )
     }
 }
 
