@@ -82,9 +82,105 @@ async fn next_entry(db: &Db, tx: &mut Tx, e: Event<'_>) -> Result<Entry, sqlx::E
     })
 }
 
-/// Records an event in a transaction of its own (logins, views, downloads).
+/// Records an event that changes nothing else (logins, views, downloads)
+/// and returns once it is committed.
+///
+/// Why grouped: each such event was a transaction of its own, and on
+/// SQLite a transaction is four hops to the single writer (begin, read the
+/// chain's last entry, insert, commit), so every case page view held the
+/// writer four times. Here the events that arrive while one group is
+/// being written wait for the next: whoever gets the turn appends all
+/// queued events in one transaction (group commit), and every caller
+/// still returns only after its own entry is committed, or with the
+/// error that stopped it.
 pub async fn record_now(db: &Db, e: Event<'_>) -> Result<(), sqlx::Error> {
-    Work::begin(db).await?.commit(e).await
+    let (done, mut answer) = tokio::sync::oneshot::channel();
+    let pending = rows::Pending {
+        actor: e.actor.into(),
+        action: e.action.into(),
+        scan_id: e.scan_id.map(str::to_string),
+        client_addr: e.client_addr.into(),
+        detail: e.detail.to_string(),
+        done,
+    };
+    lock(&db.appends.queue)?.push(pending);
+    let turn = db.appends.turn.lock().await;
+    // The group before ours may have carried our event.
+    if let Ok(result) = answer.try_recv() {
+        return result.map_err(sqlx::Error::Protocol);
+    }
+    let group = std::mem::take(&mut *lock(&db.appends.queue)?);
+    // Written by a task of its own: a caller that goes away mid-write
+    // (a closed connection drops its request) must not abandon the others'
+    // events half way.
+    let writer = tokio::spawn(append_group(db.clone(), group));
+    let written = writer.await;
+    drop(turn);
+    if let Err(e) = written {
+        return Err(sqlx::Error::Protocol(format!(
+            "the audit writer failed: {e}"
+        )));
+    }
+    match answer.await {
+        Ok(result) => result.map_err(sqlx::Error::Protocol),
+        Err(_) => Err(sqlx::Error::Protocol(
+            "the audit entry was not written".into(),
+        )),
+    }
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> Result<std::sync::MutexGuard<'_, T>, sqlx::Error> {
+    m.lock()
+        .map_err(|_| sqlx::Error::Protocol("the audit queue is poisoned".into()))
+}
+
+/// Appends `group` in one transaction and tells each waiter the outcome.
+async fn append_group(db: Db, group: Vec<rows::Pending>) {
+    let written = write_group(&db, &group).await.map_err(|e| e.to_string());
+    if let Err(e) = &written {
+        tracing::error!(error = %e, events = group.len(), "audit entries not written");
+    }
+    for p in group {
+        // A waiter that went away needs no answer.
+        let _ = p.done.send(written.clone());
+    }
+}
+
+async fn write_group(db: &Db, group: &[rows::Pending]) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    db.lock_audit(&mut tx).await?;
+    let (mut seq, mut prev_hash) = rows::last(&mut tx)
+        .await?
+        .unwrap_or((0, GENESIS.to_string()));
+    let mut batch = Batch::default();
+    for p in group {
+        seq += 1;
+        let at = crate::domain::now_ms();
+        let hash = entry_hash(
+            seq,
+            at,
+            &p.actor,
+            &p.action,
+            p.scan_id.as_deref(),
+            &p.client_addr,
+            &p.detail,
+            &prev_hash,
+        );
+        let entry = Entry {
+            seq,
+            at,
+            actor: p.actor.clone(),
+            action: p.action.clone(),
+            scan_id: p.scan_id.clone(),
+            client_addr: p.client_addr.clone(),
+            detail: p.detail.clone(),
+            prev_hash: std::mem::replace(&mut prev_hash, hash.clone()),
+            hash,
+        };
+        batch.push(rows::insert_stmt(&entry));
+    }
+    batch.execute(&mut tx, db.backend).await?;
+    tx.commit().await
 }
 
 /// A unit of work: one change and its audit entry, committed together or

@@ -321,22 +321,10 @@ pub async fn page(
         .map_err(|e| DeskError::Internal(e.into()))?;
     let prev_case = file.previous(st).map(str::to_string);
     let next_case = file.next(st).map(str::to_string);
-    let crate::store::case_file::CaseFile {
-        process: p,
-        evidence,
-        edits,
-        notes,
-        trail,
-        replaced,
-        open_retake,
-        proposals,
-        qa: qa_row,
-        timeline,
-        ..
-    } = file;
+    let p = file.process;
 
     let base = format!("/desk/cases/{scan_id}/evidence");
-    let mut imgs: Vec<_> = evidence.iter().filter(|e| e.kind == "image").collect();
+    let mut imgs: Vec<_> = file.evidence.iter().filter(|e| e.kind == "image").collect();
     imgs.sort_by_key(|e| image_rank(&e.evidence_type));
     let images: Vec<Img> = imgs
         .into_iter()
@@ -349,7 +337,8 @@ pub async fn page(
         .collect();
     let selfie = images.iter().find(|i| i.code == "selfie").cloned();
     let portrait = portrait_of(&images, p.doc_type.as_deref());
-    let recordings = evidence
+    let recordings = file
+        .evidence
         .iter()
         .filter(|e| e.kind == "recording")
         .map(|e| Rec {
@@ -358,12 +347,14 @@ pub async fn page(
             url: format!("{base}/{}", e.id),
         })
         .collect();
-    let pdf_url = evidence
+    let pdf_url = file
+        .evidence
         .iter()
         .find(|e| e.kind == "pdf")
         .map(|e| format!("{base}/{}", e.id));
     let now = now_ms();
-    let replaced = replaced
+    let replaced = file
+        .replaced
         .into_iter()
         .map(|r| {
             let e = &r.evidence;
@@ -375,7 +366,7 @@ pub async fn page(
             }
         })
         .collect();
-    let awaiting = open_retake.map(|r| AwaitingRetake {
+    let awaiting = file.open_retake.map(|r| AwaitingRetake {
         steps: review::retake::labels(&r.steps),
         reason: crate::domain::retake::Reason::parse(&r.reason).map_or("Other", |x| x.label()),
         message: r.message.clone(),
@@ -384,9 +375,12 @@ pub async fn page(
         expires: When::at(r.expires_at, now),
         expired: now > r.expires_at,
     });
-    // One read of the case's proposals: the open one (if any) and the
+    // The case's proposals: the open one (if any) and the
     // closed ones, in words.
-    let (open, closed): (Vec<_>, Vec<_>) = proposals.into_iter().partition(|o| o.outcome.is_none());
+    let (open, closed): (Vec<_>, Vec<_>) = file
+        .proposals
+        .into_iter()
+        .partition(|o| o.outcome.is_none());
     let proposal = open.into_iter().next().map(|o| ProposalView {
         decision: super::second::decision_label(&o.decision),
         can_review: session.role >= Role::Supervisor && o.proposed_by != session.email,
@@ -412,10 +406,10 @@ pub async fn page(
         })
         .collect();
     let can_qa = st.is_final()
-        && qa_row.is_none()
+        && file.qa.is_none()
         && session.role >= Role::Supervisor
         && p.agent.as_deref() != Some(session.email.as_str());
-    let qa = qa_row.map(|q| {
+    let qa = file.qa.map(|q| {
         format!(
             "{} {} ({}){}",
             q.reviewer,
@@ -482,14 +476,15 @@ pub async fn page(
             key,
             label,
             value: doc.personal_field(key).unwrap_or("").to_string(),
-            original: edits
+            original: file
+                .edits
                 .iter()
                 .find(|e| e.field == *key)
                 .map(|e| e.original_value.clone().unwrap_or_else(|| "(empty)".into())),
         })
         .collect();
 
-    let history = history::build(&edits, &trail, now)?;
+    let history = history::build(&file.edits, &file.trail, now)?;
     let live = claim_is_live(
         p.claimed_by.as_deref(),
         p.claimed_at,
@@ -500,7 +495,8 @@ pub async fn page(
     let claimed_by_me = claim_holder.as_deref() == Some(session.email.as_str());
 
     // Viewing creates nothing: a case without a contact has no timeline yet.
-    let timeline = timeline
+    let timeline = file
+        .timeline
         .into_iter()
         .map(|t| {
             Ok(TimelineItem {
@@ -572,7 +568,8 @@ pub async fn page(
         doc_fields,
         edit_fields,
         reject_reasons: state.settings.reject_reasons.clone(),
-        notes: notes
+        notes: file
+            .notes
             .into_iter()
             .map(|n| NoteView {
                 author: n.author,

@@ -30,6 +30,32 @@ impl Entry {
 
 const COLS: &str = "seq, at, actor, action, scan_id, client_addr, detail, prev_hash, hash";
 
+/// An event waiting to be appended together with others in one
+/// transaction (`audit::record_now`), and the request waiting for it.
+pub struct Pending {
+    pub actor: String,
+    pub action: String,
+    pub scan_id: Option<String>,
+    pub client_addr: String,
+    pub detail: String,
+    /// Told once the transaction holding the entry committed or failed.
+    pub done: tokio::sync::oneshot::Sender<Result<(), String>>,
+}
+
+/// The events waiting to be appended, and the turn to write them: whoever
+/// holds `turn` writes everything queued so far (group commit).
+#[derive(Default)]
+pub struct Appends {
+    pub queue: std::sync::Mutex<Vec<Pending>>,
+    pub turn: tokio::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for Appends {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Appends")
+    }
+}
+
 pub async fn last(tx: &mut Tx) -> Result<Option<(i64, String)>, sqlx::Error> {
     sqlx::query_as::<_, (i64, String)>("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
         .fetch_optional(&mut **tx)

@@ -88,6 +88,9 @@ pub struct Db {
     pub(crate) auth_cache: std::sync::Arc<integrators::AuthCache>,
     /// The desk sessions requests present (see `users::live_session`).
     pub(crate) session_cache: std::sync::Arc<users::SessionCache>,
+    /// Audit events of their own (views, downloads, logins) waiting to be
+    /// appended together (see `audit::record_now`).
+    pub(crate) appends: std::sync::Arc<audit::Appends>,
 }
 
 impl Db {
@@ -118,6 +121,7 @@ impl Db {
                     write,
                     auth_cache: std::sync::Arc::new(integrators::auth_cache()),
                     session_cache: std::sync::Arc::new(users::session_cache()),
+                    appends: Default::default(),
                 })
             }
             Backend::Postgres => {
@@ -128,6 +132,7 @@ impl Db {
                     write: pool,
                     auth_cache: std::sync::Arc::new(integrators::auth_cache()),
                     session_cache: std::sync::Arc::new(users::session_cache()),
+                    appends: Default::default(),
                 })
             }
         }
@@ -262,6 +267,10 @@ impl Db {
                     write: pool,
                     auth_cache: self.auth_cache.clone(),
                     session_cache: self.session_cache.clone(),
+                    // Its own group: a group is written with the pool of
+                    // whoever takes the turn, and this pool outlives the
+                    // main runtime's.
+                    appends: Default::default(),
                 })
             }
         }

@@ -2,7 +2,82 @@ use crate::both_backends;
 use crate::helpers::{spawn_app, Backend, AGENT};
 use kycdesk::audit::{verify, Verdict};
 
-both_backends!(the_chain_verifies_and_tampering_is_named);
+both_backends!(
+    the_chain_verifies_and_tampering_is_named,
+    a_burst_of_views_is_recorded_whole_in_one_unbroken_chain
+);
+
+/// Views are appended in groups (group commit): a burst of concurrent
+/// views and decisions leaves every entry once, in one unbroken chain, and
+/// each view is committed before its page answers.
+async fn a_burst_of_views_is_recorded_whole_in_one_unbroken_chain(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(20).await;
+    let desk = app.login(AGENT).await;
+    let ids = app.cases_in("PENDING_VERIFICATION").await;
+    let before = match verify(&app.state.db).await {
+        Ok(Verdict::Intact { entries }) => entries,
+        other => panic!("{other:?}"),
+    };
+    let views = (0..64).map(|i| {
+        let id = ids[i % ids.len()].clone();
+        let desk = &desk;
+        async move {
+            let r = desk.get(&format!("/desk/cases/{id}")).await;
+            assert_eq!(r.status(), 200);
+            id
+        }
+    });
+    let direct = (0..64).map(|i| {
+        let db = app.state.db.clone();
+        tokio::spawn(async move {
+            kycdesk::audit::record_now(
+                &db,
+                kycdesk::audit::Event {
+                    actor: "burst@kycdesk.test",
+                    action: "case.view",
+                    scan_id: None,
+                    client_addr: "127.0.0.1",
+                    detail: serde_json::json!({ "n": i }),
+                },
+            )
+            .await
+        })
+    });
+    let (viewed, written) = tokio::join!(
+        futures_util::future::join_all(views),
+        futures_util::future::join_all(direct)
+    );
+    for w in written {
+        w.unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    // Each page's view is committed by the time the page answered.
+    for id in &viewed {
+        let n = app
+            .scalar_i64(
+                "SELECT COUNT(*) FROM audit_log WHERE action = 'case.view' AND scan_id = $1",
+                id,
+            )
+            .await;
+        assert!(n >= 1, "the view of {id} is recorded");
+    }
+    let burst = app
+        .scalar_i64(
+            "SELECT COUNT(DISTINCT detail) FROM audit_log WHERE actor = $1",
+            "burst@kycdesk.test",
+        )
+        .await;
+    assert_eq!(burst, 64, "every direct event once");
+    match verify(&app.state.db).await {
+        Ok(Verdict::Intact { entries }) => {
+            assert_eq!(entries, before + 128, "64 views and 64 direct events")
+        }
+        other => panic!("{other:?}"),
+    }
+}
 
 async fn the_chain_verifies_and_tampering_is_named(b: Backend) {
     let Some(app) = spawn_app(b).await else {

@@ -163,7 +163,11 @@ async fn case_page_neighbours_follow_the_queue_and_history_outlives_views(b: Bac
     assert_eq!(link(&html, "next-case").as_deref(), Some(open[2].as_str()));
     assert_eq!(link(&html, "prev-case").as_deref(), Some(open[0].as_str()));
     let first = page(open[0].clone()).await;
-    assert_eq!(link(&first, "prev-case"), None, "the oldest has no previous");
+    assert_eq!(
+        link(&first, "prev-case"),
+        None,
+        "the oldest has no previous"
+    );
     let done = app.cases_in("VERIFIED").await;
     assert!(done.len() >= 3, "the seed has verified cases");
     let html = page(done[1].clone()).await;
