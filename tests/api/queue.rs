@@ -805,30 +805,21 @@ async fn word_index_search_matches_the_data_on_every_path(b: Backend) {
                 _ => ("Jean-Luc".to_string(), format!("Dupont Zqx{i:03}")),
             };
             NewProcess {
-                scan_id: uuid::Uuid::new_v4().to_string(),
-                integrator_id: integrator.clone(),
                 state: states[i % 3],
                 country_id: Some("SWE".into()),
                 doc_type: Some("IDCard".into()),
-                doc_specific_type: None,
-                redirect_url: None,
                 document: Document {
                     name: Some(name),
                     surname: Some(surname),
                     document_number: Some(format!("ZQ{i:06}")),
                     ..Default::default()
                 },
-                validations: "{}".into(),
-                failing_validations: String::new(),
-                agent: None,
-                verification_result: None,
-                rejection_reason: None,
-                comment: None,
-                client_info: None,
-                pdf_checksum: None,
                 // Two cases share each creation time: the scan_id breaks ties.
-                created_at: now - 86_400_000 - (i as i64 / 2) * 1_000,
-                verification_time: None,
+                ..NewProcess::created(
+                    uuid::Uuid::new_v4().to_string(),
+                    integrator.clone(),
+                    now - 86_400_000 - (i as i64 / 2) * 1_000,
+                )
             }
         })
         .collect();
