@@ -152,7 +152,7 @@ async fn write_group(db: &Db, group: &[rows::Pending]) -> Result<(), sqlx::Error
     let (mut seq, mut prev_hash) = rows::last(&mut tx)
         .await?
         .unwrap_or((0, GENESIS.to_string()));
-    let mut batch = Batch::default();
+    let mut entries = Vec::with_capacity(group.len());
     for p in group {
         seq += 1;
         let at = crate::domain::now_ms();
@@ -177,8 +177,10 @@ async fn write_group(db: &Db, group: &[rows::Pending]) -> Result<(), sqlx::Error
             prev_hash: std::mem::replace(&mut prev_hash, hash.clone()),
             hash,
         };
-        batch.push(rows::insert_stmt(&entry));
+        entries.push(entry);
     }
+    let mut batch = Batch::default();
+    batch.extend(rows::insert_many_stmts(&entries));
     batch.execute(&mut tx, db.backend).await?;
     tx.commit().await
 }
