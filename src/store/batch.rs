@@ -145,6 +145,13 @@ impl Batch {
 /// absolute there, so `$1` binds once for all), one statement after
 /// another on one connection on PostgreSQL (which prepares one statement
 /// at a time). No statement may end in `;`.
+///
+/// Tried and measured on PostgreSQL (2026-12-05, 1M cases, 16
+/// connections, two interleaved runs): the case page's reads sent as one
+/// simple-protocol query, the scanId written in as a literal, served 545-572
+/// pages/s against 760-768 with the prepared statements one by one:
+/// PostgreSQL plans every statement of a simple query afresh, and that
+/// cost more than the ten round trips it saved.
 pub async fn fetch_by_key(
     pool: &sqlx::AnyPool,
     backend: Backend,

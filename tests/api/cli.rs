@@ -583,11 +583,12 @@ async fn integrator_create_takes_the_contact_confirmation_settings() {
 /// that reuses the same recording.
 #[tokio::test]
 async fn bench_reports_every_page_against_the_floor_and_keeps_its_zip_recording() {
-    let run = |dir: &std::path::Path, url: Option<&str>| {
+    let run = |dir: &std::path::Path, url: Option<&str>, extra: &[&str]| {
         let mut cmd = kycdesk();
         cmd.args(["bench", "--n", "400", "--zip-mb", "1", "--seconds", "0.3"])
             .args(["--api-seconds", "0.3", "--connections", "2,3", "--data-dir"])
             .arg(dir)
+            .args(extra)
             .env("RUST_LOG", "warn");
         if let Some(u) = url {
             cmd.args(["--database-url", u]);
@@ -633,7 +634,7 @@ async fn bench_reports_every_page_against_the_floor_and_keeps_its_zip_recording(
         assert!(text.contains("memory of serve: RSS"), "{text}");
     };
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let first = run(dir.path(), None);
+    let first = run(dir.path(), None, &[]);
     check(&first);
     // The decisions were made: cases accepted by the bench integrator over
     // the API (the loader's decided cases name desk agents).
@@ -654,8 +655,25 @@ async fn bench_reports_every_page_against_the_floor_and_keeps_its_zip_recording(
     let sha = recording(&first);
     let blob = dir.path().join("blobs").join(&sha[..2]).join(&sha);
     assert!(blob.exists(), "{} after the bench", blob.display());
-    let second = run(dir.path(), None);
+    // `--only` as the README shows it: the named pages, any case, and the floor.
+    let second = run(dir.path(), None, &["--only", "case,TOKEN"]);
     assert!(second.contains("not loading"), "{second}");
+    let measured: Vec<&str> = second
+        .lines()
+        .filter(|l| l.trim_end().ends_with('%'))
+        .collect();
+    assert_eq!(
+        measured.len(),
+        4,
+        "two pages at two concurrencies in\n{second}"
+    );
+    assert!(
+        measured
+            .iter()
+            .all(|l| l.starts_with("case page") || l.starts_with("POST /auth/token")),
+        "{second}"
+    );
+    assert!(second.contains("/healthz (the floor)"), "{second}");
     assert_eq!(recording(&second), sha, "the same bytes, the same blob");
     assert!(blob.exists(), "{} after a second bench", blob.display());
 
@@ -663,7 +681,7 @@ async fn bench_reports_every_page_against_the_floor_and_keeps_its_zip_recording(
         return;
     };
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let text = run(dir.path(), Some(&pg));
+    let text = run(dir.path(), Some(&pg), &[]);
     check(&text);
     assert!(text.contains("bench: PostgreSQL"), "{text}");
 }

@@ -44,6 +44,23 @@ pub struct BenchArgs {
     /// Stream a certified zip holding a recording of this many MB (0 skips it).
     #[arg(long, default_value_t = 0)]
     pub zip_mb: u64,
+    /// Measure only the pages whose label contains one of these words
+    /// (comma-separated, any case; `/healthz` is always measured): for
+    /// profiling one page, or a quick before/after of the pages a change
+    /// touches.
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+}
+
+impl BenchArgs {
+    fn measures(&self, label: &str) -> bool {
+        let label = label.to_lowercase();
+        self.only.is_empty()
+            || self
+                .only
+                .iter()
+                .any(|w| label.contains(&w.trim().to_lowercase()))
+    }
 }
 
 const SURNAMES: [&str; 20] = [
@@ -363,12 +380,12 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
             server.memory().1,
             None,
         );
-        for page in &api_pages {
+        for page in api_pages.iter().filter(|p| a.measures(&p.label)) {
             let f = page.run(&plain, conns, a.api_seconds).await?;
             drive::line(&page.label, conns, &f, server.memory().1, Some(&floor));
         }
         if let Some(pages) = &desk {
-            for (client, page) in pages {
+            for (client, page) in pages.iter().filter(|(_, p)| a.measures(&p.label)) {
                 let f = page.run(client, conns, a.seconds).await?;
                 drive::line(&page.label, conns, &f, server.memory().1, Some(&floor));
             }
