@@ -68,25 +68,7 @@ pub async fn insert(tx: &mut Tx, e: &Entry) -> Result<(), sqlx::Error> {
 
 /// `insert` as a statement for a `Batch`.
 pub fn insert_stmt(e: &Entry) -> Stmt {
-    bind_entry(
-        Stmt::new(format!(
-            "INSERT INTO audit_log ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-        )),
-        e,
-    )
-}
-
-/// Binds an entry's values in `COLS` order.
-fn bind_entry(s: Stmt, e: &Entry) -> Stmt {
-    s.int(e.seq)
-        .int(e.at)
-        .text(e.actor.clone())
-        .text(e.action.clone())
-        .opt_text(e.scan_id.clone())
-        .text(e.client_addr.clone())
-        .text(e.detail.clone())
-        .text(e.prev_hash.clone())
-        .text(e.hash.clone())
+    insert_rows(std::slice::from_ref(e))
 }
 
 /// Entries per multi-row INSERT: at 9 values each a statement stays far
@@ -99,22 +81,32 @@ const ROWS_PER_INSERT: usize = 32;
 /// PostgreSQL a group of audit entries was one round trip per entry, all
 /// while holding the audit lock that every writer waits for.
 pub fn insert_many_stmts(entries: &[Entry]) -> Vec<Stmt> {
-    entries
-        .chunks(ROWS_PER_INSERT)
-        .map(|chunk| {
-            let rows: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let values: Vec<String> = (1..=9).map(|k| format!("${}", i * 9 + k)).collect();
-                    format!("({})", values.join(", "))
-                })
-                .collect();
-            let insert = Stmt::new(format!(
-                "INSERT INTO audit_log ({COLS}) VALUES {}",
-                rows.join(", ")
-            ));
-            chunk.iter().fold(insert, bind_entry)
+    entries.chunks(ROWS_PER_INSERT).map(insert_rows).collect()
+}
+
+/// One INSERT of `entries`, a row each, values bound in `COLS` order.
+fn insert_rows(entries: &[Entry]) -> Stmt {
+    let rows: Vec<String> = (0..entries.len())
+        .map(|i| {
+            let values: Vec<String> = (1..=9).map(|k| format!("${}", i * 9 + k)).collect();
+            format!("({})", values.join(", "))
         })
-        .collect()
+        .collect();
+    let insert = Stmt::new(format!(
+        "INSERT INTO audit_log ({COLS}) VALUES {}",
+        rows.join(", ")
+    ));
+    entries.iter().fold(insert, |s, e| {
+        s.int(e.seq)
+            .int(e.at)
+            .text(e.actor.clone())
+            .text(e.action.clone())
+            .opt_text(e.scan_id.clone())
+            .text(e.client_addr.clone())
+            .text(e.detail.clone())
+            .text(e.prev_hash.clone())
+            .text(e.hash.clone())
+    })
 }
 
 pub async fn batch_after(
