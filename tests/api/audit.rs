@@ -154,3 +154,52 @@ async fn the_chain_verifies_and_tampering_is_named(b: Backend) {
         matches!(verify(&app.state.db).await, Ok(Verdict::Broken { seq: s, .. }) if s == seq - 1)
     );
 }
+
+/// PostgreSQL: an audited change holds the audit lock without waiting for
+/// the disk (its commit does not wait for the WAL flush, so the next writer
+/// does not queue behind it), yet its commit returns only once the change
+/// is on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audited_change_is_on_disk_when_its_commit_returns() {
+    let Some(app) = spawn_app(Backend::Postgres).await else {
+        return;
+    };
+    let db = &app.state.db;
+    let mut work = kycdesk::audit::Work::begin(db)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    work.record(kycdesk::audit::Event {
+        actor: "durable@kycdesk.test",
+        action: "case.note",
+        scan_id: None,
+        client_addr: "127.0.0.1",
+        detail: serde_json::json!({}),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let mode: String = sqlx::query_scalar("SELECT current_setting('synchronous_commit')")
+        .fetch_one(&mut *work.tx)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(mode, "off", "the audit lock is held through a disk flush");
+    // Everything the transaction wrote lies before this WAL position.
+    let written: String = sqlx::query_scalar("SELECT pg_current_wal_insert_lsn()::text")
+        .fetch_one(&mut *work.tx)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    work.commit_recorded().await.unwrap_or_else(|e| panic!("{e}"));
+    let on_disk: bool =
+        sqlx::query_scalar("SELECT pg_current_wal_flush_lsn() >= CAST($1 AS pg_lsn)")
+            .bind(&written)
+            .fetch_one(db.read())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert!(on_disk, "the commit returned before its WAL ({written}) was flushed");
+    // A plain transaction keeps the server's waiting commit.
+    let mut tx = db.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    let mode: String = sqlx::query_scalar("SELECT current_setting('synchronous_commit')")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(mode, "on");
+}
