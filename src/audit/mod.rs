@@ -182,8 +182,7 @@ async fn write_group(db: &Db, group: &[rows::Pending]) -> Result<(), sqlx::Error
     let mut batch = Batch::default();
     batch.extend(rows::insert_many_stmts(&entries));
     batch.execute(&mut tx, db.backend).await?;
-    tx.commit().await?;
-    db.durable().await
+    tx.commit().await
 }
 
 /// A unit of work: one change and its audit entry, committed together or
@@ -245,24 +244,13 @@ impl<'a> Work<'a> {
                 "a unit of work tried to commit without an audit entry".into(),
             ));
         }
-        self.finish().await
+        self.tx.commit().await
     }
 
     /// Appends the change's entry, then commits both.
     pub async fn commit(mut self, e: Event<'_>) -> Result<(), sqlx::Error> {
         record(self.db, &mut self.tx, e).await?;
-        self.finish().await
-    }
-
-    /// Commits, and returns once the commit is on disk: on PostgreSQL the
-    /// commit itself did not wait (see `Db::lock_audit`), so nobody is told
-    /// of a change a crash could still take back. A failure here is
-    /// reported although the change may be committed, as for a commit whose
-    /// answer was lost; what callers undo on errors (staged blobs) checks
-    /// what the database refers to first.
-    async fn finish(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await?;
-        self.db.durable().await
+        self.tx.commit().await
     }
 }
 

@@ -202,34 +202,9 @@ impl Db {
 
     /// Serialises audit-log appends on PostgreSQL for the rest of the
     /// transaction (SQLite already has a single writer).
-    ///
-    /// The transaction then commits without waiting for its WAL flush. Why:
-    /// the lock (and the state counters' row locks a decision holds) is only
-    /// released once the commit returns, so with a waiting commit every
-    /// audited write in the instance queued behind one disk flush after
-    /// another: 3.5 ms each on the test machine, at most ~285 decisions/s,
-    /// and a p99 of 180 ms at 16 connections. Whoever commits such a
-    /// transaction must call `durable` before telling anyone (`audit::Work`
-    /// does): the flushes of concurrent writers are then shared.
     pub async fn lock_audit(&self, tx: &mut Tx) -> Result<(), sqlx::Error> {
         if self.backend == Backend::Postgres {
-            tx.execute("SELECT pg_advisory_xact_lock(740113); SET LOCAL synchronous_commit TO OFF")
-                .await?;
-        }
-        Ok(())
-    }
-
-    /// Returns once everything committed before the call is on disk. On
-    /// PostgreSQL a transactional logical message (ignored by everything
-    /// but logical decoding) gives this one statement a WAL record, so its
-    /// own waiting commit flushes the WAL up to itself, past every earlier
-    /// commit. It holds no lock, so concurrent callers share one flush.
-    /// SQLite commits are already as durable as its `synchronous` setting.
-    pub async fn durable(&self) -> Result<(), sqlx::Error> {
-        if self.backend == Backend::Postgres {
-            self.write
-                .execute("SELECT CAST(pg_logical_emit_message(true, 'kycdesk.durable', '') AS TEXT)")
-                .await?;
+            tx.execute("SELECT pg_advisory_xact_lock(740113)").await?;
         }
         Ok(())
     }
