@@ -112,6 +112,12 @@ impl Application {
             )),
             tokio::spawn(sweep_expired_retakes(state.db.clone(), shutdown_rx.clone())),
         ];
+        if state.db.backend == crate::store::Backend::Postgres {
+            background.push(tokio::spawn(fold_counter_shards(
+                state.db.clone(),
+                shutdown_rx.clone(),
+            )));
+        }
         if let Some(c) = state.db.checkpointer(&state.settings.database_url).await? {
             background.push(tokio::spawn(checkpoint_wal(c, shutdown_rx)));
         }
@@ -294,6 +300,26 @@ async fn checkpoint_wal(
             tracing::warn!(error = %e, "WAL checkpoint failed; the next one retries");
         }
         if crate::shutdown::wait(&mut shutdown, std::time::Duration::from_millis(500)).await {
+            break;
+        }
+    }
+}
+
+/// PostgreSQL: folds the counter shards of past days back into one row per
+/// key (see `store::metrics::fold_shards`), at start and then hourly.
+async fn fold_counter_shards(
+    db: crate::store::Db,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        match crate::store::metrics::fold_shards(&db, crate::domain::now_ms()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(rows = n, "counter shards folded"),
+            Err(e) => {
+                tracing::warn!(error = %e, "folding counter shards failed; the next run retries")
+            }
+        }
+        if crate::shutdown::wait(&mut shutdown, std::time::Duration::from_secs(3600)).await {
             break;
         }
     }

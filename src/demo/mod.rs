@@ -562,7 +562,7 @@ pub async fn seed_if_empty(
     let mut work = audit::Work::begin(&state.db).await?;
     for chunk in prepared.chunks(100) {
         let ps: Vec<NewProcess> = chunk.iter().map(|p| p.process.clone()).collect();
-        rows::insert_many(&mut work.tx, &ps).await?;
+        rows::insert_many(&mut work.tx, &ps, 0).await?;
         for p in chunk {
             for e in &p.evidence {
                 rows::insert_evidence(&mut work.tx, e).await?;

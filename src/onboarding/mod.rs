@@ -672,7 +672,13 @@ pub async fn open(
     };
     let extra = serde_json::Value::Object(n.extra).to_string();
     let mut work = crate::audit::Work::begin(&state.db).await?;
-    if let Err(e) = rows::insert_many(&mut work.tx, std::slice::from_ref(&process)).await {
+    if let Err(e) = rows::insert_many(
+        &mut work.tx,
+        std::slice::from_ref(&process),
+        state.db.counter_shard(),
+    )
+    .await
+    {
         return Err(if crate::store::is_unique_violation(&e) {
             CaseError::Conflict(format!("scanId {} is already taken", n.scan_id))
         } else {

@@ -755,8 +755,9 @@ pub(crate) async fn decide_closing(
         serde_json::Map::new(),
         now,
     ));
-    batch.extend(rows::count_stmts(from, p.created_at, -1));
-    batch.extend(rows::count_stmts(to, p.created_at, 1));
+    let shard = db.counter_shard();
+    batch.extend(rows::count_stmts(shard, from, p.created_at, -1));
+    batch.extend(rows::count_stmts(shard, to, p.created_at, 1));
     if to.is_final() {
         batch.extend(crate::store::metrics::finals_stmts(
             &[crate::store::metrics::Final::of(
@@ -772,6 +773,7 @@ pub(crate) async fn decide_closing(
             )],
             1,
             &std::collections::HashMap::from([(p.integrator_id.clone(), sla_hours)]),
+            shard,
         ));
     }
     work.record_batch(
@@ -907,8 +909,9 @@ async fn attach(
         }
     }
     if moved {
-        rows::bump_count(&mut work.tx, State::Created, p.created_at, -1).await?;
-        rows::bump_count(&mut work.tx, State::InProgress, p.created_at, 1).await?;
+        let shard = db.counter_shard();
+        rows::bump_count(&mut work.tx, shard, State::Created, p.created_at, -1).await?;
+        rows::bump_count(&mut work.tx, shard, State::InProgress, p.created_at, 1).await?;
     }
     if kind == "recording" {
         crate::store::webhooks::enqueue(
@@ -1011,8 +1014,9 @@ pub async fn submit(
         crate::store::retakes::set_applicant_lang(&mut work.tx, scan_id, l).await?;
     }
     rows::replace_report(&mut work.tx, scan_id, &sha, size, now).await?;
-    rows::bump_count(&mut work.tx, from, p.created_at, -1).await?;
-    rows::bump_count(&mut work.tx, to, p.created_at, 1).await?;
+    let shard = db.counter_shard();
+    rows::bump_count(&mut work.tx, shard, from, p.created_at, -1).await?;
+    rows::bump_count(&mut work.tx, shard, to, p.created_at, 1).await?;
     crate::store::webhooks::enqueue(&mut work.tx, &p.integrator_id, scan_id, to.as_str(), now)
         .await?;
     work.record(event(

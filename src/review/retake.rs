@@ -92,8 +92,10 @@ pub async fn request(
             e.into()
         });
     }
-    crate::store::processes::bump_count(&mut work.tx, from, p.created_at, -1).await?;
-    crate::store::processes::bump_count(&mut work.tx, State::InProgress, p.created_at, 1).await?;
+    let shard = db.counter_shard();
+    crate::store::processes::bump_count(&mut work.tx, shard, from, p.created_at, -1).await?;
+    crate::store::processes::bump_count(&mut work.tx, shard, State::InProgress, p.created_at, 1)
+        .await?;
     let steps: Vec<&str> = r.steps.iter().map(|s| s.as_str()).collect();
     let mut extra = serde_json::Map::new();
     extra.insert(
@@ -150,9 +152,16 @@ pub async fn return_expired(db: &Db, now: i64) -> Result<usize, CaseError> {
             work.tx.rollback().await?;
             continue;
         }
-        crate::store::processes::bump_count(&mut work.tx, State::InProgress, p.created_at, -1)
-            .await?;
-        crate::store::processes::bump_count(&mut work.tx, to, p.created_at, 1).await?;
+        let shard = db.counter_shard();
+        crate::store::processes::bump_count(
+            &mut work.tx,
+            shard,
+            State::InProgress,
+            p.created_at,
+            -1,
+        )
+        .await?;
+        crate::store::processes::bump_count(&mut work.tx, shard, to, p.created_at, 1).await?;
         crate::store::webhooks::enqueue(
             &mut work.tx,
             &p.integrator_id,

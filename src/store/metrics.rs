@@ -38,7 +38,12 @@ where
 
 /// Counts (`delta` = 1) or uncounts (-1, a deleted case) final decisions:
 /// one upsert per distinct key, whatever the number of facts.
-pub async fn add_finals(tx: &mut Tx, facts: &[Final], delta: i64) -> Result<(), sqlx::Error> {
+pub async fn add_finals(
+    tx: &mut Tx,
+    facts: &[Final],
+    delta: i64,
+    shard: i64,
+) -> Result<(), sqlx::Error> {
     let mut slas: HashMap<String, Option<i64>> = HashMap::new();
     for f in facts {
         if !slas.contains_key(&f.integrator_id) {
@@ -46,7 +51,7 @@ pub async fn add_finals(tx: &mut Tx, facts: &[Final], delta: i64) -> Result<(), 
             slas.insert(f.integrator_id.clone(), sla);
         }
     }
-    for s in finals_stmts(facts, delta, &slas) {
+    for s in finals_stmts(facts, delta, &slas, shard) {
         s.execute(tx).await?;
     }
     Ok(())
@@ -55,7 +60,12 @@ pub async fn add_finals(tx: &mut Tx, facts: &[Final], delta: i64) -> Result<(), 
 /// `add_finals` as statements for a `Batch`, with each integrator's SLA
 /// (`sla_hours`) read by the caller; an integrator missing from `slas` has
 /// none.
-pub fn finals_stmts(facts: &[Final], delta: i64, slas: &HashMap<String, Option<i64>>) -> Vec<Stmt> {
+pub fn finals_stmts(
+    facts: &[Final],
+    delta: i64,
+    slas: &HashMap<String, Option<i64>>,
+    shard: i64,
+) -> Vec<Stmt> {
     let mut decisions: BTreeMap<DecisionKey, (i64, i64)> = BTreeMap::new();
     let mut ttd: BTreeMap<TtdKey, i64> = BTreeMap::new();
     for f in facts {
@@ -89,16 +99,17 @@ pub fn finals_stmts(facts: &[Final], delta: i64, slas: &HashMap<String, Option<i
     for ((day, integrator, agent, state, reason), (n, breaches)) in decisions {
         out.push(
             Stmt::new(
-                "INSERT INTO decision_rollup (day, integrator_id, agent, state, reason, n, breaches) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) \
-                 ON CONFLICT (day, integrator_id, agent, state, reason) DO UPDATE SET \
-                 n = decision_rollup.n + $6, breaches = decision_rollup.breaches + $7",
+                "INSERT INTO decision_rollup (day, integrator_id, agent, state, reason, shard, n, breaches) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                 ON CONFLICT (day, integrator_id, agent, state, reason, shard) DO UPDATE SET \
+                 n = decision_rollup.n + $7, breaches = decision_rollup.breaches + $8",
             )
             .int(day)
             .text(integrator)
             .text(agent)
             .text(state)
             .text(reason)
+            .int(shard)
             .int(n)
             .int(breaches),
         );
@@ -106,13 +117,14 @@ pub fn finals_stmts(facts: &[Final], delta: i64, slas: &HashMap<String, Option<i
     for ((day, integrator, agent, bucket), n) in ttd {
         out.push(
             Stmt::new(
-                "INSERT INTO ttd_rollup (day, integrator_id, agent, bucket, n) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (day, integrator_id, agent, bucket) DO UPDATE SET n = ttd_rollup.n + $5",
+                "INSERT INTO ttd_rollup (day, integrator_id, agent, bucket, shard, n) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (day, integrator_id, agent, bucket, shard) DO UPDATE SET n = ttd_rollup.n + $6",
             )
             .int(day)
             .text(integrator)
             .text(agent)
             .int(bucket)
+            .int(shard)
             .int(n),
         );
     }
@@ -124,9 +136,10 @@ pub fn finals_stmts(facts: &[Final], delta: i64, slas: &HashMap<String, Option<i
 pub async fn add_open(
     tx: &mut Tx,
     counts: &BTreeMap<(State, i64), i64>,
+    shard: i64,
 ) -> Result<(), sqlx::Error> {
     for ((state, hour), n) in counts {
-        if let Some(s) = open_hour_stmt(*state, *hour, *n) {
+        if let Some(s) = open_hour_stmt(shard, *state, *hour, *n) {
             s.execute(tx).await?;
         }
     }
@@ -135,18 +148,19 @@ pub async fn add_open(
 
 /// One case entering or leaving `state`, for a `Batch`; `None` when the
 /// state is not counted here.
-pub fn open_stmt(state: State, created_at: i64, delta: i64) -> Option<Stmt> {
-    open_hour_stmt(state, hour_of(created_at), delta)
+pub fn open_stmt(shard: i64, state: State, created_at: i64, delta: i64) -> Option<Stmt> {
+    open_hour_stmt(shard, state, hour_of(created_at), delta)
 }
 
-fn open_hour_stmt(state: State, hour: i64, n: i64) -> Option<Stmt> {
+fn open_hour_stmt(shard: i64, state: State, hour: i64, n: i64) -> Option<Stmt> {
     (is_awaiting(state) && n != 0).then(|| {
         Stmt::new(
-            "INSERT INTO open_by_hour (state, hour, n) VALUES ($1, $2, $3) \
-             ON CONFLICT (state, hour) DO UPDATE SET n = open_by_hour.n + $3",
+            "INSERT INTO open_by_hour (state, hour, shard, n) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (state, hour, shard) DO UPDATE SET n = open_by_hour.n + $4",
         )
         .text(state.as_str())
         .int(hour)
+        .int(shard)
         .int(n)
     })
 }
@@ -180,6 +194,8 @@ fn day_column(from: i64, to: i64) -> &'static str {
 
 /// Decisions of the days `from..to` (to excluded), summed per integrator,
 /// agent, state and reason: tens of rows, not one per day.
+/// A key whose shards cancel out (a decision counted in one shard, its
+/// case's deletion in another) is left out, as a zeroed row is.
 pub async fn decisions(
     pool: &AnyPool,
     from: i64,
@@ -189,7 +205,8 @@ pub async fn decisions(
     sqlx::query_as::<_, DecisionAgg>(&format!(
         "SELECT integrator_id, agent, state, reason, CAST(SUM(n) AS BIGINT) AS n, \
          CAST(SUM(breaches) AS BIGINT) AS breaches FROM decision_rollup \
-         WHERE {day} >= $1 AND {day} < $2 AND n <> 0 GROUP BY integrator_id, agent, state, reason"
+         WHERE {day} >= $1 AND {day} < $2 AND n <> 0 GROUP BY integrator_id, agent, state, reason \
+         HAVING SUM(n) <> 0"
     ))
     .bind(from)
     .bind(to)
@@ -205,7 +222,7 @@ pub async fn decisions_per_day(
 ) -> Result<Vec<(i64, String, i64)>, sqlx::Error> {
     sqlx::query_as::<_, (i64, String, i64)>(
         "SELECT day, state, CAST(SUM(n) AS BIGINT) AS n FROM decision_rollup \
-         WHERE day >= $1 AND day < $2 AND n <> 0 GROUP BY day, state",
+         WHERE day >= $1 AND day < $2 AND n <> 0 GROUP BY day, state HAVING SUM(n) <> 0",
     )
     .bind(from)
     .bind(to)
@@ -231,6 +248,61 @@ pub async fn ttd(pool: &AnyPool, from: i64, to: i64) -> Result<Vec<TtdAgg>, sqlx
     .bind(to)
     .fetch_all(pool)
     .await
+}
+
+/// Folds the counter shards (migration 0021) that writers have moved on
+/// from back into shard 0, so the rollups the dashboard reads stay one row
+/// per key: decisions and times to decision of days before `now`'s day,
+/// and awaiting cases created more than a day before `now`. Returns the
+/// shard rows folded. Each table is one statement: the shard rows are
+/// deleted and their sums added to shard 0 atomically, so a writer racing
+/// the fold either updated a row before it was taken (and its change is
+/// in the sum) or finds it gone and inserts a new one. SQLite writes only
+/// shard 0: nothing to fold.
+pub async fn fold_shards(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
+    if db.backend == super::Backend::Sqlite {
+        return Ok(0);
+    }
+    let day = day_of(now);
+    let hour = hour_of(now) - 24;
+    let mut folded = 0;
+    for (sql, before) in [
+        (
+            "WITH moved AS (DELETE FROM decision_rollup WHERE shard <> 0 AND day < $1 \
+               RETURNING day, integrator_id, agent, state, reason, n, breaches) \
+             INSERT INTO decision_rollup (day, integrator_id, agent, state, reason, shard, n, breaches) \
+             SELECT day, integrator_id, agent, state, reason, 0, CAST(SUM(n) AS BIGINT), \
+               CAST(SUM(breaches) AS BIGINT) FROM moved GROUP BY day, integrator_id, agent, state, reason \
+             ON CONFLICT (day, integrator_id, agent, state, reason, shard) DO UPDATE SET \
+               n = decision_rollup.n + EXCLUDED.n, breaches = decision_rollup.breaches + EXCLUDED.breaches",
+            day,
+        ),
+        (
+            "WITH moved AS (DELETE FROM ttd_rollup WHERE shard <> 0 AND day < $1 \
+               RETURNING day, integrator_id, agent, bucket, n) \
+             INSERT INTO ttd_rollup (day, integrator_id, agent, bucket, shard, n) \
+             SELECT day, integrator_id, agent, bucket, 0, CAST(SUM(n) AS BIGINT) \
+               FROM moved GROUP BY day, integrator_id, agent, bucket \
+             ON CONFLICT (day, integrator_id, agent, bucket, shard) DO UPDATE SET \
+               n = ttd_rollup.n + EXCLUDED.n",
+            day,
+        ),
+        (
+            "WITH moved AS (DELETE FROM open_by_hour WHERE shard <> 0 AND hour < $1 \
+               RETURNING state, hour, n) \
+             INSERT INTO open_by_hour (state, hour, shard, n) \
+             SELECT state, hour, 0, CAST(SUM(n) AS BIGINT) FROM moved GROUP BY state, hour \
+             ON CONFLICT (state, hour, shard) DO UPDATE SET n = open_by_hour.n + EXCLUDED.n",
+            hour,
+        ),
+    ] {
+        folded += sqlx::query(sql)
+            .bind(before)
+            .execute(db.write())
+            .await?
+            .rows_affected();
+    }
+    Ok(folded)
 }
 
 /// Awaiting cases per hour of creation (both awaiting states together).
@@ -332,8 +404,8 @@ pub async fn build_once(db: &Db) -> anyhow::Result<bool> {
                 *open.entry((state, hour_of(r.created_at))).or_default() += 1;
             }
         }
-        add_finals(&mut tx, &finals, 1).await?;
-        add_open(&mut tx, &open).await?;
+        add_finals(&mut tx, &finals, 1, 0).await?;
+        add_open(&mut tx, &open, 0).await?;
     }
     sqlx::query("INSERT INTO rollup_meta (id, built_at) VALUES (1, $1)")
         .bind(crate::domain::now_ms())

@@ -36,6 +36,10 @@ use std::time::Duration;
 
 pub type Tx = sqlx::Transaction<'static, Any>;
 
+/// How many rows each shared counter is split into on PostgreSQL: the
+/// size of its connection pool, so the writers of one instance rarely meet.
+pub const COUNTER_SHARDS: i64 = 16;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -190,6 +194,17 @@ impl Db {
 
     pub fn read(&self) -> &AnyPool {
         &self.read
+    }
+
+    /// The shard a transaction writes its counters to (see migration 0021):
+    /// one of `COUNTER_SHARDS` at random on PostgreSQL, so concurrent
+    /// writers mostly lock different counter rows; always 0 on SQLite, whose
+    /// single writer has no row locks to queue on.
+    pub fn counter_shard(&self) -> i64 {
+        match self.backend {
+            Backend::Sqlite => 0,
+            Backend::Postgres => rand::Rng::gen_range(&mut rand::thread_rng(), 0..COUNTER_SHARDS),
+        }
     }
 
     pub fn write(&self) -> &AnyPool {

@@ -427,7 +427,9 @@ fn push_process(b: &mut Binds, p: &NewProcess) -> String {
 }
 
 /// Inserts many processes in one statement and bumps the state counters.
-pub async fn insert_many(tx: &mut Tx, ps: &[NewProcess]) -> Result<(), sqlx::Error> {
+/// `shard`: the counter shard the new cases are counted in
+/// (`Db::counter_shard`).
+pub async fn insert_many(tx: &mut Tx, ps: &[NewProcess], shard: i64) -> Result<(), sqlx::Error> {
     if ps.is_empty() {
         return Ok(());
     }
@@ -476,16 +478,10 @@ pub async fn insert_many(tx: &mut Tx, ps: &[NewProcess]) -> Result<(), sqlx::Err
             .await?;
     }
     for (state, n) in per_state {
-        sqlx::query(
-            "INSERT INTO state_counts (state, n) VALUES ($1, $2) ON CONFLICT (state) DO UPDATE SET n = state_counts.n + $2",
-        )
-        .bind(state.as_str())
-        .bind(n)
-        .execute(&mut **tx)
-        .await?;
+        state_count_stmt(shard, state, n).execute(tx).await?;
     }
-    super::metrics::add_open(tx, &open).await?;
-    super::metrics::add_finals(tx, &finals, 1).await?;
+    super::metrics::add_open(tx, &open, shard).await?;
+    super::metrics::add_finals(tx, &finals, 1, shard).await?;
     Ok(())
 }
 
@@ -494,35 +490,43 @@ pub async fn insert_many(tx: &mut Tx, ps: &[NewProcess]) -> Result<(), sqlx::Err
 /// so no state change can update one and forget the other.
 pub async fn bump_count(
     tx: &mut Tx,
+    shard: i64,
     state: State,
     created_at: i64,
     delta: i64,
 ) -> Result<(), sqlx::Error> {
-    for s in count_stmts(state, created_at, delta) {
+    for s in count_stmts(shard, state, created_at, delta) {
         s.execute(tx).await?;
     }
     Ok(())
 }
 
 /// `bump_count` as statements for a `Batch`.
-pub fn count_stmts(state: State, created_at: i64, delta: i64) -> Vec<Stmt> {
-    let mut out: Vec<Stmt> = super::metrics::open_stmt(state, created_at, delta)
+pub fn count_stmts(shard: i64, state: State, created_at: i64, delta: i64) -> Vec<Stmt> {
+    let mut out: Vec<Stmt> = super::metrics::open_stmt(shard, state, created_at, delta)
         .into_iter()
         .collect();
-    out.push(
-        Stmt::new(
-            "INSERT INTO state_counts (state, n) VALUES ($1, $2) ON CONFLICT (state) DO UPDATE SET n = state_counts.n + $2",
-        )
-        .text(state.as_str())
-        .int(delta),
-    );
+    out.push(state_count_stmt(shard, state, delta));
     out
 }
 
+fn state_count_stmt(shard: i64, state: State, delta: i64) -> Stmt {
+    Stmt::new(
+        "INSERT INTO state_counts (state, shard, n) VALUES ($1, $2, $3) \
+         ON CONFLICT (state, shard) DO UPDATE SET n = state_counts.n + $3",
+    )
+    .text(state.as_str())
+    .int(shard)
+    .int(delta)
+}
+
+/// Cases per state: the sum of each state's counter shards.
 pub async fn state_counts(pool: &AnyPool) -> Result<HashMap<String, i64>, sqlx::Error> {
-    let rows = sqlx::query_as::<_, (String, i64)>("SELECT state, n FROM state_counts")
-        .fetch_all(pool)
-        .await?;
+    let rows = sqlx::query_as::<_, (String, i64)>(
+        "SELECT state, CAST(SUM(n) AS BIGINT) FROM state_counts GROUP BY state",
+    )
+    .fetch_all(pool)
+    .await?;
     Ok(rows.into_iter().collect())
 }
 
@@ -905,7 +909,7 @@ pub(super) const NEIGHBOURS: &str = "SELECT \
 /// count, the filter drop-downs' countries and integrators.
 #[derive(Debug, Default)]
 pub struct QueueChrome {
-    /// Cases per state, from the `state_counts` counters.
+    /// Cases per state, the sum of its `state_counts` shards.
     pub counts: HashMap<String, i64>,
     /// Cases `user` holds a live claim on (the Mine tab).
     pub mine: i64,
@@ -927,7 +931,8 @@ pub async fn queue_chrome(
 ) -> Result<QueueChrome, sqlx::Error> {
     let rows = sqlx::query_as::<_, (String, String, String, i64, i64)>(
         "SELECT kind, k, label, n, at FROM ( \
-           SELECT 'state' AS kind, state AS k, '' AS label, n, CAST(0 AS BIGINT) AS at FROM state_counts \
+           SELECT 'state' AS kind, state AS k, '' AS label, CAST(SUM(n) AS BIGINT) AS n, CAST(0 AS BIGINT) AS at \
+             FROM state_counts GROUP BY state \
            UNION ALL SELECT 'mine', '', '', COUNT(*), CAST(0 AS BIGINT) FROM processes \
              WHERE claimed_by = $1 AND claimed_at >= $2 \
            UNION ALL SELECT 'country', country_id, '', CAST(0 AS BIGINT), CAST(0 AS BIGINT) FROM process_countries \

@@ -400,7 +400,10 @@ async fn decisions_are_final_and_conflicts_are_clear(b: Backend) {
         .unwrap_or_default()
         .contains("already VERIFIED"));
     let counted = app
-        .scalar_i64("SELECT n FROM state_counts WHERE state = $1", "VERIFIED")
+        .scalar_i64(
+            "SELECT CAST(SUM(n) AS BIGINT) FROM state_counts WHERE state = $1",
+            "VERIFIED",
+        )
         .await;
     assert_eq!(counted, before_verified + 1);
     assert_eq!(

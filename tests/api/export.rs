@@ -45,7 +45,7 @@ async fn add_rejected(app: &TestApp, n: usize, integrator_id: &str) {
         .collect();
     let mut tx = app.state.db.begin().await.unwrap_or_else(|e| panic!("{e}"));
     for chunk in ps.chunks(200) {
-        kycdesk::store::processes::insert_many(&mut tx, chunk)
+        kycdesk::store::processes::insert_many(&mut tx, chunk, 0)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
     }

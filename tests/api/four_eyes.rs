@@ -271,7 +271,10 @@ async fn four_eyes_round_trip_and_races(b: Backend) {
     // Counters still equal the rows.
     for st in ["PENDING_VERIFICATION", "VERIFIED", "NOT_VERIFIED"] {
         let counted = app
-            .scalar_i64("SELECT n FROM state_counts WHERE state = $1", st)
+            .scalar_i64(
+                "SELECT CAST(SUM(n) AS BIGINT) FROM state_counts WHERE state = $1",
+                st,
+            )
             .await;
         let direct = app
             .scalar_i64("SELECT COUNT(*) FROM processes WHERE state = $1", st)

@@ -830,7 +830,7 @@ async fn word_index_search_matches_the_data_on_every_path(b: Backend) {
         .begin()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    insert_many(&mut tx, &cases)
+    insert_many(&mut tx, &cases, 0)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
@@ -899,7 +899,7 @@ async fn word_index_search_matches_the_data_on_every_path(b: Backend) {
         .begin()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    insert_many(&mut tx, &[big.clone()])
+    insert_many(&mut tx, &[big.clone()], 0)
         .await
         .unwrap_or_else(|e| panic!("names of 500 characters: {e}"));
     tx.commit().await.unwrap_or_else(|e| panic!("{e}"));

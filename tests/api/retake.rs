@@ -340,7 +340,10 @@ async fn concurrent_retake_requests_open_exactly_one(b: Backend) {
     );
     for st in ["IN_PROGRESS", "PENDING_VERIFICATION"] {
         let counted = app
-            .scalar_i64("SELECT n FROM state_counts WHERE state = $1", st)
+            .scalar_i64(
+                "SELECT CAST(SUM(n) AS BIGINT) FROM state_counts WHERE state = $1",
+                st,
+            )
             .await;
         let direct = app
             .scalar_i64("SELECT COUNT(*) FROM processes WHERE state = $1", st)
@@ -417,7 +420,10 @@ async fn concurrent_retake_requests_open_exactly_one(b: Backend) {
     );
     for st in ["IN_PROGRESS", "PENDING_VERIFICATION"] {
         let counted = app
-            .scalar_i64("SELECT n FROM state_counts WHERE state = $1", st)
+            .scalar_i64(
+                "SELECT CAST(SUM(n) AS BIGINT) FROM state_counts WHERE state = $1",
+                st,
+            )
             .await;
         let direct = app
             .scalar_i64("SELECT COUNT(*) FROM processes WHERE state = $1", st)

@@ -198,7 +198,7 @@ async fn a_contacts_cases_are_found_by_index_after_analyze() {
         .collect();
     let mut tx = app.state.db.begin().await.unwrap_or_else(|e| panic!("{e}"));
     for chunk in cases.chunks(100) {
-        kycdesk::store::processes::insert_many(&mut tx, chunk)
+        kycdesk::store::processes::insert_many(&mut tx, chunk, 0)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
     }

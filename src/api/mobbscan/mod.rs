@@ -479,7 +479,8 @@ pub async fn delete_verification(
     if rows::delete(&mut work.tx, &p.scan_id).await? == 0 {
         return Err(Problem::no_process());
     }
-    rows::bump_count(&mut work.tx, st, p.created_at, -1).await?;
+    let shard = state.db.counter_shard();
+    rows::bump_count(&mut work.tx, shard, st, p.created_at, -1).await?;
     if st.is_final() {
         crate::store::metrics::add_finals(
             &mut work.tx,
@@ -492,6 +493,7 @@ pub async fn delete_verification(
                 p.verification_time,
             )],
             -1,
+            shard,
         )
         .await?;
     }

@@ -139,6 +139,7 @@ pub async fn zip_stream(
             doc_type: Some("Passport".into()),
             ..rows::NewProcess::created(scan_id.clone(), integrator.clone(), now)
         }],
+        state.db.counter_shard(),
     )
     .await
     .context("insert the bench process")?;

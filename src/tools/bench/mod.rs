@@ -218,7 +218,7 @@ async fn load(app: &Application, n: usize) -> anyhow::Result<Duration> {
             let ps: Vec<NewProcess> = (i..upto)
                 .map(|k| synthetic(k, &mut rng, &integrators, now))
                 .collect();
-            rows::insert_many(&mut tx, &ps).await?;
+            rows::insert_many(&mut tx, &ps, 0).await?;
             i = upto;
         }
         tx.commit().await?;
