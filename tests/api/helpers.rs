@@ -128,10 +128,12 @@ pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> 
     s.webhooks.timeout_ms = 3_000;
     // So the test of a client vanishing mid-upload needs no long wait.
     s.evidence.upload_idle_ms = 1_500;
-    if backend == Backend::Postgres {
+    let default_url = s.database_url.clone();
+    tweak(&mut s);
+    // A test that names its own database gets it, and no fresh one besides.
+    if backend == Backend::Postgres && s.database_url == default_url {
         s.database_url = fresh_postgres().await?;
     }
-    tweak(&mut s);
     let database_url = s.database_url.clone();
     let data_dir = s.data_dir.clone();
     let (base, state, stop) = start(s.clone()).await;
