@@ -259,6 +259,7 @@ pub async fn ttd(pool: &AnyPool, from: i64, to: i64) -> Result<Vec<TtdAgg>, sqlx
 /// the fold either updated a row before it was taken (and its change is
 /// in the sum) or finds it gone and inserts a new one. SQLite writes only
 /// shard 0: nothing to fold.
+#[tracing::instrument(skip(db))]
 pub async fn fold_shards(db: &Db, now: i64) -> Result<u64, sqlx::Error> {
     if db.backend == super::Backend::Sqlite {
         return Ok(0);
