@@ -22,6 +22,21 @@ pub async fn wait(signal: &mut watch::Receiver<bool>, pause: Duration) -> bool {
     }
 }
 
+/// Runs `round` now and then every `pause` until a stop (see `wait`): the
+/// shape of every periodic background loop.
+pub async fn every<F, Fut>(mut signal: watch::Receiver<bool>, pause: Duration, mut round: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    loop {
+        round().await;
+        if wait(&mut signal, pause).await {
+            break;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

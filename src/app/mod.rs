@@ -112,12 +112,10 @@ impl Application {
             )),
             tokio::spawn(sweep_expired_retakes(state.db.clone(), shutdown_rx.clone())),
         ];
-        if state.db.backend == crate::store::Backend::Postgres {
-            background.push(tokio::spawn(fold_counter_shards(
-                state.db.clone(),
-                shutdown_rx.clone(),
-            )));
-        }
+        background.push(tokio::spawn(fold_counter_shards(
+            state.db.clone(),
+            shutdown_rx.clone(),
+        )));
         if let Some(c) = state.db.checkpointer(&state.settings.database_url).await? {
             background.push(tokio::spawn(checkpoint_wal(c, shutdown_rx)));
         }
@@ -293,45 +291,39 @@ async fn refuse_nul(
 /// the writer's commits never do it (see `store::Checkpointer`).
 async fn checkpoint_wal(
     c: crate::store::Checkpointer,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    shutdown: tokio::sync::watch::Receiver<bool>,
 ) {
-    loop {
+    let pause = std::time::Duration::from_millis(500);
+    crate::shutdown::every(shutdown, pause, || async {
         if let Err(e) = c.run().await {
             tracing::warn!(error = %e, "WAL checkpoint failed; the next one retries");
         }
-        if crate::shutdown::wait(&mut shutdown, std::time::Duration::from_millis(500)).await {
-            break;
-        }
-    }
+    })
+    .await
 }
 
-/// PostgreSQL: folds the counter shards of past days back into one row per
-/// key (see `store::metrics::fold_shards`), at start and then hourly.
-async fn fold_counter_shards(
-    db: crate::store::Db,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
+/// Folds the counter shards of past days back into one row per key (see
+/// `store::metrics::fold_shards`; nothing to fold on SQLite), at start and
+/// then hourly.
+async fn fold_counter_shards(db: crate::store::Db, shutdown: tokio::sync::watch::Receiver<bool>) {
+    let pause = std::time::Duration::from_secs(3600);
+    crate::shutdown::every(shutdown, pause, || async {
         match crate::store::metrics::fold_shards(&db, crate::domain::now_ms()).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(rows = n, "counter shards folded"),
+            Ok(n) => tracing::info!(keys = n, "counter shards folded"),
             Err(e) => {
                 tracing::warn!(error = %e, "folding counter shards failed; the next run retries")
             }
         }
-        if crate::shutdown::wait(&mut shutdown, std::time::Duration::from_secs(3600)).await {
-            break;
-        }
-    }
+    })
+    .await
 }
 
 /// Returns cases whose retake link expired unanswered to their queue: at
 /// start, then every minute (so a case is back within a minute of expiry).
-async fn sweep_expired_retakes(
-    db: crate::store::Db,
-    mut shutdown: tokio::sync::watch::Receiver<bool>,
-) {
-    loop {
+async fn sweep_expired_retakes(db: crate::store::Db, shutdown: tokio::sync::watch::Receiver<bool>) {
+    let pause = std::time::Duration::from_secs(60);
+    crate::shutdown::every(shutdown, pause, || async {
         match crate::review::retake::return_expired(&db, crate::domain::now_ms()).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(
@@ -340,8 +332,6 @@ async fn sweep_expired_retakes(
             ),
             Err(e) => tracing::warn!(error = %e, "expired retake sweep failed"),
         }
-        if crate::shutdown::wait(&mut shutdown, std::time::Duration::from_secs(60)).await {
-            break;
-        }
-    }
+    })
+    .await
 }

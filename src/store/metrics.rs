@@ -254,7 +254,7 @@ pub async fn ttd(pool: &AnyPool, from: i64, to: i64) -> Result<Vec<TtdAgg>, sqlx
 /// from back into shard 0, so the rollups the dashboard reads stay one row
 /// per key: decisions and times to decision of days before `now`'s day,
 /// and awaiting cases created more than a day before `now`. Returns the
-/// shard rows folded. Each table is one statement: the shard rows are
+/// keys whose shard 0 received a fold. Each table is one statement: the shard rows are
 /// deleted and their sums added to shard 0 atomically, so a writer racing
 /// the fold either updated a row before it was taken (and its change is
 /// in the sum) or finds it gone and inserts a new one. SQLite writes only
