@@ -590,10 +590,15 @@ enum Branch {
     /// Cases matching a condition on `p` (a document number, a scanId
     /// range, or a state walked newest first with word probes).
     Rows(String),
-    /// The cases holding one indexed word (a bind placeholder), which also
-    /// hold a word starting with each of `others` (LIKE patterns on the
-    /// entry's `all_words`, bind placeholders).
-    Word { word: String, others: Vec<String> },
+    /// The cases in one key range of a word table, walked newest first as
+    /// `w`: `table` is `process_words` or `process_word_pairs`, `key` fixes
+    /// the key's leading columns, `checks` (each ` AND …`) tests the other
+    /// search words on the entry.
+    Keyed {
+        table: &'static str,
+        key: String,
+        checks: String,
+    },
 }
 
 /// `%`, `_` and the escape itself taken literally in a LIKE pattern.
@@ -631,10 +636,17 @@ impl Probe {
 /// is so short that matching cases are dense, so the walk stops soon.
 const MAX_COMPLETIONS: usize = 64;
 
+/// The most branches a search of two or more words may read from the
+/// pair table (the product of two words' completions); beyond it one word
+/// drives instead (see [`name_branches`]).
+const MAX_PAIR_BRANCHES: usize = 16;
+
 /// The branches finding cases where every search word starts a word of the
-/// names. One word drives (the one with the fewest completions, then the
-/// longest): a branch per completion, walked newest first, probing the
-/// other words. No branch at all when some word has no completion.
+/// names. No branch at all when some word has no completion. Two words
+/// whose completions make at most [`MAX_PAIR_BRANCHES`] pairs are looked up
+/// in the pair table (see [`pair_branches`]). Otherwise one word drives
+/// (the one with the fewest completions, then the longest): a branch per
+/// completion, walked newest first, testing the other words.
 async fn name_branches(
     pool: &AnyPool,
     b: &mut Binds,
@@ -643,6 +655,9 @@ async fn name_branches(
     let completions = super::search_words::starting_with(pool, words, MAX_COMPLETIONS + 1).await?;
     if completions.iter().any(Vec::is_empty) {
         return Ok(Vec::new());
+    }
+    if let Some((i, j)) = best_pair(&completions) {
+        return Ok(pair_branches(b, words, &completions, (i, j)));
     }
     let Some(driver) = (0..words.len()).min_by_key(|&i| {
         (
@@ -668,17 +683,89 @@ async fn name_branches(
     }
     // Bound once, shared by every branch: " maria garcia" holds a word
     // starting "gar" exactly when it matches "% gar%".
-    let others: Vec<String> = (0..words.len())
+    let checks: String = (0..words.len())
         .filter(|&i| i != driver)
-        .map(|i| b.push(Bind::Text(format!("% {}%", like_escape(&words[i])))))
+        .map(|i| {
+            let pattern = b.push(Bind::Text(format!("% {}%", like_escape(&words[i]))));
+            format!(" AND w.all_words LIKE {pattern} ESCAPE '\\'")
+        })
         .collect();
     Ok(completions[driver]
         .iter()
-        .map(|word| Branch::Word {
-            word: b.push(Bind::Text(word.clone())),
-            others: others.clone(),
+        .map(|word| Branch::Keyed {
+            table: "process_words",
+            key: format!("w.word = {}", b.push(Bind::Text(word.clone()))),
+            checks: checks.clone(),
         })
         .collect())
+}
+
+/// The two search words whose completions make the fewest pairs, if
+/// those are at most [`MAX_PAIR_BRANCHES`].
+fn best_pair(completions: &[Vec<String>]) -> Option<(usize, usize)> {
+    let n = completions.len();
+    (0..n)
+        .flat_map(|i| (i + 1..n).map(move |j| (i, j)))
+        .map(|(i, j)| (completions[i].len() * completions[j].len(), i, j))
+        .filter(|&(pairs, ..)| pairs <= MAX_PAIR_BRANCHES)
+        .min()
+        .map(|(_, i, j)| (i, j))
+}
+
+/// Search words `i` and `j` looked up in the pair table: a branch per pair
+/// of their completions (one key each, newest first); a completion of
+/// both is one word, looked up in the word table. The cases of too many
+/// words to pair are walked in the overflow key and tested word by word.
+/// Further search words are tested on each entry.
+fn pair_branches(
+    b: &mut Binds,
+    words: &[String],
+    completions: &[Vec<String>],
+    (i, j): (usize, usize),
+) -> Vec<Branch> {
+    let checks: String = (0..words.len())
+        .filter(|&k| k != i && k != j)
+        .map(|k| format!(" AND {}", Probe::new(b, &words[k]).on("w")))
+        .collect();
+    let mut keys = std::collections::BTreeSet::new();
+    for x in &completions[i] {
+        for y in &completions[j] {
+            keys.insert(if x <= y { (x, y) } else { (y, x) });
+        }
+    }
+    let mut out: Vec<Branch> = keys
+        .into_iter()
+        .map(|(x, y)| {
+            if x == y {
+                Branch::Keyed {
+                    table: "process_words",
+                    key: format!("w.word = {}", b.push(Bind::Text(x.clone()))),
+                    checks: checks.clone(),
+                }
+            } else {
+                Branch::Keyed {
+                    table: "process_word_pairs",
+                    key: format!(
+                        "w.first = {} AND w.second = {}",
+                        b.push(Bind::Text(x.clone())),
+                        b.push(Bind::Text(y.clone()))
+                    ),
+                    checks: checks.clone(),
+                }
+            }
+        })
+        .collect();
+    let both = format!(
+        " AND {} AND {}",
+        Probe::new(b, &words[i]).on("w"),
+        Probe::new(b, &words[j]).on("w")
+    );
+    out.push(Branch::Keyed {
+        table: "process_word_pairs",
+        key: "w.first = '' AND w.second = ''".into(),
+        checks: format!("{both}{checks}"),
+    });
+    out
 }
 
 /// A page of the queue. Keyset pagination on (created_at, scan_id): a page
@@ -852,19 +939,15 @@ pub async fn queue(
                              ORDER BY p.created_at DESC, p.scan_id DESC LIMIT {lim}",
                             page("p")
                         ),
-                        Branch::Word { word, others } => {
+                        Branch::Keyed { table, key, checks } => {
                             let join = if rest.is_empty() {
                                 ""
                             } else {
                                 " JOIN processes p ON p.scan_id = w.scan_id"
                             };
-                            let probes: String = others
-                                .iter()
-                                .map(|o| format!(" AND w.all_words LIKE {o} ESCAPE '\\'"))
-                                .collect();
                             format!(
-                                "SELECT w.scan_id, w.created_at FROM process_words w{join} \
-                                 WHERE w.word = {word}{}{probes}{rest} \
+                                "SELECT w.scan_id, w.created_at FROM {table} w{join} \
+                                 WHERE {key}{}{checks}{rest} \
                                  ORDER BY w.created_at DESC, w.scan_id DESC LIMIT {lim}",
                                 page("w")
                             )
@@ -1324,6 +1407,9 @@ pub async fn set_onboarding(
 /// Deletes a process; evidence, edits, notes and decisions go with it
 /// (ON DELETE CASCADE). The audit log keeps its entries.
 pub async fn delete(tx: &mut Tx, scan_id: &str) -> Result<u64, sqlx::Error> {
+    // The word pairs have no foreign key (they have no index by case to
+    // cascade through): they are found from the words and go first.
+    super::search_words::remove(tx, scan_id).await?;
     Ok(sqlx::query("DELETE FROM processes WHERE scan_id = $1")
         .bind(scan_id)
         .execute(&mut **tx)

@@ -48,28 +48,111 @@ pub async fn insert(tx: &mut Tx, cases: &[(&str, i64, Vec<String>)]) -> Result<(
         );
         b.apply(sqlx::query(&sql)).execute(&mut **tx).await?;
     }
+    let pairs: Vec<(&str, i64, &str, &str)> = cases
+        .iter()
+        .flat_map(|(id, at, words)| {
+            pairs(words)
+                .into_iter()
+                .map(move |(first, second)| (*id, *at, first, second))
+        })
+        .collect();
+    for chunk in pairs.chunks(CHUNK) {
+        let mut b = Binds::default();
+        let values: Vec<String> = chunk
+            .iter()
+            .map(|(id, at, first, second)| {
+                format!(
+                    "({}, {}, {}, {})",
+                    b.push(Bind::Text((*first).into())),
+                    b.push(Bind::Text((*second).into())),
+                    b.push(Bind::Int(*at)),
+                    b.push(Bind::Text((*id).into()))
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO process_word_pairs (first, second, created_at, scan_id) VALUES {} \
+             ON CONFLICT DO NOTHING",
+            values.join(", ")
+        );
+        b.apply(sqlx::query(&sql)).execute(&mut **tx).await?;
+    }
     Ok(())
+}
+
+/// A case of more words than this holds the overflow pair ("", "")
+/// instead of its pairs, which grow with the square of the words (8 words:
+/// 28 pairs). A given name, two surnames and a few particles fit.
+pub const PAIRED_WORDS: usize = 8;
+
+/// The pair table's rows of a case's words: every pair of two distinct
+/// words, the smaller (byte-wise, the order both backends keep `word` in)
+/// first; or the single overflow row for more than [`PAIRED_WORDS`].
+pub fn pairs(words: &[String]) -> Vec<(&str, &str)> {
+    if words.len() > PAIRED_WORDS {
+        return vec![("", "")];
+    }
+    let mut out = Vec::with_capacity(words.len() * words.len().saturating_sub(1) / 2);
+    for (i, a) in words.iter().enumerate() {
+        for b in &words[i + 1..] {
+            match a.cmp(b) {
+                std::cmp::Ordering::Less => out.push((a.as_str(), b.as_str())),
+                std::cmp::Ordering::Greater => out.push((b.as_str(), a.as_str())),
+                std::cmp::Ordering::Equal => {}
+            }
+        }
+    }
+    out
 }
 
 /// Replaces one case's words after its document was edited (in the edit's
 /// transaction, so a search never sees the old and new names mixed).
 pub async fn replace(tx: &mut Tx, scan_id: &str, words: &[String]) -> Result<(), sqlx::Error> {
+    remove(tx, scan_id).await?;
+    let created_at: i64 = sqlx::query_scalar("SELECT created_at FROM processes WHERE scan_id = $1")
+        .bind(scan_id)
+        .fetch_one(&mut **tx)
+        .await?;
+    insert(tx, &[(scan_id, created_at, words.to_vec())]).await
+}
+
+/// Removes one case's words and word pairs (its names change, or it is
+/// deleted). The pair table has no index by case: the pairs are found
+/// from the case's words, one key range per first word.
+pub async fn remove(tx: &mut Tx, scan_id: &str) -> Result<(), sqlx::Error> {
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT word, created_at FROM process_words WHERE scan_id = $1")
+            .bind(scan_id)
+            .fetch_all(&mut **tx)
+            .await?;
+    let Some(created_at) = rows.first().map(|(_, at)| *at) else {
+        return Ok(());
+    };
+    let words: Vec<String> = rows.into_iter().map(|(w, _)| w).collect();
+    let mut by_first: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for (first, second) in pairs(&words) {
+        by_first.entry(first).or_default().push(second);
+    }
+    for (first, seconds) in by_first {
+        let mut b = Binds::default();
+        let f = b.push(Bind::Text(first.into()));
+        let at = b.push(Bind::Int(created_at));
+        let id = b.push(Bind::Text(scan_id.into()));
+        let s: Vec<String> = seconds
+            .iter()
+            .map(|s| b.push(Bind::Text((*s).into())))
+            .collect();
+        let sql = format!(
+            "DELETE FROM process_word_pairs WHERE first = {f} AND second IN ({}) \
+             AND created_at = {at} AND scan_id = {id}",
+            s.join(", ")
+        );
+        b.apply(sqlx::query(&sql)).execute(&mut **tx).await?;
+    }
     sqlx::query("DELETE FROM process_words WHERE scan_id = $1")
         .bind(scan_id)
         .execute(&mut **tx)
         .await?;
-    let all = all_words(words);
-    for w in words {
-        sqlx::query(
-            "INSERT INTO process_words (word, created_at, scan_id, all_words) \
-             SELECT $2, created_at, scan_id, $3 FROM processes WHERE scan_id = $1",
-        )
-        .bind(scan_id)
-        .bind(w)
-        .bind(&all)
-        .execute(&mut **tx)
-        .await?;
-    }
     Ok(())
 }
 
@@ -199,10 +282,41 @@ pub async fn refresh_statistics(
     pool: &AnyPool,
     backend: super::Backend,
 ) -> Result<(), sqlx::Error> {
-    let sql = match backend {
-        super::Backend::Postgres => "VACUUM ANALYZE process_words",
-        super::Backend::Sqlite => "ANALYZE process_words",
-    };
-    sqlx::query(sql).execute(pool).await?;
+    for table in ["process_words", "process_word_pairs"] {
+        let sql = match backend {
+            super::Backend::Postgres => format!("VACUUM ANALYZE {table}"),
+            super::Backend::Sqlite => format!("ANALYZE {table}"),
+        };
+        sqlx::query(&sql).execute(pool).await?;
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{pairs, PAIRED_WORDS};
+
+    fn words(s: &str) -> Vec<String> {
+        s.split(' ').map(str::to_string).collect()
+    }
+
+    #[test]
+    fn pairs_are_each_two_distinct_words_once_the_smaller_first() {
+        assert_eq!(
+            pairs(&words("maria garcia lopez")),
+            vec![("garcia", "maria"), ("lopez", "maria"), ("garcia", "lopez")]
+        );
+        assert!(pairs(&words("ana")).is_empty());
+        assert!(pairs(&[]).is_empty());
+        // Byte order, as both backends keep `word`: "z" < "á".
+        assert_eq!(pairs(&words("á z")), vec![("z", "á")]);
+    }
+
+    #[test]
+    fn too_many_words_make_the_one_overflow_row() {
+        let eight: Vec<String> = (0..PAIRED_WORDS).map(|i| format!("w{i}")).collect();
+        assert_eq!(pairs(&eight).len(), PAIRED_WORDS * (PAIRED_WORDS - 1) / 2);
+        let nine: Vec<String> = (0..=PAIRED_WORDS).map(|i| format!("w{i}")).collect();
+        assert_eq!(pairs(&nine), vec![("", "")]);
+    }
 }

@@ -849,6 +849,12 @@ async fn word_index_search_matches_the_data_on_every_path(b: Backend) {
         "Martin jean",
         "zq luc",
         "marsh jean zq",
+        // Pairs of whole words and of few completions (the pair table),
+        // one of them a single word for both ("lu luc").
+        "aberg lindqvist",
+        "jean zq00",
+        "lu luc",
+        "dupont jean zqx0",
     ];
     check_searches(&desk, &app, &queries).await;
     assert!(
@@ -907,6 +913,28 @@ async fn word_index_search_matches_the_data_on_every_path(b: Backend) {
     assert_eq!(walk_pages(&desk, &first).await, vec![big.scan_id.clone()]);
     let past = format!("/desk/queue?q={}", urlencode(&family[44]));
     assert!(walk_pages(&desk, &past).await.is_empty(), "past the budget");
+    // Too many words to pair: found by two words through the overflow row.
+    let two = format!(
+        "/desk/queue?q={}",
+        urlencode(&format!("{} {}", given[10], given[3]))
+    );
+    assert_eq!(walk_pages(&desk, &two).await, vec![big.scan_id.clone()]);
+    let pair_rows = |app: &crate::helpers::TestApp, id: String| {
+        let db = app.state.db.clone();
+        async move {
+            sqlx::query_as::<_, (String, String)>(
+                "SELECT first, second FROM process_word_pairs WHERE scan_id = $1 ORDER BY first, second",
+            )
+            .bind(id)
+            .fetch_all(db.read())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+    assert_eq!(
+        pair_rows(&app, big.scan_id.clone()).await,
+        vec![(String::new(), String::new())]
+    );
 
     // An edit moves the case to its new words.
     let edited = cases[0].scan_id.clone();
@@ -935,16 +963,24 @@ async fn word_index_search_matches_the_data_on_every_path(b: Backend) {
     assert_eq!(n, 1);
     let found = walk_pages(&desk, "/desk/queue?q=odon+qwertz").await;
     assert_eq!(found, vec![edited.clone()]);
+    // The edit's pairs replace the old names' pairs ("zq000", "lindqvist",
+    // "aberg": three), not added to them.
+    assert_eq!(
+        pair_rows(&app, edited.clone()).await,
+        vec![("odon".to_string(), "qwertz".to_string())]
+    );
     assert!(!walk_pages(&desk, "/desk/queue?q=zq000")
         .await
         .contains(&edited));
     check_searches(&desk, &app, &queries).await;
 
     // An index emptied and marked for rebuilding is filled at the next start.
-    sqlx::query("DELETE FROM process_words")
-        .execute(app.state.db.write())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    for table in ["process_words", "process_word_pairs"] {
+        sqlx::query(&format!("DELETE FROM {table}"))
+            .execute(app.state.db.write())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
     sqlx::query("INSERT INTO pending_rebuilds (name) VALUES ('process_words')")
         .execute(app.state.db.write())
         .await
@@ -961,6 +997,11 @@ async fn word_index_search_matches_the_data_on_every_path(b: Backend) {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(pending, 0);
+    assert_eq!(
+        pair_rows(&app, edited.clone()).await,
+        vec![("odon".to_string(), "qwertz".to_string())],
+        "rebuilt"
+    );
 
     // A deleted case takes its words along.
     let mut tx = app
@@ -974,13 +1015,15 @@ async fn word_index_search_matches_the_data_on_every_path(b: Backend) {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
-    let left = app
-        .scalar_i64(
-            "SELECT COUNT(*) FROM process_words WHERE scan_id = $1",
-            &edited,
-        )
-        .await;
-    assert_eq!(left, 0);
+    for table in ["process_words", "process_word_pairs"] {
+        let left = app
+            .scalar_i64(
+                &format!("SELECT COUNT(*) FROM {table} WHERE scan_id = $1"),
+                &edited,
+            )
+            .await;
+        assert_eq!(left, 0, "{table}");
+    }
 }
 
 /// The running server checkpoints SQLite's WAL itself (its writer's commits
