@@ -140,47 +140,58 @@ impl Batch {
 }
 
 /// Runs reads that each name their one value `$1` and returns every
-/// statement's rows, in order: one multi-statement query on SQLite (one
-/// hop to a reader's worker thread instead of one per statement; `$N` is
-/// absolute there, so `$1` binds once for all), one statement after
-/// another on one connection on PostgreSQL (which prepares one statement
-/// at a time). No statement may end in `;`.
+/// statement's rows, in order, in one round trip: one multi-statement
+/// query on SQLite (one hop to a reader's worker thread instead of one per
+/// statement; `$N` is absolute there, so `$1` binds once for all). On
+/// PostgreSQL, which takes one statement at a time in the extended
+/// protocol, each read is prepared once per connection (`PREPARE`, under a
+/// name made from its text) and one simple query `EXECUTE`s them all with
+/// the key written in; a key that is not a canonical UUID (so not safe to
+/// write in) is read statement by statement. No statement may end in `;`.
 ///
 /// Tried and measured on PostgreSQL (2026-12-05, 1M cases, 16
-/// connections, two interleaved runs): the case page's reads sent as one
-/// simple-protocol query, the scanId written in as a literal, served 545-572
-/// pages/s against 760-768 with the prepared statements one by one:
-/// PostgreSQL plans every statement of a simple query afresh, and that
-/// cost more than the ten round trips it saved.
+/// connections, two interleaved runs): the reads sent as one simple query
+/// of plain SELECTs served 545-572 case pages/s against 760-768 for the
+/// prepared statements one by one, because PostgreSQL plans every
+/// statement of a simple query afresh. Prepared statements keep their
+/// generic plans (see `postgres_pool`), so `EXECUTE` plans nothing.
 pub async fn fetch_by_key(
     pool: &sqlx::AnyPool,
     backend: Backend,
     sqls: &[&str],
     key: &str,
 ) -> Result<Vec<Vec<sqlx::any::AnyRow>>, sqlx::Error> {
-    use futures_util::TryStreamExt;
-    use sqlx::Executor;
-    let mut groups = Vec::with_capacity(sqls.len());
-    match backend {
+    let groups = match backend {
         Backend::Sqlite => {
             let sql = sqls.join(";\n");
-            let mut rows = Vec::new();
-            let mut stream = pool.fetch_many(sqlx::query(&sql).bind(key));
-            // SQLite ends each statement's rows with its result.
-            while let Some(item) = stream.try_next().await? {
-                match item {
-                    sqlx::Either::Left(_) => groups.push(std::mem::take(&mut rows)),
-                    sqlx::Either::Right(row) => rows.push(row),
+            let mut conn = pool.acquire().await?;
+            results(&mut conn, sqlx::query(&sql).bind(key)).await?
+        }
+        Backend::Postgres if is_canonical_uuid(key) => {
+            let mut conn = pool.acquire().await?;
+            let names: Vec<String> = sqls.iter().map(|s| prepared_name(s)).collect();
+            let exec: Vec<String> = names
+                .iter()
+                .map(|n| format!("EXECUTE {n}('{key}')"))
+                .collect();
+            let exec = exec.join(";\n");
+            match results(&mut conn, exec.as_str()).await {
+                Err(e) if is_missing_prepared(&e) => {
+                    prepare(&mut conn, sqls, &names).await?;
+                    results(&mut conn, exec.as_str()).await?
                 }
+                other => other?,
             }
         }
         Backend::Postgres => {
             let mut conn = pool.acquire().await?;
+            let mut groups = Vec::with_capacity(sqls.len());
             for sql in sqls {
                 groups.push(sqlx::query(sql).bind(key).fetch_all(&mut *conn).await?);
             }
+            groups
         }
-    }
+    };
     if groups.len() != sqls.len() {
         return Err(sqlx::Error::Protocol(format!(
             "{} reads answered {} results",
@@ -189,6 +200,78 @@ pub async fn fetch_by_key(
         )));
     }
     Ok(groups)
+}
+
+/// The rows of each statement of a multi-statement query, in order (each
+/// statement's rows end with its result).
+async fn results<'q, E>(
+    conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
+    query: E,
+) -> Result<Vec<Vec<sqlx::any::AnyRow>>, sqlx::Error>
+where
+    E: 'q + sqlx::Execute<'q, sqlx::Any>,
+{
+    use futures_util::TryStreamExt;
+    use sqlx::Executor;
+    let mut groups = Vec::new();
+    let mut rows = Vec::new();
+    let mut stream = (&mut **conn).fetch_many(query);
+    while let Some(item) = stream.try_next().await? {
+        match item {
+            sqlx::Either::Left(_) => groups.push(std::mem::take(&mut rows)),
+            sqlx::Either::Right(row) => rows.push(row),
+        }
+    }
+    Ok(groups)
+}
+
+/// Only hex digits and dashes in the 8-4-4-4-12 form: nothing that could
+/// end a string literal.
+fn is_canonical_uuid(key: &str) -> bool {
+    key.len() == 36
+        && key.bytes().enumerate().all(|(i, b)| match i {
+            8 | 13 | 18 | 23 => b == b'-',
+            _ => b.is_ascii_hexdigit(),
+        })
+}
+
+/// The name a read is prepared under: from its text, so a changed read
+/// (a new build on a pooled connection's server) gets a new name.
+fn prepared_name(sql: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(sql.as_bytes());
+    format!("kycdesk_read_{}", hex::encode(&digest[..8]))
+}
+
+/// PostgreSQL's "prepared statement does not exist": this connection has
+/// not prepared the reads yet.
+fn is_missing_prepared(e: &sqlx::Error) -> bool {
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "26000")
+}
+
+/// Prepares the reads this connection lacks (another page's reads may
+/// already be there).
+async fn prepare(
+    conn: &mut sqlx::pool::PoolConnection<sqlx::Any>,
+    sqls: &[&str],
+    names: &[String],
+) -> Result<(), sqlx::Error> {
+    use sqlx::Executor;
+    let have: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM pg_prepared_statements WHERE name LIKE 'kycdesk\\_read\\_%'",
+    )
+    .fetch_all(&mut **conn)
+    .await?;
+    for (sql, name) in sqls.iter().zip(names) {
+        if !have.contains(name) {
+            (&mut **conn)
+                .execute(format!("PREPARE {name} (text) AS {sql}").as_str())
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// Appends `sql` to `out` with every `$N` written as `$(N + offset)`.

@@ -11,7 +11,8 @@ both_backends!(
     decisions_are_final_and_conflicts_are_clear,
     two_racing_decisions_one_wins_nothing_half_written,
     claims_block_others_until_released_or_expired,
-    concurrent_writes_never_fail
+    concurrent_writes_never_fail,
+    reads_by_key_answer_as_each_read_alone
 );
 
 async fn case_page_shows_fields_evidence_and_history(b: Backend) {
@@ -797,4 +798,86 @@ async fn edited_values_are_checked_and_a_refusal_changes_nothing(b: Backend) {
         .await
         .unwrap_or_default()
         .contains("1990-02-28"));
+}
+
+/// A page's reads by key, in one round trip, answer what each read answers
+/// alone: on PostgreSQL prepared on a connection's first use, reused after,
+/// prepared in part when another set shares some; a key that is not a
+/// canonical UUID is never written into the SQL (read statement by
+/// statement) and finds nothing without an error.
+async fn reads_by_key_answer_as_each_read_alone(b: Backend) {
+    use kycdesk::store::batch::fetch_by_key;
+    use sqlx::Row;
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.seed(20).await;
+    let id = app.cases_in("VERIFIED").await.remove(0);
+    let backend = app.state.db.backend;
+    // One connection, so every call below meets what the one before left.
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&app.database_url)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let state = "SELECT state FROM processes WHERE scan_id = $1";
+    let kinds = "SELECT kind FROM evidence WHERE scan_id = $1 ORDER BY kind, evidence_type";
+    let created = "SELECT CAST(created_at AS TEXT) FROM processes WHERE scan_id = $1";
+    let texts = |rows: &[sqlx::any::AnyRow]| -> Vec<String> {
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0).unwrap_or_else(|e| panic!("{e}")))
+            .collect()
+    };
+    let alone = |sql: &'static str, key: String| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query(sql)
+                .bind(key)
+                .fetch_all(&pool)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+    let want = [
+        texts(&alone(state, id.clone()).await),
+        texts(&alone(kinds, id.clone()).await),
+        texts(&alone(created, id.clone()).await),
+    ];
+    assert_eq!(want[0], vec!["VERIFIED".to_string()]);
+    assert!(!want[1].is_empty(), "the seeded case has evidence");
+    let together = |sqls: Vec<&'static str>, key: String| {
+        let pool = pool.clone();
+        async move {
+            fetch_by_key(&pool, backend, &sqls, &key)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"))
+                .iter()
+                .map(|g| texts(g))
+                .collect::<Vec<_>>()
+        }
+    };
+    // First use, then again on the same connection.
+    assert_eq!(together(vec![state, kinds], id.clone()).await, want[..2]);
+    assert_eq!(together(vec![state, kinds], id.clone()).await, want[..2]);
+    // One read already prepared, one not.
+    assert_eq!(together(vec![kinds, created], id.clone()).await, want[1..]);
+    if b == Backend::Postgres {
+        let prepared: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM pg_prepared_statements WHERE name LIKE 'kycdesk\\_read\\_%'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(prepared, 3, "each read prepared once on the connection");
+    }
+    let hostile = format!("{id}') ; DELETE FROM processes; --");
+    assert_eq!(
+        together(vec![state, kinds], hostile).await,
+        vec![Vec::<String>::new(), Vec::new()]
+    );
+    assert_eq!(together(vec![state], id.to_uppercase()).await.len(), 1);
+    let left = app
+        .scalar_i64("SELECT COUNT(*) FROM processes WHERE scan_id = $1", &id)
+        .await;
+    assert_eq!(left, 1);
 }
