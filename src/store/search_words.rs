@@ -16,63 +16,63 @@ fn all_words(words: &[String]) -> String {
     words.iter().map(|w| format!(" {w}")).collect()
 }
 
-/// Adds the words of new cases: (scan_id, created_at, words).
+/// Adds the words and word pairs of new cases: (scan_id, created_at, words).
 pub async fn insert(tx: &mut Tx, cases: &[(&str, i64, Vec<String>)]) -> Result<(), sqlx::Error> {
-    let rows: Vec<(&str, i64, &str, String)> = cases
+    let words: Vec<[Bind; 4]> = cases
         .iter()
         .flat_map(|(id, at, words)| {
             let all = all_words(words);
-            words
-                .iter()
-                .map(move |w| (*id, *at, w.as_str(), all.clone()))
+            words.iter().map(move |w| {
+                [
+                    Bind::Text(w.clone()),
+                    Bind::Int(*at),
+                    Bind::Text((*id).into()),
+                    Bind::Text(all.clone()),
+                ]
+            })
         })
         .collect();
+    insert_rows(
+        tx,
+        "process_words (word, created_at, scan_id, all_words)",
+        &words,
+    )
+    .await?;
+    let pairs: Vec<[Bind; 4]> = cases
+        .iter()
+        .flat_map(|(id, at, words)| {
+            pairs(words).into_iter().map(move |(first, second)| {
+                [
+                    Bind::Text(first.into()),
+                    Bind::Text(second.into()),
+                    Bind::Int(*at),
+                    Bind::Text((*id).into()),
+                ]
+            })
+        })
+        .collect();
+    insert_rows(
+        tx,
+        "process_word_pairs (first, second, created_at, scan_id)",
+        &pairs,
+    )
+    .await
+}
+
+/// Inserts rows into `into` (a table and its four columns), [`CHUNK`]
+/// rows a statement, keeping rows already there (a repeated rebuild).
+async fn insert_rows(tx: &mut Tx, into: &str, rows: &[[Bind; 4]]) -> Result<(), sqlx::Error> {
     for chunk in rows.chunks(CHUNK) {
         let mut b = Binds::default();
         let values: Vec<String> = chunk
             .iter()
-            .map(|(id, at, w, all)| {
-                format!(
-                    "({}, {}, {}, {})",
-                    b.push(Bind::Text((*w).into())),
-                    b.push(Bind::Int(*at)),
-                    b.push(Bind::Text((*id).into())),
-                    b.push(Bind::Text(all.clone()))
-                )
+            .map(|row| {
+                let row: Vec<String> = row.iter().map(|v| b.push(v.clone())).collect();
+                format!("({})", row.join(", "))
             })
             .collect();
         let sql = format!(
-            "INSERT INTO process_words (word, created_at, scan_id, all_words) VALUES {} \
-             ON CONFLICT (scan_id, word) DO NOTHING",
-            values.join(", ")
-        );
-        b.apply(sqlx::query(&sql)).execute(&mut **tx).await?;
-    }
-    let pairs: Vec<(&str, i64, &str, &str)> = cases
-        .iter()
-        .flat_map(|(id, at, words)| {
-            pairs(words)
-                .into_iter()
-                .map(move |(first, second)| (*id, *at, first, second))
-        })
-        .collect();
-    for chunk in pairs.chunks(CHUNK) {
-        let mut b = Binds::default();
-        let values: Vec<String> = chunk
-            .iter()
-            .map(|(id, at, first, second)| {
-                format!(
-                    "({}, {}, {}, {})",
-                    b.push(Bind::Text((*first).into())),
-                    b.push(Bind::Text((*second).into())),
-                    b.push(Bind::Int(*at)),
-                    b.push(Bind::Text((*id).into()))
-                )
-            })
-            .collect();
-        let sql = format!(
-            "INSERT INTO process_word_pairs (first, second, created_at, scan_id) VALUES {} \
-             ON CONFLICT DO NOTHING",
+            "INSERT INTO {into} VALUES {} ON CONFLICT DO NOTHING",
             values.join(", ")
         );
         b.apply(sqlx::query(&sql)).execute(&mut **tx).await?;
