@@ -225,14 +225,11 @@ where
     Ok(groups)
 }
 
-/// Only hex digits and dashes in the 8-4-4-4-12 form: nothing that could
-/// end a string literal.
+/// A scanId as kycdesk writes them (lower-case hyphenated UUID): only hex
+/// digits and dashes, nothing that could end a string literal. Other
+/// spellings of a UUID are not the stored key and are read as given.
 fn is_canonical_uuid(key: &str) -> bool {
-    key.len() == 36
-        && key.bytes().enumerate().all(|(i, b)| match i {
-            8 | 13 | 18 | 23 => b == b'-',
-            _ => b.is_ascii_hexdigit(),
-        })
+    uuid::Uuid::parse_str(key).is_ok_and(|u| u.hyphenated().to_string() == key)
 }
 
 /// The name a read is prepared under: from its text, so a changed read

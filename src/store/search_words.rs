@@ -83,12 +83,12 @@ async fn insert_rows(tx: &mut Tx, into: &str, rows: &[[Bind; 4]]) -> Result<(), 
 /// A case of more words than this holds the overflow pair ("", "")
 /// instead of its pairs, which grow with the square of the words (8 words:
 /// 28 pairs). A given name, two surnames and a few particles fit.
-pub const PAIRED_WORDS: usize = 8;
+const PAIRED_WORDS: usize = 8;
 
 /// The pair table's rows of a case's words: every pair of two distinct
 /// words, the smaller (byte-wise, the order both backends keep `word` in)
 /// first; or the single overflow row for more than [`PAIRED_WORDS`].
-pub fn pairs(words: &[String]) -> Vec<(&str, &str)> {
+fn pairs(words: &[String]) -> Vec<(&str, &str)> {
     if words.len() > PAIRED_WORDS {
         return vec![("", "")];
     }
