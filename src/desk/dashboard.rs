@@ -10,8 +10,7 @@ use super::params::set;
 use super::{render, Layout};
 use crate::desk::session::DeskSession;
 use crate::domain::metrics::{
-    backlog_band, bucket_label, day_of, hour_of, percentile_bucket, BACKLOG_BANDS, DAY_MS,
-    TTD_BOUNDS_MIN,
+    bucket_label, day_of, hour_of, percentile_bucket, BACKLOG_BANDS, DAY_MS, TTD_BOUNDS_MIN,
 };
 use crate::domain::{now_ms, Role, State};
 use crate::state::AppState;
@@ -172,8 +171,19 @@ pub async fn figures(state: &AppState, from: i64, to: i64, now: i64) -> Result<F
         .sort_by_key(|g| std::cmp::Reverse(g.decisions()));
     let mut bands = vec![0i64; BACKLOG_BANDS.len()];
     let this_hour = hour_of(now);
-    for (hour, n) in rows::open_hours(db).await? {
-        bands[backlog_band((this_hour - hour).max(0))] += n;
+    // A case created at hour h is `this_hour - h` hours old: it is in band
+    // i (of lower bound lo) when h <= this_hour - lo (`backlog_band`).
+    let cuts: Vec<(usize, i64)> = BACKLOG_BANDS
+        .iter()
+        .enumerate()
+        .skip(1)
+        .rev()
+        .map(|(band, (_, lo))| (band, this_hour - lo))
+        .collect();
+    for (band, n) in rows::open_by_band(db, &cuts).await? {
+        if let Some(slot) = usize::try_from(band).ok().and_then(|b| bands.get_mut(b)) {
+            *slot += n;
+        }
     }
     f.backlog_total = bands.iter().sum();
     f.backlog = BACKLOG_BANDS

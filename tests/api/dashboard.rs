@@ -165,6 +165,13 @@ async fn check_days(app: &TestApp, what: &str, days: i64) {
     );
     assert_eq!(got.reasons, want.reasons, "{what}: reasons");
     assert_eq!(got.per_day, want.per_day, "{what}: per day");
+    // The bands are summed by the database: cases in several bands, or a
+    // wrong cut between two of them would go unseen.
+    assert!(
+        want.backlog.iter().filter(|(_, n)| *n > 0).count() >= 3,
+        "{what}: awaiting cases of several ages: {:?}",
+        want.backlog
+    );
     assert_eq!(got.backlog, want.backlog, "{what}: backlog by age");
     assert_eq!(got.backlog_total, want.backlog_total, "{what}");
     assert_eq!(
