@@ -10,7 +10,8 @@ use super::params::set;
 use super::{render, Layout};
 use crate::desk::session::DeskSession;
 use crate::domain::metrics::{
-    bucket_label, day_of, hour_of, percentile_bucket, BACKLOG_BANDS, DAY_MS, TTD_BOUNDS_MIN,
+    backlog_cuts, bucket_label, day_of, hour_of, percentile_bucket, BACKLOG_BANDS, DAY_MS,
+    TTD_BOUNDS_MIN,
 };
 use crate::domain::{now_ms, Role, State};
 use crate::state::AppState;
@@ -170,17 +171,7 @@ pub async fn figures(state: &AppState, from: i64, to: i64, now: i64) -> Result<F
     f.integrators
         .sort_by_key(|g| std::cmp::Reverse(g.decisions()));
     let mut bands = vec![0i64; BACKLOG_BANDS.len()];
-    let this_hour = hour_of(now);
-    // A case created at hour h is `this_hour - h` hours old: it is in band
-    // i (of lower bound lo) when h <= this_hour - lo (`backlog_band`).
-    let cuts: Vec<(usize, i64)> = BACKLOG_BANDS
-        .iter()
-        .enumerate()
-        .skip(1)
-        .rev()
-        .map(|(band, (_, lo))| (band, this_hour - lo))
-        .collect();
-    for (band, n) in rows::open_by_band(db, &cuts).await? {
+    for (band, n) in rows::open_by_band(db, &backlog_cuts(hour_of(now))).await? {
         if let Some(slot) = usize::try_from(band).ok().and_then(|b| bands.get_mut(b)) {
             *slot += n;
         }

@@ -90,9 +90,36 @@ pub fn backlog_band(age_hours: i64) -> usize {
         .unwrap_or(0)
 }
 
+/// The same bands as creation-hour cuts for a database to sum by:
+/// `(band, hour)`, oldest band first; a case created at or before a cut's
+/// hour, `this_hour` being now, is in that band (age >= the band's lower
+/// bound), and a newer one in band 0, as `backlog_band` says.
+pub fn backlog_cuts(this_hour: i64) -> Vec<(usize, i64)> {
+    BACKLOG_BANDS
+        .iter()
+        .enumerate()
+        .skip(1)
+        .rev()
+        .map(|(band, (_, lo))| (band, this_hour - lo))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backlog_cuts_agree_with_backlog_band() {
+        let now = 500_000;
+        let cuts = backlog_cuts(now);
+        for hour in now - 2_000..=now + 3 {
+            let by_cut = cuts
+                .iter()
+                .find(|(_, h)| hour <= *h)
+                .map_or(0, |(band, _)| *band);
+            assert_eq!(by_cut, backlog_band((now - hour).max(0)), "hour {hour}");
+        }
+    }
 
     #[test]
     fn buckets_hold_their_bound_and_percentiles_use_nearest_rank() {
