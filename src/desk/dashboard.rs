@@ -103,13 +103,12 @@ pub async fn figures(state: &AppState, from: i64, to: i64, now: i64) -> Result<F
     let mut reasons: BTreeMap<String, i64> = BTreeMap::new();
     let mut agents: BTreeMap<String, Group> = BTreeMap::new();
     let mut integrators: BTreeMap<String, Group> = BTreeMap::new();
-    for (d, state, n) in rows::decisions_per_day(db, from, to).await? {
+    for (d, accepted, rejected) in
+        rows::decisions_per_day(db, from, to, State::NotVerified.as_str()).await?
+    {
         let day = per_day.entry(d).or_default();
-        if state == State::NotVerified.as_str() {
-            day.1 += n;
-        } else {
-            day.0 += n;
-        }
+        day.0 += accepted;
+        day.1 += rejected;
     }
     for r in rows::decisions(db, from, to).await? {
         let rejected = r.state == State::NotVerified.as_str();
