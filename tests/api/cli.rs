@@ -676,6 +676,44 @@ async fn bench_reports_every_page_against_the_floor_and_keeps_its_zip_recording(
     assert!(second.contains("/healthz (the floor)"), "{second}");
     assert_eq!(recording(&second), sha, "the same bytes, the same blob");
     assert!(blob.exists(), "{} after a second bench", blob.display());
+    // `--rounds 3`: each round after its own floor, then each page's
+    // median (req/s and ratio) over the three rounds.
+    let third = run(dir.path(), None, &["--only", "token", "--rounds", "3"]);
+    for conns in ["2", "3"] {
+        let (rounds, median) = third
+            .split_once(&format!("median of 3 rounds, {conns} connections"))
+            .unwrap_or_else(|| panic!("no median table at {conns} connections in\n{third}"));
+        let token = |text: &str| -> Vec<(f64, f64)> {
+            text.lines()
+                .filter(|l| l.starts_with("POST /auth/token"))
+                .filter(|l| l.split_whitespace().nth(2) == Some(conns))
+                .map(|l| {
+                    // POST /auth/token CONNS REQ/S p50 p95 p99 MB RATIO %
+                    let w: Vec<&str> = l.split_whitespace().collect();
+                    let num = |s: &str| s.parse::<f64>().unwrap_or_else(|e| panic!("{l}: {e}"));
+                    (num(w[3]), num(w[w.len() - 2]))
+                })
+                .collect()
+        };
+        // Lines at the other concurrency are filtered out by `token`.
+        let mut each = token(rounds);
+        assert!(
+            (1..=3).all(|r| rounds.contains(&format!("round {r} of 3, {conns} connections"))),
+            "{third}"
+        );
+        assert_eq!(
+            each.len(),
+            3,
+            "a token line per round at {conns} in\n{third}"
+        );
+        let mid = token(median);
+        assert_eq!(mid.len(), 1, "one median line at {conns} in\n{third}");
+        each.sort_by(|a, b| a.0.total_cmp(&b.0));
+        assert_eq!(mid[0].0, each[1].0, "median req/s at {conns} in\n{third}");
+        let mut ratios: Vec<f64> = each.iter().map(|e| e.1).collect();
+        ratios.sort_by(f64::total_cmp);
+        assert_eq!(mid[0].1, ratios[1], "median ratio at {conns} in\n{third}");
+    }
 
     let Some(pg) = crate::helpers::fresh_postgres().await else {
         return;

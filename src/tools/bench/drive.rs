@@ -106,12 +106,12 @@ pub fn header() {
     );
 }
 
-/// One report line; `floor` is `/healthz` at the same concurrency;
-/// `peak_kb` the server's peak RSS so far (which page raised it).
-pub fn line(label: &str, conns: usize, f: &Figures, peak_kb: u64, floor: Option<&Figures>) {
-    let ratio = floor
-        .filter(|fl| fl.per_sec > 0.0)
-        .map(|fl| format!("{:>8.1} %", 100.0 * f.per_sec / fl.per_sec))
+/// One report line; `ratio` is the page's req/s ÷ `/healthz`'s at the
+/// same concurrency (None on the floor's own line); `peak_kb` the server's
+/// peak RSS so far (which page raised it).
+pub fn line(label: &str, conns: usize, f: &Figures, peak_kb: u64, ratio: Option<f64>) {
+    let ratio = ratio
+        .map(|r| format!("{:>8.1} %", 100.0 * r))
         .unwrap_or_else(|| format!("{:>10}", "(floor)"));
     println!(
         "{label:<34} {conns:>5} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>8.1} {ratio}",
@@ -121,6 +121,37 @@ pub fn line(label: &str, conns: usize, f: &Figures, peak_kb: u64, floor: Option<
         f.p99_ms,
         peak_kb as f64 / 1024.0
     );
+}
+
+/// A page's figures in one round, with its ratio to that round's floor
+/// (None on the floor's own line).
+pub type Round = (Figures, Option<f64>);
+
+/// The middle value (the mean of the two middle ones for an even count).
+pub fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_unstable_by(f64::total_cmp);
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// A page's line over several rounds, each figure the median of its
+/// rounds. `runs` holds each round's figures and ratio to that round's
+/// floor, so the ratio is the median of per-round ratios: a round caught
+/// in a slow spell slows page and floor alike.
+pub fn median_line(label: &str, conns: usize, runs: &[Round], peak_kb: u64) {
+    let of = |pick: fn(&Figures) -> f64| median(runs.iter().map(|(f, _)| pick(f)).collect());
+    let f = Figures {
+        per_sec: of(|f| f.per_sec),
+        p50_ms: of(|f| f.p50_ms),
+        p95_ms: of(|f| f.p95_ms),
+        p99_ms: of(|f| f.p99_ms),
+        ok: runs.iter().map(|(f, _)| f.ok).sum(),
+    };
+    let ratios: Option<Vec<f64>> = runs.iter().map(|(_, r)| *r).collect();
+    line(label, conns, &f, peak_kb, ratios.map(median));
 }
 
 /// A process's resident memory now (`VmRSS:`) or at its peak (`VmHWM:`),

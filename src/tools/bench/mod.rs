@@ -50,6 +50,12 @@ pub struct BenchArgs {
     /// touches.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
+    /// Measure every page this many times, each round after its own
+    /// `/healthz` floor; with more than one, a last table gives each page's
+    /// median over the rounds (the machine is shared: its speed drifts from
+    /// minute to minute, and one round can catch a slow spell).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub rounds: u32,
 }
 
 impl BenchArgs {
@@ -62,6 +68,9 @@ impl BenchArgs {
                 .any(|w| label.contains(&w.trim().to_lowercase()))
     }
 }
+
+/// The floor's label in the report.
+const FLOOR: &str = "/healthz (the floor)";
 
 const SURNAMES: [&str; 20] = [
     "Garcia",
@@ -366,28 +375,47 @@ pub async fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     let peak_before = server.memory().1;
     for &conns in &a.connections {
-        println!();
-        drive::header();
-        let healthz = format!("{base}/healthz");
-        let floor = drive::drive(&plain, conns, a.seconds.max(a.api_seconds), move |c, _| {
-            Some(c.get(&healthz))
-        })
-        .await?;
-        drive::line(
-            "/healthz (the floor)",
-            conns,
-            &floor,
-            server.memory().1,
-            None,
-        );
-        for page in api_pages.iter().filter(|p| a.measures(&p.label)) {
-            let f = page.run(&plain, conns, a.api_seconds).await?;
-            drive::line(&page.label, conns, &f, server.memory().1, Some(&floor));
+        // Each page's label and its rounds, in the order first measured.
+        let mut measured: Vec<(String, Vec<drive::Round>)> = Vec::new();
+        for round in 1..=a.rounds {
+            println!();
+            if a.rounds > 1 {
+                println!("round {round} of {}, {conns} connections", a.rounds);
+            }
+            drive::header();
+            let healthz = format!("{base}/healthz");
+            let floor = drive::drive(&plain, conns, a.seconds.max(a.api_seconds), move |c, _| {
+                Some(c.get(&healthz))
+            })
+            .await?;
+            let mut report = |label: &str, f: drive::Figures| {
+                let ratio =
+                    (label != FLOOR && floor.per_sec > 0.0).then(|| f.per_sec / floor.per_sec);
+                drive::line(label, conns, &f, server.memory().1, ratio);
+                match measured.iter_mut().find(|(l, _)| l == label) {
+                    Some((_, runs)) => runs.push((f, ratio)),
+                    None => measured.push((label.to_string(), vec![(f, ratio)])),
+                }
+            };
+            report(FLOOR, floor);
+            for page in api_pages.iter().filter(|p| a.measures(&p.label)) {
+                report(&page.label, page.run(&plain, conns, a.api_seconds).await?);
+            }
+            if let Some(pages) = &desk {
+                for (client, page) in pages.iter().filter(|(_, p)| a.measures(&p.label)) {
+                    report(&page.label, page.run(client, conns, a.seconds).await?);
+                }
+            }
         }
-        if let Some(pages) = &desk {
-            for (client, page) in pages.iter().filter(|(_, p)| a.measures(&p.label)) {
-                let f = page.run(client, conns, a.seconds).await?;
-                drive::line(&page.label, conns, &f, server.memory().1, Some(&floor));
+        if a.rounds > 1 {
+            println!();
+            println!(
+                "median of {} rounds, {conns} connections (each column on its own; the ratio is the median of each round's page ÷ that round's floor)",
+                a.rounds
+            );
+            drive::header();
+            for (label, runs) in &measured {
+                drive::median_line(label, conns, runs, server.memory().1);
             }
         }
     }
