@@ -46,16 +46,34 @@ pub fn entry_hash(
 
 /// Appends inside the caller's transaction, so the entry lands exactly when
 /// the change it records does.
-async fn record(db: &Db, tx: &mut Tx, e: Event<'_>) -> Result<(), sqlx::Error> {
-    let entry = next_entry(db, tx, e).await?;
+async fn record(
+    db: &Db,
+    tx: &mut Tx,
+    e: Event<'_>,
+    head: Option<rows::Head>,
+) -> Result<(), sqlx::Error> {
+    let entry = next_entry(db, tx, e, head).await?;
     rows::insert(tx, &entry).await
 }
 
-/// The entry that follows the chain's last one. Takes the audit lock
-/// (PostgreSQL), so the entry must be inserted in this same transaction.
-async fn next_entry(db: &Db, tx: &mut Tx, e: Event<'_>) -> Result<Entry, sqlx::Error> {
-    db.lock_audit(tx).await?;
-    let (prev_seq, prev_hash) = rows::last(tx).await?.unwrap_or((0, GENESIS.to_string()));
+/// The entry that follows the chain's last one: `head` when this
+/// transaction already read it (SQLite), otherwise read here after taking
+/// the audit lock (PostgreSQL), so the entry must be inserted in this same
+/// transaction.
+async fn next_entry(
+    db: &Db,
+    tx: &mut Tx,
+    e: Event<'_>,
+    head: Option<rows::Head>,
+) -> Result<Entry, sqlx::Error> {
+    let head = match head {
+        Some(h) if db.backend == Backend::Sqlite => h,
+        _ => {
+            db.lock_audit(tx).await?;
+            rows::last(tx).await?
+        }
+    };
+    let (prev_seq, prev_hash) = head.unwrap_or((0, GENESIS.to_string()));
     let seq = prev_seq + 1;
     let at = crate::domain::now_ms();
     let detail = e.detail.to_string();
@@ -193,6 +211,9 @@ pub struct Work<'a> {
     db: &'a Db,
     pub tx: Tx,
     recorded: usize,
+    /// The chain's head as a statement of this transaction read it, for
+    /// the next entry only (see `head_read`).
+    head: Option<rows::Head>,
 }
 
 impl<'a> Work<'a> {
@@ -201,13 +222,24 @@ impl<'a> Work<'a> {
             db,
             tx: db.begin().await?,
             recorded: 0,
+            head: None,
         })
+    }
+
+    /// The chain's head, read by a statement of this transaction that
+    /// changed something else (on SQLite, whose single writer already
+    /// holds the chain still), so the next entry is built on it without a
+    /// read of its own. A head gone stale cannot fork the chain: an
+    /// entry's seq is the table's primary key, so an entry built on an old
+    /// head collides with the one after it and the transaction fails.
+    pub fn head_read(&mut self, head: rows::Head) {
+        self.head = Some(head);
     }
 
     /// Appends an entry without committing (a change that records more
     /// than one event).
     pub async fn record(&mut self, e: Event<'_>) -> Result<(), sqlx::Error> {
-        record(self.db, &mut self.tx, e).await?;
+        record(self.db, &mut self.tx, e, self.head.take()).await?;
         self.recorded += 1;
         Ok(())
     }
@@ -222,13 +254,13 @@ impl<'a> Work<'a> {
     ) -> Result<(), sqlx::Error> {
         match self.db.backend {
             Backend::Sqlite => {
-                let entry = next_entry(self.db, &mut self.tx, e).await?;
+                let entry = next_entry(self.db, &mut self.tx, e, self.head.take()).await?;
                 batch.push(rows::insert_stmt(&entry));
                 batch.execute(&mut self.tx, self.db.backend).await?;
             }
             Backend::Postgres => {
                 batch.execute(&mut self.tx, self.db.backend).await?;
-                record(self.db, &mut self.tx, e).await?;
+                record(self.db, &mut self.tx, e, self.head.take()).await?;
             }
         }
         self.recorded += 1;
@@ -249,7 +281,7 @@ impl<'a> Work<'a> {
 
     /// Appends the change's entry, then commits both.
     pub async fn commit(mut self, e: Event<'_>) -> Result<(), sqlx::Error> {
-        record(self.db, &mut self.tx, e).await?;
+        record(self.db, &mut self.tx, e, self.head.take()).await?;
         self.tx.commit().await
     }
 }

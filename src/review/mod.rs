@@ -687,8 +687,9 @@ pub(crate) async fn decide_closing(
         }
         _ => who.name.as_str(),
     };
-    let changed = rows::transition(
+    let moved = rows::transition(
         &mut work.tx,
+        db.backend,
         &Transition {
             scan_id,
             version,
@@ -710,7 +711,7 @@ pub(crate) async fn decide_closing(
         },
     )
     .await?;
-    if changed == 0 {
+    if !moved.changed {
         work.tx.rollback().await?;
         let now_p = load(db, scan_id).await?;
         return Err(CaseError::Conflict(match now_p.state() {
@@ -721,6 +722,9 @@ pub(crate) async fn decide_closing(
             ),
             _ => "the case changed since you opened it; reload and decide again".into(),
         }));
+    }
+    if let Some(head) = moved.audit_head {
+        work.head_read(head);
     }
     // Everything else the decision writes goes to the database in one
     // round trip on SQLite, where the single writer is held meanwhile

@@ -56,10 +56,32 @@ impl std::fmt::Debug for Appends {
     }
 }
 
-pub async fn last(tx: &mut Tx) -> Result<Option<(i64, String)>, sqlx::Error> {
+/// The chain's last entry, (seq, hash); None while the chain is empty.
+pub type Head = Option<(i64, String)>;
+
+pub async fn last(tx: &mut Tx) -> Result<Head, sqlx::Error> {
     sqlx::query_as::<_, (i64, String)>("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")
         .fetch_optional(&mut **tx)
         .await
+}
+
+/// The head as two columns another statement can return (e.g. a
+/// `RETURNING` clause), read back by [`head_of`].
+pub(super) const HEAD_COLUMNS: &str =
+    "(SELECT seq FROM audit_log ORDER BY seq DESC LIMIT 1) AS head_seq, \
+     (SELECT hash FROM audit_log ORDER BY seq DESC LIMIT 1) AS head_hash";
+
+pub(super) fn head_of(row: &sqlx::any::AnyRow) -> Result<Head, sqlx::Error> {
+    use sqlx::Row;
+    let seq: Option<i64> = row.try_get("head_seq")?;
+    let hash: Option<String> = row.try_get("head_hash")?;
+    match (seq, hash) {
+        (Some(seq), Some(hash)) => Ok(Some((seq, hash))),
+        (None, None) => Ok(None),
+        _ => Err(sqlx::Error::Decode(
+            "the audit chain's head was read half (a seq without its hash)".into(),
+        )),
+    }
 }
 
 pub async fn insert(tx: &mut Tx, e: &Entry) -> Result<(), sqlx::Error> {

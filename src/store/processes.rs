@@ -1213,30 +1213,75 @@ pub struct Transition<'a> {
     pub now: i64,
 }
 
-pub async fn transition(tx: &mut Tx, t: &Transition<'_>) -> Result<u64, sqlx::Error> {
-    let final_ = t.to.is_final();
-    Ok(sqlx::query(
-        "UPDATE processes SET state = $1, version = version + 1, agent = $2, \
-         verification_result = COALESCE($3, verification_result), \
-         rejection_reason = COALESCE($4, rejection_reason), comment = COALESCE($5, comment), \
-         verification_time = CASE WHEN $6 = 1 THEN $7 ELSE verification_time END, \
-         claimed_by = CASE WHEN $6 = 1 THEN NULL ELSE claimed_by END, \
-         claimed_at = CASE WHEN $6 = 1 THEN NULL ELSE claimed_at END, updated_at = $7 \
-         WHERE scan_id = $8 AND version = $9 AND state = $10",
-    )
-    .bind(t.to.as_str())
-    .bind(t.agent)
-    .bind(t.verification_result)
-    .bind(t.rejection_reason)
-    .bind(t.comment)
-    .bind(final_ as i64)
-    .bind(t.now)
-    .bind(t.scan_id)
-    .bind(t.version)
-    .bind(t.from.as_str())
-    .execute(&mut **tx)
-    .await?
-    .rows_affected())
+/// What a guarded transition did.
+#[derive(Debug)]
+pub struct Transitioned {
+    /// The UPDATE matched the version and state the decision was made on.
+    pub changed: bool,
+    /// On SQLite, the audit chain's last entry as the same statement read
+    /// it (`Some(None)`: the chain is empty), so the decision's own entry
+    /// needs no read of its own: one hop less while the single writer is
+    /// held (see `audit::Work::head_read`). `None` on PostgreSQL, where the
+    /// head is read under the audit lock, which is taken last.
+    pub audit_head: Option<super::audit::Head>,
+}
+
+const TRANSITION: &str = "UPDATE processes SET state = $1, version = version + 1, agent = $2, \
+     verification_result = COALESCE($3, verification_result), \
+     rejection_reason = COALESCE($4, rejection_reason), comment = COALESCE($5, comment), \
+     verification_time = CASE WHEN $6 = 1 THEN $7 ELSE verification_time END, \
+     claimed_by = CASE WHEN $6 = 1 THEN NULL ELSE claimed_by END, \
+     claimed_at = CASE WHEN $6 = 1 THEN NULL ELSE claimed_at END, updated_at = $7 \
+     WHERE scan_id = $8 AND version = $9 AND state = $10";
+
+pub async fn transition(
+    tx: &mut Tx,
+    backend: super::Backend,
+    t: &Transition<'_>,
+) -> Result<Transitioned, sqlx::Error> {
+    fn bind<'q>(
+        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+        t: &Transition<'_>,
+    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+        q.bind(t.to.as_str())
+            .bind(t.agent.to_string())
+            .bind(t.verification_result.map(str::to_string))
+            .bind(t.rejection_reason.map(str::to_string))
+            .bind(t.comment.map(str::to_string))
+            .bind(i64::from(t.to.is_final()))
+            .bind(t.now)
+            .bind(t.scan_id.to_string())
+            .bind(t.version)
+            .bind(t.from.as_str())
+    }
+    match backend {
+        super::Backend::Postgres => {
+            let n = bind(sqlx::query(TRANSITION), t)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+            Ok(Transitioned {
+                changed: n == 1,
+                audit_head: None,
+            })
+        }
+        super::Backend::Sqlite => {
+            // A row only when the UPDATE matched; the head's two columns
+            // are both NULL when the chain is empty.
+            let sql = format!("{TRANSITION} RETURNING {}", super::audit::HEAD_COLUMNS);
+            let row = bind(sqlx::query(&sql), t).fetch_optional(&mut **tx).await?;
+            match row {
+                None => Ok(Transitioned {
+                    changed: false,
+                    audit_head: None,
+                }),
+                Some(row) => Ok(Transitioned {
+                    changed: true,
+                    audit_head: Some(super::audit::head_of(&row)?),
+                }),
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
