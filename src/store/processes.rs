@@ -1234,29 +1234,34 @@ const TRANSITION: &str = "UPDATE processes SET state = $1, version = version + 1
      claimed_at = CASE WHEN $6 = 1 THEN NULL ELSE claimed_at END, updated_at = $7 \
      WHERE scan_id = $8 AND version = $9 AND state = $10";
 
+/// `TRANSITION` returning the audit chain's head (SQLite), built once.
+static TRANSITION_RETURNING_HEAD: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{TRANSITION} RETURNING {}", super::audit::HEAD_COLUMNS));
+
 pub async fn transition(
     tx: &mut Tx,
     backend: super::Backend,
     t: &Transition<'_>,
 ) -> Result<Transitioned, sqlx::Error> {
     fn bind<'q>(
-        q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
-        t: &Transition<'_>,
+        sql: &'q str,
+        t: &Transition<'q>,
     ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-        q.bind(t.to.as_str())
-            .bind(t.agent.to_string())
-            .bind(t.verification_result.map(str::to_string))
-            .bind(t.rejection_reason.map(str::to_string))
-            .bind(t.comment.map(str::to_string))
+        sqlx::query(sql)
+            .bind(t.to.as_str())
+            .bind(t.agent)
+            .bind(t.verification_result)
+            .bind(t.rejection_reason)
+            .bind(t.comment)
             .bind(i64::from(t.to.is_final()))
             .bind(t.now)
-            .bind(t.scan_id.to_string())
+            .bind(t.scan_id)
             .bind(t.version)
             .bind(t.from.as_str())
     }
     match backend {
         super::Backend::Postgres => {
-            let n = bind(sqlx::query(TRANSITION), t)
+            let n = bind(TRANSITION, t)
                 .execute(&mut **tx)
                 .await?
                 .rows_affected();
@@ -1268,8 +1273,9 @@ pub async fn transition(
         super::Backend::Sqlite => {
             // A row only when the UPDATE matched; the head's two columns
             // are both NULL when the chain is empty.
-            let sql = format!("{TRANSITION} RETURNING {}", super::audit::HEAD_COLUMNS);
-            let row = bind(sqlx::query(&sql), t).fetch_optional(&mut **tx).await?;
+            let row = bind(&TRANSITION_RETURNING_HEAD, t)
+                .fetch_optional(&mut **tx)
+                .await?;
             match row {
                 None => Ok(Transitioned {
                     changed: false,
