@@ -170,7 +170,8 @@ pub async fn queue(
         });
     }
 
-    let chrome = rows::queue_chrome(db.read(), &session.email, now - idle).await?;
+    let supervisor = session.role >= Role::Supervisor;
+    let chrome = rows::queue_chrome(db.read(), &session.email, now - idle, supervisor).await?;
     let mine_active = !searching
         && matches!(&filter.assignee, Some(crate::domain::queue::Assignee::User(u)) if *u == session.email);
     let mine = Tab {
@@ -217,22 +218,9 @@ pub async fn queue(
         rows,
         next_query,
         searching,
-        bulk: session.role >= Role::Supervisor,
-        assignees: if session.role >= Role::Supervisor {
-            active_users(&state).await?
-        } else {
-            Vec::new()
-        },
+        bulk: supervisor,
+        assignees: chrome.assignees,
     })
-}
-
-async fn active_users(state: &AppState) -> Result<Vec<String>, DeskError> {
-    Ok(crate::store::users::list_users(state.db.read())
-        .await?
-        .into_iter()
-        .filter(|u| u.active == 1)
-        .map(|u| u.email)
-        .collect())
 }
 
 #[derive(Template)]

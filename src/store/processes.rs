@@ -1000,17 +1000,23 @@ pub struct QueueChrome {
     pub countries: Vec<String>,
     /// Integrators by name.
     pub integrators: Vec<IntegratorChoice>,
+    /// Active desk users by e-mail, when asked for (the supervisor's
+    /// assign drop-down).
+    pub assignees: Vec<String>,
 }
 
-/// The queue page's chrome in one statement. Four small reads, each its
+/// The queue page's chrome in one statement. Five small reads, each its
 /// own round trip, cost the queue page more than its rows did: on
 /// PostgreSQL a third of serve's CPU went to send() at 1M cases. The
 /// union tags each row with what it is; a tag nobody wrote is a
-/// corrupt answer, not something to skip.
+/// corrupt answer, not something to skip. `with_assignees` adds the
+/// active desk users (a bound flag, so both forms share one prepared
+/// statement).
 pub async fn queue_chrome(
     pool: &AnyPool,
     user: &str,
     claim_cutoff: i64,
+    with_assignees: bool,
 ) -> Result<QueueChrome, sqlx::Error> {
     let rows = sqlx::query_as::<_, (String, String, String, i64, i64)>(
         "SELECT kind, k, label, n, at FROM ( \
@@ -1020,10 +1026,13 @@ pub async fn queue_chrome(
              WHERE claimed_by = $1 AND claimed_at >= $2 \
            UNION ALL SELECT 'country', country_id, '', CAST(0 AS BIGINT), CAST(0 AS BIGINT) FROM process_countries \
            UNION ALL SELECT 'integrator', id, name, enabled, created_at FROM integrators \
+           UNION ALL SELECT 'user', email, '', CAST(0 AS BIGINT), CAST(0 AS BIGINT) FROM users \
+             WHERE active = 1 AND $3 = 1 \
          ) c ORDER BY kind, label, k",
     )
     .bind(user)
     .bind(claim_cutoff)
+    .bind(i64::from(with_assignees))
     .fetch_all(pool)
     .await?;
     let mut chrome = QueueChrome::default();
@@ -1040,6 +1049,7 @@ pub async fn queue_chrome(
                 enabled: n,
                 created_at: at,
             }),
+            "user" => chrome.assignees.push(k),
             other => {
                 return Err(sqlx::Error::Decode(
                     format!("queue chrome: unknown row kind {other:?}").into(),

@@ -56,6 +56,20 @@ async fn bulk_assign_release_and_note_are_audited_per_case(b: Backend) {
         .await
         .unwrap_or_default();
     assert!(!agent_page.contains("id=\"bulk-form\""));
+    // The assign drop-down offers the active desk users, by e-mail, and
+    // no longer offers one who was deactivated.
+    assert_eq!(
+        assignees(&page),
+        vec![ADMIN.0, AGENT.0, SUPERVISOR.0],
+        "{page}"
+    );
+    sqlx::query("UPDATE users SET active = 0 WHERE email = $1")
+        .bind(ADMIN.0)
+        .execute(app.state.db.write())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let page = sup.html("/desk/queue").await;
+    assert_eq!(assignees(&page), vec![AGENT.0, SUPERVISOR.0], "{page}");
     assert_eq!(
         bulk(&agent, &selection, &[("action", "release")])
             .await
@@ -226,4 +240,17 @@ async fn concurrent_bulk_assignments_leave_the_audit_matching_the_holder(b: Back
             .and_then(|v| v["to"].as_str().map(str::to_string));
         assert_eq!(to, now, "{id}: the last assignment recorded is the holder");
     }
+}
+
+/// The e-mails the bulk form's assignee drop-down offers, in order.
+fn assignees(page: &str) -> Vec<String> {
+    let select = crate::helpers::between(page, "id=\"bulk-assignee\">", "</select>")
+        .unwrap_or_else(|| panic!("no assignee drop-down in {page}"));
+    select
+        .split("<option value=\"")
+        .skip(1)
+        .filter_map(|o| o.split('"').next())
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .collect()
 }
