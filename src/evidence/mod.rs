@@ -6,7 +6,7 @@ pub mod thumbs;
 pub mod upload;
 
 use crate::store::processes::EvidenceRow;
-use crate::store::{Db, Tx};
+use crate::store::{Backend, Db, Tx};
 
 use sha2::{Digest, Sha256};
 use std::io::Write;
@@ -183,9 +183,7 @@ async fn forget_locked(
     let Some(path) = blobs.path_of(sha256) else {
         return Ok(());
     };
-    let mut tx = db.begin().await?;
-    db.lock_blob(&mut tx, sha256).await?;
-    if !crate::store::processes::blob_in_use(&mut tx, sha256).await? {
+    let unlink = || {
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -194,8 +192,31 @@ async fn forget_locked(
         if let Some(t) = thumbs {
             t.remove(sha256);
         }
+        Ok(())
+    };
+    match db.backend {
+        // The single writer connection, held from the check to the
+        // unlink: `place` runs inside a writer transaction, so none can
+        // come between them. One round trip to the writer instead of
+        // three (a deferred BEGIN and its COMMIT added nothing: a read
+        // takes no write lock). Every final decision on a case with a
+        // report pays this.
+        Backend::Sqlite => {
+            let mut conn = db.write().acquire().await?;
+            if !crate::store::processes::blob_in_use(&mut conn, sha256).await? {
+                unlink()?;
+            }
+            Ok(())
+        }
+        Backend::Postgres => {
+            let mut tx = db.begin().await?;
+            db.lock_blob(&mut tx, sha256).await?;
+            if !crate::store::processes::blob_in_use(&mut tx, sha256).await? {
+                unlink()?;
+            }
+            tx.commit().await
+        }
     }
-    tx.commit().await
 }
 
 /// Audits an evidence download. A player seeking through a recording sends

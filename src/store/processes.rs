@@ -1479,13 +1479,18 @@ pub async fn delete(tx: &mut Tx, scan_id: &str) -> Result<u64, sqlx::Error> {
 }
 
 /// Whether any evidence still points at a blob (demo cases share some).
-pub async fn blob_in_use(tx: &mut Tx, sha256: &str) -> Result<bool, sqlx::Error> {
+/// Asked inside a transaction (PostgreSQL) or on SQLite's held writer
+/// connection (see `evidence::forget`).
+pub async fn blob_in_use(
+    conn: &mut sqlx::AnyConnection,
+    sha256: &str,
+) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query_scalar::<_, i64>(
         "SELECT (SELECT COUNT(*) FROM evidence WHERE sha256 = $1) \
                   + (SELECT COUNT(*) FROM replaced_evidence WHERE sha256 = $1)",
     )
     .bind(sha256)
-    .fetch_one(&mut **tx)
+    .fetch_one(conn)
     .await?
         > 0)
 }
