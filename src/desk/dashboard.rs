@@ -110,7 +110,7 @@ pub async fn figures(state: &AppState, from: i64, to: i64, now: i64) -> Result<F
         day.0 += accepted;
         day.1 += rejected;
     }
-    for r in rows::decisions(db, from, to).await? {
+    for r in rows::decisions(db, state.db.backend, from, to).await? {
         let rejected = r.state == State::NotVerified.as_str();
         let group_keys = [
             (&mut agents, agent_of(&r.agent)),
@@ -142,7 +142,7 @@ pub async fn figures(state: &AppState, from: i64, to: i64, now: i64) -> Result<F
         f.breaches += r.breaches;
     }
     let mut all = Vec::new();
-    for t in rows::ttd(db, from, to).await? {
+    for t in rows::ttd(db, state.db.backend, from, to).await? {
         add_hist(&mut all, t.bucket, t.n);
         for (groups, key) in [
             (&mut agents, agent_of(&t.agent)),
