@@ -226,6 +226,17 @@ impl<'a> Work<'a> {
         })
     }
 
+    /// A unit of work on a transaction begun elsewhere (with its first
+    /// statement, see `store::processes::begin_transition`).
+    pub fn on(db: &'a Db, tx: Tx) -> Work<'a> {
+        Work {
+            db,
+            tx,
+            recorded: 0,
+            head: None,
+        }
+    }
+
     /// The chain's head, read by a statement of this transaction that
     /// changed something else (on SQLite, whose single writer already
     /// holds the chain still), so the next entry is built on it without a
@@ -267,6 +278,22 @@ impl<'a> Work<'a> {
         Ok(())
     }
 
+    /// Writes `batch`, appends the entry for it and commits: on SQLite
+    /// one round trip for all three (see `store::writer::Tx::commit_with`).
+    pub async fn commit_batch(mut self, mut batch: Batch, e: Event<'_>) -> Result<(), sqlx::Error> {
+        match self.db.backend {
+            Backend::Sqlite => {
+                let entry = next_entry(self.db, &mut self.tx, e, self.head.take()).await?;
+                batch.push(rows::insert_stmt(&entry));
+                self.tx.commit_with(batch).await
+            }
+            Backend::Postgres => {
+                self.record_batch(batch, e).await?;
+                self.commit_recorded().await
+            }
+        }
+    }
+
     /// Commits a change whose entries were appended with `record` (a change
     /// that must do more after its entry, such as placing blobs, before it
     /// commits). Refuses a unit of work that recorded nothing.
@@ -279,10 +306,10 @@ impl<'a> Work<'a> {
         self.tx.commit().await
     }
 
-    /// Appends the change's entry, then commits both.
-    pub async fn commit(mut self, e: Event<'_>) -> Result<(), sqlx::Error> {
-        record(self.db, &mut self.tx, e, self.head.take()).await?;
-        self.tx.commit().await
+    /// Appends the change's entry, then commits both (on SQLite in one
+    /// round trip).
+    pub async fn commit(self, e: Event<'_>) -> Result<(), sqlx::Error> {
+        self.commit_batch(Batch::default(), e).await
     }
 }
 

@@ -202,7 +202,7 @@ async fn forget_locked(
         // takes no write lock). Every final decision on a case with a
         // report pays this.
         Backend::Sqlite => {
-            let mut conn = db.write().acquire().await?;
+            let mut conn = db.write().hold().await?;
             if !crate::store::processes::blob_in_use(&mut conn, sha256).await? {
                 unlink()?;
             }

@@ -11,7 +11,7 @@ use crate::evidence::{BlobStore, StagedBlob};
 use crate::store::processes::{
     self as rows, DecisionRow, FieldEditRow, ForDecision, NoteRow, ProcessRow, Transition,
 };
-use crate::store::{Batch, Db};
+use crate::store::{Backend, Batch, Db};
 use std::collections::BTreeMap;
 
 pub mod bulk;
@@ -23,6 +23,48 @@ pub mod retake;
 /// comes last (after the audit lock) so every transaction takes its locks in
 /// the same order. If placing or committing fails, the placed bytes are
 /// forgotten again: nothing refers to them.
+/// Writes `batch` with its audit entry and commits, placing the staged
+/// blobs first; if anything fails they are forgotten again. On SQLite,
+/// where placing takes no lock (the held writer is the lock), the blobs
+/// are placed before the batch, so that the batch, its entry and COMMIT
+/// go to the writer in one round trip. PostgreSQL places them after the
+/// audit entry: blob locks are the last in every writer's lock order.
+async fn commit_batch_with_blobs(
+    db: &Db,
+    blobs: &BlobStore,
+    mut work: audit::Work<'_>,
+    batch: Batch,
+    e: Event<'_>,
+    staged: Vec<StagedBlob>,
+) -> Result<(), CaseError> {
+    let shas: Vec<String> = staged.iter().map(|b| b.sha256.clone()).collect();
+    let result = async {
+        match db.backend {
+            Backend::Sqlite => {
+                for b in staged {
+                    blobs.place(db, &mut work.tx, b).await?;
+                }
+                work.commit_batch(batch, e).await
+            }
+            Backend::Postgres => {
+                work.record_batch(batch, e).await?;
+                for b in staged {
+                    blobs.place(db, &mut work.tx, b).await?;
+                }
+                work.commit_recorded().await
+            }
+        }
+    }
+    .await;
+    if let Err(e) = result {
+        for sha in &shas {
+            crate::evidence::forget(db, blobs, None, sha).await;
+        }
+        return Err(e.into());
+    }
+    Ok(())
+}
+
 async fn commit_with_blobs(
     db: &Db,
     blobs: &BlobStore,
@@ -644,41 +686,6 @@ pub(crate) async fn decide_closing(
     } else {
         None
     };
-    let mut work = audit::Work::begin(db).await?;
-    if let Some(c) = closing {
-        // Exactly one second reviewer closes a proposal, never its author
-        // (the statement and the table's CHECK both refuse that).
-        if crate::store::proposals::close(
-            &mut work.tx,
-            &c.proposal_id,
-            c.verdict.as_str(),
-            &who.name,
-            c.reason.as_deref(),
-            now,
-        )
-        .await?
-            == 0
-        {
-            work.tx.rollback().await?;
-            return Err(CaseError::Conflict(
-                "this proposal was already confirmed or overturned by another reviewer; reload the case"
-                    .into(),
-            ));
-        }
-    }
-    if let Some(e) = &prepared {
-        write_edit(
-            &mut work.tx,
-            scan_id,
-            version,
-            e,
-            who,
-            edit_reason.unwrap_or("personalData sent with the decision"),
-            now,
-        )
-        .await?;
-        version += 1;
-    }
     // A confirmed proposal is its proposer's decision (the checker is
     // recorded with the proposal); an overturn is the checker's.
     let agent = match closing {
@@ -687,30 +694,69 @@ pub(crate) async fn decide_closing(
         }
         _ => who.name.as_str(),
     };
-    let moved = rows::transition(
-        &mut work.tx,
-        db.backend,
-        &Transition {
-            scan_id,
-            version,
-            from,
-            to,
-            agent,
-            verification_result: match input.decision {
-                Decision::Accept => Some("OK"),
-                Decision::Reject => Some("KO"),
-                Decision::Pending => None,
-            },
-            rejection_reason: if input.decision == Decision::Reject {
-                reason
-            } else {
-                None
-            },
-            comment,
-            now,
+    let transition = |version: i64| Transition {
+        scan_id,
+        version,
+        from,
+        to,
+        agent,
+        verification_result: match input.decision {
+            Decision::Accept => Some("OK"),
+            Decision::Reject => Some("KO"),
+            Decision::Pending => None,
         },
-    )
-    .await?;
+        rejection_reason: if input.decision == Decision::Reject {
+            reason
+        } else {
+            None
+        },
+        comment,
+        now,
+    };
+    let (mut work, moved) = if closing.is_none() && prepared.is_none() {
+        // The common decision: the transition is the transaction's first
+        // statement, and begins it (one round trip to SQLite's writer).
+        let (tx, moved) = rows::begin_transition(db, &transition(version)).await?;
+        (audit::Work::on(db, tx), moved)
+    } else {
+        let mut work = audit::Work::begin(db).await?;
+        if let Some(c) = closing {
+            // Exactly one second reviewer closes a proposal, never its
+            // author (the statement and the table's CHECK both refuse that).
+            if crate::store::proposals::close(
+                &mut work.tx,
+                &c.proposal_id,
+                c.verdict.as_str(),
+                &who.name,
+                c.reason.as_deref(),
+                now,
+            )
+            .await?
+                == 0
+            {
+                work.tx.rollback().await?;
+                return Err(CaseError::Conflict(
+                    "this proposal was already confirmed or overturned by another reviewer; reload the case"
+                        .into(),
+                ));
+            }
+        }
+        if let Some(e) = &prepared {
+            write_edit(
+                &mut work.tx,
+                scan_id,
+                version,
+                e,
+                who,
+                edit_reason.unwrap_or("personalData sent with the decision"),
+                now,
+            )
+            .await?;
+            version += 1;
+        }
+        let moved = rows::transition(&mut work.tx, db.backend, &transition(version)).await?;
+        (work, moved)
+    };
     if !moved.changed {
         work.tx.rollback().await?;
         let now_p = load(db, scan_id).await?;
@@ -780,7 +826,11 @@ pub(crate) async fn decide_closing(
             shard,
         ));
     }
-    work.record_batch(
+    let new_report = report.as_ref().map(|(b, _)| b.sha256.clone());
+    commit_batch_with_blobs(
+        db,
+        blobs,
+        work,
         batch,
         event(
             who,
@@ -794,13 +844,6 @@ pub(crate) async fn decide_closing(
                 })),
             }),
         ),
-    )
-    .await?;
-    let new_report = report.as_ref().map(|(b, _)| b.sha256.clone());
-    commit_with_blobs(
-        db,
-        blobs,
-        work,
         report.map(|(b, _)| b).into_iter().collect(),
     )
     .await?;

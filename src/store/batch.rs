@@ -123,6 +123,20 @@ impl Batch {
         }
     }
 
+    /// SQLite: runs every statement, then `tail` (a statement without
+    /// values, such as `COMMIT`), all in one round trip.
+    pub(super) async fn execute_then(self, tx: &mut Tx, tail: &str) -> Result<(), sqlx::Error> {
+        let (mut sql, args) = self.joined();
+        if !sql.is_empty() {
+            sql.push_str(";\n");
+        }
+        sql.push_str(tail);
+        Stmt::bind_to(&args, sqlx::query(&sql))
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
     /// The statements as one text with placeholders numbered through, and
     /// their values in that order.
     fn joined(self) -> (String, Vec<Arg>) {

@@ -99,7 +99,11 @@ pub async fn by_id(pool: &AnyPool, id: &str) -> Result<Option<IntegratorAuthRow>
     .await
 }
 
-pub async fn set_enabled(pool: &AnyPool, id: &str, enabled: bool) -> Result<u64, sqlx::Error> {
+pub async fn set_enabled(
+    pool: &super::Writer,
+    id: &str,
+    enabled: bool,
+) -> Result<u64, sqlx::Error> {
     Ok(
         sqlx::query("UPDATE integrators SET enabled = $1 WHERE id = $2")
             .bind(enabled as i64)
@@ -113,7 +117,7 @@ pub async fn set_enabled(pool: &AnyPool, id: &str, enabled: bool) -> Result<u64,
 /// Returns the named instance secret, creating it with `fresh` the first
 /// time; concurrent first starts agree on one value.
 pub async fn instance_secret(
-    pool: &AnyPool,
+    pool: &super::Writer,
     name: &str,
     fresh: &str,
 ) -> Result<String, sqlx::Error> {
@@ -286,7 +290,7 @@ pub async fn set_enabled_in(tx: &mut Tx, id: &str, enabled: bool) -> Result<u64,
     )
 }
 
-pub async fn api_key_of(pool: &AnyPool, id: &str) -> Result<Option<String>, sqlx::Error> {
+pub async fn api_key_of(pool: &super::Writer, id: &str) -> Result<Option<String>, sqlx::Error> {
     Ok(
         sqlx::query_scalar::<_, Option<String>>("SELECT api_key FROM integrators WHERE id = $1")
             .bind(id)

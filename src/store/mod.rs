@@ -24,8 +24,10 @@ pub mod search_words;
 pub mod users;
 pub mod verifications;
 pub mod webhooks;
+pub mod writer;
 
 pub use batch::{Batch, Stmt};
+pub use writer::{Tx, Writer};
 
 use anyhow::Context;
 use sqlx::any::{AnyArguments, AnyPoolOptions};
@@ -33,8 +35,6 @@ use sqlx::query::Query;
 use sqlx::{Any, AnyPool, Executor};
 use std::path::Path;
 use std::time::Duration;
-
-pub type Tx = sqlx::Transaction<'static, Any>;
 
 /// How many rows each shared counter is split into on PostgreSQL: the
 /// size of its connection pool, so the writers of one instance mostly take
@@ -89,7 +89,7 @@ pub fn redact(url: &str) -> String {
 pub struct Db {
     pub backend: Backend,
     read: AnyPool,
-    write: AnyPool,
+    write: Writer,
     /// The integrator rows API tokens are checked against (see
     /// `integrators::auth_by_id`), shared by every clone of this handle.
     pub(crate) auth_cache: std::sync::Arc<integrators::AuthCache>,
@@ -119,7 +119,7 @@ impl Db {
                 } else {
                     format!("{url}?mode=rwc")
                 };
-                let write = sqlite_pool(&url, 1, false).await?;
+                let write = sqlite_writer(&url).await?;
                 // WAL must be switched on by a writer before readers open.
                 let read = sqlite_pool(&url, 4, true).await?;
                 Ok(Db {
@@ -136,7 +136,7 @@ impl Db {
                 Ok(Db {
                     backend,
                     read: pool.clone(),
-                    write: pool,
+                    write: Writer::Pool(pool),
                     auth_cache: std::sync::Arc::new(integrators::auth_cache()),
                     session_cache: std::sync::Arc::new(users::session_cache()),
                     appends: Default::default(),
@@ -170,8 +170,16 @@ impl Db {
 
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self.backend {
-            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.write).await,
-            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.write).await,
+            Backend::Sqlite => {
+                sqlx::migrate!("migrations/sqlite")
+                    .run(&mut *self.write.hold().await?)
+                    .await
+            }
+            Backend::Postgres => {
+                sqlx::migrate!("migrations/postgres")
+                    .run(&mut *self.write.hold().await?)
+                    .await
+            }
         }
         .context("database migrations failed")?;
         if search_words::rebuild_pending(&self.write)
@@ -210,12 +218,12 @@ impl Db {
         }
     }
 
-    pub fn write(&self) -> &AnyPool {
+    pub fn write(&self) -> &Writer {
         &self.write
     }
 
     pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
-        self.write.begin().await
+        Tx::begin(&self.write).await
     }
 
     /// Serialises audit-log appends on PostgreSQL for the rest of the
@@ -282,7 +290,7 @@ impl Db {
                 Ok(Db {
                     backend: self.backend,
                     read: pool.clone(),
-                    write: pool,
+                    write: Writer::Pool(pool),
                     auth_cache: self.auth_cache.clone(),
                     session_cache: self.session_cache.clone(),
                     // Its own group: a group is written with the pool of
@@ -345,7 +353,7 @@ async fn postgres_pool(url: &str, max: u32) -> anyhow::Result<AnyPool> {
 /// sampled index (`sqlite3Reprepare` was 12 % of the API's CPU at 1M
 /// cases), so the statement cache stops helping; the per-index averages of
 /// stat1 plan kycdesk's queries the same way.
-pub async fn drop_sample_statistics(pool: &AnyPool) -> Result<(), sqlx::Error> {
+pub async fn drop_sample_statistics(pool: &Writer) -> Result<(), sqlx::Error> {
     let has: Option<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_stat4'",
     )
@@ -370,52 +378,64 @@ fn sqlite_path(url: &str) -> String {
 async fn sqlite_pool(url: &str, max: u32, read_only: bool) -> anyhow::Result<AnyPool> {
     AnyPoolOptions::new()
         .max_connections(max)
-        .acquire_timeout(Duration::from_secs(30))
+        .acquire_timeout(SQLITE_WAIT)
         // sqlx pings a pooled connection before handing it out, by default:
         // on SQLite that is a round trip to the connection's worker thread
-        // on every acquire (every request, and the single writer's every
-        // transaction, while the others queue) to test a local file handle
-        // that cannot have hung up; a failure surfaces on the first real
+        // on every acquire (every request) to test a local file handle that
+        // cannot have hung up; a failure surfaces on the first real
         // statement anyway.
         .test_before_acquire(false)
-        .after_connect(move |conn, _meta| {
-            Box::pin(async move {
-                conn.execute("PRAGMA busy_timeout = 10000").await?;
-                conn.execute("PRAGMA foreign_keys = ON").await?;
-                // Private page caches are the server's memory: the writer
-                // keeps 8 MB, each of the 4 readers 2 MB, and the OS page
-                // cache (shared, reclaimable, not the process's RSS)
-                // serves the rest of a large database through pread.
-                // Larger private caches (64 + 4 × 16 MB) bought little at
-                // 1M cases and took serve's RSS to 208 MB; 16 + 4 × 4 MB
-                // still peaked at 76-77 MB, against 63-64 MB with these at
-                // the same throughput (two interleaved bench runs at 1M).
-                // No mmap: touched mapped pages count in RSS too.
-                let cache = if read_only { "-2048" } else { "-8192" };
-                conn.execute(format!("PRAGMA cache_size = {cache}").as_str())
-                    .await?;
-                if read_only {
-                    conn.execute("PRAGMA query_only = ON").await?;
-                } else {
-                    conn.execute("PRAGMA journal_mode = WAL").await?;
-                    conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    // The server copies the WAL into the database file
-                    // from its own connection (`Checkpointer`), off the
-                    // writer's path: checkpointing inside commits (every
-                    // 1,000 pages, SQLite's default) took a quarter of the
-                    // decision rate. This bound (about 80 MB) only catches
-                    // a process that runs no checkpointer (CLI commands).
-                    conn.execute("PRAGMA wal_autocheckpoint = 20000").await?;
-                    // A WAL that grew under a burst is cut back to 64 MB
-                    // when it restarts, instead of keeping its largest size.
-                    conn.execute("PRAGMA journal_size_limit = 67108864").await?;
-                }
-                Ok(())
-            })
-        })
+        .after_connect(move |conn, _meta| Box::pin(sqlite_setup(conn, read_only)))
         .connect(url)
         .await
         .with_context(|| format!("cannot open the SQLite database {url}"))
+}
+
+/// How long a statement waits for a connection (a reader from the pool,
+/// or the writer) before it fails.
+const SQLITE_WAIT: Duration = Duration::from_secs(30);
+
+/// SQLite's one writer connection, held for good (see `writer`).
+async fn sqlite_writer(url: &str) -> anyhow::Result<Writer> {
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(url)
+        .await
+        .with_context(|| format!("cannot open the SQLite database {url}"))?;
+    sqlite_setup(&mut conn, false)
+        .await
+        .with_context(|| format!("cannot set up the SQLite database {url}"))?;
+    Ok(Writer::Single(writer::Single::new(conn, SQLITE_WAIT)))
+}
+
+async fn sqlite_setup(conn: &mut sqlx::AnyConnection, read_only: bool) -> Result<(), sqlx::Error> {
+    conn.execute("PRAGMA busy_timeout = 10000").await?;
+    conn.execute("PRAGMA foreign_keys = ON").await?;
+    // Private page caches are the server's memory: the writer keeps 8 MB,
+    // each of the 4 readers 2 MB, and the OS page cache (shared,
+    // reclaimable, not the process's RSS) serves the rest of a large
+    // database through pread. Larger private caches (64 + 4 × 16 MB)
+    // bought little at 1M cases and took serve's RSS to 208 MB; 16 + 4 × 4
+    // MB still peaked at 76-77 MB, against 63-64 MB with these at the same
+    // throughput (two interleaved bench runs at 1M). No mmap: touched
+    // mapped pages count in RSS too.
+    let cache = if read_only { "-2048" } else { "-8192" };
+    conn.execute(format!("PRAGMA cache_size = {cache}").as_str())
+        .await?;
+    if read_only {
+        conn.execute("PRAGMA query_only = ON").await?;
+    } else {
+        conn.execute("PRAGMA journal_mode = WAL").await?;
+        conn.execute("PRAGMA synchronous = NORMAL").await?;
+        // The server copies the WAL into the database file from its own
+        // connection (`Checkpointer`), off the writer's path: checkpointing
+        // inside commits (every 1,000 pages, SQLite's default) took a
+        // quarter of the decision rate. This bound (about 80 MB) only
+        // catches a process that runs no checkpointer (CLI commands).
+        conn.execute("PRAGMA wal_autocheckpoint = 20000").await?;
+        // A WAL that grew under a burst is cut back to 64 MB when it
+        // restarts, instead of keeping its largest size.
+        conn.execute("PRAGMA journal_size_limit = 67108864").await?;
+    }
+    Ok(())
 }
 
 /// Binds an optional `f64` so PostgreSQL sees `float8` whether it is NULL or

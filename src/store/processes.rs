@@ -1248,30 +1248,57 @@ const TRANSITION: &str = "UPDATE processes SET state = $1, version = version + 1
 static TRANSITION_RETURNING_HEAD: std::sync::LazyLock<String> =
     std::sync::LazyLock::new(|| format!("{TRANSITION} RETURNING {}", super::audit::HEAD_COLUMNS));
 
+/// The same, beginning the transaction (see `begin_transition`).
+static BEGIN_TRANSITION_RETURNING_HEAD: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| {
+        format!(
+            "{}{}",
+            super::writer::BEGIN_LINE,
+            *TRANSITION_RETURNING_HEAD
+        )
+    });
+
+fn bind_transition<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    t: &Transition<'q>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    q.bind(t.to.as_str())
+        .bind(t.agent)
+        .bind(t.verification_result)
+        .bind(t.rejection_reason)
+        .bind(t.comment)
+        .bind(i64::from(t.to.is_final()))
+        .bind(t.now)
+        .bind(t.scan_id)
+        .bind(t.version)
+        .bind(t.from.as_str())
+}
+
+/// What `TRANSITION_RETURNING_HEAD` answered: a row only when the UPDATE
+/// matched; the head's two columns are both NULL when the chain is empty.
+fn transitioned_sqlite(row: Option<&sqlx::any::AnyRow>) -> Result<Transitioned, sqlx::Error> {
+    Ok(match row {
+        None => Transitioned {
+            changed: false,
+            audit_head: None,
+        },
+        Some(row) => Transitioned {
+            changed: true,
+            audit_head: Some(super::audit::head_of(row)?),
+        },
+    })
+}
+
+/// The transition as a statement of a transaction already begun (after
+/// an edit, or a four-eyes proposal's close).
 pub async fn transition(
     tx: &mut Tx,
     backend: super::Backend,
     t: &Transition<'_>,
 ) -> Result<Transitioned, sqlx::Error> {
-    fn bind<'q>(
-        sql: &'q str,
-        t: &Transition<'q>,
-    ) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
-        sqlx::query(sql)
-            .bind(t.to.as_str())
-            .bind(t.agent)
-            .bind(t.verification_result)
-            .bind(t.rejection_reason)
-            .bind(t.comment)
-            .bind(i64::from(t.to.is_final()))
-            .bind(t.now)
-            .bind(t.scan_id)
-            .bind(t.version)
-            .bind(t.from.as_str())
-    }
     match backend {
         super::Backend::Postgres => {
-            let n = bind(TRANSITION, t)
+            let n = bind_transition(sqlx::query(TRANSITION), t)
                 .execute(&mut **tx)
                 .await?
                 .rows_affected();
@@ -1281,21 +1308,39 @@ pub async fn transition(
             })
         }
         super::Backend::Sqlite => {
-            // A row only when the UPDATE matched; the head's two columns
-            // are both NULL when the chain is empty.
-            let row = bind(&TRANSITION_RETURNING_HEAD, t)
+            let row = bind_transition(sqlx::query(&TRANSITION_RETURNING_HEAD), t)
                 .fetch_optional(&mut **tx)
                 .await?;
-            match row {
-                None => Ok(Transitioned {
-                    changed: false,
-                    audit_head: None,
-                }),
-                Some(row) => Ok(Transitioned {
-                    changed: true,
-                    audit_head: Some(super::audit::head_of(&row)?),
-                }),
+            transitioned_sqlite(row.as_ref())
+        }
+    }
+}
+
+/// Begins the decision's transaction with the transition as its first
+/// statement: on SQLite one round trip to the writer for both (see
+/// `writer::Tx::begin_with`).
+pub async fn begin_transition(
+    db: &super::Db,
+    t: &Transition<'_>,
+) -> Result<(Tx, Transitioned), sqlx::Error> {
+    match db.backend {
+        super::Backend::Postgres => {
+            let mut tx = db.begin().await?;
+            let moved = transition(&mut tx, db.backend, t).await?;
+            Ok((tx, moved))
+        }
+        super::Backend::Sqlite => {
+            let (tx, rows) = Tx::begin_with(db.write(), &BEGIN_TRANSITION_RETURNING_HEAD, |q| {
+                bind_transition(q, t)
+            })
+            .await?;
+            if rows.len() > 1 {
+                return Err(sqlx::Error::Protocol(format!(
+                    "a transition of one case changed {} rows",
+                    rows.len()
+                )));
             }
+            Ok((tx, transitioned_sqlite(rows.first())?))
         }
     }
 }

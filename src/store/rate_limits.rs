@@ -3,8 +3,6 @@
 //! and one-call-per-window stamps (`rate_limits`). Every check is one
 //! atomic statement, so a concurrent burst cannot pass together.
 
-use sqlx::AnyPool;
-
 /// What a reservation found when it could not take a slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
@@ -25,7 +23,7 @@ const EXPIRED: &str = "window_start <= $2 - $3";
 /// starts again (failures and in-flight attempts from 0: a slot leaked by a
 /// crash is lost for one window at most).
 pub async fn reserve_attempt(
-    pool: &AnyPool,
+    pool: &super::Writer,
     key: &str,
     now: i64,
     window_ms: i64,
@@ -81,7 +79,7 @@ const GIVE_BACK: &str = "inflight = CASE WHEN inflight > 0 THEN inflight - 1 ELS
 /// failure that reaches `max` locks the key until `now + lock_ms` and the
 /// count starts again when the lock ends.
 pub async fn record_failure(
-    pool: &AnyPool,
+    pool: &super::Writer,
     key: &str,
     now: i64,
     max: i64,
@@ -106,7 +104,7 @@ pub async fn record_failure(
 /// Gives back an attempt's slot; `forget_failures` also clears the
 /// failures counted so far (a desk user who proved their password).
 pub async fn release_attempt(
-    pool: &AnyPool,
+    pool: &super::Writer,
     key: &str,
     forget_failures: bool,
 ) -> Result<(), sqlx::Error> {
@@ -123,7 +121,7 @@ pub async fn release_attempt(
 /// `Ok(Some(last_at))` when another request holds it. One conditional update
 /// or one insert, so concurrent requests cannot both pass.
 pub async fn take_rate_window(
-    pool: &AnyPool,
+    pool: &super::Writer,
     key: &str,
     now: i64,
     window_ms: i64,

@@ -217,7 +217,7 @@ pub async fn starting_with(
 
 /// Whether the word index still has to be filled from existing cases
 /// (a database created before it existed).
-pub async fn rebuild_pending(pool: &AnyPool) -> Result<bool, sqlx::Error> {
+pub async fn rebuild_pending(pool: &super::Writer) -> Result<bool, sqlx::Error> {
     Ok(sqlx::query_scalar::<_, String>(
         "SELECT name FROM pending_rebuilds WHERE name = 'process_words'",
     )
@@ -231,7 +231,7 @@ pub async fn rebuild_pending(pool: &AnyPool) -> Result<bool, sqlx::Error> {
 /// keys are already folded, so no document is decoded. Safe to repeat
 /// (another server starting at once, a crash midway): rows already there
 /// are kept. Returns the number of cases read.
-pub async fn rebuild(pool: &AnyPool) -> Result<u64, sqlx::Error> {
+pub async fn rebuild(pool: &super::Writer) -> Result<u64, sqlx::Error> {
     const BATCH: i64 = 5_000;
     let mut after = String::new();
     let mut seen = 0u64;
@@ -254,7 +254,7 @@ pub async fn rebuild(pool: &AnyPool) -> Result<u64, sqlx::Error> {
                 )
             })
             .collect();
-        let mut tx = pool.begin().await?;
+        let mut tx = Tx::begin(pool).await?;
         insert(&mut tx, &cases).await?;
         let last = rows.len() < BATCH as usize;
         if last {
@@ -279,7 +279,7 @@ pub async fn rebuild(pool: &AnyPool) -> Result<u64, sqlx::Error> {
 /// read a word's every row from the table to sort them (170 ms instead of
 /// 0.3 ms at 1M cases) until autovacuum came by.
 pub async fn refresh_statistics(
-    pool: &AnyPool,
+    pool: &super::Writer,
     backend: super::Backend,
 ) -> Result<(), sqlx::Error> {
     for table in ["process_words", "process_word_pairs"] {

@@ -114,7 +114,7 @@ pub async fn due(pool: &AnyPool, now: i64, limit: i64) -> Result<Vec<DueRow>, sq
 /// delivers it now. If that process dies mid-delivery the lease runs out and
 /// the event is delivered again (with the same `webhook-id`).
 pub async fn lease(
-    pool: &AnyPool,
+    pool: &super::Writer,
     id: &str,
     seen_next_attempt_at: i64,
     until: i64,
@@ -135,7 +135,7 @@ pub async fn lease(
 /// Hands back a lease this dispatcher took but will not use (it is shutting
 /// down): the event is due again at once, for this or another server.
 pub async fn release_lease(
-    pool: &AnyPool,
+    pool: &super::Writer,
     id: &str,
     leased_until: i64,
     now: i64,

@@ -30,3 +30,4 @@ mod text_input;
 mod users_admin;
 mod verification;
 mod webhooks;
+mod writer;

@@ -823,13 +823,7 @@ async fn word_index_search_matches_the_data_on_every_path(b: Backend) {
             }
         })
         .collect();
-    let mut tx = app
-        .state
-        .db
-        .write()
-        .begin()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut tx = app.state.db.begin().await.unwrap_or_else(|e| panic!("{e}"));
     insert_many(&mut tx, &cases, 0)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -898,13 +892,7 @@ async fn word_index_search_matches_the_data_on_every_path(b: Backend) {
             .count()
             <= 500
     );
-    let mut tx = app
-        .state
-        .db
-        .write()
-        .begin()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut tx = app.state.db.begin().await.unwrap_or_else(|e| panic!("{e}"));
     insert_many(&mut tx, &[big.clone()], 0)
         .await
         .unwrap_or_else(|e| panic!("names of 500 characters: {e}"));
@@ -948,13 +936,7 @@ async fn word_index_search_matches_the_data_on_every_path(b: Backend) {
         surname: Some("Qwertz".into()),
         ..cases[0].document.clone()
     };
-    let mut tx = app
-        .state
-        .db
-        .write()
-        .begin()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut tx = app.state.db.begin().await.unwrap_or_else(|e| panic!("{e}"));
     let n =
         kycdesk::store::processes::update_document(&mut tx, &edited, version, &doc, "{}", "", now)
             .await
@@ -1004,13 +986,7 @@ async fn word_index_search_matches_the_data_on_every_path(b: Backend) {
     );
 
     // A deleted case takes its words along.
-    let mut tx = app
-        .state
-        .db
-        .write()
-        .begin()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let mut tx = app.state.db.begin().await.unwrap_or_else(|e| panic!("{e}"));
     kycdesk::store::processes::delete(&mut tx, &edited)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
