@@ -19,60 +19,35 @@ pub mod four_eyes;
 pub mod qa;
 pub mod retake;
 
-/// Places the blobs a transaction's rows refer to, then commits. Placing
-/// comes last (after the audit lock) so every transaction takes its locks in
-/// the same order. If placing or committing fails, the placed bytes are
-/// forgotten again: nothing refers to them.
-/// Writes `batch` with its audit entry and commits, placing the staged
-/// blobs first; if anything fails they are forgotten again. On SQLite,
-/// where placing takes no lock (the held writer is the lock), the blobs
-/// are placed before the batch, so that the batch, its entry and COMMIT
-/// go to the writer in one round trip. PostgreSQL places them after the
-/// audit entry: blob locks are the last in every writer's lock order.
-async fn commit_batch_with_blobs(
-    db: &Db,
-    blobs: &BlobStore,
-    mut work: audit::Work<'_>,
-    batch: Batch,
-    e: Event<'_>,
-    staged: Vec<StagedBlob>,
-) -> Result<(), CaseError> {
-    let shas: Vec<String> = staged.iter().map(|b| b.sha256.clone()).collect();
-    let result = async {
-        match db.backend {
-            Backend::Sqlite => {
-                for b in staged {
-                    blobs.place(db, &mut work.tx, b).await?;
-                }
-                work.commit_batch(batch, e).await
-            }
-            Backend::Postgres => {
-                work.record_batch(batch, e).await?;
-                for b in staged {
-                    blobs.place(db, &mut work.tx, b).await?;
-                }
-                work.commit_recorded().await
-            }
-        }
-    }
-    .await;
-    if let Err(e) = result {
-        for sha in &shas {
-            crate::evidence::forget(db, blobs, None, sha).await;
-        }
-        return Err(e.into());
-    }
-    Ok(())
-}
-
+/// Places the blobs a transaction's rows refer to, then commits; with
+/// `last`, writes that batch and its audit entry first. Placing comes
+/// after the audit entry, so every transaction takes its locks in the same
+/// order (blob locks last). On SQLite, where placing takes no lock (the
+/// held writer is the lock), the blobs are placed before `last`, so that
+/// the batch, its entry and COMMIT go to the writer in one round trip. If
+/// anything fails, the placed bytes are forgotten again: nothing refers to
+/// them.
 async fn commit_with_blobs(
     db: &Db,
     blobs: &BlobStore,
     mut work: audit::Work<'_>,
+    last: Option<(Batch, Event<'_>)>,
     staged: Vec<StagedBlob>,
 ) -> Result<(), CaseError> {
     let shas: Vec<String> = staged.iter().map(|b| b.sha256.clone()).collect();
     let result = async {
+        let last = match (db.backend, last) {
+            (Backend::Sqlite, Some((batch, e))) => {
+                for b in staged {
+                    blobs.place(db, &mut work.tx, b).await?;
+                }
+                return work.commit_batch(batch, e).await;
+            }
+            (_, last) => last,
+        };
+        if let Some((batch, e)) = last {
+            work.record_batch(batch, e).await?;
+        }
         for b in staged {
             blobs.place(db, &mut work.tx, b).await?;
         }
@@ -827,23 +802,23 @@ pub(crate) async fn decide_closing(
         ));
     }
     let new_report = report.as_ref().map(|(b, _)| b.sha256.clone());
-    commit_batch_with_blobs(
+    let entry = event(
+        who,
+        "case.decide",
+        scan_id,
+        serde_json::json!({
+            "decision": input.decision.as_str(), "from": from.as_str(), "to": to.as_str(), "reason": reason,
+            "fields": prepared.as_ref().map(|e| e.applied.iter().map(|(f, _, _)| f.clone()).collect::<Vec<_>>()).unwrap_or_default(),
+            "four_eyes": closing.map(|c| serde_json::json!({
+                "proposal": c.proposal_id, "verdict": c.verdict.as_str(), "proposed_by": c.proposed_by,
+            })),
+        }),
+    );
+    commit_with_blobs(
         db,
         blobs,
         work,
-        batch,
-        event(
-            who,
-            "case.decide",
-            scan_id,
-            serde_json::json!({
-                "decision": input.decision.as_str(), "from": from.as_str(), "to": to.as_str(), "reason": reason,
-                "fields": prepared.as_ref().map(|e| e.applied.iter().map(|(f, _, _)| f.clone()).collect::<Vec<_>>()).unwrap_or_default(),
-                "four_eyes": closing.map(|c| serde_json::json!({
-                    "proposal": c.proposal_id, "verdict": c.verdict.as_str(), "proposed_by": c.proposed_by,
-                })),
-            }),
-        ),
+        Some((batch, entry)),
         report.map(|(b, _)| b).into_iter().collect(),
     )
     .await?;
@@ -978,7 +953,7 @@ async fn attach(
         ),
     )
     .await?;
-    commit_with_blobs(db, blobs, work, vec![e.blob]).await?;
+    commit_with_blobs(db, blobs, work, None, vec![e.blob]).await?;
     Ok(dropped)
 }
 
@@ -1073,7 +1048,7 @@ pub async fn submit(
         serde_json::json!({"to": to.as_str(), "pdf_sha256": sha, "retake": open_retake.as_ref().map(|r| &r.id)}),
     ))
     .await?;
-    commit_with_blobs(db, blobs, work, vec![report]).await?;
+    commit_with_blobs(db, blobs, work, None, vec![report]).await?;
     Ok(to)
 }
 

@@ -35,6 +35,25 @@ fn insert(name: &str) -> Stmt {
         .text("v")
 }
 
+/// A transaction begun on the writer, holding one inserted name.
+async fn begun_with(db: &Db, name: &str) -> Tx {
+    let mut tx = db.begin().await.unwrap_or_else(|e| panic!("{e}"));
+    insert(name)
+        .execute(&mut tx)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    tx
+}
+
+/// A batch of inserts of these names.
+fn batch_of(names: &[&str]) -> Batch {
+    let mut batch = Batch::default();
+    for n in names {
+        batch.push(insert(n));
+    }
+    batch
+}
+
 /// The names stored, as a reader sees them.
 async fn names(db: &Db, prefix: &str) -> Vec<String> {
     sqlx::query_scalar::<_, String>(
@@ -72,19 +91,11 @@ async fn a_dropped_transaction_leaves_nothing_and_the_next_writer_proceeds(b: Ba
         ))
         .await
         .unwrap_or_else(|e| panic!("the writer after a dropped transaction: {e}"));
-    let mut tx = db.begin().await.unwrap_or_else(|e| panic!("{e}"));
-    insert("drop-d")
-        .execute(&mut tx)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let tx = begun_with(&db, "drop-d").await;
     tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(names(&db, "drop-").await, ["drop-c", "drop-d"]);
     // A transaction ended by its own rollback leaves nothing either.
-    let mut tx = db.begin().await.unwrap_or_else(|e| panic!("{e}"));
-    insert("drop-e")
-        .execute(&mut tx)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let tx = begun_with(&db, "drop-e").await;
     tx.rollback().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(names(&db, "drop-").await, ["drop-c", "drop-d"]);
     db.close().await;
@@ -94,31 +105,17 @@ async fn a_failing_statement_in_the_commit_batch_commits_nothing(b: Backend) {
     let Some((db, _dir)) = open(b).await else {
         return;
     };
-    let mut tx = db.begin().await.unwrap_or_else(|e| panic!("{e}"));
-    insert("fail-a")
-        .execute(&mut tx)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut batch = Batch::default();
-    batch.push(insert("fail-b"));
+    let tx = begun_with(&db, "fail-a").await;
     // The same primary key twice: the second insert fails, and the
     // COMMIT after it must not run.
-    batch.push(insert("fail-c"));
-    batch.push(insert("fail-c"));
-    batch.push(insert("fail-d"));
-    let err = tx.commit_with(batch).await;
+    let err = tx
+        .commit_with(batch_of(&["fail-b", "fail-c", "fail-c", "fail-d"]))
+        .await;
     assert!(err.is_err(), "a duplicate key in the batch must fail it");
     assert_eq!(names(&db, "fail-").await, Vec::<String>::new());
     // The writer is usable, and a good batch commits everything.
-    let mut tx = db.begin().await.unwrap_or_else(|e| panic!("{e}"));
-    insert("fail-a")
-        .execute(&mut tx)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut batch = Batch::default();
-    batch.push(insert("fail-b"));
-    batch.push(insert("fail-c"));
-    tx.commit_with(batch)
+    let tx = begun_with(&db, "fail-a").await;
+    tx.commit_with(batch_of(&["fail-b", "fail-c"]))
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(names(&db, "fail-").await, ["fail-a", "fail-b", "fail-c"]);
@@ -135,11 +132,7 @@ async fn a_burst_of_committing_and_abandoned_writers_keeps_exactly_the_committed
     for i in 0..20 {
         let db = db.clone();
         let t = tokio::spawn(async move {
-            let mut tx = db.begin().await.unwrap_or_else(|e| panic!("{e}"));
-            insert(&format!("cancelled-{i:02}"))
-                .execute(&mut tx)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
+            let tx = begun_with(&db, &format!("cancelled-{i:02}")).await;
             tokio::time::sleep(std::time::Duration::from_secs(60)).await;
             tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
         });
@@ -150,11 +143,7 @@ async fn a_burst_of_committing_and_abandoned_writers_keeps_exactly_the_committed
         let db = db.clone();
         tasks.push(tokio::spawn(async move {
             let name = format!("burst-{i:02}");
-            let mut tx = db.begin().await.unwrap_or_else(|e| panic!("{e}"));
-            insert(&name)
-                .execute(&mut tx)
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
+            let tx = begun_with(&db, &name).await;
             tokio::task::yield_now().await;
             match i % 3 {
                 0 => {
@@ -194,11 +183,7 @@ async fn a_burst_of_committing_and_abandoned_writers_keeps_exactly_the_committed
     expected.sort();
     assert_eq!(names(&db, "burst-").await, expected);
     // Whatever the cancelled tasks held is rolled back before the next write.
-    let mut tx = db.begin().await.unwrap_or_else(|e| panic!("{e}"));
-    insert("after")
-        .execute(&mut tx)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let tx = begun_with(&db, "after").await;
     tx.commit().await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(names(&db, "cancelled-").await, Vec::<String>::new());
     assert_eq!(names(&db, "after").await, ["after"]);
