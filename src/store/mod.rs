@@ -82,9 +82,10 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-/// The database handle. On SQLite all writes go through a single-connection
-/// pool, so concurrent desk users queue for the writer instead of failing with
-/// "database is locked"; reads use their own pool and never block (WAL).
+/// The database handle. On SQLite all writes go through one writer
+/// connection (`writer::Writer`), so concurrent desk users queue for the
+/// writer instead of failing with "database is locked"; reads use their own
+/// pool and never block (WAL).
 #[derive(Clone, Debug)]
 pub struct Db {
     pub backend: Backend,
