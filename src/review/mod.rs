@@ -36,22 +36,23 @@ async fn commit_with_blobs(
 ) -> Result<(), CaseError> {
     let shas: Vec<String> = staged.iter().map(|b| b.sha256.clone()).collect();
     let result = async {
-        let last = match (db.backend, last) {
+        match (db.backend, last) {
             (Backend::Sqlite, Some((batch, e))) => {
                 for b in staged {
                     blobs.place(db, &mut work.tx, b).await?;
                 }
-                return work.commit_batch(batch, e).await;
+                work.commit_batch(batch, e).await
             }
-            (_, last) => last,
-        };
-        if let Some((batch, e)) = last {
-            work.record_batch(batch, e).await?;
+            (_, last) => {
+                if let Some((batch, e)) = last {
+                    work.record_batch(batch, e).await?;
+                }
+                for b in staged {
+                    blobs.place(db, &mut work.tx, b).await?;
+                }
+                work.commit_recorded().await
+            }
         }
-        for b in staged {
-            blobs.place(db, &mut work.tx, b).await?;
-        }
-        work.commit_recorded().await
     }
     .await;
     if let Err(e) = result {
