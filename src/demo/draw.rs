@@ -96,22 +96,10 @@ pub fn face(
     ellipse(img, cx, cy - 0.2 * scale, 0.72 * scale, 0.72 * scale, hair);
     ellipse(img, cx, cy, 0.62 * scale, 0.8 * scale, skin);
     let eye = Rgb([40, 40, 50]);
-    ellipse(
-        img,
-        cx - 0.25 * scale,
-        cy - 0.1 * scale,
-        0.08 * scale,
-        0.05 * scale,
-        eye,
-    );
-    ellipse(
-        img,
-        cx + 0.25 * scale,
-        cy - 0.1 * scale,
-        0.08 * scale,
-        0.05 * scale,
-        eye,
-    );
+    for side in [-1.0, 1.0] {
+        let x = cx + side * 0.25 * scale;
+        ellipse(img, x, cy - 0.1 * scale, 0.08 * scale, 0.05 * scale, eye);
+    }
     ellipse(
         img,
         cx,

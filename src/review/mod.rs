@@ -108,6 +108,15 @@ async fn load(db: &Db, scan_id: &str) -> Result<ProcessRow, CaseError> {
         .ok_or(CaseError::NotFound)
 }
 
+/// A guarded write that changed no row lost a race: the conflict says
+/// what to do next.
+fn changed_or(rows: u64, conflict: &str) -> Result<(), CaseError> {
+    if rows == 0 {
+        return Err(CaseError::Conflict(conflict.into()));
+    }
+    Ok(())
+}
+
 fn state_of(p: &ProcessRow) -> Result<State, CaseError> {
     p.state()
         .map_err(|e| CaseError::Internal(anyhow::anyhow!("stored process {}: {e}", p.scan_id)))
@@ -382,22 +391,19 @@ async fn write_edit(
     reason: &str,
     now: i64,
 ) -> Result<(), CaseError> {
-    if rows::update_document(
-        tx,
-        scan_id,
-        version,
-        &e.doc,
-        &e.validations,
-        &e.failing,
-        now,
-    )
-    .await?
-        == 0
-    {
-        return Err(CaseError::Conflict(
-            "the case changed since you opened it; reload to see the latest data".into(),
-        ));
-    }
+    changed_or(
+        rows::update_document(
+            tx,
+            scan_id,
+            version,
+            &e.doc,
+            &e.validations,
+            &e.failing,
+            now,
+        )
+        .await?,
+        "the case changed since you opened it; reload to see the latest data",
+    )?;
     for (field, old, new) in &e.applied {
         let original = match rows::original_value(tx, scan_id, field).await? {
             Some(first) => first,
@@ -1001,23 +1007,20 @@ pub async fn submit(
     let now = now_ms();
     let mut work = audit::Work::begin(db).await?;
     let validations = serde_json::to_string(&checks).map_err(anyhow::Error::from)?;
-    if rows::submit(
-        &mut work.tx,
-        scan_id,
-        p.version,
-        from,
-        to,
-        &validations,
-        &failing_key(&checks),
-        now,
-    )
-    .await?
-        == 0
-    {
-        return Err(CaseError::Conflict(
-            "the process changed while it was being submitted; try again".into(),
-        ));
-    }
+    changed_or(
+        rows::submit(
+            &mut work.tx,
+            scan_id,
+            p.version,
+            from,
+            to,
+            &validations,
+            &failing_key(&checks),
+            now,
+        )
+        .await?,
+        "the process changed while it was being submitted; try again",
+    )?;
     if let Some(r) = &open_retake {
         // The report the reviewer read before the retake stays beside the
         // new one.
@@ -1128,22 +1131,19 @@ pub async fn set_extracted(
     let checks = validations_for(db, s, scan_id, &doc).await?;
     let now = now_ms();
     let mut work = audit::Work::begin(db).await?;
-    if rows::update_document(
-        &mut work.tx,
-        scan_id,
-        p.version,
-        &doc,
-        &serde_json::to_string(&checks).map_err(anyhow::Error::from)?,
-        &failing_key(&checks),
-        now,
-    )
-    .await?
-        == 0
-    {
-        return Err(CaseError::Conflict(
-            "the process changed meanwhile; send the data again".into(),
-        ));
-    }
+    changed_or(
+        rows::update_document(
+            &mut work.tx,
+            scan_id,
+            p.version,
+            &doc,
+            &serde_json::to_string(&checks).map_err(anyhow::Error::from)?,
+            &failing_key(&checks),
+            now,
+        )
+        .await?,
+        "the process changed meanwhile; send the data again",
+    )?;
     let fields: Vec<&String> = x.fields.keys().collect();
     work.commit(event(
         who,

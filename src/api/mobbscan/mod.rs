@@ -484,14 +484,7 @@ pub async fn delete_verification(
     if st.is_final() {
         crate::store::metrics::add_finals(
             &mut work.tx,
-            &[crate::store::metrics::Final::of(
-                &p.integrator_id,
-                st,
-                p.agent.as_deref(),
-                p.rejection_reason.as_deref(),
-                p.created_at,
-                p.verification_time,
-            )],
+            &[crate::store::metrics::Final::of_process(&p, st)],
             -1,
             shard,
         )
