@@ -671,13 +671,11 @@ pub async fn open(
         ..rows::NewProcess::created(n.scan_id.clone(), integrator_id.into(), now_ms())
     };
     let extra = serde_json::Value::Object(n.extra).to_string();
+    // Held to the commit (see `store::CounterShards`).
+    let shard = state.db.counter_shard();
     let mut work = crate::audit::Work::begin(&state.db).await?;
-    if let Err(e) = rows::insert_many(
-        &mut work.tx,
-        std::slice::from_ref(&process),
-        state.db.counter_shard(),
-    )
-    .await
+    if let Err(e) =
+        rows::insert_many(&mut work.tx, std::slice::from_ref(&process), shard.id()).await
     {
         return Err(if crate::store::is_unique_violation(&e) {
             CaseError::Conflict(format!("scanId {} is already taken", n.scan_id))

@@ -788,8 +788,8 @@ pub(crate) async fn decide_closing(
         now,
     ));
     let shard = db.counter_shard();
-    batch.extend(rows::count_stmts(shard, from, p.created_at, -1));
-    batch.extend(rows::count_stmts(shard, to, p.created_at, 1));
+    batch.extend(rows::count_stmts(shard.id(), from, p.created_at, -1));
+    batch.extend(rows::count_stmts(shard.id(), to, p.created_at, 1));
     if to.is_final() {
         batch.extend(crate::store::metrics::finals_stmts(
             &[crate::store::metrics::Final::of(
@@ -805,7 +805,7 @@ pub(crate) async fn decide_closing(
             )],
             1,
             &std::collections::HashMap::from([(p.integrator_id.clone(), sla_hours)]),
-            shard,
+            shard.id(),
         ));
     }
     let new_report = report.as_ref().map(|(b, _)| b.sha256.clone());
@@ -937,10 +937,11 @@ async fn attach(
             _ => dropped.push(old.sha256),
         }
     }
+    // Held to the commit (see `store::CounterShards`).
+    let shard = db.counter_shard();
     if moved {
-        let shard = db.counter_shard();
-        rows::bump_count(&mut work.tx, shard, State::Created, p.created_at, -1).await?;
-        rows::bump_count(&mut work.tx, shard, State::InProgress, p.created_at, 1).await?;
+        rows::bump_count(&mut work.tx, shard.id(), State::Created, p.created_at, -1).await?;
+        rows::bump_count(&mut work.tx, shard.id(), State::InProgress, p.created_at, 1).await?;
     }
     if kind == "recording" {
         crate::store::webhooks::enqueue(
@@ -1041,8 +1042,8 @@ pub async fn submit(
     }
     rows::replace_report(&mut work.tx, scan_id, &sha, size, now).await?;
     let shard = db.counter_shard();
-    rows::bump_count(&mut work.tx, shard, from, p.created_at, -1).await?;
-    rows::bump_count(&mut work.tx, shard, to, p.created_at, 1).await?;
+    rows::bump_count(&mut work.tx, shard.id(), from, p.created_at, -1).await?;
+    rows::bump_count(&mut work.tx, shard.id(), to, p.created_at, 1).await?;
     crate::store::webhooks::enqueue(&mut work.tx, &p.integrator_id, scan_id, to.as_str(), now)
         .await?;
     work.record(event(

@@ -93,9 +93,15 @@ pub async fn request(
         });
     }
     let shard = db.counter_shard();
-    crate::store::processes::bump_count(&mut work.tx, shard, from, p.created_at, -1).await?;
-    crate::store::processes::bump_count(&mut work.tx, shard, State::InProgress, p.created_at, 1)
-        .await?;
+    crate::store::processes::bump_count(&mut work.tx, shard.id(), from, p.created_at, -1).await?;
+    crate::store::processes::bump_count(
+        &mut work.tx,
+        shard.id(),
+        State::InProgress,
+        p.created_at,
+        1,
+    )
+    .await?;
     let steps: Vec<&str> = r.steps.iter().map(|s| s.as_str()).collect();
     let mut extra = serde_json::Map::new();
     extra.insert(
@@ -155,13 +161,13 @@ pub async fn return_expired(db: &Db, now: i64) -> Result<usize, CaseError> {
         let shard = db.counter_shard();
         crate::store::processes::bump_count(
             &mut work.tx,
-            shard,
+            shard.id(),
             State::InProgress,
             p.created_at,
             -1,
         )
         .await?;
-        crate::store::processes::bump_count(&mut work.tx, shard, to, p.created_at, 1).await?;
+        crate::store::processes::bump_count(&mut work.tx, shard.id(), to, p.created_at, 1).await?;
         crate::store::webhooks::enqueue(
             &mut work.tx,
             &p.integrator_id,

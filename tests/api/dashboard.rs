@@ -261,7 +261,7 @@ async fn dashboard_numbers_equal_direct_counts(b: Backend) {
             row.2,
             row.3,
         );
-        add_finals(&mut tx, &[old], -1, app.state.db.counter_shard())
+        add_finals(&mut tx, &[old], -1, app.state.db.counter_shard().id())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         sqlx::query("UPDATE processes SET integrator_id = $1 WHERE scan_id = $2")
@@ -270,7 +270,7 @@ async fn dashboard_numbers_equal_direct_counts(b: Backend) {
             .execute(&mut *tx)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
-        add_finals(&mut tx, &[new], 1, app.state.db.counter_shard())
+        add_finals(&mut tx, &[new], 1, app.state.db.counter_shard().id())
             .await
             .unwrap_or_else(|e| panic!("{e}"));
         tx.commit().await.unwrap_or_else(|e| panic!("{e}"));

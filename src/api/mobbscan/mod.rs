@@ -480,13 +480,13 @@ pub async fn delete_verification(
         return Err(Problem::no_process());
     }
     let shard = state.db.counter_shard();
-    rows::bump_count(&mut work.tx, shard, st, p.created_at, -1).await?;
+    rows::bump_count(&mut work.tx, shard.id(), st, p.created_at, -1).await?;
     if st.is_final() {
         crate::store::metrics::add_finals(
             &mut work.tx,
             &[crate::store::metrics::Final::of_process(&p, st)],
             -1,
-            shard,
+            shard.id(),
         )
         .await?;
     }

@@ -131,6 +131,7 @@ pub async fn zip_stream(
 
     let scan_id = uuid::Uuid::new_v4().to_string();
     let now = now_ms();
+    let shard = state.db.counter_shard();
     let mut tx = state.db.begin().await?;
     rows::insert_many(
         &mut tx,
@@ -139,7 +140,7 @@ pub async fn zip_stream(
             doc_type: Some("Passport".into()),
             ..rows::NewProcess::created(scan_id.clone(), integrator.clone(), now)
         }],
-        state.db.counter_shard(),
+        shard.id(),
     )
     .await
     .context("insert the bench process")?;
