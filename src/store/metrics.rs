@@ -388,18 +388,6 @@ impl Final {
             decided_at: verification_time.unwrap_or(created_at),
         }
     }
-
-    /// The fact a stored process in final `state` counts for.
-    pub fn of_process(p: &super::processes::ProcessRow, state: State) -> Final {
-        Final::of(
-            &p.integrator_id,
-            state,
-            p.agent.as_deref(),
-            p.rejection_reason.as_deref(),
-            p.created_at,
-            p.verification_time,
-        )
-    }
 }
 
 /// Builds the rollups from the stored processes once, at the first start

@@ -484,7 +484,14 @@ pub async fn delete_verification(
     if st.is_final() {
         crate::store::metrics::add_finals(
             &mut work.tx,
-            &[crate::store::metrics::Final::of_process(&p, st)],
+            &[crate::store::metrics::Final::of(
+                &p.integrator_id,
+                st,
+                p.agent.as_deref(),
+                p.rejection_reason.as_deref(),
+                p.created_at,
+                p.verification_time,
+            )],
             -1,
             shard.id(),
         )
