@@ -7,7 +7,7 @@ use super::{render, Layout};
 use crate::desk::session::DeskSession;
 use crate::desk::view::{age, When};
 use crate::domain::process::{doc_type_label, DOC_TYPES};
-use crate::domain::queue::{Cursor, QueueFilter, QueueParams, Sort};
+use crate::domain::queue::{Cursor, QueueFilter, QueueParams, Search, Sort};
 use crate::domain::{now_ms, validation, Role, State};
 use crate::review::claim_is_live;
 use crate::state::AppState;
@@ -130,8 +130,26 @@ pub async fn queue(
     let now = now_ms();
     let idle = crate::domain::ms(state.settings.claim_idle);
     let db = &state.db;
+    let hx = req.headers();
+    let wants_partial = hx.contains_key("HX-Request")
+        && !hx.contains_key("HX-History-Restore-Request")
+        && hx.get("HX-Target").and_then(|v| v.to_str().ok()) == Some("queue-results");
+    let supervisor = session.role >= Role::Supervisor;
+    // A search of several words, the desk's most expensive read, holds a
+    // turn through its statements, the page's chrome included, and gives
+    // it back before the page is rendered (see `Db::search_turn`).
+    let turn = match filter.search {
+        Some(Search::Words(_)) => Some(db.search_turn().await?),
+        _ => None,
+    };
     // One row more than a page tells whether a next page exists.
     let mut found = rows::queue(db.read(), &filter, now, now - idle, PAGE_SIZE + 1).await?;
+    let chrome = if wants_partial {
+        None
+    } else {
+        Some(rows::queue_chrome(db.read(), &session.email, now - idle, supervisor).await?)
+    };
+    drop(turn);
     let more = found.len() as i64 > PAGE_SIZE;
     found.truncate(PAGE_SIZE as usize);
     let next_query = match (more, found.last()) {
@@ -157,21 +175,14 @@ pub async fn queue(
         .collect::<Result<_, _>>()?;
     let searching = filter.search.is_some();
 
-    let hx = req.headers();
-    let wants_partial = hx.contains_key("HX-Request")
-        && !hx.contains_key("HX-History-Restore-Request")
-        && hx.get("HX-Target").and_then(|v| v.to_str().ok()) == Some("queue-results");
-    if wants_partial {
+    let Some(chrome) = chrome else {
         return render(&QueueResults {
             rows,
             next_query,
             searching,
-            bulk: session.role >= Role::Supervisor,
+            bulk: supervisor,
         });
-    }
-
-    let supervisor = session.role >= Role::Supervisor;
-    let chrome = rows::queue_chrome(db.read(), &session.email, now - idle, supervisor).await?;
+    };
     let mine_active = !searching
         && matches!(&filter.assignee, Some(crate::domain::queue::Assignee::User(u)) if *u == session.email);
     let mine = Tab {

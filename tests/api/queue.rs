@@ -602,6 +602,38 @@ async fn several_words_in_any_order_and_scan_id_prefixes_find_the_case(b: Backen
         let want_set: HashSet<String> = want.iter().cloned().collect();
         assert_eq!(got, want_set, "search '{q}'");
     }
+    // A burst of word searches, far more than take turns at once (whole
+    // pages and htmx partials, which give their turn back on another path):
+    // every one waits for a turn and answers the same cases.
+    let want_set: HashSet<String> = want.iter().cloned().collect();
+    let q = urlencode(&format!("{second} {name}"));
+    let burst = (0..40).map(|i| {
+        let req = desk.client.get(desk.url(&format!("/desk/queue?q={q}")));
+        let req = if i % 2 == 0 {
+            req.header("HX-Request", "true")
+                .header("HX-Target", "queue-results")
+        } else {
+            req
+        };
+        async move {
+            let r = req.send().await.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(r.status(), 200, "search {i} of the burst");
+            r.text().await.unwrap_or_default()
+        }
+    });
+    for (i, html) in futures_util::future::join_all(burst)
+        .await
+        .into_iter()
+        .enumerate()
+    {
+        let got: HashSet<String> = scan_ids(&html).into_iter().collect();
+        assert_eq!(got, want_set, "search {i} of the burst");
+        assert_eq!(
+            html.contains("<html"),
+            i % 2 == 1,
+            "search {i}: page or partial"
+        );
+    }
     // scanId prefixes: 8 characters, and 13 (past the first dash).
     for len in [8, 13] {
         let html = desk
