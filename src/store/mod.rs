@@ -186,7 +186,8 @@ pub struct Db {
     pub(crate) appends: std::sync::Arc<audit::Appends>,
     /// The counter shards leased by open transactions (PostgreSQL).
     shards: std::sync::Arc<CounterShards>,
-    /// Turns for the desk's searches (see [`Db::search_turn`]).
+    /// Turns for the desk's searches of several words (see
+    /// [`Db::search_turn`]).
     searches: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
@@ -429,10 +430,10 @@ impl Db {
 /// search for its turn) before it fails.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How many desk searches run at once: three per core of this machine, at
-/// least four. The bundled deployment runs the database beside the app, so
-/// these are the cores the searches share; a SQLite instance has four
-/// readers, so there the readers bound it first.
+/// How many desk searches of several words run at once: three per core of
+/// this machine, at least four. The bundled deployment runs the database
+/// beside the app, so these are the cores the searches share; a SQLite
+/// instance has four readers, so there the readers bound it first.
 fn search_turns() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get() * 3)
