@@ -636,16 +636,12 @@ pub async fn edit(
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, DeskError> {
     let scan_id = path.into_inner();
-    let mut input = review::EditInput::default();
-    for (k, v) in form.into_inner() {
-        if let Some(field) = k.strip_prefix("pd_") {
-            input.changes.insert(field.to_string(), form_text(v));
-        } else if k == "edit_reason" || k == "reason" {
-            input.reason = v;
-        } else if k == "version" {
-            input.expected_version = Some(parse_version(&v)?);
-        }
-    }
+    let f = CaseForm::parse(form.into_inner())?;
+    let input = review::EditInput {
+        expected_version: f.version,
+        changes: f.changes,
+        reason: f.edit_reason.or(f.reason).unwrap_or_default(),
+    };
     review::edit(
         &state.db,
         &state.settings,
@@ -669,31 +665,15 @@ pub async fn decide(
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, DeskError> {
     let scan_id = path.into_inner();
-    let (mut action, mut version, mut reason, mut comment, mut edit_reason) =
-        (None, None, None, None, None);
-    let mut changes = std::collections::BTreeMap::new();
-    for (k, v) in form.into_inner() {
-        if let Some(field) = k.strip_prefix("pd_") {
-            changes.insert(field.to_string(), form_text(v));
-            continue;
-        }
-        match k.as_str() {
-            "action" => action = Some(v),
-            "version" => version = Some(parse_version(&v)?),
-            "reason" => reason = Some(v),
-            "comment" => comment = Some(v),
-            "edit_reason" => edit_reason = Some(v),
-            _ => {}
-        }
-    }
+    let f = CaseForm::parse(form.into_inner())?;
     let input = DecisionInput {
-        decision: Decision::parse(action.as_deref().unwrap_or(""))
+        decision: Decision::parse(f.action.as_deref().unwrap_or(""))
             .map_err(DeskError::BadRequest)?,
-        expected_version: version,
-        reason,
-        comment,
-        changes,
-        edit_reason,
+        expected_version: f.version,
+        reason: f.reason,
+        comment: f.comment,
+        changes: f.changes,
+        edit_reason: f.edit_reason,
     };
     let case = review::load_for_decision(&state.db, &scan_id).await?;
     review::decide(
@@ -743,6 +723,42 @@ pub async fn retake(
 /// LF, so an untouched MRZ compares equal.
 fn form_text(v: String) -> String {
     v.replace("\r\n", "\n")
+}
+
+/// The case page's edit and decision forms as posted. The decision form
+/// `hx-include`s the edit form, so both carry the same names: personal-data
+/// fields as `pd_<field>`, the edit's reason as `edit_reason` (or `reason`
+/// when the edit form is posted alone by an older page); other names are
+/// ignored.
+#[derive(Default)]
+struct CaseForm {
+    action: Option<String>,
+    version: Option<i64>,
+    reason: Option<String>,
+    comment: Option<String>,
+    edit_reason: Option<String>,
+    changes: std::collections::BTreeMap<String, String>,
+}
+
+impl CaseForm {
+    fn parse(pairs: Vec<(String, String)>) -> Result<CaseForm, DeskError> {
+        let mut f = CaseForm::default();
+        for (k, v) in pairs {
+            if let Some(field) = k.strip_prefix("pd_") {
+                f.changes.insert(field.to_string(), form_text(v));
+                continue;
+            }
+            match k.as_str() {
+                "action" => f.action = Some(v),
+                "version" => f.version = Some(parse_version(&v)?),
+                "reason" => f.reason = Some(v),
+                "comment" => f.comment = Some(v),
+                "edit_reason" => f.edit_reason = Some(v),
+                _ => {}
+            }
+        }
+        Ok(f)
+    }
 }
 
 fn parse_version(v: &str) -> Result<i64, DeskError> {
@@ -971,4 +987,48 @@ pub async fn certified_zip(
         crate::certify::zip::IssueError::Internal(e) => DeskError::Internal(e),
     })?;
     Ok(pkg.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn the_case_form_reads_decision_edit_and_personal_data_fields() {
+        let f = CaseForm::parse(pairs(&[
+            ("action", "reject"),
+            ("version", "7"),
+            ("reason", "Document expired"),
+            ("comment", "line one\r\nline two"),
+            ("edit_reason", "OCR misread"),
+            ("pd_surname", "Ruiz\r\nGil"),
+            ("csrf", "ignored"),
+        ]))
+        .expect("a well-formed form");
+        assert_eq!(f.action.as_deref(), Some("reject"));
+        assert_eq!(f.version, Some(7));
+        assert_eq!(f.reason.as_deref(), Some("Document expired"));
+        assert_eq!(f.edit_reason.as_deref(), Some("OCR misread"));
+        // Comments keep the browser's line ends; personal data is normalised.
+        assert_eq!(f.comment.as_deref(), Some("line one\r\nline two"));
+        assert_eq!(f.changes.len(), 1);
+        assert_eq!(
+            f.changes.get("surname").map(String::as_str),
+            Some("Ruiz\nGil")
+        );
+    }
+
+    #[test]
+    fn a_version_that_is_not_a_number_is_refused_with_what_to_do() {
+        let err = CaseForm::parse(pairs(&[("version", "seven")]))
+            .err()
+            .expect("refused");
+        assert_eq!(err.to_string(), "bad version: reload the case");
+    }
 }
