@@ -650,8 +650,25 @@ async fn bench_reports_every_page_against_the_floor_and_keeps_its_zip_recording(
     .fetch_one(&db)
     .await
     .unwrap_or_else(|e| panic!("{e}"));
+    // The loaded cases span the year and are stored in the order they were
+    // created, as a running deployment stores them: the next row by rowid
+    // is never older (newest-first pages then read the table's tail, not
+    // rows from all over it).
+    let (older_next, span_days): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM processes a JOIN processes b ON b.rowid = a.rowid + 1 \
+                  WHERE b.created_at < a.created_at), \
+                (MAX(created_at) - MIN(created_at)) / 86400000 FROM processes",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     db.close().await;
     assert!(decided > 0, "no API decision in\n{first}");
+    assert_eq!(older_next, 0, "cases stored out of creation order");
+    assert!(
+        span_days >= 360,
+        "the cases span {span_days} days, not a year"
+    );
     let sha = recording(&first);
     let blob = dir.path().join("blobs").join(&sha[..2]).join(&sha);
     assert!(blob.exists(), "{} after the bench", blob.display());
