@@ -13,7 +13,15 @@ pub mod openapi;
 pub mod problem;
 pub mod token;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
+use problem::Problem;
+
+/// The application state, for the families' request extractors.
+pub(crate) fn app_state(req: &HttpRequest) -> Result<web::Data<crate::state::AppState>, Problem> {
+    req.app_data::<web::Data<crate::state::AppState>>()
+        .cloned()
+        .ok_or_else(|| Problem::Internal(anyhow::anyhow!("application state missing")))
+}
 
 /// The integrator API's routes. Registered through utoipa-actix-web, which
 /// also collects them into the OpenAPI document (`openapi::document`).

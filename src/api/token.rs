@@ -6,7 +6,7 @@ use super::problem::Problem;
 use crate::state::AppState;
 use crate::store::integrators as rows;
 use actix_web::dev::Payload;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
@@ -99,9 +99,7 @@ impl FromRequest for ApiClient {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .ok_or_else(|| Problem::Internal(anyhow::anyhow!("application state missing")))?;
+            let state = super::app_state(&req)?;
             let token = req
                 .headers()
                 .get("Authorization")
@@ -115,7 +113,7 @@ impl FromRequest for ApiClient {
                         "send the access token as 'Authorization: Bearer <token>'".into(),
                     )
                 })?;
-            let claims = verify(state, token.trim())?;
+            let claims = verify(&state, token.trim())?;
             // A disabled integrator loses access at once, not when its token expires.
             let row = rows::auth_by_id(&state.db, &claims.sub)
                 .await?

@@ -112,12 +112,8 @@ impl FromRequest for IdentityClient {
         Box::pin(async move {
             let client = fut.await?;
             if let Some(k) = api_key_header(&req) {
-                let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| {
-                    HalError(Problem::Internal(anyhow::anyhow!(
-                        "application state missing"
-                    )))
-                })?;
-                match key_owner(state, &k).await? {
+                let state = crate::api::app_state(&req).map_err(HalError)?;
+                match key_owner(&state, &k).await? {
                     Some((id, _)) if id == client.integrator_id => {}
                     _ => {
                         return Err(HalError(Problem::Unauthorized(

@@ -20,11 +20,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, Problem> {
-    req.app_data::<web::Data<AppState>>()
-        .cloned()
-        .ok_or_else(|| Problem::Internal(anyhow::anyhow!("application state missing")))
-}
+use super::app_state;
 
 /// `Api-Key: Bearer <key>` (or the bare key), as the reference allows both.
 fn api_key(req: &HttpRequest) -> Option<String> {
