@@ -57,6 +57,12 @@ impl State {
         }
     }
 
+    /// The label with the code beside it, for messages read by people
+    /// and by integrators alike: "Not verified (NOT_VERIFIED)".
+    pub fn named(self) -> String {
+        format!("{} ({})", self.label(), self.as_str())
+    }
+
     pub fn is_final(self) -> bool {
         matches!(self, State::Verified | State::NotVerified)
     }
@@ -71,13 +77,16 @@ impl State {
     pub fn after(self, decision: Decision) -> Result<State, String> {
         match decision {
             Decision::Accept | Decision::Reject if self.is_final() => Err(format!(
-                "the case is already {self}; final cases cannot be changed"
+                "the case is already {}; final cases cannot be changed",
+                self.named()
             )),
-            Decision::Accept | Decision::Reject if !self.is_decidable() => {
-                Err(format!("a case in {self} cannot be decided yet"))
-            }
+            Decision::Accept | Decision::Reject if !self.is_decidable() => Err(format!(
+                "a case that is {} cannot be decided yet",
+                self.named()
+            )),
             Decision::Pending if self != State::PendingValidation => Err(format!(
-                "only a case in PENDING_VALIDATION can be sent to review (this one is {self})"
+                "only a case pending validation (PENDING_VALIDATION) can be sent to review; this one is {}",
+                self.named()
             )),
             Decision::Accept => Ok(State::Verified),
             Decision::Reject => Ok(State::NotVerified),

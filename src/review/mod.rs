@@ -292,7 +292,8 @@ pub async fn edit(
     let state = state_of(&p)?;
     if state.is_final() {
         return Err(CaseError::Conflict(format!(
-            "the case is {state}: final cases cannot be changed"
+            "the case is {}: final cases cannot be changed",
+            state.named()
         )));
     }
     if channel.needs_claim() {
@@ -560,9 +561,9 @@ pub(crate) async fn decide_closing(
     let from = state_of(&p)?;
     if from.is_final() {
         return Err(CaseError::Conflict(format!(
-            "{} already decided this case: it is already {from} ({}); final cases cannot be changed",
+            "{} already decided this case: it is already {}; final cases cannot be changed",
             p.agent.as_deref().unwrap_or("someone else"),
-            from.label()
+            from.named()
         )));
     }
     let to = from.after(input.decision).map_err(CaseError::Conflict)?;

@@ -841,7 +841,10 @@ async fn workbench(app: &TestApp, c: &Client) {
     }
     until("the conflict shown next to the buttons", || async {
         let t = text_of(c, "#decision-feedback").await;
-        t.contains(AGENT.0) && t.contains("already decided") && t.contains("Reload the case")
+        t.contains(AGENT.0)
+            && t.contains("already decided")
+            && t.contains("Not verified (NOT_VERIFIED)")
+            && t.contains("Reload the case")
     })
     .await;
     assert_eq!(text_of(c, "#flash").await, "", "not in the flash box");

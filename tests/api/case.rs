@@ -399,7 +399,7 @@ async fn decisions_are_final_and_conflicts_are_clear(b: Backend) {
         .text()
         .await
         .unwrap_or_default()
-        .contains("already VERIFIED"));
+        .contains("already Verified (VERIFIED); final cases cannot be changed"));
     let counted = app
         .scalar_i64(
             "SELECT CAST(SUM(n) AS BIGINT) FROM state_counts WHERE state = $1",
@@ -495,6 +495,11 @@ async fn decisions_are_final_and_conflicts_are_clear(b: Backend) {
         early.status(),
         409,
         "a case the applicant has not submitted cannot be decided"
+    );
+    let says = early.text().await.unwrap_or_default();
+    assert!(
+        says.contains("a case that is Created (CREATED) cannot be decided yet"),
+        "the refusal names the state in words: {says}"
     );
 }
 
