@@ -727,9 +727,9 @@ fn form_text(v: String) -> String {
 
 /// The case page's edit and decision forms as posted. The decision form
 /// `hx-include`s the edit form, so both carry the same names: personal-data
-/// fields as `pd_<field>`, the edit's reason as `edit_reason` (or `reason`
-/// when the edit form is posted alone by an older page); other names are
-/// ignored.
+/// fields as `pd_<field>`, the edit's reason as `edit_reason` (the edit
+/// route also takes it as `reason`, as API-style clients send it); other
+/// names are ignored.
 #[derive(Default)]
 struct CaseForm {
     action: Option<String>,
