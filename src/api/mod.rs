@@ -16,10 +16,10 @@ pub mod token;
 use actix_web::{web, HttpRequest, HttpResponse};
 use problem::Problem;
 
-/// The application state, for the families' request extractors.
-pub(crate) fn app_state(req: &HttpRequest) -> Result<web::Data<crate::state::AppState>, Problem> {
+/// The application state, for the families' request extractors (borrowed:
+/// the bearer check runs on every API request).
+pub(crate) fn app_state(req: &HttpRequest) -> Result<&web::Data<crate::state::AppState>, Problem> {
     req.app_data::<web::Data<crate::state::AppState>>()
-        .cloned()
         .ok_or_else(|| Problem::Internal(anyhow::anyhow!("application state missing")))
 }
 

@@ -113,7 +113,7 @@ impl FromRequest for ApiClient {
                         "send the access token as 'Authorization: Bearer <token>'".into(),
                     )
                 })?;
-            let claims = verify(&state, token.trim())?;
+            let claims = verify(state, token.trim())?;
             // A disabled integrator loses access at once, not when its token expires.
             let row = rows::auth_by_id(&state.db, &claims.sub)
                 .await?

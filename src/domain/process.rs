@@ -85,7 +85,8 @@ impl State {
                 self.named()
             )),
             Decision::Pending if self != State::PendingValidation => Err(format!(
-                "only a case pending validation (PENDING_VALIDATION) can be sent to review; this one is {}",
+                "only a case that is {} can be sent to review; this one is {}",
+                State::PendingValidation.named(),
                 self.named()
             )),
             Decision::Accept => Ok(State::Verified),

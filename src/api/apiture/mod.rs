@@ -113,7 +113,7 @@ impl FromRequest for IdentityClient {
             let client = fut.await?;
             if let Some(k) = api_key_header(&req) {
                 let state = crate::api::app_state(&req).map_err(HalError)?;
-                match key_owner(&state, &k).await? {
+                match key_owner(state, &k).await? {
                     Some((id, _)) if id == client.integrator_id => {}
                     _ => {
                         return Err(HalError(Problem::Unauthorized(
