@@ -548,14 +548,16 @@ async fn sqlite_setup(conn: &mut sqlx::AnyConnection, read_only: bool) -> Result
     conn.execute("PRAGMA busy_timeout = 10000").await?;
     conn.execute("PRAGMA foreign_keys = ON").await?;
     // Private page caches are the server's memory: the writer keeps 8 MB,
-    // each of the 4 readers 2 MB, and the OS page cache (shared,
+    // each of the 4 readers 1 MB, and the OS page cache (shared,
     // reclaimable, not the process's RSS) serves the rest of a large
     // database through pread. Larger private caches (64 + 4 × 16 MB)
     // bought little at 1M cases and took serve's RSS to 208 MB; 16 + 4 × 4
-    // MB still peaked at 76-77 MB, against 63-64 MB with these at the same
-    // throughput (two interleaved bench runs at 1M). No mmap: touched
-    // mapped pages count in RSS too.
-    let cache = if read_only { "-2048" } else { "-8192" };
+    // MB still peaked at 76-77 MB, 8 + 4 × 2 MB at 61-64 MB, and 8 + 4 × 1
+    // MB at 54-55 MB, at the same throughput (interleaved bench runs at
+    // 1M; see README, "Smaller reader caches"). Readers at 512 KB lost a
+    // quarter of the queue's pages/s. No mmap: touched mapped pages count
+    // in RSS too.
+    let cache = if read_only { "-1024" } else { "-8192" };
     conn.execute(format!("PRAGMA cache_size = {cache}").as_str())
         .await?;
     if read_only {
