@@ -10,6 +10,7 @@ pub mod collection;
 pub mod contacts;
 pub mod fresh;
 pub mod identity_checks;
+pub mod inline;
 pub mod integrators;
 pub mod messages;
 pub mod metrics;
@@ -189,6 +190,8 @@ pub struct Db {
     /// Turns for the desk's searches of several words (see
     /// [`Db::search_turn`]).
     searches: std::sync::Arc<tokio::sync::Semaphore>,
+    /// SQLite: point reads on the request's own thread (see `inline`).
+    inline: Option<std::sync::Arc<inline::Inline>>,
 }
 
 impl Db {
@@ -222,6 +225,7 @@ impl Db {
                     appends: Default::default(),
                     shards: Default::default(),
                     searches: std::sync::Arc::new(tokio::sync::Semaphore::new(search_turns())),
+                    inline: Some(std::sync::Arc::new(inline::Inline::new(path))),
                 })
             }
             Backend::Postgres => {
@@ -235,6 +239,7 @@ impl Db {
                     appends: Default::default(),
                     shards: Default::default(),
                     searches: std::sync::Arc::new(tokio::sync::Semaphore::new(search_turns())),
+                    inline: None,
                 })
             }
         }
@@ -296,6 +301,11 @@ impl Db {
                 .context("clearing sqlite_stat4")?;
         }
         Ok(())
+    }
+
+    /// SQLite's reads on the calling thread; None on PostgreSQL.
+    pub(crate) fn inline(&self) -> Option<&inline::Inline> {
+        self.inline.as_deref()
     }
 
     pub fn read(&self) -> &AnyPool {
@@ -420,6 +430,7 @@ impl Db {
                     // write the same counter rows.
                     shards: self.shards.clone(),
                     searches: self.searches.clone(),
+                    inline: None,
                 })
             }
         }

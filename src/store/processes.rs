@@ -211,12 +211,11 @@ impl From<&EvidenceRow> for EvidenceName {
 /// of two). The names come aggregated with control-character separators,
 /// which no kind or type holds, and are sorted here.
 pub async fn get_with_evidence_names(
-    pool: &AnyPool,
-    backend: super::Backend,
+    db: &super::Db,
     scan_id: &str,
 ) -> Result<Option<(ProcessRow, Vec<EvidenceName>)>, sqlx::Error> {
     use sqlx::Row;
-    let agg = match backend {
+    let agg = match db.backend {
         super::Backend::Sqlite => "group_concat",
         super::Backend::Postgres => "string_agg",
     };
@@ -225,17 +224,40 @@ pub async fn get_with_evidence_names(
          (SELECT {agg}(e.kind || $2 || e.evidence_type, $3) FROM evidence e WHERE e.scan_id = p.scan_id) AS evidence_names \
          FROM processes p JOIN integrators i ON i.id = p.integrator_id WHERE p.scan_id = $1"
     );
-    let Some(row) = sqlx::query(&sql)
-        .bind(scan_id)
-        .bind(KIND_SEP)
-        .bind(NAME_SEP)
-        .fetch_optional(pool)
-        .await?
-    else {
+    let found = if let Some(inline) = db.inline() {
+        // One primary-key read: on the request's thread (see `inline`).
+        inline.read(|c| {
+            use rusqlite::OptionalExtension;
+            c.prepare_cached(&sql)?
+                .query_row(
+                    rusqlite::named_params! {"$1": scan_id, "$2": KIND_SEP, "$3": NAME_SEP},
+                    |r| {
+                        Ok((
+                            process_from_sqlite(r)?,
+                            r.get::<_, Option<String>>("evidence_names")?,
+                        ))
+                    },
+                )
+                .optional()
+        })?
+    } else {
+        match sqlx::query(&sql)
+            .bind(scan_id)
+            .bind(KIND_SEP)
+            .bind(NAME_SEP)
+            .fetch_optional(db.read())
+            .await?
+        {
+            Some(row) => Some((
+                <ProcessRow as sqlx::FromRow<_>>::from_row(&row)?,
+                row.try_get("evidence_names")?,
+            )),
+            None => None,
+        }
+    };
+    let Some((process, joined)) = found else {
         return Ok(None);
     };
-    let process = <ProcessRow as sqlx::FromRow<_>>::from_row(&row)?;
-    let joined: Option<String> = row.try_get("evidence_names")?;
     let mut names = Vec::new();
     for item in joined.iter().flat_map(|j| j.split(NAME_SEP)) {
         let (kind, t) = item.split_once(KIND_SEP).ok_or_else(|| {
@@ -248,6 +270,41 @@ pub async fn get_with_evidence_names(
     }
     names.sort();
     Ok(Some((process, names)))
+}
+
+/// A [`ProcessRow`] of [`PROCESS_COLS`] read by rusqlite (see `inline`):
+/// the same columns by name as its `sqlx::FromRow`; a NULL or a value of
+/// another type where the row holds none is an error.
+fn process_from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<ProcessRow> {
+    Ok(ProcessRow {
+        scan_id: r.get("scan_id")?,
+        integrator_id: r.get("integrator_id")?,
+        integrator_name: r.get("integrator_name")?,
+        state: r.get("state")?,
+        version: r.get("version")?,
+        country_id: r.get("country_id")?,
+        doc_type: r.get("doc_type")?,
+        doc_specific_type: r.get("doc_specific_type")?,
+        redirect_url: r.get("redirect_url")?,
+        verification_extra_data: r.get("verification_extra_data")?,
+        license_id: r.get("license_id")?,
+        verification_result: r.get("verification_result")?,
+        agent: r.get("agent")?,
+        document: r.get("document")?,
+        extra_parameters: r.get("extra_parameters")?,
+        validations: r.get("validations")?,
+        failing_validations: r.get("failing_validations")?,
+        pdf_checksum: r.get("pdf_checksum")?,
+        rejection_reason: r.get("rejection_reason")?,
+        comment: r.get("comment")?,
+        client_info: r.get("client_info")?,
+        claimed_by: r.get("claimed_by")?,
+        claimed_at: r.get("claimed_at")?,
+        created_at: r.get("created_at")?,
+        updated_at: r.get("updated_at")?,
+        verification_time: r.get("verification_time")?,
+        confirmed_contacts: r.get("confirmed_contacts")?,
+    })
 }
 
 /// A case as a decision reads it: the process, its integrator's SLA
@@ -1669,4 +1726,75 @@ pub async fn onboarding_token_hash(
     .fetch_optional(pool)
     .await?
     .flatten())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The process read on the caller's thread (SQLite, `inline`) answers
+    /// what the pool's read answers: the same row, the same evidence, the
+    /// same absence, and the same refusal of a corrupt row.
+    #[tokio::test]
+    async fn the_inline_read_answers_as_the_pool_does() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let url = format!("sqlite://{}/t.db", dir.path().display());
+        let db = super::super::Db::connect(&url)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        db.migrate().await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(db.inline().is_some(), "SQLite reads inline");
+        let pool = super::super::Db {
+            inline: None,
+            ..db.clone()
+        };
+        let run = |sql: &'static str| {
+            let db = db.clone();
+            async move {
+                sqlx::query(sql)
+                    .execute(&db.write)
+                    .await
+                    .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            }
+        };
+        run("INSERT INTO integrators (id, name, enabled, created_at) VALUES ('i1', 'Acme', 1, 1)")
+            .await;
+        run("INSERT INTO processes (scan_id, integrator_id, state, document, claimed_by, claimed_at, \
+             verification_time, created_at, updated_at) \
+             VALUES ('a-1', 'i1', 'PENDING_VERIFICATION', '{\"name\":\"Núñez\"}', 'agent@x', 5, NULL, 2, 3)")
+            .await;
+        run(
+            "INSERT INTO processes (scan_id, integrator_id, state, created_at, updated_at) \
+             VALUES ('b-2', 'i1', 'VERIFIED', 4, 4)",
+        )
+        .await;
+        run("INSERT INTO evidence (id, scan_id, kind, evidence_type, sha256, size, media_type, created_at) \
+             VALUES ('e2', 'a-1', 'image', 'selfie', 'x', 1, 'image/jpeg', 1), \
+                    ('e1', 'a-1', 'image', 'front', 'y', 1, 'image/jpeg', 1)")
+            .await;
+        for id in ["a-1", "b-2", "missing"] {
+            let inline = get_with_evidence_names(&db, id)
+                .await
+                .unwrap_or_else(|e| panic!("{id}: {e}"));
+            let pooled = get_with_evidence_names(&pool, id)
+                .await
+                .unwrap_or_else(|e| panic!("{id}: {e}"));
+            assert_eq!(format!("{inline:?}"), format!("{pooled:?}"), "{id}");
+            assert_eq!(inline.is_some(), id != "missing", "{id}");
+        }
+        let (a, names) = get_with_evidence_names(&db, "a-1")
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("a-1 is there"));
+        assert_eq!((a.claimed_at, a.verification_time), (Some(5), None));
+        assert_eq!(a.document, "{\"name\":\"Núñez\"}");
+        let kinds: Vec<_> = names.iter().map(|n| n.evidence_type.as_str()).collect();
+        assert_eq!(kinds, ["front", "selfie"]);
+        // A version that is not a number: both reads refuse the row.
+        run("UPDATE processes SET version = 'two' WHERE scan_id = 'b-2'").await;
+        assert!(get_with_evidence_names(&db, "b-2").await.is_err());
+        assert!(get_with_evidence_names(&pool, "b-2").await.is_err());
+        db.close().await;
+    }
 }

@@ -300,11 +300,10 @@ pub async fn process_data(
     path: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let id = scan_id(&path.into_inner())?;
-    let (p, evidence) =
-        match rows::get_with_evidence_names(state.db.read(), state.db.backend, &id).await? {
-            Some((p, e)) if p.integrator_id == client.integrator_id => (p, e),
-            _ => return Err(Problem::no_process()),
-        };
+    let (p, evidence) = match rows::get_with_evidence_names(&state.db, &id).await? {
+        Some((p, e)) if p.integrator_id == client.integrator_id => (p, e),
+        _ => return Err(Problem::no_process()),
+    };
     let base = state.settings.public_url.as_str().trim_end_matches('/');
     // Serialised straight from the typed answer: no JSON tree in between.
     let data = crate::certify::process_json::build(&p, &evidence, base)
