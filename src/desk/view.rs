@@ -39,7 +39,7 @@ pub fn ago(ms: i64, now: i64) -> String {
         _ => format!(
             "on {}",
             chrono::DateTime::from_timestamp_millis(ms)
-                .map(|d| d.format("%Y-%m-%d").to_string())
+                .map(|d| crate::domain::ymd(&d))
                 .unwrap_or_default()
         ),
     }
