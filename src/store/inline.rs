@@ -50,9 +50,10 @@ impl Inline {
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        conn.execute_batch(
-            "PRAGMA busy_timeout = 10000; PRAGMA query_only = ON; PRAGMA cache_size = -1024;",
-        )?;
+        conn.execute_batch(&format!(
+            "PRAGMA busy_timeout = 10000; PRAGMA query_only = ON; PRAGMA cache_size = -{};",
+            super::READER_CACHE_KIB
+        ))?;
         Ok(conn)
     }
 

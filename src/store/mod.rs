@@ -568,8 +568,8 @@ async fn sqlite_setup(conn: &mut sqlx::AnyConnection, read_only: bool) -> Result
     // 1M; see README, "Smaller reader caches"). Readers at 512 KB lost a
     // quarter of the queue's pages/s. No mmap: touched mapped pages count
     // in RSS too.
-    let cache = if read_only { "-1024" } else { "-8192" };
-    conn.execute(format!("PRAGMA cache_size = {cache}").as_str())
+    let kib = if read_only { READER_CACHE_KIB } else { 8192 };
+    conn.execute(format!("PRAGMA cache_size = -{kib}").as_str())
         .await?;
     if read_only {
         conn.execute("PRAGMA query_only = ON").await?;
@@ -588,6 +588,10 @@ async fn sqlite_setup(conn: &mut sqlx::AnyConnection, read_only: bool) -> Result
     }
     Ok(())
 }
+
+/// The page cache of each SQLite reader connection, KiB (see
+/// `sqlite_setup`); the request-thread readers of `inline` keep the same.
+pub(crate) const READER_CACHE_KIB: i64 = 1024;
 
 /// Binds an optional `f64` so PostgreSQL sees `float8` whether it is NULL or
 /// not. sqlx 0.8's Any driver sends a NULL `f64` as `float4` (its NULL
