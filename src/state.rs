@@ -8,6 +8,7 @@ use crate::evidence::BlobStore;
 use crate::store::Db;
 
 /// Shared by every handler.
+#[derive(Clone)]
 pub struct AppState {
     pub db: Db,
     pub settings: Settings,
@@ -28,6 +29,16 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// This state for one HTTP worker, made on its thread: its own
+    /// database pool on PostgreSQL (see `Db::for_worker`), the rest shared
+    /// or copied once.
+    pub fn for_worker(&self, max_connections: u32) -> AppState {
+        AppState {
+            db: self.db.for_worker(max_connections),
+            ..self.clone()
+        }
+    }
+
     /// What the certified zip is issued with.
     pub fn zip_issuer(&self) -> crate::certify::zip::Issuer<'_> {
         crate::certify::zip::Issuer {

@@ -192,6 +192,19 @@ pub struct Db {
     searches: std::sync::Arc<tokio::sync::Semaphore>,
     /// SQLite: point reads on the request's own thread (see `inline`).
     inline: Option<std::sync::Arc<inline::Inline>>,
+    /// PostgreSQL: where [`Db::for_worker`] opens each HTTP worker's pool.
+    postgres: Option<PostgresUrl>,
+}
+
+/// A PostgreSQL URL, kept to open more pools; its password is never
+/// printed (`Db` is `Debug`).
+#[derive(Clone)]
+struct PostgresUrl(std::sync::Arc<str>);
+
+impl std::fmt::Debug for PostgresUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", redact(&self.0))
+    }
 }
 
 impl Db {
@@ -226,6 +239,7 @@ impl Db {
                     shards: Default::default(),
                     searches: std::sync::Arc::new(tokio::sync::Semaphore::new(search_turns())),
                     inline: Some(std::sync::Arc::new(inline::Inline::new(path))),
+                    postgres: None,
                 })
             }
             Backend::Postgres => {
@@ -240,6 +254,7 @@ impl Db {
                     shards: Default::default(),
                     searches: std::sync::Arc::new(tokio::sync::Semaphore::new(search_turns())),
                     inline: None,
+                    postgres: Some(PostgresUrl(url.into())),
                 })
             }
         }
@@ -431,7 +446,38 @@ impl Db {
                     shards: self.shards.clone(),
                     searches: self.searches.clone(),
                     inline: None,
+                    postgres: self.postgres.clone(),
                 })
+            }
+        }
+    }
+
+    /// The handle one HTTP worker serves with. Call it on that worker's
+    /// thread (the app factory runs there). On PostgreSQL the worker gets a
+    /// pool of its own, of at most `max` connections, opened lazily: a
+    /// connection's socket belongs to the runtime that opened it, and each
+    /// actix worker runs its own. Through one shared pool a worker's
+    /// queries ran on sockets another worker's runtime had opened, so every
+    /// answer from PostgreSQL woke that other thread first, which then woke
+    /// the worker (context switches and wake-ups were a fifth of `serve`'s
+    /// CPU on getVerificationProcessData). Everything else (caches, audit
+    /// group, counter shards, search turns) stays shared. SQLite's
+    /// connections run on their own threads, so there it is this handle.
+    pub fn for_worker(&self, max: u32) -> Db {
+        let Some(url) = &self.postgres else {
+            return self.clone();
+        };
+        match postgres_options(max).connect_lazy(&url.0) {
+            Ok(pool) => Db {
+                read: pool.clone(),
+                write: Writer::Pool(pool),
+                ..self.clone()
+            },
+            // Not reached: the same URL opened the shared pool. Serving
+            // from that pool is slower, never wrong.
+            Err(e) => {
+                tracing::warn!(error = %e, "a worker's own PostgreSQL pool could not be made; it uses the shared one");
+                self.clone()
             }
         }
     }
@@ -457,6 +503,13 @@ fn search_turns() -> usize {
 pub const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 async fn postgres_pool(url: &str, max: u32) -> anyhow::Result<AnyPool> {
+    postgres_options(max)
+        .connect(url)
+        .await
+        .with_context(|| format!("cannot connect to {}", redact(url)))
+}
+
+fn postgres_options(max: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(ACQUIRE_TIMEOUT)
@@ -491,9 +544,6 @@ async fn postgres_pool(url: &str, max: u32) -> anyhow::Result<AnyPool> {
                 Ok(true)
             })
         })
-        .connect(url)
-        .await
-        .with_context(|| format!("cannot connect to {}", redact(url)))
 }
 
 /// Empties `sqlite_stat4` (filled by a manual `ANALYZE`) and reloads the

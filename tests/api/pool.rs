@@ -52,3 +52,67 @@ async fn connections_cut_while_idle_are_replaced_before_use() {
         assert_eq!(r.status(), 200, "request {i} after the cut");
     }
 }
+
+/// Each HTTP worker runs its own runtime, and a connection's socket belongs
+/// to the runtime that opened it. A worker's handle (`Db::for_worker`)
+/// opens its connections in a pool of its own, so they never reach the
+/// shared pool, whose other users would otherwise wait on the worker's
+/// runtime for every answer, and fail once that runtime is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workers_connections_stay_with_its_runtime() {
+    let Some(url) = crate::helpers::fresh_postgres().await else {
+        return;
+    };
+    let db = kycdesk::store::Db::connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let one = "SELECT CAST(1 AS BIGINT)";
+    // A worker as actix makes one: a thread with a runtime of its own,
+    // which opens several connections at once and then stops.
+    let shared = db.clone();
+    let worker = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        rt.block_on(async {
+            let w = shared.for_worker(4);
+            let answers = futures_util::future::join_all(
+                (0..4).map(|_| sqlx::query_scalar::<_, i64>(one).fetch_one(w.read())),
+            )
+            .await;
+            answers
+                .into_iter()
+                .map(|a| a.map_err(|e| e.to_string()))
+                .collect::<Vec<_>>()
+        })
+    })
+    .join()
+    .unwrap_or_else(|_| panic!("the worker thread panicked"));
+    assert_eq!(worker, vec![Ok(1); 4], "the worker's reads");
+
+    // Its runtime is gone; the shared pool answers a burst as before.
+    let answers = futures_util::future::join_all(
+        (0..8).map(|_| sqlx::query_scalar::<_, i64>(one).fetch_one(db.read())),
+    )
+    .await;
+    let answers: Vec<_> = answers
+        .into_iter()
+        .map(|a| a.map_err(|e| e.to_string()))
+        .collect();
+    assert_eq!(
+        answers,
+        vec![Ok(1); 8],
+        "the shared pool after the worker stopped"
+    );
+    db.close().await;
+
+    let name = url.rsplit('/').next().unwrap_or_default().to_string();
+    let mut admin = sqlx::PgConnection::connect(&postgres_admin_url())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+}
