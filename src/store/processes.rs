@@ -976,9 +976,15 @@ pub async fn queue(
         None => wh.join(" AND "),
         // A name prefix can match tens of thousands of cases. Each branch
         // walks one index range newest first and stops at a page, the
-        // newest page is picked from those narrow tuples (UNION: a case
+        // newest page is picked from those narrow tuples (DISTINCT: a case
         // found by two branches counts once), and only that page is read
-        // from the table.
+        // from the table. UNION ALL under DISTINCT rather than UNION:
+        // every branch is already in page order, so PostgreSQL merges them
+        // (Merge Append, then Unique) and stops once it has a page, a few
+        // entries into each branch; UNION hashed a full page of every
+        // branch first. A two-word search of eleven branches at 1M cases
+        // ran in 0.4-0.7 ms instead of 1.2-1.3 (EXPLAIN ANALYZE, median of
+        // 50). SQLite answers both forms alike (sqlite3 shell, 100k).
         Some(branches) => {
             debug_assert!(!ascending, "a search lists newest first");
             let rest: String = wh.iter().map(|w| format!(" AND {w}")).collect();
@@ -1014,8 +1020,9 @@ pub async fn queue(
                 })
                 .collect();
             format!(
-                "p.scan_id IN (SELECT m.scan_id FROM ({}) m ORDER BY m.created_at {dir}, m.scan_id {dir} LIMIT {lim})",
-                union.join(" UNION ")
+                "p.scan_id IN (SELECT m.scan_id FROM (SELECT DISTINCT u.scan_id, u.created_at FROM ({}) u \
+                 ORDER BY u.created_at {dir}, u.scan_id {dir} LIMIT {lim}) m)",
+                union.join(" UNION ALL ")
             )
         }
     };
