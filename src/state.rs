@@ -32,9 +32,9 @@ impl AppState {
     /// This state for one HTTP worker, made on its thread: its own
     /// database pool on PostgreSQL (see `Db::for_worker`), the rest shared
     /// or copied once.
-    pub fn for_worker(&self, max_connections: u32) -> AppState {
+    pub fn for_worker(&self) -> AppState {
         AppState {
-            db: self.db.for_worker(max_connections),
+            db: self.db.for_worker(),
             ..self.clone()
         }
     }

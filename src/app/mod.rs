@@ -122,17 +122,9 @@ impl Application {
 
         let data = state.clone();
         let documented_routes = web::Data::new(documented_routes);
-        // actix runs as many workers as cores unless told; the connections
-        // PostgreSQL served from one pool of 16 are split among them.
-        let worker_count = if workers > 0 {
-            workers
-        } else {
-            std::thread::available_parallelism().map_or(1, usize::from)
-        };
-        let per_worker = u32::try_from(16 / worker_count).unwrap_or(0).max(4);
         let mut server = HttpServer::new(move || {
             // Called once on each worker's own thread.
-            let data = web::Data::new(data.for_worker(per_worker));
+            let data = web::Data::new(data.for_worker());
             App::new()
                 .wrap(actix_web::middleware::from_fn(refuse_nul))
                 .wrap(actix_web::middleware::from_fn(security::security_headers))

@@ -76,7 +76,7 @@ async fn a_workers_connections_stay_with_its_runtime() {
             .build()
             .unwrap_or_else(|e| panic!("{e}"));
         rt.block_on(async {
-            let w = shared.for_worker(4);
+            let w = shared.for_worker();
             let answers = futures_util::future::join_all(
                 (0..4).map(|_| sqlx::query_scalar::<_, i64>(one).fetch_one(w.read())),
             )
