@@ -453,21 +453,24 @@ impl Db {
     }
 
     /// The handle one HTTP worker serves with. Call it on that worker's
-    /// thread (the app factory runs there). On PostgreSQL the worker gets a
-    /// pool of its own, as large as the shared one but opened lazily, so it
-    /// holds only as many connections as it has statements in flight. (Two
-    /// pools of 8 on two workers served getVerificationProcessData at 14-16
-    /// % of the floor in two rounds of three, against 20-27 % with two of
-    /// 16: the clients' connections need not split evenly between the
-    /// workers.) A
-    /// connection's socket belongs to the runtime that opened it, and each
-    /// actix worker runs its own. Through one shared pool a worker's
-    /// queries ran on sockets another worker's runtime had opened, so every
-    /// answer from PostgreSQL woke that other thread first, which then woke
-    /// the worker (context switches and wake-ups were a fifth of `serve`'s
-    /// CPU on getVerificationProcessData). Everything else (caches, audit
-    /// group, counter shards, search turns) stays shared. SQLite's
-    /// connections run on their own threads, so there it is this handle.
+    /// thread (the app factory runs there). On SQLite it is this handle:
+    /// its connections run on threads of their own.
+    ///
+    /// On PostgreSQL the worker gets a pool of its own. A connection's
+    /// socket belongs to the runtime that opened it, and each actix worker
+    /// runs its own. Through one shared pool a worker's queries ran on
+    /// sockets another worker's runtime had opened, so every answer from
+    /// PostgreSQL woke that other thread first, which then woke the worker
+    /// (context switches and wake-ups were a fifth of `serve`'s CPU on
+    /// getVerificationProcessData). Everything else (caches, audit group,
+    /// counter shards, search turns) stays shared.
+    ///
+    /// The pool is as large as the shared one but opened lazily, so it
+    /// holds only as many connections as it has statements in flight. Two
+    /// pools of 8 on two workers served getVerificationProcessData at
+    /// 14-16 % of the floor in two rounds of three, against 20-27 % with
+    /// two of 16: the clients' connections need not split evenly between
+    /// the workers.
     pub fn for_worker(&self) -> Db {
         let Some(url) = &self.postgres else {
             return self.clone();
